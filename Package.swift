@@ -1,0 +1,76 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SluiceWire", targets: ["SluiceWire"]),
+        .library(name: "SluiceClient", targets: ["SluiceClient"]),
+        .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(name: "SluiceWire", swiftSettings: strict),
+        .target(name: "SluiceZMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        .target(
+            name: "SluiceClient",
+            dependencies: ["SluiceWire", "SluiceZMQ"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SluiceBroker",
+            dependencies: [
+                "SluiceWire", "SluiceZMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceBroker", "SluiceClient", "SluiceWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SluiceWireTests", dependencies: ["SluiceWire"], swiftSettings: strict),
+        .testTarget(name: "SluiceZMQTests", dependencies: ["SluiceZMQ"], swiftSettings: strict),
+        .testTarget(
+            name: "SluiceClientTests",
+            dependencies: ["SluiceClient", "SluiceBroker", "SluiceWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SluiceBrokerTests",
+            dependencies: [
+                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

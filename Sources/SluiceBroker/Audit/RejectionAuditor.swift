@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// Records requests refused before they reached any database (bad frames, unknown contracts,
+/// validation failures...) in `audit.db`, then hands them back to the I/O thread to publish on
+/// `audit.rejected`. Runs on its own thread so the I/O thread never waits on a disk.
+final class RejectionAuditor {
+    enum Message: Sendable {
+        case record([String: JSONValue])
+        case stop
+    }
+
+    static let inboxEndpoint = "inproc://sluice-rejection-auditor"
+    static let stream = "rejected"
+
+    let queue: DatabaseQueue
+    let epoch: String
+    let logger: Logger
+    private(set) var nextSeq: Int64
+
+    init(directory: URL, logger: Logger) throws {
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        let queue = try DatabaseQueue(path: directory.appendingPathComponent("audit.db").path, configuration: configuration)
+        let (epoch, nextSeq) = try queue.write { db -> (String, Int64) in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS rejections(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
+                    """
+            )
+            var epoch = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'")
+            if epoch == nil {
+                epoch = UUID().uuidString.lowercased()
+                try db.execute(sql: "INSERT INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [epoch])
+            }
+            let last = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM rejections") ?? 0
+            return (epoch!, last + 1)
+        }
+        self.queue = queue
+        self.epoch = epoch
+        self.logger = logger
+        self.nextSeq = nextSeq
+    }
+
+    var lastSeq: Int64 { nextSeq - 1 }
+
+    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
+        do {
+            let notices = try context.socket(.push)
+            try notices.setLinger(1000)
+            try notices.setSendHighWaterMark(0)
+            try notices.connect(noticeEndpoint)
+            defer { notices.close() }
+            var stopping = false
+            while !stopping, let first = try inbox.receiveObject(Message.self) {
+                var records: [[String: JSONValue]] = []
+                var next: Message? = first
+                while let message = next {
+                    switch message {
+                    case .record(let record): records.append(record)
+                    case .stop: stopping = true
+                    }
+                    next = records.count < 1000 && !stopping ? try inbox.receiveObject(Message.self, dontWait: true) : nil
+                }
+                if !records.isEmpty { try notices.sendObject(BrokerNotice.publish(write(records))) }
+            }
+            try notices.sendObject(BrokerNotice.stopped("rejection-auditor"))
+        } catch {
+            logger.critical("rejection auditor stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
+        }
+        inbox.close()
+    }
+
+    private func write(_ records: [[String: JSONValue]]) -> [Event] {
+        let firstSeq = nextSeq
+        do {
+            return try queue.write { db in
+                var events: [Event] = []
+                for var record in records {
+                    record["seq"] = .int(nextSeq)
+                    try db.execute(
+                        sql: "INSERT INTO rejections(seq, ts, record) VALUES (?, ?, ?)",
+                        arguments: [nextSeq, record["ts"]?.stringValue ?? "", JSONValue.object(record).canonicalString]
+                    )
+                    events.append(Event(topic: Topic.rejected, stream: RejectionAuditor.stream, seq: nextSeq, epoch: epoch, body: .object(record)))
+                    nextSeq += 1
+                }
+                return events
+            }
+        } catch {
+            nextSeq = firstSeq
+            logger.error("could not record rejections", metadata: ["count": "\(records.count)", "error": "\(error)"])
+            return []
+        }
+    }
+}

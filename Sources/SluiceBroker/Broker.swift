@@ -1,0 +1,185 @@
+public import Foundation
+public import Logging
+import SluiceWire
+import SluiceZMQ
+import Synchronization
+
+/// A running Sluice broker: the I/O thread, one writer thread per database, the ledger reader and
+/// the rejection auditor, sharing one ZeroMQ context.
+///
+/// ```swift
+/// let broker = try Broker(configuration: configuration)
+/// try broker.start()
+/// // ...
+/// broker.shutdown()   // stop admitting, commit and answer what is queued
+/// broker.wait()
+/// ```
+public final class Broker: Sendable {
+    public let configuration: BrokerConfiguration
+    public let registry: ContractRegistry
+    /// Identifies this broker process's lifetime; changes on every start.
+    public let epoch: String
+    let logger: Logger
+    let databases: [String: DatabaseFile]
+    let auditor: RejectionAuditorBox
+    let lock: DataDirectoryLock
+    let context = ZMQContext()
+    let doorbell = Doorbell()
+    let stopRequested = Atomic<Bool>(false)
+    let stopped = DispatchSemaphore(value: 0)
+    let state = Mutex<State>(.created)
+
+    enum State { case created, running, stopped }
+
+    /// Opens the data directory (created 0700 if missing), takes its lock, loads the contracts and
+    /// runs pending migrations. Throws with the file and reason when anything is wrong.
+    public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "sluice.broker")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let files = FileManager.default
+        try files.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        registry = try ContractRegistry(directories: configuration.contractDirectories)
+        var databases: [String: DatabaseFile] = [:]
+        for name in registry.databases {
+            databases[name] = try DatabaseFile(
+                name: name, directory: configuration.dataDirectory, migrations: registry.migrations[name] ?? [],
+                synchronousFull: configuration.synchronousFull
+            )
+        }
+        self.databases = databases
+        auditor = RejectionAuditorBox(try RejectionAuditor(directory: configuration.dataDirectory, logger: logger))
+        epoch = UUID().uuidString.lowercased()
+    }
+
+    /// Starts every thread and binds the endpoints; returns once the broker is serving.
+    public func start() throws {
+        try state.withLock { state in
+            guard state == .created else { throw BrokerStateError(message: "a broker starts once") }
+            state = .running
+        }
+        for (name, database) in databases {
+            try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) { [configuration, logger] context, inbox in
+                do {
+                    let writer = try CommandWriter(
+                        database: database, maxBatchSize: configuration.maxBatchSize,
+                        idleCheckpointMs: configuration.idleCheckpointMs, logger: logger
+                    )
+                    writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
+                } catch {
+                    logger.critical("writer could not start", metadata: ["db": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
+        try startThread(name: "sluice-ledger-reader", inbox: LedgerReader.inboxEndpoint) { [databases, logger] context, inbox in
+            LedgerReader(databases: databases, logger: logger).run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
+        }
+        try startThread(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint) { [auditor] context, inbox in
+            auditor.take().run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
+        }
+        var streams: [String: (seq: Int64, epoch: String)] = [:]
+        for (name, database) in databases { streams[name] = (try database.lastSeq(), database.epoch) }
+        let rejected = auditor.peek
+        streams[RejectionAuditor.stream] = (rejected.lastSeq, rejected.epoch)
+        try startIOThread(streams: streams)
+        logger.info(
+            "serving",
+            metadata: [
+                "commands": "\(configuration.commandEndpoint)", "events": "\(configuration.eventEndpoint)",
+                "databases": "\(registry.databases.joined(separator: ","))",
+            ]
+        )
+    }
+
+    /// Asks the broker to stop: it stops admitting (new requests get `overloaded`), commits and
+    /// answers everything already admitted, then closes its sockets. Returns at once; see ``wait()``.
+    public func shutdown() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        doorbell.ring()
+    }
+
+    /// Blocks until the broker has fully stopped.
+    public func wait() {
+        let wasRunning = state.withLock { $0 == .running }
+        guard wasRunning else { return }
+        stopped.wait()
+        stopped.signal()
+    }
+
+    /// Suspends until the broker has fully stopped, without blocking the caller's executor.
+    public func stopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                self.wait()
+                continuation.resume()
+            }
+        }
+    }
+
+    // MARK: Threads
+
+    private func startThread(
+        name: String, inbox endpoint: String, body: @escaping @Sendable (ZMQContext, ZMQSocket) -> Void
+    ) throws {
+        let bound = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        let thread = Thread { [context] in
+            let inbox: ZMQSocket
+            do {
+                inbox = try context.socket(.pull)
+                try inbox.setLinger(0)
+                try inbox.setReceiveHighWaterMark(0)
+                try inbox.bind(endpoint)
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                bound.signal()
+                return
+            }
+            bound.signal()
+            body(context, inbox)
+        }
+        thread.name = name
+        thread.start()
+        bound.wait()
+        if let message = failure.withLock({ $0 }) { throw BrokerStateError(message: "\(name): \(message)") }
+    }
+
+    private func startIOThread(streams: [String: (seq: Int64, epoch: String)]) throws {
+        let ready = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        let thread = Thread { [self] in
+            let loop = BrokerIOLoop(configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams, logger: logger)
+            loop.run(context: context, doorbell: doorbell, stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }) { error in
+                if let error { failure.withLock { $0 = "\(error)" } }
+                ready.signal()
+            }
+            // Every thread's sockets are closed by now (each worker closes its own on stop).
+            context.terminate()
+            state.withLock { $0 = .stopped }
+            logger.info("stopped")
+            stopped.signal()
+        }
+        thread.name = "sluice-io"
+        thread.start()
+        ready.wait()
+        if let message = failure.withLock({ $0 }) {
+            shutdown()
+            throw BrokerStateError(message: "could not bind: \(message)")
+        }
+    }
+}
+
+/// A broker used out of order (started twice), or unable to bind its endpoints.
+public struct BrokerStateError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Hands the auditor, made on the starting thread, to its own thread exactly once.
+final class RejectionAuditorBox: @unchecked Sendable {
+    // Safe: `peek` is read before the auditor's thread starts; `take` is called once, by that thread.
+    private let auditor: RejectionAuditor
+    init(_ auditor: RejectionAuditor) { self.auditor = auditor }
+    var peek: RejectionAuditor { auditor }
+    func take() -> RejectionAuditor { auditor }
+}

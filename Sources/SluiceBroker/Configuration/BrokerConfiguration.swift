@@ -1,0 +1,39 @@
+public import Foundation
+public import SluiceWire
+
+/// Everything a broker needs to start, with defaults that make `sluice serve` work out of the box.
+public struct BrokerConfiguration: Sendable {
+    /// Where database files live. Default `./data`.
+    public var dataDirectory: URL
+    /// Directories holding contract sets (`contracts/*.json` and `migrations/<db>/*.sql`).
+    /// Default: none; `sluice serve` adds the bundled `examples/tasks` when it exists.
+    public var contractDirectories: [URL] = []
+    /// ROUTER endpoint for requests. Default `ipc://<dataDirectory>/sluice.sock`.
+    public var commandEndpoint: String
+    /// PUB endpoint for events. Default `ipc://<dataDirectory>/events.sock`.
+    public var eventEndpoint: String
+    /// Frame and field size limits announced in `WELCOME`.
+    public var limits = ProtocolLimits()
+    /// Most commands a writer puts in one transaction. Default 1000: large enough to amortize the
+    /// fsync, small enough that one batch holds the write lock for a few milliseconds.
+    public var maxBatchSize = 1000
+    /// Commands admitted but not yet answered, per database, beyond which new ones get
+    /// `overloaded`. Default 50,000.
+    public var maxQueuedCommandsPerDatabase = 50_000
+    /// `PRAGMA synchronous` for database files: `FULL` (default) survives power loss after ACK;
+    /// `NORMAL` survives process crashes only.
+    public var synchronousFull = true
+    /// Heartbeat period on the PUB channel, in milliseconds. Default 1000.
+    public var heartbeatIntervalMs = 1000
+    /// Outgoing queue limit per subscriber on the PUB socket (messages). Past it, events to that
+    /// subscriber are dropped and it must `SYNC`. Default 100,000.
+    public var eventHighWaterMark: Int32 = 100_000
+    /// Milliseconds a writer waits idle before checkpointing the WAL. Default 2000.
+    public var idleCheckpointMs = 2000
+
+    public init(dataDirectory: URL) {
+        self.dataDirectory = dataDirectory
+        self.commandEndpoint = "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path
+        self.eventEndpoint = "ipc://" + dataDirectory.appendingPathComponent("events.sock").path
+    }
+}

@@ -1,0 +1,91 @@
+public import SluiceWire
+
+/// A named, versioned operation a client may ask for: the only way anything reaches a database.
+///
+/// Loaded from a JSON document (see docs/contracts.md). A command contract runs its statements in
+/// order inside one savepoint, binding `:name` parameters from the input's top-level members and
+/// `:_now`, `:_id`, `:_actor`, `:_key` from values the broker fixed at admission.
+public struct Contract: Sendable {
+    public enum Kind: String, Sendable { case command, query }
+
+    public var id: ContractID
+    public var kind: Kind
+    /// The database file (without `.db`) the contract runs against.
+    public var database: String
+    /// The capability a sender must hold (checked once capabilities exist; recorded now).
+    public var capability: String?
+    public var input: InputSchema
+    public var statements: [Statement]
+    /// Extra invalidation keys announced with every commit of this contract.
+    public var invalidates: [String]
+    /// Where the contract was loaded from.
+    public var file: String
+
+    /// One SQL statement and the parameters it names.
+    public struct Statement: Sendable {
+        public var sql: String
+        public var parameters: [String]
+    }
+
+    /// Parameters the broker supplies; input members cannot override them.
+    public static let brokerParameters: Set<String> = ["_now", "_id", "_actor", "_key"]
+
+    static let knownMembers: Set<String> = [
+        "name", "version", "kind", "database", "capability", "input", "statements", "invalidates", "description",
+        "$schema",
+    ]
+
+    public init(json: JSONValue, file: String) throws(ContractError) {
+        guard case .object(let members) = json else { throw ContractError(file: file, "a contract must be a JSON object") }
+        for key in members.keys.sorted() where !Contract.knownMembers.contains(key) {
+            throw ContractError(file: file, "unknown member '\(key)'")
+        }
+        guard let name = members["name"]?.stringValue, let version = members["version"]?.stringValue,
+            let id = ContractID("\(name)@\(version)")
+        else {
+            throw ContractError(file: file, "'name' (dotted lowercase words) and 'version' (v1, v1alpha1, v2beta1...) are required")
+        }
+        guard let kindText = members["kind"]?.stringValue, let kind = Kind(rawValue: kindText) else {
+            throw ContractError(file: file, "'kind' must be \"command\" or \"query\"")
+        }
+        guard let database = members["database"]?.stringValue, Contract.isValidDatabaseName(database) else {
+            throw ContractError(file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit' or 'core'")
+        }
+        guard let statementList = members["statements"]?.arrayValue, !statementList.isEmpty else {
+            throw ContractError(file: file, "'statements' must be a non-empty array of SQL strings")
+        }
+        var statements: [Statement] = []
+        for (index, entry) in statementList.enumerated() {
+            guard let sql = entry.stringValue, !sql.allSatisfy(\.isWhitespace) else {
+                throw ContractError(file: file, "statements[\(index)] must be a SQL string")
+            }
+            let parameters = SQLParameters.names(in: sql)
+            for parameter in parameters where parameter.hasPrefix("_") && !Contract.brokerParameters.contains(parameter) {
+                throw ContractError(
+                    file: file,
+                    "statements[\(index)] uses ':\(parameter)'; the broker supplies only \(Contract.brokerParameters.sorted().map { ":" + $0 }.joined(separator: ", "))"
+                )
+            }
+            statements.append(Statement(sql: sql, parameters: parameters))
+        }
+        do {
+            self.input = try InputSchema(members["input"] ?? ["type": "object"])
+        } catch {
+            throw ContractError(file: file, "input schema: \(error.reason)")
+        }
+        self.id = id
+        self.kind = kind
+        self.database = database
+        self.capability = members["capability"]?.stringValue
+        self.statements = statements
+        self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.file = file
+    }
+
+    public static func isValidDatabaseName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, first >= 0x61, first <= 0x7A, bytes.count <= 64 else { return false }
+        guard name != "audit", name != "core" else { return false }
+        return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
+    }
+}

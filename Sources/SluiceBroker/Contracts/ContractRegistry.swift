@@ -1,0 +1,83 @@
+public import Foundation
+public import SluiceWire
+
+/// Every contract and migration the broker serves, loaded once at start and read-only after.
+///
+/// A contract set is a directory with `contracts/*.json` and `migrations/<database>/*.sql`.
+public struct ContractRegistry: Sendable {
+    public private(set) var contracts: [ContractID: Contract] = [:]
+    public private(set) var migrations: [String: [Migration]] = [:]
+
+    public init() {}
+
+    /// Loads each directory in order; two documents declaring the same `name@version` is an error.
+    public init(directories: [URL]) throws(ContractError) {
+        for directory in directories { try load(directory) }
+    }
+
+    /// Adds one contract (used by tests and by code that builds contracts in Swift).
+    public mutating func register(_ contract: Contract) throws(ContractError) {
+        if let existing = contracts[contract.id] {
+            throw ContractError(file: contract.file, "\(contract.id) is already defined in \(existing.file)")
+        }
+        contracts[contract.id] = contract
+        if migrations[contract.database] == nil { migrations[contract.database] = [] }
+    }
+
+    public mutating func addMigration(_ migration: Migration, database: String) throws(ContractError) {
+        var list = migrations[database] ?? []
+        if let existing = list.first(where: { $0.name == migration.name }), existing != migration {
+            throw ContractError(file: migration.name, "two different migrations named \(migration.name) for database \(database)")
+        }
+        if !list.contains(migration) { list.append(migration) }
+        list.sort { $0.name < $1.name }
+        migrations[database] = list
+    }
+
+    public subscript(id: ContractID) -> Contract? { contracts[id] }
+
+    /// The versions that exist for a contract name, for `unknown_contract` errors.
+    public func versions(of name: String) -> [String] {
+        contracts.keys.filter { $0.name == name }.map(\.version).sorted()
+    }
+
+    /// Every database some contract or migration names.
+    public var databases: [String] { Set(migrations.keys).union(contracts.values.map(\.database)).sorted() }
+
+    private mutating func load(_ directory: URL) throws(ContractError) {
+        let files = FileManager.default
+        let contractsDirectory = directory.appendingPathComponent("contracts")
+        var isDirectory: ObjCBool = false
+        guard files.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ContractError(file: directory.path, "contract directory does not exist")
+        }
+        let contractFiles = ((try? files.contentsOfDirectory(atPath: contractsDirectory.path)) ?? [])
+            .filter { $0.hasSuffix(".json") }.sorted()
+        for name in contractFiles {
+            let path = contractsDirectory.appendingPathComponent(name).path
+            guard let data = files.contents(atPath: path) else { throw ContractError(file: path, "cannot read file") }
+            let json: JSONValue
+            do {
+                json = try JSONValue(parsing: Array(data))
+            } catch {
+                throw ContractError(file: path, "\(error)")
+            }
+            try register(try Contract(json: json, file: path))
+        }
+        let migrationsDirectory = directory.appendingPathComponent("migrations")
+        let databases = ((try? files.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).sorted()
+        for database in databases {
+            guard Contract.isValidDatabaseName(database) else {
+                throw ContractError(file: migrationsDirectory.appendingPathComponent(database).path, "not a valid database name")
+            }
+            let folder = migrationsDirectory.appendingPathComponent(database)
+            for name in ((try? files.contentsOfDirectory(atPath: folder.path)) ?? []).filter({ $0.hasSuffix(".sql") }).sorted() {
+                let path = folder.appendingPathComponent(name).path
+                guard let data = files.contents(atPath: path), let sql = String(data: data, encoding: .utf8) else {
+                    throw ContractError(file: path, "cannot read file as UTF-8")
+                }
+                try addMigration(Migration(name: name, sql: sql), database: database)
+            }
+        }
+    }
+}

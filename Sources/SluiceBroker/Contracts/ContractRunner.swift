@@ -1,0 +1,76 @@
+import Foundation
+import GRDB
+import SluiceWire
+
+/// Runs a command contract's statements for one admitted command, on the writer's connection.
+enum ContractRunner {
+    /// Executes every statement in order and returns `{"changes": n, "rows": [...]}`, where rows
+    /// come from statements that return rows (`RETURNING`, `SELECT`).
+    static func run(_ command: AdmittedCommand, in db: Database) throws -> JSONValue {
+        let input = command.request.payload.objectValue ?? [:]
+        let before = db.totalChangesCount
+        var rows: [JSONValue] = []
+        for statementSpec in command.contract.statements {
+            var values: [String: (any DatabaseValueConvertible)?] = [:]
+            for name in statementSpec.parameters {
+                switch name {
+                case "_now": values[name] = command.timestamp
+                case "_id": values[name] = command.generatedID
+                case "_actor": values[name] = command.actor
+                case "_key": values[name] = command.request.idempotencyKey
+                default: values[name] = databaseValue(input[name])
+                }
+            }
+            let statement = try db.cachedStatement(sql: statementSpec.sql)
+            try statement.setArguments(StatementArguments(values))
+            if statement.columnCount > 0 {
+                for row in try Row.fetchAll(statement) { rows.append(json(row)) }
+            } else {
+                try statement.execute()
+            }
+        }
+        return ["changes": .int(Int64(db.totalChangesCount - before)), "rows": .array(rows)]
+    }
+
+    /// How a JSON input value binds: scalars as themselves, booleans as 0/1, arrays and objects as
+    /// their canonical JSON text (usable with SQLite's JSON functions).
+    static func databaseValue(_ value: JSONValue?) -> (any DatabaseValueConvertible)? {
+        switch value {
+        case nil, .null?: nil
+        case .bool(let flag)?: flag ? 1 : 0
+        case .int(let number)?: number
+        case .double(let number)?: number
+        case .string(let text)?: text
+        case .array?, .object?: value!.canonicalString
+        }
+    }
+
+    static func json(_ row: Row) -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        for (column, value) in row {
+            switch value.storage {
+            case .null: members[column] = .null
+            case .int64(let number): members[column] = .int(number)
+            case .double(let number): members[column] = .double(number)
+            case .string(let text): members[column] = .string(text)
+            case .blob(let data): members[column] = .string(data.base64EncodedString())
+            }
+        }
+        return .object(members)
+    }
+
+    /// The wire error for a SQLite failure while running a contract.
+    static func wireError(for error: DatabaseError) -> WireError {
+        switch error.resultCode.primaryResultCode {
+        case .SQLITE_CONSTRAINT:
+            return WireError(
+                .constraintViolation, error.message ?? "constraint failed",
+                details: ["sqlite_code": .int(Int64(error.extendedResultCode.rawValue))]
+            )
+        case .SQLITE_FULL:
+            return WireError(.storageLimit, "the database is full", details: ["sqlite_code": .int(Int64(error.extendedResultCode.rawValue))])
+        default:
+            return WireError(.internal, "the command failed in SQLite: \(error.message ?? "\(error.resultCode)")", retryable: false)
+        }
+    }
+}

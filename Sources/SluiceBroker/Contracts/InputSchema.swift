@@ -1,0 +1,171 @@
+import Foundation
+public import SluiceWire
+
+/// A contract's input schema: the documented subset of JSON Schema that Sluice checks at admission.
+///
+/// Parsed once when the contract loads; a keyword outside the subset is a load error, never
+/// silently ignored, so a schema cannot promise a check that does not happen.
+public indirect enum InputSchema: Sendable {
+    case node(Node)
+
+    public struct Node: Sendable {
+        var types: [String]?
+        var properties: [String: InputSchema] = [:]
+        var required: [String] = []
+        var additionalProperties = true
+        var enumValues: [JSONValue]?
+        var minLength: Int?
+        var maxLength: Int?
+        var minimum: Double?
+        var maximum: Double?
+        var items: InputSchema?
+        var maxItems: Int?
+    }
+
+    static let knownKeywords: Set<String> = [
+        "type", "properties", "required", "additionalProperties", "enum", "minLength", "maxLength", "minimum",
+        "maximum", "items", "maxItems", "description", "title", "$schema", "$id",
+    ]
+    static let knownTypes: Set<String> = ["object", "array", "string", "integer", "number", "boolean", "null"]
+
+    /// Parses a schema document; `pointer` names where it sits, for error messages.
+    public init(_ json: JSONValue, pointer: String = "") throws(ContractError) {
+        guard case .object(let members) = json else {
+            throw ContractError(file: "", "schema at '\(pointer)' must be an object")
+        }
+        for key in members.keys where !InputSchema.knownKeywords.contains(key) {
+            throw ContractError(file: "", "schema keyword '\(key)' at '\(pointer)' is not supported")
+        }
+        var node = Node()
+        if let type = members["type"] {
+            let names = type.stringValue.map { [$0] } ?? type.arrayValue?.compactMap(\.stringValue) ?? []
+            guard !names.isEmpty, names.allSatisfy(InputSchema.knownTypes.contains) else {
+                throw ContractError(file: "", "schema 'type' at '\(pointer)' must name JSON types")
+            }
+            node.types = names
+        }
+        if let properties = members["properties"] {
+            guard case .object(let entries) = properties else {
+                throw ContractError(file: "", "'properties' at '\(pointer)' must be an object")
+            }
+            for (name, schema) in entries { node.properties[name] = try InputSchema(schema, pointer: pointer + "/properties/" + name) }
+        }
+        if let required = members["required"] {
+            guard let names = required.arrayValue?.compactMap(\.stringValue), names.count == required.arrayValue?.count else {
+                throw ContractError(file: "", "'required' at '\(pointer)' must be an array of strings")
+            }
+            node.required = names
+        }
+        if let additional = members["additionalProperties"] {
+            guard let flag = additional.boolValue else {
+                throw ContractError(file: "", "'additionalProperties' at '\(pointer)' must be true or false")
+            }
+            node.additionalProperties = flag
+        }
+        if let values = members["enum"] {
+            guard let list = values.arrayValue, !list.isEmpty else {
+                throw ContractError(file: "", "'enum' at '\(pointer)' must be a non-empty array")
+            }
+            node.enumValues = list
+        }
+        node.minLength = try InputSchema.count(members["minLength"], "minLength", pointer)
+        node.maxLength = try InputSchema.count(members["maxLength"], "maxLength", pointer)
+        node.maxItems = try InputSchema.count(members["maxItems"], "maxItems", pointer)
+        if let minimum = members["minimum"] {
+            guard let value = minimum.doubleValue else { throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number") }
+            node.minimum = value
+        }
+        if let maximum = members["maximum"] {
+            guard let value = maximum.doubleValue else { throw ContractError(file: "", "'maximum' at '\(pointer)' must be a number") }
+            node.maximum = value
+        }
+        if let items = members["items"] { node.items = try InputSchema(items, pointer: pointer + "/items") }
+        self = .node(node)
+    }
+
+    private static func count(_ value: JSONValue?, _ keyword: String, _ pointer: String) throws(ContractError) -> Int? {
+        guard let value else { return nil }
+        guard let number = value.intValue, number >= 0 else {
+            throw ContractError(file: "", "'\(keyword)' at '\(pointer)' must be a non-negative integer")
+        }
+        return Int(number)
+    }
+
+    /// One failed rule: where (a JSON pointer into the input) and which keyword.
+    public struct Violation: Sendable, Equatable, CustomStringConvertible {
+        public var pointer: String
+        public var rule: String
+        public var message: String
+        public var description: String { "\(pointer.isEmpty ? "/" : pointer): \(message)" }
+        public var json: JSONValue { ["pointer": .string(pointer), "rule": .string(rule), "message": .string(message)] }
+    }
+
+    /// Every rule `value` breaks (empty when it is valid).
+    public func violations(of value: JSONValue, at pointer: String = "") -> [Violation] {
+        guard case .node(let node) = self else { return [] }
+        var found: [Violation] = []
+        if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) {
+            found.append(Violation(pointer: pointer, rule: "type", message: "expected \(types.joined(separator: " or ")), got \(value.typeName)"))
+            return found
+        }
+        if let allowed = node.enumValues, !allowed.contains(value) {
+            found.append(Violation(pointer: pointer, rule: "enum", message: "must be one of \(JSONValue.array(allowed))"))
+        }
+        switch value {
+        case .object(let members):
+            for name in node.required where members[name] == nil {
+                found.append(Violation(pointer: pointer + "/" + InputSchema.escape(name), rule: "required", message: "is required"))
+            }
+            for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+                let memberPointer = pointer + "/" + InputSchema.escape(name)
+                if let schema = node.properties[name] {
+                    found += schema.violations(of: member, at: memberPointer)
+                } else if !node.additionalProperties {
+                    found.append(Violation(pointer: memberPointer, rule: "additionalProperties", message: "is not allowed"))
+                }
+            }
+        case .string(let text):
+            let length = text.count
+            if let minLength = node.minLength, length < minLength {
+                found.append(Violation(pointer: pointer, rule: "minLength", message: "must have at least \(minLength) characters"))
+            }
+            if let maxLength = node.maxLength, length > maxLength {
+                found.append(Violation(pointer: pointer, rule: "maxLength", message: "must have at most \(maxLength) characters"))
+            }
+        case .int, .double:
+            let number = value.doubleValue!
+            if let minimum = node.minimum, number < minimum {
+                found.append(Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(JSONValue.double(minimum))"))
+            }
+            if let maximum = node.maximum, number > maximum {
+                found.append(Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(JSONValue.double(maximum))"))
+            }
+        case .array(let items):
+            if let maxItems = node.maxItems, items.count > maxItems {
+                found.append(Violation(pointer: pointer, rule: "maxItems", message: "must have at most \(maxItems) items"))
+            }
+            if let itemSchema = node.items {
+                for (index, item) in items.enumerated() { found += itemSchema.violations(of: item, at: pointer + "/\(index)") }
+            }
+        default:
+            break
+        }
+        return found
+    }
+
+    static func matches(_ value: JSONValue, type: String) -> Bool {
+        switch (type, value) {
+        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
+            ("integer", .int), ("number", .int), ("number", .double):
+            true
+        case ("integer", .double(let number)):
+            number.rounded() == number
+        default:
+            false
+        }
+    }
+
+    static func escape(_ name: String) -> String {
+        name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+    }
+}

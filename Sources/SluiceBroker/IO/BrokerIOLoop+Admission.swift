@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+extension BrokerIOLoop {
+    /// The actor a request acts as. Identity comes from the connection, never the message body;
+    /// until plugin tokens exist, every client of the ipc endpoint (which only the data
+    /// directory's owner can reach) acts as `local`.
+    func actor(for target: ReplyTarget) -> String { "local" }
+
+    /// Handles one ROUTER message. Never throws: every problem becomes an ERROR to the sender.
+    func handle(_ frames: [[UInt8]], draining: Bool) {
+        counters.received += 1
+        let (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
+        guard wellFormed else {
+            counters.malformed += 1
+            reject(
+                envelopeTarget,
+                WireError(.invalidMessage, "a request is [empty delimiter, \"SLU1\", kind, header, body]; the delimiter or tag is missing"),
+                kind: nil
+            )
+            return
+        }
+        let message: WireMessage
+        do {
+            message = try WireMessage(frames: Array(sluiceFrames), limits: configuration.limits)
+        } catch {
+            counters.malformed += 1
+            reject(envelopeTarget, error, kind: nil)
+            return
+        }
+        var target = envelopeTarget
+        target.requestID = message.requestID.map { String($0.prefix(configuration.limits.maxRequestIDBytes)) }
+        if draining && message.kind != .ping {
+            reject(target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: message.kind)
+            return
+        }
+        switch message.kind {
+        case .command: admitCommand(message, target: target)
+        case .status: lookUpStatus(message, target: target)
+        case .hello: welcome(target: target)
+        case .ping: reply(target, .pong, body: message.body)
+        case .stats: reply(target, .statsReply, body: statistics())
+        default:
+            counters.malformed += 1
+            let known = MessageKind.requests.map(\.rawValue).sorted().joined(separator: ", ")
+            reject(
+                target,
+                WireError(.invalidMessage, "unknown message kind '\(message.kind.rawValue.prefix(32))'; requests are \(known)"),
+                kind: message.kind
+            )
+        }
+    }
+
+    private func admitCommand(_ message: WireMessage, target: ReplyTarget) {
+        let receivedAt = Clock.monotonicNanoseconds()
+        let request: CommandRequest
+        do {
+            request = try CommandRequest(message, limits: configuration.limits)
+        } catch {
+            reject(target, error, kind: .command, header: message.header)
+            return
+        }
+        guard let contract = registry[request.contract] else {
+            let versions = registry.versions(of: request.contract.name)
+            let hint = versions.isEmpty ? "no contract has that name" : "versions that exist: \(versions.joined(separator: ", "))"
+            reject(
+                target,
+                WireError(
+                    .unknownContract, "unknown contract \(request.contract); \(hint)",
+                    details: ["contract": .string(request.contract.description), "versions": .array(versions.map(JSONValue.string))]
+                ),
+                kind: .command, request: request
+            )
+            return
+        }
+        guard contract.kind == .command else {
+            reject(
+                target, WireError(.invalidMessage, "\(contract.id) is a query contract; send it as QUERY"),
+                kind: .command, request: request, database: contract.database
+            )
+            return
+        }
+        let violations = contract.input.violations(of: request.payload)
+        guard violations.isEmpty else {
+            reject(
+                target,
+                WireError(
+                    .validationFailed,
+                    "input does not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
+                    details: ["violations": .array(violations.map(\.json))]
+                ),
+                kind: .command, request: request, database: contract.database
+            )
+            return
+        }
+        let actor = actor(for: target)
+        let key = InFlightKey(actor: actor, key: request.idempotencyKey)
+        if let token = inFlight[key], var pending = pendingCommands[token] {
+            // Same key still queued: share the first command's outcome instead of running twice.
+            guard pending.payload == request.payload else {
+                reject(
+                    target,
+                    WireError(.idempotencyMismatch, "idempotency key is in flight with a different payload"),
+                    kind: .command, request: request, database: contract.database
+                )
+                return
+            }
+            counters.coalesced += 1
+            pending.waiters.append(target)
+            pendingCommands[token] = pending
+            return
+        }
+        let queued = queuedPerDatabase[contract.database, default: 0]
+        guard queued < configuration.maxQueuedCommandsPerDatabase, let inbox = writerInboxes[contract.database] else {
+            reject(
+                target,
+                WireError(.overloaded, "\(queued) commands are queued for \(contract.database)", retryAfterMs: 100),
+                kind: .command, request: request, database: contract.database
+            )
+            return
+        }
+        let token = nextToken
+        nextToken += 1
+        let deadline = request.deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
+        let command = AdmittedCommand(
+            token: token, actor: actor, request: request, contract: contract, timestamp: Clock.timestamp(),
+            generatedID: UUID().uuidString.lowercased(), receivedAt: receivedAt, deadline: deadline
+        )
+        do {
+            try inbox.sendObject(WriterMessage.command(command))
+        } catch {
+            logger.error("could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
+            reject(target, WireError(.internal, "the writer for \(contract.database) is unavailable"), kind: .command, request: request)
+            return
+        }
+        counters.admitted += 1
+        inFlight[key] = token
+        pendingCommands[token] = PendingCommand(primary: target, key: key, payload: request.payload, database: contract.database)
+        queuedPerDatabase[contract.database] = queued + 1
+    }
+
+    private func lookUpStatus(_ message: WireMessage, target: ReplyTarget) {
+        do {
+            _ = try HeaderField.requestID(message.header, limits: configuration.limits)
+        } catch {
+            reject(target, error, kind: .status)
+            return
+        }
+        guard let key = message.body["idempotency_key"]?.stringValue, !key.isEmpty else {
+            reject(target, WireError(.invalidMessage, "STATUS body needs idempotency_key (a string)"), kind: .status)
+            return
+        }
+        let database = message.body["db"]?.stringValue
+        if let database, !registry.databases.contains(database) {
+            reject(target, WireError(.invalidMessage, "no database named '\(database.prefix(64))'"), kind: .status)
+            return
+        }
+        let actor = actor(for: target)
+        if inFlight[InFlightKey(actor: actor, key: key)] != nil {
+            reply(target, .statusReply, body: CommandStatus.inFlight.json)
+            return
+        }
+        let token = nextToken
+        nextToken += 1
+        do {
+            try ledgerInbox.sendObject(LedgerReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
+            pendingStatus[token] = target
+        } catch {
+            reject(target, WireError(.internal, "the ledger reader is unavailable"), kind: .status)
+        }
+    }
+
+    private func welcome(target: ReplyTarget) {
+        let body: JSONValue = [
+            "protocol": .int(Int64(WireMessage.protocolVersion)),
+            "broker_epoch": .string(brokerEpoch),
+            "actor": .string(actor(for: target)),
+            "limits": configuration.limits.json,
+            "databases": .array(registry.databases.map(JSONValue.string)),
+            "contracts": .array(registry.contracts.keys.map { JSONValue.string($0.description) }.sorted { $0.description < $1.description }),
+        ]
+        reply(target, .welcome, body: body)
+    }
+
+    private func statistics() -> JSONValue {
+        var body = counters.json.objectValue ?? [:]
+        body["queued"] = .object(queuedPerDatabase.mapValues { .int(Int64($0)) })
+        body["in_flight_keys"] = .int(Int64(inFlight.count))
+        return .object(body)
+    }
+
+    /// Answers `error` and records the refusal in audit.db (published on `audit.rejected`).
+    func reject(
+        _ target: ReplyTarget, _ error: WireError, kind: MessageKind?, request: CommandRequest? = nil,
+        header: [String: JSONValue]? = nil, database: String? = nil
+    ) {
+        counters.rejected += 1
+        reply(target, .error, body: error.json)
+        var record: [String: JSONValue] = [
+            "ts": .string(Clock.timestamp()),
+            "actor": .string(actor(for: target)),
+            "status": "rejected",
+            "code": .string(error.code.rawValue),
+            "message": .string(String(error.message.prefix(500))),
+        ]
+        if let kind { record["kind"] = .string(String(kind.rawValue.prefix(32))) }
+        if let requestID = target.requestID { record["request_id"] = .string(requestID) }
+        if let request {
+            record["contract"] = .string(request.contract.description)
+            record["idempotency_key"] = .string(request.idempotencyKey)
+        } else if let header {
+            if let contract = header["contract"]?.stringValue { record["contract"] = .string(String(contract.prefix(128))) }
+            if let key = header["idempotency_key"]?.stringValue { record["idempotency_key"] = .string(String(key.prefix(255))) }
+        }
+        if let database { record["db"] = .string(database) }
+        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// The broker's I/O thread: owns the ROUTER (requests) and the PUB (events), admits or rejects
+/// each request, hands admitted commands to their database's writer, and sends replies and events
+/// when the writers report back. Every socket here lives and dies on this one thread.
+final class BrokerIOLoop {
+    static let noticeEndpoint = "inproc://sluice-notices"
+
+    struct InFlightKey: Hashable {
+        var actor: String
+        var key: String
+    }
+
+    /// A command admitted and not yet answered, with every client waiting on it.
+    struct PendingCommand {
+        var primary: ReplyTarget
+        var waiters: [ReplyTarget] = []
+        var key: InFlightKey
+        var payload: JSONValue
+        var database: String
+    }
+
+    let configuration: BrokerConfiguration
+    let registry: ContractRegistry
+    let brokerEpoch: String
+    let logger: Logger
+    var streams: [String: (seq: Int64, epoch: String)]
+
+    var counters = BrokerCounters()
+    var nextToken: UInt64 = 1
+    var inFlight: [InFlightKey: UInt64] = [:]
+    var pendingCommands: [UInt64: PendingCommand] = [:]
+    var pendingStatus: [UInt64: ReplyTarget] = [:]
+    var queuedPerDatabase: [String: Int] = [:]
+    var heartbeatSeq: Int64 = 0
+
+    // Sockets, set up in `run` on the I/O thread.
+    var router: ZMQSocket!
+    var publisher: ZMQSocket!
+    var writerInboxes: [String: ZMQSocket] = [:]
+    var auditorInbox: ZMQSocket!
+    var ledgerInbox: ZMQSocket!
+
+    init(
+        configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
+        streams: [String: (seq: Int64, epoch: String)], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.registry = registry
+        self.brokerEpoch = brokerEpoch
+        self.streams = streams
+        self.logger = logger
+    }
+
+    /// Binds the sockets, reports through `ready`, then serves until `stopRequested` turns true
+    /// (the doorbell rings) and every queued command has been committed and answered.
+    func run(context: ZMQContext, doorbell: Doorbell, stopRequested: @escaping () -> Bool, ready: ((any Error)?) -> Void) {
+        let notices: ZMQSocket
+        do {
+            notices = try context.socket(.pull)
+            try notices.setLinger(0)
+            try notices.setReceiveHighWaterMark(0)
+            try notices.bind(BrokerIOLoop.noticeEndpoint)
+            router = try context.socket(.router)
+            try router.setLinger(2000)
+            try router.setRouterMandatory(true)
+            try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
+            try router.setSendHighWaterMark(100_000)
+            try router.setReceiveHighWaterMark(100_000)
+            try router.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
+            try router.bind(configuration.commandEndpoint)
+            publisher = try context.socket(.pub)
+            try publisher.setLinger(1000)
+            try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
+            try publisher.bind(configuration.eventEndpoint)
+            for database in registry.databases {
+                let push = try context.socket(.push)
+                try push.setLinger(-1)  // an admitted command must reach its writer
+                try push.setSendHighWaterMark(0)
+                try push.connect(CommandWriter.inboxEndpoint(database))
+                writerInboxes[database] = push
+            }
+            auditorInbox = try context.socket(.push)
+            try auditorInbox.setLinger(-1)
+            try auditorInbox.setSendHighWaterMark(0)
+            try auditorInbox.connect(RejectionAuditor.inboxEndpoint)
+            ledgerInbox = try context.socket(.push)
+            try ledgerInbox.setLinger(-1)
+            try ledgerInbox.setSendHighWaterMark(0)
+            try ledgerInbox.connect(LedgerReader.inboxEndpoint)
+        } catch {
+            closeSockets()
+            ready(error)
+            return
+        }
+        ready(nil)
+        do {
+            try serve(notices: notices, doorbell: doorbell, stopRequested: stopRequested)
+        } catch {
+            logger.critical("I/O loop stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
+        }
+        notices.close()
+        closeSockets()
+    }
+
+    private func closeSockets() {
+        router?.close()
+        publisher?.close()
+        for socket in writerInboxes.values { socket.close() }
+        auditorInbox?.close()
+        ledgerInbox?.close()
+    }
+
+    private func serve(notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool) throws(ZMQError) {
+        var poller = ZMQPoller()
+        let routerIndex = poller.add(router)
+        let noticeIndex = poller.add(notices)
+        let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
+        let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
+        var nextHeartbeat = Clock.monotonicNanoseconds()
+        var draining = false
+        var workersRunning: Set<String> = Set(registry.databases)
+        var helpersRunning: Set<String> = ["rejection-auditor", "ledger-reader"]
+
+        while true {
+            let now = Clock.monotonicNanoseconds()
+            if now >= nextHeartbeat {
+                publishHeartbeat()
+                nextHeartbeat = now + heartbeatNanos
+            }
+            let timeout = Int((nextHeartbeat - min(nextHeartbeat, Clock.monotonicNanoseconds())) / 1_000_000) + 1
+            let readable = try poller.poll(timeoutMilliseconds: timeout)
+            if readable[doorbellIndex] {
+                doorbell.reset()
+                if stopRequested() && !draining {
+                    draining = true
+                    logger.info("draining: new requests get 'overloaded'; committing what is queued")
+                    for inbox in writerInboxes.values { try inbox.sendObject(WriterMessage.drainAndStop) }
+                    if workersRunning.isEmpty { try stopHelpers() }
+                }
+            }
+            if readable[noticeIndex] {
+                while let notice = try notices.receiveObject(BrokerNotice.self, dontWait: true) {
+                    switch notice {
+                    case .outcomes(let outcomes): answer(outcomes)
+                    case .status(let token, let status): answerStatus(token: token, status)
+                    case .publish(let events): publish(events)
+                    case .stopped(let name):
+                        if workersRunning.remove(name) != nil, workersRunning.isEmpty { try stopHelpers() }
+                        helpersRunning.remove(name)
+                    }
+                }
+                if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
+            }
+            if readable[routerIndex] {
+                var handled = 0
+                while handled < 512, let frames = try router.receive(dontWait: true) {
+                    handle(frames, draining: draining)
+                    handled += 1
+                }
+            }
+        }
+    }
+
+    private func stopHelpers() throws(ZMQError) {
+        try auditorInbox.sendObject(RejectionAuditor.Message.stop)
+        try ledgerInbox.sendObject(LedgerReader.Message.stop)
+    }
+
+    // MARK: Sending
+
+    func reply(_ target: ReplyTarget, _ kind: MessageKind, body: JSONValue) {
+        var header: [String: JSONValue] = [:]
+        if let requestID = target.requestID { header["request_id"] = .string(requestID) }
+        let message = WireMessage(kind: kind, header: header, body: body)
+        do {
+            try router.send(target.envelope + message.frames(), dontWait: true)
+        } catch {
+            // The client went away (EHOSTUNREACH) or stopped reading (EAGAIN). Its work stands;
+            // it can ask STATUS with its key.
+            counters.unroutableReplies += 1
+        }
+    }
+
+    func publish(_ events: [Event]) {
+        for event in events {
+            do {
+                try publisher.send(event.frames(), dontWait: true)
+                counters.eventsPublished += 1
+            } catch {
+                logger.warning("could not publish an event", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+            }
+            if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
+        }
+    }
+
+    private func publishHeartbeat() {
+        heartbeatSeq += 1
+        var state: [String: JSONValue] = [:]
+        for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }
+        let body: JSONValue = ["broker_epoch": .string(brokerEpoch), "streams": .object(state)]
+        let event = Event(topic: Topic.heartbeat, stream: "hb", seq: heartbeatSeq, epoch: brokerEpoch, body: body)
+        try? publisher.send(event.frames(), dontWait: true)
+    }
+
+    // MARK: Writer and reader answers
+
+    private func answer(_ outcomes: [CommandOutcome]) {
+        for outcome in outcomes {
+            guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
+            inFlight.removeValue(forKey: pending.key)
+            queuedPerDatabase[pending.database, default: 1] -= 1
+            switch outcome.result {
+            case .committed(let ack):
+                if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
+                reply(pending.primary, .ack, body: ack.json)
+                var shared = ack
+                shared.duplicate = true
+                for waiter in pending.waiters { reply(waiter, .ack, body: shared.json) }
+            case .failed(let error):
+                counters.failed += 1
+                for target in [pending.primary] + pending.waiters { reply(target, .error, body: error.json) }
+            }
+            publish(outcome.events)
+        }
+    }
+
+    private func answerStatus(token: UInt64, _ status: CommandStatus) {
+        guard let target = pendingStatus.removeValue(forKey: token) else { return }
+        reply(target, .statusReply, body: status.json)
+    }
+}

@@ -1,0 +1,20 @@
+import SluiceWire
+
+/// Where a reply goes: the ROUTER envelope (routing id, any proxy hops, the empty delimiter) and
+/// the request id to echo.
+struct ReplyTarget {
+    var envelope: [[UInt8]]
+    var requestID: String?
+
+    /// Splits a ROUTER message into its envelope and the Sluice frames. The envelope ends at the
+    /// first empty frame, which must be followed by the protocol tag; otherwise the message is
+    /// malformed and the reply goes to the routing id with a fresh delimiter.
+    static func split(_ frames: [[UInt8]]) -> (target: ReplyTarget, frames: ArraySlice<[UInt8]>, wellFormed: Bool) {
+        if let delimiter = frames.firstIndex(where: \.isEmpty), delimiter >= 1,
+            delimiter + 1 == frames.count || frames[delimiter + 1] == WireMessage.protocolTag
+        {
+            return (ReplyTarget(envelope: Array(frames[...delimiter])), frames[(delimiter + 1)...], true)
+        }
+        return (ReplyTarget(envelope: [frames.first ?? [], []]), frames.dropFirst(), false)
+    }
+}

@@ -1,0 +1,74 @@
+public import Foundation
+public import GRDB
+import SluiceWire
+
+/// One broker-owned SQLite file: its connection pool, and the internal tables that live beside the
+/// user's tables so data, ledger and log commit in one transaction.
+public final class DatabaseFile: Sendable {
+    public let name: String
+    public let url: URL
+    /// WAL pool: one writer connection (used only by this database's writer thread) and readers.
+    public let pool: DatabasePool
+    /// Changes when the database's history is replaced (restore, rebuild).
+    public let epoch: String
+
+    /// Opens (creating if needed) `<directory>/<name>.db`, installs the internal tables and runs
+    /// `migrations` that have not run yet.
+    public init(name: String, directory: URL, migrations: [Migration], synchronousFull: Bool = true) throws {
+        self.name = name
+        self.url = directory.appendingPathComponent("\(name).db")
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.busyMode = .timeout(5)
+        configuration.maximumReaderCount = 4
+        let synchronous = synchronousFull ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA foreign_keys = ON")
+        }
+        pool = try DatabasePool(path: url.path, configuration: configuration)
+        epoch = try pool.write { db in
+            try db.execute(sql: DatabaseFile.internalSchema)
+            try MigrationRunner.run(migrations, in: db)
+            if let existing = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") {
+                return existing
+            }
+            let fresh = UUID().uuidString.lowercased()
+            try db.execute(sql: "INSERT INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [fresh])
+            return fresh
+        }
+    }
+
+    /// The highest seq in the command log (0 when empty).
+    public func lastSeq() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0 }
+    }
+
+    static let internalSchema = """
+        CREATE TABLE IF NOT EXISTS sluice_meta(
+            key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sluice_migrations(
+            name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sluice_ledger(
+            actor TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            payload_hash TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            result TEXT NOT NULL,
+            committed_at TEXT NOT NULL,
+            PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sluice_log(
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            contract TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            generated_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            result TEXT NOT NULL,
+            changes TEXT NOT NULL,
+            latency_us INTEGER NOT NULL);
+        """
+}

@@ -1,0 +1,44 @@
+import SluiceWire
+
+/// A command that passed admission, with everything the I/O thread fixed for it: the values a
+/// replay must reproduce (`timestamp`, `generatedID`) and the bookkeeping to answer it.
+struct AdmittedCommand: Sendable {
+    /// The I/O thread's handle for the waiting client(s).
+    var token: UInt64
+    var actor: String
+    var request: CommandRequest
+    var contract: Contract
+    var timestamp: String
+    var generatedID: String
+    var receivedAt: UInt64
+    /// Monotonic nanoseconds after which the command must not start.
+    var deadline: UInt64?
+}
+
+/// What happened to one admitted command; built by its writer after COMMIT.
+struct CommandOutcome: Sendable {
+    enum Result: Sendable {
+        case committed(Acknowledgement)
+        case failed(WireError)
+    }
+
+    var token: UInt64
+    var result: Result
+    /// Audit and invalidation events to publish (empty when nothing reached the log).
+    var events: [Event]
+}
+
+/// Messages a writer thread receives.
+enum WriterMessage: Sendable {
+    case command(AdmittedCommand)
+    /// Commit what is queued, answer it, then stop.
+    case drainAndStop
+}
+
+/// Messages the I/O thread receives from the threads that work for it.
+enum BrokerNotice: Sendable {
+    case outcomes([CommandOutcome])
+    case status(token: UInt64, CommandStatus)
+    case publish([Event])
+    case stopped(String)
+}

@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceWire
+
+extension CommandWriter {
+    /// A command's fate inside the open transaction, before COMMIT decides whether it stands.
+    private struct Pending {
+        var command: AdmittedCommand
+        var result: CommandOutcome.Result
+        /// Set when the command took a seq: it is in the log and gets events.
+        var logged: LoggedCommand?
+    }
+
+    private struct LoggedCommand {
+        var seq: Int64
+        var status: String
+        var changes: JSONValue
+        var latencyMicros: Int64
+    }
+
+    /// Runs one batch in one transaction. Never throws: every command gets an outcome, and if the
+    /// transaction itself fails, every command is answered `internal` (retryable) and nothing is
+    /// acknowledged.
+    func runBatch(_ batch: [AdmittedCommand]) -> [CommandOutcome] {
+        let firstSeq = nextSeq
+        var pending: [Pending] = []
+        pending.reserveCapacity(batch.count)
+        do {
+            try database.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                do {
+                    for command in batch { pending.append(try run(command, in: db)) }
+                    try db.execute(sql: "COMMIT")
+                } catch {
+                    try? db.execute(sql: "ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            nextSeq = firstSeq
+            _ = recorder.take()
+            logger.error("batch rolled back", metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
+            let failure = WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key")
+            return batch.map { CommandOutcome(token: $0.token, result: .failed(failure), events: []) }
+        }
+        return pending.map { entry in
+            CommandOutcome(token: entry.command.token, result: entry.result, events: entry.logged.map { events(for: entry, $0) } ?? [])
+        }
+    }
+
+    private func run(_ command: AdmittedCommand, in db: Database) throws -> Pending {
+        let started = Clock.monotonicNanoseconds()
+        if let deadline = command.deadline, started > deadline {
+            let error = WireError(.deadlineExceeded, "the command waited past its deadline_ms and was not run")
+            return Pending(command: command, result: .failed(error), logged: nil)
+        }
+        let payloadBytes = command.request.payload.canonicalBytes()
+        let payloadHash = SHA256.hexDigest(payloadBytes)
+        if let previous = try IdempotencyLedger.lookup(actor: command.actor, key: command.request.idempotencyKey, in: db) {
+            guard previous.payloadHash == payloadHash else {
+                let error = WireError(
+                    .idempotencyMismatch,
+                    "idempotency key was already used with a different payload (committed at seq \(previous.seq))",
+                    details: ["seq": .int(previous.seq), "db": .string(database.name)]
+                )
+                return Pending(command: command, result: .failed(error), logged: nil)
+            }
+            return Pending(command: command, result: previous.replayedResult(db: database.name), logged: nil)
+        }
+
+        try db.execute(sql: "SAVEPOINT sluice_command")
+        let result: CommandOutcome.Result
+        let status: String
+        do {
+            let value = try ContractRunner.run(command, in: db)
+            try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
+            status = "ok"
+        } catch let error as DatabaseError {
+            try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
+            try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            _ = recorder.take()
+            let wire = ContractRunner.wireError(for: error)
+            guard wire.code == .constraintViolation else {
+                // Not deterministic (disk full, I/O): answer without storing, so a retry can succeed.
+                return Pending(command: command, result: .failed(wire), logged: nil)
+            }
+            result = .failed(wire)
+            status = "failed"
+        }
+        let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates).json
+        let seq = nextSeq
+        let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
+        let stored: JSONValue
+        switch result {
+        case .committed(let ack): stored = ack.result
+        case .failed(let error): stored = error.json
+        }
+        try IdempotencyLedger.record(
+            actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq, status: status,
+            result: stored, committedAt: command.timestamp, in: db
+        )
+        try CommandLog.append(
+            CommandLog.Entry(
+                seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
+                idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
+                generatedID: command.generatedID, payload: String(decoding: payloadBytes, as: UTF8.self), status: status,
+                result: stored.canonicalString, changes: changes.canonicalString, latencyMicros: latency
+            ),
+            in: db
+        )
+        nextSeq += 1
+        return Pending(command: command, result: result, logged: LoggedCommand(seq: seq, status: status, changes: changes, latencyMicros: latency))
+    }
+
+    private func events(for entry: Pending, _ logged: LoggedCommand) -> [Event] {
+        let command = entry.command
+        var audit: [String: JSONValue] = [
+            "ts": .string(command.timestamp),
+            "seq": .int(logged.seq),
+            "request_id": .string(command.request.requestID),
+            "actor": .string(command.actor),
+            "db": .string(database.name),
+            "contract": .string(command.contract.id.description),
+            "idempotency_key": .string(command.request.idempotencyKey),
+            "status": .string(logged.status),
+            "latency_ms": .double(Double(logged.latencyMicros) / 1000),
+            "affected": logged.changes,
+        ]
+        if case .failed(let error) = entry.result { audit["code"] = .string(error.code.rawValue) }
+        var invalidation = logged.changes.objectValue ?? [:]
+        invalidation["db"] = .string(database.name)
+        invalidation["seq"] = .int(logged.seq)
+        invalidation["contract"] = .string(command.contract.id.description)
+        return [
+            Event(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(audit)),
+            Event(topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(invalidation)),
+        ]
+    }
+}

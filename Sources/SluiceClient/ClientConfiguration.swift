@@ -1,0 +1,19 @@
+/// How a ``SluiceClient`` connects and retries.
+public struct ClientConfiguration: Sendable {
+    /// The broker's request endpoint, e.g. `ipc://./data/sluice.sock`.
+    public var endpoint: String
+    /// The broker's event endpoint; nil disables ``SluiceClient/events(topic:)``.
+    public var eventEndpoint: String?
+    /// How long to wait for a reply before sending the same request again. Default 5 s.
+    public var attemptTimeout: Duration = .seconds(5)
+    /// Attempts per request (the first send included) before failing with `timed_out`. A retry
+    /// carries the same idempotency key, so it can never apply a command twice. Default 3.
+    public var maxAttempts = 3
+    /// Subscriber queue limit (messages) for events; past it libzmq drops. Default 100,000.
+    public var eventHighWaterMark: Int32 = 100_000
+
+    public init(endpoint: String, eventEndpoint: String? = nil) {
+        self.endpoint = endpoint
+        self.eventEndpoint = eventEndpoint
+    }
+}

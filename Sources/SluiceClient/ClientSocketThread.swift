@@ -1,0 +1,167 @@
+import SluiceWire
+import SluiceZMQ
+
+/// The client's socket thread: owns the DEALER and SUB sockets, matches replies to waiting
+/// requests by request id, resends on timeout, and fans events out to subscribers.
+final class ClientSocketThread {
+    struct Waiting {
+        var request: ClientRequest
+        var attempts: Int
+        var resendAt: ContinuousClock.Instant
+    }
+
+    let configuration: ClientConfiguration
+    let dealer: ZMQSocket
+    let subscriber: ZMQSocket?
+    var waiting: [String: Waiting] = [:]
+    var subscriptions: [UInt64: (prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)] = [:]
+    let clock = ContinuousClock()
+
+    init(context: ZMQContext, configuration: ClientConfiguration) throws {
+        self.configuration = configuration
+        dealer = try context.socket(.dealer)
+        try dealer.setLinger(0)
+        try dealer.setReconnectInterval(100)
+        try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
+        try dealer.connect(configuration.endpoint)
+        if let eventEndpoint = configuration.eventEndpoint {
+            let subscriber = try context.socket(.sub)
+            try subscriber.setLinger(0)
+            try subscriber.setReceiveHighWaterMark(configuration.eventHighWaterMark)
+            try subscriber.setReconnectInterval(100)
+            try subscriber.connect(eventEndpoint)
+            self.subscriber = subscriber
+        } else {
+            subscriber = nil
+        }
+    }
+
+    func run(doorbell: Doorbell, outbox: ClientOutbox) {
+        var poller = ZMQPoller()
+        let dealerIndex = poller.add(dealer)
+        let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
+        let subscriberIndex = subscriber.map { poller.add($0) }
+        var running = true
+        while running {
+            let readable: [Bool]
+            do {
+                readable = try poller.poll(timeoutMilliseconds: nextTimeoutMilliseconds())
+            } catch {
+                break
+            }
+            if readable[doorbellIndex] {
+                doorbell.reset()
+                for item in outbox.drain() where running { running = take(item) }
+            }
+            if readable[dealerIndex] {
+                while let frames = try? dealer.receive(dontWait: true) { deliver(frames) }
+            }
+            if let subscriberIndex, readable[subscriberIndex], let subscriber {
+                while let frames = try? subscriber.receive(dontWait: true) { dispatch(frames) }
+            }
+            resendExpired()
+        }
+        let closed = SluiceClientError(code: .closed, message: "the client was closed")
+        for entry in waiting.values { entry.request.continuation.resume(throwing: closed) }
+        waiting.removeAll()
+        for subscription in subscriptions.values { subscription.continuation.finish() }
+        subscriptions.removeAll()
+        // Anything queued after close is failed too, so no caller waits forever.
+        for item in outbox.drain() {
+            if case .request(let request) = item { request.continuation.resume(throwing: closed) }
+            if case .subscribe(_, _, let continuation) = item { continuation.finish() }
+        }
+        dealer.close()
+        subscriber?.close()
+    }
+
+    /// Applies one queued item; false means close.
+    private func take(_ item: ClientOutgoing) -> Bool {
+        switch item {
+        case .request(let request):
+            waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: clock.now + configuration.attemptTimeout)
+            transmit(request)
+        case .cancel(let id):
+            waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
+        case .subscribe(let id, let prefix, let continuation):
+            guard let subscriber else {
+                continuation.finish(throwing: SluiceClientError(code: .closed, message: "no event endpoint configured"))
+                return true
+            }
+            do {
+                try subscriber.subscribe(prefix)
+                subscriptions[id] = (prefix, continuation)
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        case .unsubscribe(let id):
+            if let subscription = subscriptions.removeValue(forKey: id) {
+                try? subscriber?.unsubscribe(subscription.prefix)
+            }
+        case .close:
+            return false
+        }
+        return true
+    }
+
+    private func transmit(_ request: ClientRequest) {
+        do {
+            try dealer.send(request.frames, dontWait: true)
+        } catch {
+            // Queue full or no connection yet: the resend timer tries again.
+        }
+    }
+
+    private func deliver(_ frames: [[UInt8]]) {
+        guard frames.first?.isEmpty == true, let message = try? WireMessage(frames: Array(frames.dropFirst())),
+            let id = message.requestID, let entry = waiting[id]
+        else { return }  // a late reply to a request already answered or abandoned
+        if message.kind == .error {
+            let error = WireError(json: message.body)
+            if error.code == .overloaded, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
+                let delay = Duration.milliseconds(error.retryAfterMs ?? 100)
+                waiting[id]?.resendAt = clock.now + delay
+                waiting[id]?.attempts = entry.attempts  // counted when resent
+                return
+            }
+            waiting.removeValue(forKey: id)
+            entry.request.continuation.resume(throwing: error)
+            return
+        }
+        waiting.removeValue(forKey: id)
+        entry.request.continuation.resume(returning: message)
+    }
+
+    private func dispatch(_ frames: [[UInt8]]) {
+        guard let event = try? Event(frames: frames) else { return }
+        for subscription in subscriptions.values where event.topic.hasPrefix(subscription.prefix) {
+            subscription.continuation.yield(event)
+        }
+    }
+
+    private func resendExpired() {
+        let now = clock.now
+        for (id, entry) in waiting where entry.resendAt <= now {
+            if entry.attempts >= configuration.maxAttempts {
+                waiting.removeValue(forKey: id)
+                entry.request.continuation.resume(
+                    throwing: SluiceClientError(
+                        code: .timedOut,
+                        message: "no reply after \(entry.attempts) attempts; ask STATUS with the idempotency key or send again with it"
+                    )
+                )
+            } else {
+                waiting[id]?.attempts += 1
+                waiting[id]?.resendAt = now + configuration.attemptTimeout
+                transmit(entry.request)
+            }
+        }
+    }
+
+    private func nextTimeoutMilliseconds() -> Int {
+        guard let earliest = waiting.values.map(\.resendAt).min() else { return -1 }
+        let remaining = clock.now.duration(to: earliest)
+        let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+        return max(0, Int(milliseconds) + 1)
+    }
+}

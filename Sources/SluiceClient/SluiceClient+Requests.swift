@@ -1,0 +1,67 @@
+public import SluiceWire
+import Foundation
+
+extension SluiceClient {
+    /// Runs a command contract and returns its acknowledgement, which arrives only after the
+    /// broker durably committed it. On timeout the same request (same idempotency key) is sent
+    /// again, so a retry can never apply the command twice.
+    ///
+    /// - Parameters:
+    ///   - contract: `name@version`, e.g. `task.create@v1`.
+    ///   - idempotencyKey: the key that makes the command happen once; a fresh UUID by default.
+    ///     Pass your own to make retries across process restarts safe.
+    ///   - deadlineMs: the broker answers `deadline_exceeded` instead of running it later than this.
+    /// - Throws: `WireError` for a broker refusal, `SluiceClientError` for timeouts and closing.
+    @discardableResult
+    public func send(_ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil) async throws
+        -> Acknowledgement
+    {
+        guard let id = ContractID(contract) else {
+            throw WireError(.invalidMessage, "'\(contract)' is not of the form name@version")
+        }
+        let request = CommandRequest(
+            requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? UUID().uuidString.lowercased(),
+            deadlineMs: deadlineMs, payload: payload
+        )
+        let reply = try await self.request(request.message())
+        guard let ack = Acknowledgement(json: reply.body), reply.kind == .ack else {
+            throw SluiceClientError(code: .protocolViolation, message: "expected ACK, got \(reply.kind)")
+        }
+        return ack
+    }
+
+    /// Sends a command whose input is any `Encodable` value.
+    @discardableResult
+    public func send(_ contract: String, encoding input: some Encodable, idempotencyKey: String? = nil) async throws
+        -> Acknowledgement
+    {
+        let data = try JSONEncoder().encode(input)
+        return try await send(contract, try JSONValue(parsing: Array(data)), idempotencyKey: idempotencyKey)
+    }
+
+    /// Asks whether the command sent with `idempotencyKey` committed.
+    public func status(idempotencyKey: String, db: String? = nil) async throws -> CommandStatus {
+        var body: [String: JSONValue] = ["idempotency_key": .string(idempotencyKey)]
+        if let db { body["db"] = .string(db) }
+        let reply = try await request(WireMessage(kind: .status, body: .object(body)))
+        guard reply.kind == .statusReply, let status = CommandStatus(json: reply.body) else {
+            throw SluiceClientError(code: .protocolViolation, message: "expected STATUS_REPLY, got \(reply.kind)")
+        }
+        return status
+    }
+
+    /// The broker's `WELCOME`: protocol version, broker epoch, actor, limits, databases, contracts.
+    public func hello() async throws -> JSONValue {
+        try await request(WireMessage(kind: .hello, body: ["client": "sluice-swift"])).body
+    }
+
+    /// Round-trips a `PING`.
+    public func ping() async throws {
+        _ = try await request(WireMessage(kind: .ping))
+    }
+
+    /// The broker's counters (`STATS_REPLY`).
+    public func stats() async throws -> JSONValue {
+        try await request(WireMessage(kind: .stats)).body
+    }
+}

@@ -1,0 +1,95 @@
+public import Foundation
+public import SluiceWire
+import SluiceZMQ
+import Synchronization
+
+/// The async client for a Sluice broker.
+///
+/// Its ZeroMQ sockets live on a thread of their own; every method here only queues work for that
+/// thread and suspends, so no caller's executor ever blocks on I/O. Each request carries a request
+/// id, and the reply resumes the continuation waiting on that id.
+///
+/// ```swift
+/// let client = try SluiceClient(configuration: .init(endpoint: "ipc://data/sluice.sock"))
+/// let ack = try await client.send("task.create@v1", ["title": "write docs"])
+/// print(ack.seq, ack.result)
+/// ```
+public final class SluiceClient: Sendable {
+    public let configuration: ClientConfiguration
+    let outbox = ClientOutbox()
+    let doorbell = Doorbell()
+    let context = ZMQContext()
+    let requestPrefix = String(UUID().uuidString.prefix(8)).lowercased()
+    let requestCounter = Atomic<UInt64>(0)
+    let finished = DispatchSemaphore(value: 0)
+    let isClosed = Atomic<Bool>(false)
+
+    /// Connects (lazily, as ZeroMQ does: the broker may start later) and starts the socket thread.
+    public init(configuration: ClientConfiguration) throws {
+        self.configuration = configuration
+        let ready = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        let thread = Thread { [context, doorbell, outbox, configuration, finished] in
+            let socketThread: ClientSocketThread
+            do {
+                socketThread = try ClientSocketThread(context: context, configuration: configuration)
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                ready.signal()
+                finished.signal()
+                return
+            }
+            ready.signal()
+            socketThread.run(doorbell: doorbell, outbox: outbox)
+            finished.signal()
+        }
+        thread.name = "sluice-client"
+        thread.start()
+        ready.wait()
+        if let message = failure.withLock({ $0 }) {
+            throw SluiceClientError(code: .protocolViolation, message: "cannot connect: \(message)")
+        }
+    }
+
+    /// Convenience for `ClientConfiguration(endpoint:eventEndpoint:)`.
+    public convenience init(endpoint: String, eventEndpoint: String? = nil) throws {
+        try self.init(configuration: ClientConfiguration(endpoint: endpoint, eventEndpoint: eventEndpoint))
+    }
+
+    deinit { close() }
+
+    /// Fails every waiting call with `closed`, ends event streams and closes the sockets.
+    public func close() {
+        guard !isClosed.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        enqueue(.close)
+        finished.wait()
+        context.terminate()
+    }
+
+    func enqueue(_ item: ClientOutgoing) {
+        outbox.push(item)
+        doorbell.ring()
+    }
+
+    func makeRequestID() -> String {
+        "\(requestPrefix)-\(requestCounter.wrappingAdd(1, ordering: .relaxed).newValue)"
+    }
+
+    /// Sends `message` and waits for its reply, retrying on timeout with the same bytes.
+    func request(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> WireMessage {
+        guard !isClosed.load(ordering: .sequentiallyConsistent) else {
+            throw SluiceClientError(code: .closed, message: "the client is closed")
+        }
+        let id = message.requestID ?? makeRequestID()
+        var message = message
+        message.header["request_id"] = .string(id)
+        let frames = [[]] + message.frames()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enqueue(.request(ClientRequest(id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload)))
+            }
+        } onCancel: {
+            enqueue(.cancel(id))
+        }
+    }
+}

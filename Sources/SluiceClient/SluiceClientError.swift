@@ -1,0 +1,18 @@
+/// Failures of the client itself, as opposed to `WireError`s the broker answered.
+public struct SluiceClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        let rawValue: String
+        /// No reply after every attempt. The command may or may not have committed: ask `status`
+        /// with its idempotency key, or send it again with the same key.
+        public static let timedOut = Code(rawValue: "timed_out")
+        /// The client was closed before the reply came.
+        public static let closed = Code(rawValue: "closed")
+        /// The broker answered something this client cannot read.
+        public static let protocolViolation = Code(rawValue: "protocol_violation")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

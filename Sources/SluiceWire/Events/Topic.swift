@@ -1,0 +1,11 @@
+/// Topics of the broker's PUB channel. The topic is the first frame, so SUB prefix filters work.
+public enum Topic {
+    /// Audit records of commands run against `db` (committed or failed), seq = the command-log seq.
+    public static func audit(_ db: String) -> String { "audit.\(db)" }
+    /// What a commit to `db` changed, seq = the command-log seq.
+    public static func invalidation(_ db: String) -> String { "inval.\(db)" }
+    /// Audit records of requests refused before reaching any database, from audit.db.
+    public static let rejected = "audit.rejected"
+    /// Heartbeat: the broker epoch and each stream's latest seq, once a second.
+    public static let heartbeat = "hb"
+}

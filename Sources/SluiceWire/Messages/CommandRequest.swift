@@ -1,0 +1,85 @@
+/// A `COMMAND` request: run a write contract once, identified by the sender's idempotency key.
+public struct CommandRequest: Sendable, Equatable {
+    public var requestID: String
+    public var contract: ContractID
+    public var idempotencyKey: String
+    /// Milliseconds after the broker receives the command within which it must start running;
+    /// past it the command is answered `deadline_exceeded` and not run.
+    public var deadlineMs: Int?
+    public var payload: JSONValue
+
+    public init(requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil, payload: JSONValue) {
+        self.requestID = requestID
+        self.contract = contract
+        self.idempotencyKey = idempotencyKey
+        self.deadlineMs = deadlineMs
+        self.payload = payload
+    }
+
+    public func message() -> WireMessage {
+        var header: [String: JSONValue] = [
+            "request_id": .string(requestID),
+            "contract": .string(contract.description),
+            "idempotency_key": .string(idempotencyKey),
+        ]
+        if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
+        return WireMessage(kind: .command, header: header, body: payload)
+    }
+
+    /// Reads and checks a `COMMAND`'s header fields; every problem names the field.
+    public init(_ message: WireMessage, limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        let requestID = try HeaderField.requestID(message.header, limits: limits)
+        guard let contractText = message.header["contract"]?.stringValue else {
+            throw HeaderField.missing("contract", "a string like \"task.create@v1\"")
+        }
+        guard let contract = ContractID(contractText) else {
+            throw WireError(
+                .invalidMessage, "header.contract \"\(contractText.prefix(100))\" is not of the form name@version (e.g. task.create@v1)",
+                details: ["field": "contract"]
+            )
+        }
+        guard let key = message.header["idempotency_key"]?.stringValue else {
+            throw HeaderField.missing("idempotency_key", "a non-empty string of at most \(limits.maxIdempotencyKeyBytes) bytes")
+        }
+        guard !key.isEmpty, key.utf8.count <= limits.maxIdempotencyKeyBytes else {
+            throw WireError(
+                .invalidMessage, "header.idempotency_key must be 1 to \(limits.maxIdempotencyKeyBytes) bytes, got \(key.utf8.count)",
+                details: ["field": "idempotency_key", "limit": .int(Int64(limits.maxIdempotencyKeyBytes))]
+            )
+        }
+        var deadline: Int?
+        if let value = message.header["deadline_ms"], !value.isNull {
+            guard let milliseconds = value.intValue, milliseconds > 0, milliseconds <= 86_400_000 else {
+                throw WireError(
+                    .invalidMessage, "header.deadline_ms must be an integer from 1 to 86400000",
+                    details: ["field": "deadline_ms"]
+                )
+            }
+            deadline = Int(milliseconds)
+        }
+        guard case .object = message.body else {
+            throw WireError(.invalidMessage, "a COMMAND body must be a JSON object (the contract's input)", details: ["frame": "body"])
+        }
+        self.init(requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, payload: message.body)
+    }
+}
+
+/// Checks shared by every request header.
+public enum HeaderField {
+    public static func requestID(_ header: [String: JSONValue], limits: ProtocolLimits) throws(WireError) -> String {
+        guard let id = header["request_id"]?.stringValue else {
+            throw missing("request_id", "a non-empty string of at most \(limits.maxRequestIDBytes) bytes")
+        }
+        guard !id.isEmpty, id.utf8.count <= limits.maxRequestIDBytes else {
+            throw WireError(
+                .invalidMessage, "header.request_id must be 1 to \(limits.maxRequestIDBytes) bytes",
+                details: ["field": "request_id", "limit": .int(Int64(limits.maxRequestIDBytes))]
+            )
+        }
+        return id
+    }
+
+    static func missing(_ field: String, _ expected: String) -> WireError {
+        WireError(.invalidMessage, "header.\(field) is missing or not a string; expected \(expected)", details: ["field": .string(field)])
+    }
+}

@@ -1,0 +1,47 @@
+/// A contract reference as clients write it: `name@version`, e.g. `task.create@v1`.
+public struct ContractID: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var version: String
+
+    public init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+
+    /// Parses `name@version`; names are dotted lowercase words, versions `v1`, `v1alpha1`, `v2beta3`.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, ContractID.isValidName(parts[0]), ContractID.isValidVersion(parts[1]) else {
+            return nil
+        }
+        self.init(name: String(parts[0]), version: String(parts[1]))
+    }
+
+    public var description: String { "\(name)@\(version)" }
+
+    static func isValidName(_ name: Substring) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 96 else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { word in
+            guard let first = word.first, first.isLowercase, first.isASCII else { return false }
+            return word.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "_" || $0 == "-" }
+        }
+    }
+
+    static func isValidVersion(_ version: Substring) -> Bool {
+        let bytes = Array(version.utf8)
+        guard bytes.count >= 2, bytes.count <= 16, bytes[0] == UInt8(ascii: "v") else { return false }
+        var index = 1
+        func digits() -> Bool {
+            let start = index
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
+            return index > start
+        }
+        guard digits() else { return false }
+        if index == bytes.count { return true }
+        for stage in ["alpha", "beta"] where bytes[index...].starts(with: stage.utf8) {
+            index += stage.utf8.count
+            return digits() && index == bytes.count
+        }
+        return false
+    }
+}

@@ -1,0 +1,53 @@
+/// A stable, machine-readable error code carried in `ERROR` replies.
+///
+/// Open like GRDB's `ResultCode`: a newer broker may send codes an older client does not know,
+/// and the client still gets a value it can log and compare.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    /// Frame shape, tag, kind, JSON or a header field is wrong. Not retryable.
+    public static let invalidMessage = ErrorCode(rawValue: "invalid_message")
+    /// A header or body is larger than the announced limit. Not retryable.
+    public static let payloadTooLarge = ErrorCode(rawValue: "payload_too_large")
+    /// No contract with that name and version. Not retryable.
+    public static let unknownContract = ErrorCode(rawValue: "unknown_contract")
+    /// The body does not match the contract's input schema. Not retryable.
+    public static let validationFailed = ErrorCode(rawValue: "validation_failed")
+    /// The sender lacks the contract's capability. Not retryable.
+    public static let capabilityDenied = ErrorCode(rawValue: "capability_denied")
+    /// Too many requests; retry after `retry_after_ms`.
+    public static let rateLimited = ErrorCode(rawValue: "rate_limited")
+    /// The request's deadline passed before it could run. Retryable with the same key.
+    public static let deadlineExceeded = ErrorCode(rawValue: "deadline_exceeded")
+    /// The idempotency key was used before with a different payload. Not retryable.
+    public static let idempotencyMismatch = ErrorCode(rawValue: "idempotency_mismatch")
+    /// The idempotency key is being processed for another request. Retryable.
+    public static let idempotencyInFlight = ErrorCode(rawValue: "idempotency_in_flight")
+    /// The database reached its storage limit. Not retryable until space is freed.
+    public static let storageLimit = ErrorCode(rawValue: "storage_limit")
+    /// A SQL constraint (UNIQUE, CHECK, NOT NULL, FOREIGN KEY) rejected the command. Stored in the
+    /// ledger: a retry with the same key gets the same answer.
+    public static let constraintViolation = ErrorCode(rawValue: "constraint_violation")
+    /// The broker's queues are full or it is shutting down. Retryable.
+    public static let overloaded = ErrorCode(rawValue: "overloaded")
+    /// Anything else; the broker logged the cause. Retryable: nothing was committed.
+    public static let `internal` = ErrorCode(rawValue: "internal")
+
+    /// Whether a client may send the same request again (with the same idempotency key) and hope
+    /// for a different outcome.
+    public var isRetryableByDefault: Bool {
+        switch self {
+        case .rateLimited, .deadlineExceeded, .idempotencyInFlight, .overloaded, .internal: true
+        default: false
+        }
+    }
+
+    /// Every code of protocol version 1, in documentation order.
+    public static let allKnown: [ErrorCode] = [
+        .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .capabilityDenied, .rateLimited,
+        .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
+        .overloaded, .internal,
+    ]
+}

@@ -1,0 +1,27 @@
+/// The second frame of every Sluice message: what the message is.
+///
+/// An open set of string constants rather than an enum, so a newer peer's kind decodes and is
+/// answered with `invalid_message` instead of failing to parse.
+public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    // Requests (client → broker).
+    public static let hello = MessageKind(rawValue: "HELLO")
+    public static let command = MessageKind(rawValue: "COMMAND")
+    public static let status = MessageKind(rawValue: "STATUS")
+    public static let ping = MessageKind(rawValue: "PING")
+    public static let stats = MessageKind(rawValue: "STATS")
+
+    // Replies (broker → client).
+    public static let welcome = MessageKind(rawValue: "WELCOME")
+    public static let ack = MessageKind(rawValue: "ACK")
+    public static let statusReply = MessageKind(rawValue: "STATUS_REPLY")
+    public static let pong = MessageKind(rawValue: "PONG")
+    public static let statsReply = MessageKind(rawValue: "STATS_REPLY")
+    public static let error = MessageKind(rawValue: "ERROR")
+
+    /// The request kinds a version 1 broker answers.
+    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats]
+}

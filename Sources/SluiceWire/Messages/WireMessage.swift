@@ -1,0 +1,71 @@
+/// One Sluice message after the routing envelope: `SLU1`, kind, header (JSON object), body (JSON).
+public struct WireMessage: Sendable, Equatable {
+    /// The protocol tag, first frame of every message of protocol version 1.
+    public static let protocolTag: [UInt8] = Array("SLU1".utf8)
+    public static let protocolVersion = 1
+
+    public var kind: MessageKind
+    public var header: [String: JSONValue]
+    public var body: JSONValue
+
+    public init(kind: MessageKind, header: [String: JSONValue] = [:], body: JSONValue = .object([:])) {
+        self.kind = kind
+        self.header = header
+        self.body = body
+    }
+
+    /// The request id a reply must echo, when the header carries a usable one.
+    public var requestID: String? { header["request_id"]?.stringValue }
+
+    /// The four frames that follow the empty delimiter on the wire.
+    public func frames() -> [[UInt8]] {
+        [WireMessage.protocolTag, Array(kind.rawValue.utf8), JSONValue.object(header).canonicalBytes(), body.canonicalBytes()]
+    }
+
+    /// Decodes the frames that follow the empty delimiter, checking the shape and the limits.
+    public init(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        guard frames.count == 4 else {
+            throw WireError(
+                .invalidMessage,
+                "expected 4 frames after the delimiter (tag, kind, header, body), got \(frames.count)",
+                details: ["frames": .int(Int64(frames.count))]
+            )
+        }
+        guard frames[0] == WireMessage.protocolTag else {
+            throw WireError(
+                .invalidMessage,
+                "unknown protocol tag; this broker speaks SLU1",
+                details: ["expected": "SLU1"]
+            )
+        }
+        guard let kindText = String(validating: frames[1], as: UTF8.self), !kindText.isEmpty, frames[1].count <= 32 else {
+            throw WireError(.invalidMessage, "message kind must be a short UTF-8 string")
+        }
+        guard frames[2].count <= limits.maxHeaderBytes else {
+            throw WireError.tooLarge(part: "header", size: frames[2].count, limit: limits.maxHeaderBytes)
+        }
+        guard frames[3].count <= limits.maxBodyBytes else {
+            throw WireError.tooLarge(part: "body", size: frames[3].count, limit: limits.maxBodyBytes)
+        }
+        let header: JSONValue
+        do {
+            header = try JSONValue(parsing: frames[2])
+        } catch {
+            throw WireError(.invalidMessage, "header: \(error)", details: ["frame": "header"])
+        }
+        guard case .object(let headerMembers) = header else {
+            throw WireError(.invalidMessage, "header must be a JSON object", details: ["frame": "header"])
+        }
+        self.kind = MessageKind(rawValue: kindText)
+        self.header = headerMembers
+        if frames[3].isEmpty {
+            self.body = .object([:])
+        } else {
+            do {
+                self.body = try JSONValue(parsing: frames[3])
+            } catch {
+                throw WireError(.invalidMessage, "body: \(error)", details: ["frame": "body"])
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+internal import CZeroMQ
+
+/// A failed ZeroMQ call: the errno it left and libzmq's text for it.
+public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var errno: Int32
+    public var message: String
+    /// What we were doing ("bind ipc:///tmp/x.sock").
+    public var context: String
+
+    public var description: String { "\(context): \(message) (errno \(errno))" }
+
+    /// True when the call would have blocked (`EAGAIN`): a timeout or a full/empty queue.
+    public var isWouldBlock: Bool { errno == EAGAIN }
+    /// True when the context is being terminated (`ETERM`): the owning thread should close up.
+    public var isTerminated: Bool { errno == ETERM }
+    /// True when a blocking call was interrupted by a signal (`EINTR`): retry it.
+    public var isInterrupted: Bool { errno == EINTR }
+    /// True when a ROUTER with `ROUTER_MANDATORY` could not route to the peer (`EHOSTUNREACH`).
+    public var isUnroutable: Bool { errno == EHOSTUNREACH }
+
+    static func last(_ context: @autoclosure () -> String) -> ZMQError {
+        let code = zmq_errno()
+        return ZMQError(errno: code, message: String(cString: zmq_strerror(code)), context: context())
+    }
+}

@@ -1,0 +1,52 @@
+internal import CZeroMQ
+
+extension ZMQSocket {
+    /// Milliseconds unsent messages may delay `close`; Sluice always sets a finite value so the
+    /// context can terminate.
+    public func setLinger(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_LINGER, milliseconds, "LINGER") }
+    /// Queue limit (messages) per peer for outgoing messages.
+    public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try setInt(ZMQ_SNDHWM, messages, "SNDHWM") }
+    /// Queue limit (messages) per peer for incoming messages.
+    public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) { try setInt(ZMQ_RCVHWM, messages, "RCVHWM") }
+    /// Makes a ROUTER report unroutable replies (`EHOSTUNREACH`) instead of dropping them silently.
+    public func setRouterMandatory(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY") }
+    /// Largest inbound frame; a peer that sends more is disconnected by libzmq.
+    public func setMaxMessageSize(_ bytes: Int64) throws(ZMQError) {
+        var value = bytes
+        try set(ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size, "MAXMSGSIZE")
+    }
+    /// ZMTP heartbeats: ping every `interval` ms, drop the peer after `timeout` ms without traffic.
+    public func setHeartbeat(interval: Int32, timeout: Int32, ttl: Int32) throws(ZMQError) {
+        try setInt(ZMQ_HEARTBEAT_IVL, interval, "HEARTBEAT_IVL")
+        try setInt(ZMQ_HEARTBEAT_TIMEOUT, timeout, "HEARTBEAT_TIMEOUT")
+        try setInt(ZMQ_HEARTBEAT_TTL, ttl, "HEARTBEAT_TTL")
+    }
+    /// Milliseconds a blocking receive waits before returning nil; -1 waits forever.
+    public func setReceiveTimeout(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_RCVTIMEO, milliseconds, "RCVTIMEO") }
+    /// Milliseconds a blocking send waits before failing with EAGAIN; -1 waits forever.
+    public func setSendTimeout(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_SNDTIMEO, milliseconds, "SNDTIMEO") }
+    /// Queue messages only to completed connections (avoids filling a pipe to a peer that never came).
+    public func setImmediate(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE") }
+    /// Reconnect interval in ms after a connection drops.
+    public func setReconnectInterval(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_RECONNECT_IVL, milliseconds, "RECONNECT_IVL") }
+
+    public func subscribe(_ prefix: String) throws(ZMQError) {
+        var bytes = Array(prefix.utf8)
+        try set(ZMQ_SUBSCRIBE, &bytes, bytes.count, "SUBSCRIBE")
+    }
+
+    public func unsubscribe(_ prefix: String) throws(ZMQError) {
+        var bytes = Array(prefix.utf8)
+        try set(ZMQ_UNSUBSCRIBE, &bytes, bytes.count, "UNSUBSCRIBE")
+    }
+
+    private func setInt(_ option: Int32, _ value: Int32, _ name: String) throws(ZMQError) {
+        var value = value
+        try set(option, &value, MemoryLayout<Int32>.size, name)
+    }
+
+    private func set(_ option: Int32, _ value: UnsafeRawPointer?, _ size: Int, _ name: String) throws(ZMQError) {
+        guard let handle else { throw ZMQError(errno: ENOTSOCK, message: "socket is closed", context: "set \(name)") }
+        guard zmq_setsockopt(handle, option, value, size) == 0 else { throw ZMQError.last("set \(name)") }
+    }
+}

@@ -1,0 +1,116 @@
+internal import CZeroMQ
+
+/// One ZeroMQ socket, confined to the thread that made it.
+///
+/// Deliberately not Sendable: libzmq sockets must not be used from two threads, and the compiler
+/// enforces that for us. Close it on its own thread before the context terminates.
+public final class ZMQSocket {
+    /// The socket patterns Sluice uses.
+    public enum SocketType: Int32, Sendable, CustomStringConvertible {
+        case pair = 0, pub = 1, sub = 2, req = 3, rep = 4, dealer = 5, router = 6, pull = 7, push = 8
+
+        public var description: String {
+            switch self {
+            case .pair: "PAIR"
+            case .pub: "PUB"
+            case .sub: "SUB"
+            case .req: "REQ"
+            case .rep: "REP"
+            case .dealer: "DEALER"
+            case .router: "ROUTER"
+            case .pull: "PULL"
+            case .push: "PUSH"
+            }
+        }
+    }
+
+    private(set) var handle: UnsafeMutableRawPointer?
+    public let type: SocketType
+
+    init(handle: UnsafeMutableRawPointer, type: SocketType) {
+        self.handle = handle
+        self.type = type
+    }
+
+    deinit { close() }
+
+    /// Closes the socket. Pending outgoing messages are kept for at most LINGER.
+    public func close() {
+        if let handle {
+            zmq_close(handle)
+            self.handle = nil
+        }
+    }
+
+    private func live(_ what: @autoclosure () -> String) throws(ZMQError) -> UnsafeMutableRawPointer {
+        guard let handle else { throw ZMQError(errno: ENOTSOCK, message: "socket is closed", context: what()) }
+        return handle
+    }
+
+    public func bind(_ endpoint: String) throws(ZMQError) {
+        let socket = try live("bind \(endpoint)")
+        guard zmq_bind(socket, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+    }
+
+    public func connect(_ endpoint: String) throws(ZMQError) {
+        let socket = try live("connect \(endpoint)")
+        guard zmq_connect(socket, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    /// The endpoint actually bound (resolves `tcp://127.0.0.1:*` to its port).
+    public var lastEndpoint: String? {
+        guard let handle else { return nil }
+        var buffer = [CChar](repeating: 0, count: 512)
+        var size = buffer.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Sending
+
+    /// Sends a multipart message. With `dontWait`, a full queue throws an error whose
+    /// ``ZMQError/isWouldBlock`` is true instead of blocking.
+    public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws(ZMQError) {
+        let socket = try live("send")
+        for (index, frame) in frames.enumerated() {
+            var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
+            while true {
+                let rc = frame.withUnsafeBytes { buffer in zmq_send(socket, buffer.baseAddress, buffer.count, flags) }
+                if rc >= 0 { break }
+                let error = ZMQError.last("send on \(type)")
+                if error.isInterrupted { continue }
+                throw error
+            }
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Receives one whole multipart message; nil when `dontWait` is set (or RCVTIMEO expires)
+    /// and nothing is queued.
+    public func receive(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+        let socket = try live("receive")
+        var frames: [[UInt8]] = []
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        while true {
+            let rc = zmq_msg_recv(&message, socket, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let error = ZMQError.last("receive on \(type)")
+                if error.isInterrupted { continue }
+                if error.isWouldBlock && frames.isEmpty { return nil }
+                throw error
+            }
+            let size = zmq_msg_size(&message)
+            if size == 0 {
+                frames.append([])
+            } else {
+                let data = zmq_msg_data(&message)!
+                frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            }
+            if zmq_msg_more(&message) == 0 { return frames }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import SluiceClient
+import SluiceWire
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send one command and print its acknowledgement (after it committed).",
+        discussion: """
+            Example: sluice send task.create@v1 '{"title": "write docs"}' --key docs-1
+            With --key, sending the same command again is safe: it commits once and later sends print the \
+            stored result with "duplicate": true. Exit status: 0 on ACK, 1 on a broker ERROR (printed as JSON \
+            on stderr), 2 on a timeout (the command may have committed: ask `sluice status <key>`).
+            """
+    )
+
+    @Argument(help: "Contract as name@version, e.g. task.create@v1.")
+    var contract: String
+
+    @Argument(help: "The command's input as a JSON object.")
+    var input: String
+
+    @Option(name: .long, help: "Idempotency key (default: a fresh UUID, printed on stderr).")
+    var key: String?
+
+    @Option(name: .long, help: "Milliseconds after which the broker must not start the command.")
+    var deadlineMs: Int?
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let payload: JSONValue
+        do {
+            payload = try JSONValue(parsing: input)
+        } catch {
+            throw ValidationError("input is not JSON: \(error)")
+        }
+        let key = self.key ?? UUID().uuidString.lowercased()
+        if self.key == nil { FileHandle.standardError.write(Data("idempotency key: \(key)\n".utf8)) }
+        let client = try connection.makeClient()
+        defer { client.close() }
+        do {
+            let ack = try await client.send(contract, payload, idempotencyKey: key, deadlineMs: deadlineMs)
+            print(ack.json.canonicalString)
+        } catch let error as WireError {
+            FileHandle.standardError.write(Data((error.json.canonicalString + "\n").utf8))
+            throw ExitCode(1)
+        } catch let error as SluiceClientError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension ConnectionOptions {
+    func makeClient(events: Bool = false) throws -> SluiceClient {
+        var configuration = ClientConfiguration(endpoint: commandEndpoint, eventEndpoint: events ? eventEndpoint : nil)
+        configuration.attemptTimeout = .milliseconds(Int(timeout * 1000))
+        return try SluiceClient(configuration: configuration)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import SluiceBroker
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the broker in the foreground until SIGINT or SIGTERM.",
+        discussion: """
+            Creates the data directory (mode 0700) if needed, loads contract sets, runs pending migrations and \
+            serves requests on an ipc endpoint inside the data directory. On SIGINT/SIGTERM it stops admitting, \
+            commits and answers everything queued, then exits.
+            """
+    )
+
+    @Option(name: .long, help: "Data directory for database files, audit.db and the ipc sockets.")
+    var dataDir: String = "data"
+
+    @Option(name: .long, parsing: .singleValue, help: "A contract set directory (contracts/*.json, migrations/<db>/*.sql). Repeatable. Default: examples/tasks when it exists.")
+    var contracts: [String] = []
+
+    @Option(name: .long, help: "Request endpoint (ROUTER). Default ipc://<data-dir>/sluice.sock.")
+    var endpoint: String?
+
+    @Option(name: .long, help: "Event endpoint (PUB). Default ipc://<data-dir>/events.sock.")
+    var eventsEndpoint: String?
+
+    @Option(name: .long, help: "PRAGMA synchronous for databases: full (durable on power loss) or normal.")
+    var synchronous: String = "full"
+
+    @Option(name: .long, help: "Most commands per transaction.")
+    var maxBatch: Int = 1000
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let directory = URL(fileURLWithPath: dataDir).standardizedFileURL
+        var configuration = BrokerConfiguration(dataDirectory: directory)
+        var sets = contracts
+        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
+        configuration.contractDirectories = sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        if let endpoint { configuration.commandEndpoint = endpoint }
+        if let eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }
+        guard ["full", "normal"].contains(synchronous) else {
+            throw ValidationError("--synchronous must be full or normal")
+        }
+        configuration.synchronousFull = synchronous == "full"
+        configuration.maxBatchSize = max(1, maxBatch)
+
+        let logger = Logger(label: "sluice")
+        let broker = try Broker(configuration: configuration, logger: logger)
+        print("sluice broker")
+        print("  data directory: \(directory.path)")
+        print("  requests:       \(configuration.commandEndpoint)")
+        print("  events:         \(configuration.eventEndpoint)")
+        print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
+        print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
+        fflush(nil)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: BrokerService(broker: broker))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
