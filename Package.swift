@@ -57,17 +57,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: [
+                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SluiceTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "SluiceWireTests", dependencies: ["SluiceWire"], swiftSettings: strict),
         .testTarget(name: "SluiceZMQTests", dependencies: ["SluiceZMQ"], swiftSettings: strict),
         .testTarget(
             name: "SluiceClientTests",
-            dependencies: ["SluiceClient", "SluiceBroker", "SluiceWire"],
+            dependencies: ["SluiceClient", "SluiceBroker", "SluiceWire", "SluiceTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SluiceBrokerTests",
             dependencies: [
-                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ",
+                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict

@@ -1,0 +1,78 @@
+import Foundation
+import SluiceBroker
+import SluiceTestSupport
+import SluiceWire
+import SluiceZMQ
+import Testing
+
+@Suite struct EventTests {
+    /// A SUB socket that is known to be connected: it waits for the first heartbeat, so nothing
+    /// published after that is missed to the slow-joiner effect.
+    func subscriber(_ broker: RunningBroker, _ topics: [String]) throws -> RawSocket {
+        let socket = try RawSocket(.sub, endpoint: broker.eventEndpoint)
+        for topic in topics + [Topic.heartbeat] { try socket.socket.subscribe(topic) }
+        while let frames = try socket.receive() {
+            if frames.first == frame("hb") { return socket }
+        }
+        throw WireError(.internal, "no heartbeat within the receive timeout")
+    }
+
+    func next(_ socket: RawSocket, topic: String) throws -> Event? {
+        while let frames = try socket.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == topic { return event }
+        }
+        return nil
+    }
+
+    @Test func commitsPublishAuditAndInvalidationEventsWithTheLogSeq() throws {
+        let broker = try RunningBroker()
+        let events = try subscriber(broker, ["audit.", "inval."])
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let request = CommandRequest(requestID: "r1", contract: ContractID("task.create@v1")!, idempotencyKey: "ev", payload: ["title": "e"])
+        let reply = try #require(try socket.request(request.message()))
+        let ack = try #require(Acknowledgement(json: reply.body))
+
+        let audit = try #require(try next(events, topic: "audit.tasks"))
+        #expect(audit.stream == "tasks")
+        #expect(audit.seq == ack.seq)
+        #expect(audit.body["status"] == "ok")
+        #expect(audit.body["actor"] == "local")
+        #expect(audit.body["request_id"] == "r1")
+        #expect(audit.body["idempotency_key"] == "ev")
+        #expect(audit.body["contract"] == "task.create@v1")
+        #expect(audit.body["latency_ms"]?.doubleValue != nil)
+
+        let invalidation = try #require(try next(events, topic: "inval.tasks"))
+        #expect(invalidation.seq == ack.seq)
+        #expect(invalidation.epoch == audit.epoch)
+        #expect(invalidation.body["tables"]?["tasks"]?.arrayValue?.count == 1)
+        #expect(invalidation.body["keys"] == ["tasks:list"])
+    }
+
+    @Test func rejectionsArePublishedOnAuditRejected() throws {
+        let broker = try RunningBroker()
+        let events = try subscriber(broker, [Topic.rejected])
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let request = CommandRequest(requestID: "bad", contract: ContractID("task.create@v7")!, idempotencyKey: "x", payload: ["title": "e"])
+        _ = try socket.request(request.message())
+        let event = try #require(try next(events, topic: Topic.rejected))
+        #expect(event.body["code"] == "unknown_contract")
+        #expect(event.body["request_id"] == "bad")
+        #expect(event.body["contract"] == "task.create@v7")
+        #expect(event.seq == 1)
+    }
+
+    @Test func heartbeatCarriesEachStreamsLatestSeq() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        for index in 0..<3 {
+            let request = CommandRequest(requestID: "r\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "h\(index)", payload: ["title": "h"])
+            _ = try socket.request(request.message())
+        }
+        let events = try subscriber(broker, [])
+        let heartbeat = try #require(try next(events, topic: Topic.heartbeat))
+        #expect(heartbeat.body["streams"]?["tasks"]?["seq"] == 3)
+        #expect(heartbeat.body["broker_epoch"]?.stringValue == broker.broker.epoch)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import GRDB
+import SluiceBroker
+import SluiceTestSupport
+import SluiceWire
+import SluiceZMQ
+import Testing
+
+@Suite struct IdempotencyTests {
+    func command(_ key: String, _ payload: JSONValue, requestID: String? = nil) -> WireMessage {
+        CommandRequest(requestID: requestID ?? "req-\(key)", contract: ContractID("task.create@v1")!, idempotencyKey: key, payload: payload)
+            .message()
+    }
+
+    @Test func sameKeySamePayloadReturnsTheStoredResultWithoutRunningAgain() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let firstReply = try #require(try socket.request(command("k", ["title": "once", "priority": 1])))
+        let first = try #require(Acknowledgement(json: firstReply.body))
+        // Same payload with keys in another order and different spacing is the same payload.
+        var again = command("k", ["priority": 1, "title": "once"], requestID: "second")
+        again.body = try JSONValue(parsing: #"{ "priority" : 1 , "title":"once" }"#)
+        let secondReply = try #require(try socket.request(again))
+        let second = try #require(Acknowledgement(json: secondReply.body))
+        #expect(!first.duplicate)
+        #expect(second.duplicate)
+        #expect(second.seq == first.seq)
+        #expect(second.result == first.result)
+        let db = try broker.open()
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == 1)
+        #expect(try TasksDatabase.logSeqs(db) == [1])
+    }
+
+    @Test func sameKeyDifferentPayloadIsAMismatch() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        _ = try socket.request(command("k", ["title": "one"]))
+        let reply = try #require(try socket.request(command("k", ["title": "two"])))
+        #expect(reply.kind == .error)
+        let error = WireError(json: reply.body)
+        #expect(error.code == .idempotencyMismatch)
+        #expect(!error.retryable)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE title = 'two'") == 0)
+    }
+
+    @Test func inFlightDuplicatesShareTheFirstOutcome() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        // Ten sends of one key, back to back, before any reply: they coalesce onto the first (or,
+        // if it already committed, hit the ledger); either way one row and one seq.
+        for attempt in 0..<10 {
+            try socket.send([[]] + command("burst", ["title": "burst"], requestID: "a\(attempt)").frames())
+        }
+        var acks: [Acknowledgement] = []
+        for _ in 0..<10 {
+            let reply = try #require(try socket.receiveMessage())
+            #expect(reply.kind == .ack, "\(reply.body)")
+            acks.append(try #require(Acknowledgement(json: reply.body)))
+        }
+        #expect(Set(acks.map(\.seq)) == [1])
+        #expect(acks.filter { !$0.duplicate }.count == 1)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 1)
+    }
+
+    @Test func inFlightDuplicateWithDifferentPayloadIsAMismatch() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        try socket.send([[]] + command("k", ["title": "first"], requestID: "a").frames())
+        try socket.send([[]] + command("k", ["title": "second"], requestID: "b").frames())
+        var replies: [String: WireMessage] = [:]
+        for _ in 0..<2 {
+            let reply = try #require(try socket.receiveMessage())
+            replies[reply.requestID ?? ""] = reply
+        }
+        #expect(replies["a"]?.kind == .ack)
+        #expect(replies["b"].map { WireError(json: $0.body).code } == .idempotencyMismatch)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 1)
+    }
+
+    @Test func statusAnswersCommittedAndUnknown() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let reply = try #require(try socket.request(command("known", ["title": "s"])))
+        let ack = try #require(Acknowledgement(json: reply.body))
+        let committed = try #require(
+            try socket.request(WireMessage(kind: .status, header: ["request_id": "s1"], body: ["idempotency_key": "known"]))
+        )
+        #expect(committed.kind == .statusReply)
+        #expect(CommandStatus(json: committed.body) == .committed(Acknowledgement(db: "tasks", seq: ack.seq, duplicate: true, result: ack.result)))
+        let unknown = try #require(
+            try socket.request(WireMessage(kind: .status, header: ["request_id": "s2"], body: ["idempotency_key": "never-sent"]))
+        )
+        #expect(CommandStatus(json: unknown.body) == .unknown)
+    }
+
+    @Test func statusSeesInFlightCommands() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        // Queue enough work that the last command is still waiting when STATUS arrives.
+        for index in 0..<2000 {
+            try socket.send([[]] + command("load-\(index)", ["title": "x"]).frames())
+        }
+        try socket.send([[]] + WireMessage(kind: .status, header: ["request_id": "st"], body: ["idempotency_key": "load-1999"]).frames())
+        var status: CommandStatus?
+        var acks = 0
+        while status == nil || acks < 2000 {
+            let reply = try #require(try socket.receiveMessage())
+            if reply.kind == .statusReply { status = CommandStatus(json: reply.body) } else { acks += 1 }
+        }
+        // STATUS is answered by the I/O thread immediately for queued keys; a committed answer is
+        // only possible if all 2000 committed first, which the ordering of replies rules out here.
+        let answer = try #require(status)
+        if case .committed(let ack) = answer {
+            #expect(ack.seq == 2000)
+        } else {
+            #expect(answer == .inFlight)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+public import Foundation
+
+/// A `sluice serve` child process, for tests about processes: crash, restart, signals.
+public final class BrokerProcess: @unchecked Sendable {
+    // Process is used from the test's task only; @unchecked because Foundation's Process is not Sendable.
+    public let process = Process()
+    public let dataDirectory: URL
+    private let log: URL
+
+    public init(dataDirectory: URL, contracts: URL = Fixtures.tasksContracts) throws {
+        self.dataDirectory = dataDirectory
+        log = dataDirectory.deletingLastPathComponent().appendingPathComponent("broker-\(UUID().uuidString.prefix(6)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = Fixtures.sluiceExecutable
+        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning"]
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    public var commandEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path }
+    public var eventEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("events.sock").path }
+
+    /// What the broker printed so far (for failure messages).
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    public func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    public func terminate() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill9() }
+    }
+}

@@ -1,0 +1,45 @@
+public import SluiceZMQ
+public import SluiceWire
+
+/// A plain DEALER or REQ socket for tests that build frames by hand. Use it synchronously, on one
+/// thread (no `await` between making it and closing it).
+public final class RawSocket {
+    public let context = ZMQContext()
+    public let socket: ZMQSocket
+
+    public init(_ type: ZMQSocket.SocketType, endpoint: String, receiveTimeoutMs: Int32 = 10_000) throws {
+        socket = try context.socket(type)
+        try socket.setLinger(0)
+        try socket.setReceiveTimeout(receiveTimeoutMs)
+        try socket.connect(endpoint)
+    }
+
+    public func send(_ frames: [[UInt8]]) throws { try socket.send(frames) }
+
+    /// The next message, or nil after the receive timeout.
+    public func receive() throws -> [[UInt8]]? { try socket.receive() }
+
+    /// Sends a well-formed request (with the DEALER delimiter when needed) and decodes the reply.
+    public func request(_ message: WireMessage) throws -> WireMessage? {
+        let delimiter: [[UInt8]] = socket.type == .dealer ? [[]] : []
+        try send(delimiter + message.frames())
+        return try receiveMessage()
+    }
+
+    public func receiveMessage() throws -> WireMessage? {
+        guard var frames = try receive() else { return nil }
+        if socket.type == .dealer {
+            guard frames.first == [] else { return nil }
+            frames.removeFirst()
+        }
+        return try WireMessage(frames: frames)
+    }
+
+    deinit {
+        socket.close()
+        context.terminate()
+    }
+}
+
+/// UTF-8 bytes of a string, for building frames by hand.
+public func frame(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -1,0 +1,63 @@
+import Testing
+@testable import SluiceWire
+
+@Suite struct JSONValueTests {
+    @Test func canonicalEncodingSortsKeysAndDropsWhitespace() throws {
+        let a = try JSONValue(parsing: #"{ "b": 1, "a": [true, null, 2.5, "x\n\"y\""] }"#)
+        let b = try JSONValue(parsing: #"{"a":[true,null,2.5,"x\n\"y\""],"b":1}"#)
+        #expect(a == b)
+        #expect(a.canonicalString == #"{"a":[true,null,2.5,"x\n\"y\""],"b":1}"#)
+        #expect(SHA256.hexDigest(a.canonicalBytes()) == SHA256.hexDigest(b.canonicalBytes()))
+    }
+
+    @Test func integersAndDoublesStayDistinct() throws {
+        #expect(try JSONValue(parsing: "1") == .int(1))
+        #expect(try JSONValue(parsing: "1.0") == .double(1.0))
+        #expect(try JSONValue(parsing: "-0.5e2") == .double(-50))
+        #expect(try JSONValue(parsing: "9223372036854775807") == .int(Int64.max))
+    }
+
+    @Test func unicodeEscapesAndSurrogatePairs() throws {
+        let value = try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \u0001""#)
+        #expect(value == .string("café 😀 \u{01}"))
+        #expect(value.canonicalString == "\"café 😀 \\u0001\"")
+        #expect(try JSONValue(parsing: value.canonicalString) == value)
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "tru", "01", "1.", "-", #""\x""#, #""\ud800""#, "\"a\u{01}\"",
+        #"{"a":1,"a":2}"#, "1 2", "NaN", "1e999",
+    ])
+    func rejectsMalformedDocuments(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: text) }
+    }
+
+    @Test func refusesDeepNesting() throws {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: deep) }
+        let fine = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
+        _ = try JSONValue(parsing: fine)
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: [0x22, 0xFF, 0xFE, 0x22]) }
+    }
+}
+
+@Suite struct SHA256Tests {
+    @Test(arguments: [
+        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        (
+            "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        ),
+    ])
+    func knownVectors(_ input: String, _ digest: String) {
+        #expect(SHA256.hexDigest(Array(input.utf8)) == digest)
+    }
+
+    @Test func millionAs() {
+        #expect(SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}

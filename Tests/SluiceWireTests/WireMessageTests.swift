@@ -1,0 +1,94 @@
+import Testing
+@testable import SluiceWire
+
+@Suite struct WireMessageTests {
+    let ping = WireMessage(kind: .ping, header: ["request_id": "r1"], body: ["n": 1])
+
+    @Test func roundTripsThroughFrames() throws {
+        let frames = ping.frames()
+        #expect(frames[0] == Array("SLU1".utf8))
+        #expect(frames[1] == Array("PING".utf8))
+        #expect(try WireMessage(frames: frames) == ping)
+    }
+
+    @Test func emptyBodyFrameMeansEmptyObject() throws {
+        let message = try WireMessage(frames: [Array("SLU1".utf8), Array("PING".utf8), Array("{}".utf8), []])
+        #expect(message.body == .object([:]))
+    }
+
+    @Test(arguments: [
+        ("three frames", [["SLU1"], ["PING"], ["{}"]], ErrorCode.invalidMessage),
+        ("bad tag", [["SLU2"], ["PING"], ["{}"], ["{}"]], .invalidMessage),
+        ("header not JSON", [["SLU1"], ["PING"], ["{x"], ["{}"]], .invalidMessage),
+        ("header not an object", [["SLU1"], ["PING"], ["[1]"], ["{}"]], .invalidMessage),
+        ("body not JSON", [["SLU1"], ["PING"], ["{}"], ["nope"]], .invalidMessage),
+        ("empty kind", [["SLU1"], [""], ["{}"], ["{}"]], .invalidMessage),
+    ] as [(String, [[String]], ErrorCode)])
+    func rejectsMalformedFrames(_ name: String, _ parts: [[String]], _ code: ErrorCode) {
+        let frames = parts.map { Array(($0.first ?? "").utf8) }
+        #expect(throws: WireError.self, "\(name)") { try WireMessage(frames: frames) }
+        do {
+            _ = try WireMessage(frames: frames)
+        } catch {
+            #expect(error.code == code)
+        }
+    }
+
+    @Test func oversizedBodyIsPayloadTooLarge() {
+        var limits = ProtocolLimits()
+        limits.maxBodyBytes = 10
+        let frames = [Array("SLU1".utf8), Array("PING".utf8), Array("{}".utf8), Array(#"{"a":"0123456789"}"#.utf8)]
+        do {
+            _ = try WireMessage(frames: frames, limits: limits)
+            Issue.record("expected payload_too_large")
+        } catch {
+            #expect(error.code == .payloadTooLarge)
+            #expect(error.details["limit"] == .int(10))
+        }
+    }
+
+    @Test func commandHeaderFieldsAreChecked() throws {
+        let good = CommandRequest(
+            requestID: "r", contract: ContractID("task.create@v1")!, idempotencyKey: "k", deadlineMs: 50, payload: ["title": "x"]
+        )
+        #expect(try CommandRequest(good.message()) == good)
+
+        var missingKey = good.message()
+        missingKey.header.removeValue(forKey: "idempotency_key")
+        #expect(throws: WireError.self) { try CommandRequest(missingKey) }
+
+        var longKey = good.message()
+        longKey.header["idempotency_key"] = .string(String(repeating: "k", count: 256))
+        #expect(throws: WireError.self) { try CommandRequest(longKey) }
+
+        var badContract = good.message()
+        badContract.header["contract"] = "Task.Create"
+        #expect(throws: WireError.self) { try CommandRequest(badContract) }
+
+        var arrayBody = good.message()
+        arrayBody.body = [1, 2]
+        #expect(throws: WireError.self) { try CommandRequest(arrayBody) }
+    }
+
+    @Test(arguments: ["task.create@v1", "a@v2", "x.y_z@v1alpha1", "x@v10beta3"])
+    func validContractIDs(_ text: String) {
+        #expect(ContractID(text)?.description == text)
+    }
+
+    @Test(arguments: ["task.create", "@v1", "task@1", "Task@v1", "task@v1gamma1", "task@v", "a..b@v1", "a@v1@v2"])
+    func invalidContractIDs(_ text: String) {
+        #expect(ContractID(text) == nil)
+    }
+
+    @Test func errorBodyRoundTrips() {
+        let error = WireError(.overloaded, "busy", retryAfterMs: 100, details: ["queued": 5])
+        #expect(error.retryable)
+        #expect(WireError(json: error.json) == error)
+        #expect(!WireError(.validationFailed, "x").retryable)
+    }
+
+    @Test func eventsRoundTrip() throws {
+        let event = Event(topic: "inval.tasks", stream: "tasks", seq: 7, epoch: "e1", body: ["tables": ["tasks": [1]]])
+        #expect(try Event(frames: event.frames()) == event)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import SluiceZMQ
+
+@Suite struct ZMQSocketTests {
+    @Test func objectsCrossThreadsOverInproc() throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.setReceiveTimeout(5000)
+        try pull.bind("inproc://objects")
+        let sent = Thread { [context] in
+            let push = try! context.socket(.push)
+            try! push.setLinger(1000)
+            try! push.connect("inproc://objects")
+            for index in 0..<100 { try! push.sendObject(["i": "\(index)"]) }
+            push.close()
+        }
+        sent.start()
+        var received: [String] = []
+        for _ in 0..<100 {
+            let value = try #require(try pull.receiveObject([String: String].self))
+            received.append(value["i"] ?? "")
+        }
+        #expect(received == (0..<100).map { "\($0)" })
+        pull.close()
+        context.terminate()
+    }
+
+    @Test func routerAndDealerRoundTripWithPoller() throws {
+        let context = ZMQContext()
+        let router = try context.socket(.router)
+        try router.setLinger(0)
+        try router.setRouterMandatory(true)
+        try router.bind("inproc://router")
+        let dealer = try context.socket(.dealer)
+        try dealer.setLinger(0)
+        try dealer.setReceiveTimeout(5000)
+        try dealer.connect("inproc://router")
+        try dealer.send([[], Array("hello".utf8)])
+
+        let doorbell = Doorbell()
+        var poller = ZMQPoller()
+        let routerIndex = poller.add(router)
+        let bellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
+        var readable = try poller.poll(timeoutMilliseconds: 5000)
+        #expect(readable[routerIndex])
+        #expect(!readable[bellIndex])
+        let frames = try #require(try router.receive())
+        #expect(frames.count == 3)
+        #expect(frames[1].isEmpty)
+        try router.send([frames[0], [], Array("world".utf8)])
+        #expect(try dealer.receive() == [[], Array("world".utf8)])
+
+        doorbell.ring()
+        readable = try poller.poll(timeoutMilliseconds: 5000)
+        #expect(readable[bellIndex])
+        doorbell.reset()
+        readable = try poller.poll(timeoutMilliseconds: 0)
+        #expect(!readable[bellIndex])
+
+        // ROUTER_MANDATORY: a reply to a peer that does not exist is an error, not a silent drop.
+        #expect(throws: ZMQError.self) { try router.send([Array("nobody".utf8), [], [1]], dontWait: true) }
+        router.close()
+        dealer.close()
+        context.terminate()
+    }
+
+    @Test func receiveWithDontWaitReturnsNilWhenEmpty() throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.bind("inproc://empty")
+        #expect(try pull.receive(dontWait: true) == nil)
+        pull.close()
+        context.terminate()
+    }
+
+    @Test func bindFailureIsATypedError() throws {
+        let context = ZMQContext()
+        let socket = try context.socket(.router)
+        try socket.setLinger(0)
+        #expect(throws: ZMQError.self) { try socket.bind("ipc:///nonexistent-dir/x/y.sock") }
+        socket.close()
+        context.terminate()
+    }
+}
