@@ -1,0 +1,124 @@
+import Foundation
+import SluiceBroker
+import SluiceClient
+import SluiceTestSupport
+import SluiceWire
+import Testing
+
+@Suite(.timeLimit(.minutes(2))) struct ClientTests {
+    @Test func sendStatusAndEventsFromTheSwiftClient() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        let welcome = try await client.hello()
+        #expect(welcome["protocol"] == 1)
+
+        var events = client.events(topic: "").makeAsyncIterator()
+        // A heartbeat proves the subscription reached the broker (no slow-joiner loss after it).
+        while let event = try await events.next(), event.topic != Topic.heartbeat {}
+
+        let ack = try await client.send("task.create@v1", ["title": "from swift"], idempotencyKey: "swift-1")
+        #expect(!ack.duplicate)
+        var invalidation: Event?
+        while let event = try await events.next() {
+            if event.topic == "inval.tasks" {
+                invalidation = event
+                break
+            }
+        }
+        #expect(invalidation?.seq == ack.seq)
+        #expect(invalidation?.body["tables"]?["tasks"]?.arrayValue?.count == 1)
+
+        let again = try await client.send("task.create@v1", ["title": "from swift"], idempotencyKey: "swift-1")
+        #expect(again.duplicate)
+        #expect(again.seq == ack.seq)
+        #expect(try await client.status(idempotencyKey: "swift-1") == .committed(again))
+        #expect(try await client.status(idempotencyKey: "nobody") == .unknown)
+    }
+
+    @Test func brokerErrorsArriveAsWireErrors() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        await #expect(throws: WireError.self) { try await client.send("task.create@v9", ["title": "x"]) }
+        do {
+            try await client.send("task.create@v1", ["title": ""])
+            Issue.record("expected validation_failed")
+        } catch let error as WireError {
+            #expect(error.code == .validationFailed)
+            #expect(error.details["violations"]?.arrayValue?.first?["pointer"] == "/title")
+            #expect(error.details["violations"]?.arrayValue?.first?["rule"] == "minLength")
+        }
+    }
+
+    @Test func eightClientsTimesAThousandConcurrentCommands() async throws {
+        let broker = try RunningBroker()
+        let clients = try (0..<8).map { _ in try broker.client(attemptTimeout: .seconds(30)) }
+        defer { for client in clients { client.close() } }
+        let acks = try await withThrowingTaskGroup(of: [Acknowledgement].self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    try await withThrowingTaskGroup(of: Acknowledgement.self) { inner in
+                        for command in 0..<1000 {
+                            inner.addTask {
+                                try await client.send(
+                                    "task.create@v1", ["title": .string("c\(index)-\(command)"), "ref": .string("c\(index)-\(command)")],
+                                    idempotencyKey: "c\(index)-\(command)"
+                                )
+                            }
+                        }
+                        return try await inner.reduce(into: []) { $0.append($1) }
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(acks.count == 8000)
+        #expect(acks.allSatisfy { !$0.duplicate })
+        #expect(Set(acks.map(\.seq)) == Set(1...8000))
+        let db = try broker.open()
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == 8000)
+        #expect(try TasksDatabase.count(db, "SELECT count(DISTINCT ref) FROM tasks") == 8000)
+        #expect(try TasksDatabase.logSeqs(db) == Array(1...8000))
+    }
+
+    @Test func timeoutRetriesWithTheSameKeyUntilTheBrokerAppears() async throws {
+        let directory = TemporaryDirectory()
+        var configuration = ClientConfiguration(endpoint: "ipc://" + directory.path("data/sluice.sock").path)
+        configuration.attemptTimeout = .milliseconds(200)
+        configuration.maxAttempts = 50
+        let client = try SluiceClient(configuration: configuration)
+        defer { client.close() }
+        async let ack = client.send("task.create@v1", ["title": "patient"], idempotencyKey: "patient-1")
+        try await Task.sleep(for: .milliseconds(700))  // several attempts go unanswered
+        let broker = try RunningBroker(directory: directory)
+        let result = try await ack
+        #expect(result.seq == 1)
+        // However many attempts were queued and delivered, the command ran once.
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 1)
+    }
+
+    @Test func timeoutSurfacesAsTimedOut() async throws {
+        let directory = TemporaryDirectory()
+        var configuration = ClientConfiguration(endpoint: "ipc://" + directory.path("nothing.sock").path)
+        configuration.attemptTimeout = .milliseconds(50)
+        configuration.maxAttempts = 2
+        let client = try SluiceClient(configuration: configuration)
+        defer { client.close() }
+        do {
+            try await client.send("task.create@v1", ["title": "x"])
+            Issue.record("expected a timeout")
+        } catch let error as SluiceClientError {
+            #expect(error.code == .timedOut)
+        }
+    }
+
+    @Test func closingFailsWaitingCalls() async throws {
+        let directory = TemporaryDirectory()
+        let client = try SluiceClient(endpoint: "ipc://" + directory.path("nothing.sock").path)
+        let pending = Task { try await client.ping() }
+        try await Task.sleep(for: .milliseconds(100))
+        client.close()
+        await #expect(throws: SluiceClientError.self) { try await pending.value }
+    }
+}
