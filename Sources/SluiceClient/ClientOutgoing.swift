@@ -22,7 +22,14 @@ enum ClientOutgoing: Sendable {
 final class ClientOutbox: Sendable {
     private let items = Mutex<[ClientOutgoing]>([])
 
-    func push(_ item: ClientOutgoing) { items.withLock { $0.append(item) } }
+    /// Queues `item`; true when the queue was empty, i.e. the socket thread needs a ring. When it
+    /// was not empty, a ring is already pending and the thread will drain this item with the rest.
+    func push(_ item: ClientOutgoing) -> Bool {
+        items.withLock { items in
+            items.append(item)
+            return items.count == 1
+        }
+    }
 
     func drain() -> [ClientOutgoing] {
         items.withLock { items in

@@ -20,7 +20,7 @@ extension SluiceClient {
             throw WireError(.invalidMessage, "'\(contract)' is not of the form name@version")
         }
         let request = CommandRequest(
-            requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? UUID().uuidString.lowercased(),
+            requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
             deadlineMs: deadlineMs, payload: payload
         )
         let reply = try await self.request(request.message())

@@ -67,8 +67,7 @@ public final class SluiceClient: Sendable {
     }
 
     func enqueue(_ item: ClientOutgoing) {
-        outbox.push(item)
-        doorbell.ring()
+        if outbox.push(item) { doorbell.ring() }
     }
 
     func makeRequestID() -> String {

@@ -1,2 +1,10 @@
 import ArgumentParser
-struct Bench: AsyncParsableCommand { static let configuration = CommandConfiguration(abstract: "Benchmarks."); func run() async throws {} }
+import Foundation
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the broker against a baseline measured in the same run.",
+        discussion: "Figures are ratios against the baseline because absolute numbers drift on shared machines. Build with -c release first.",
+        subcommands: [BenchWrite.self, BenchWorker.self]
+    )
+}

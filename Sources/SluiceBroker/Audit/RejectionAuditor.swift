@@ -76,18 +76,18 @@ final class RejectionAuditor {
         inbox.close()
     }
 
-    private func write(_ records: [[String: JSONValue]]) -> [Event] {
+    private func write(_ records: [[String: JSONValue]]) -> [EncodedEvent] {
         let firstSeq = nextSeq
         do {
             return try queue.write { db in
-                var events: [Event] = []
+                var events: [EncodedEvent] = []
                 for var record in records {
                     record["seq"] = .int(nextSeq)
                     try db.execute(
                         sql: "INSERT INTO rejections(seq, ts, record) VALUES (?, ?, ?)",
                         arguments: [nextSeq, record["ts"]?.stringValue ?? "", JSONValue.object(record).canonicalString]
                     )
-                    events.append(Event(topic: Topic.rejected, stream: RejectionAuditor.stream, seq: nextSeq, epoch: epoch, body: .object(record)))
+                    events.append(EncodedEvent(Event(topic: Topic.rejected, stream: RejectionAuditor.stream, seq: nextSeq, epoch: epoch, body: .object(record))))
                     nextSeq += 1
                 }
                 return events

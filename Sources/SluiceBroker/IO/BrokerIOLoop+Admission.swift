@@ -126,7 +126,7 @@ extension BrokerIOLoop {
         let deadline = request.deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
         let command = AdmittedCommand(
             token: token, actor: actor, request: request, contract: contract, timestamp: Clock.timestamp(),
-            generatedID: UUID().uuidString.lowercased(), receivedAt: receivedAt, deadline: deadline
+            generatedID: RandomIdentifier.uuid(), receivedAt: receivedAt, deadline: deadline
         )
         do {
             try inbox.sendObject(WriterMessage.command(command))

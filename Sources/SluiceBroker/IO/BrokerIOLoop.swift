@@ -173,11 +173,12 @@ final class BrokerIOLoop {
     // MARK: Sending
 
     func reply(_ target: ReplyTarget, _ kind: MessageKind, body: JSONValue) {
-        var header: [String: JSONValue] = [:]
-        if let requestID = target.requestID { header["request_id"] = .string(requestID) }
-        let message = WireMessage(kind: kind, header: header, body: body)
+        send(target, WireMessage.replyFrames(kind, requestID: target.requestID, body: body))
+    }
+
+    func send(_ target: ReplyTarget, _ frames: [[UInt8]]) {
         do {
-            try router.send(target.envelope + message.frames(), dontWait: true)
+            try router.send(target.envelope + frames, dontWait: true)
         } catch {
             // The client went away (EHOSTUNREACH) or stopped reading (EAGAIN). Its work stands;
             // it can ask STATUS with its key.
@@ -185,13 +186,13 @@ final class BrokerIOLoop {
         }
     }
 
-    func publish(_ events: [Event]) {
+    func publish(_ events: [EncodedEvent]) {
         for event in events {
             do {
-                try publisher.send(event.frames(), dontWait: true)
+                try publisher.send(event.frames, dontWait: true)
                 counters.eventsPublished += 1
             } catch {
-                logger.warning("could not publish an event", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+                logger.warning("could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
             }
             if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
         }
@@ -216,13 +217,14 @@ final class BrokerIOLoop {
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
-                reply(pending.primary, .ack, body: ack.json)
+                send(pending.primary, outcome.reply)
                 var shared = ack
                 shared.duplicate = true
                 for waiter in pending.waiters { reply(waiter, .ack, body: shared.json) }
             case .failed(let error):
                 counters.failed += 1
-                for target in [pending.primary] + pending.waiters { reply(target, .error, body: error.json) }
+                send(pending.primary, outcome.reply)
+                for waiter in pending.waiters { reply(waiter, .error, body: error.json) }
             }
             publish(outcome.events)
         }

@@ -24,8 +24,35 @@ struct CommandOutcome: Sendable {
 
     var token: UInt64
     var result: Result
+    /// The reply for the client that sent the command, encoded once on the writer thread.
+    var reply: [[UInt8]]
     /// Audit and invalidation events to publish (empty when nothing reached the log).
-    var events: [Event]
+    var events: [EncodedEvent]
+
+    init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent]) {
+        self.token = token
+        self.result = result
+        self.events = events
+        switch result {
+        case .committed(let ack): reply = WireMessage.replyFrames(.ack, requestID: requestID, body: ack.json)
+        case .failed(let error): reply = WireMessage.replyFrames(.error, requestID: requestID, body: error.json)
+        }
+    }
+}
+
+/// An event with its frames already encoded, so it is serialized once whoever publishes it.
+struct EncodedEvent: Sendable {
+    var stream: String
+    var seq: Int64
+    var epoch: String
+    var frames: [[UInt8]]
+
+    init(_ event: Event) {
+        stream = event.stream
+        seq = event.seq
+        epoch = event.epoch
+        frames = event.frames()
+    }
 }
 
 /// Messages a writer thread receives.
@@ -39,6 +66,6 @@ enum WriterMessage: Sendable {
 enum BrokerNotice: Sendable {
     case outcomes([CommandOutcome])
     case status(token: UInt64, CommandStatus)
-    case publish([Event])
+    case publish([EncodedEvent])
     case stopped(String)
 }

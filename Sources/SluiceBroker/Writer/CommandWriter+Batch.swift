@@ -42,10 +42,13 @@ extension CommandWriter {
             _ = recorder.take()
             logger.error("batch rolled back", metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
             let failure = WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key")
-            return batch.map { CommandOutcome(token: $0.token, result: .failed(failure), events: []) }
+            return batch.map { CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: []) }
         }
         return pending.map { entry in
-            CommandOutcome(token: entry.command.token, result: entry.result, events: entry.logged.map { events(for: entry, $0) } ?? [])
+            CommandOutcome(
+                token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+                events: entry.logged.map { events(for: entry, $0) } ?? []
+            )
         }
     }
 
@@ -69,12 +72,12 @@ extension CommandWriter {
             return Pending(command: command, result: previous.replayedResult(db: database.name), logged: nil)
         }
 
-        try db.execute(sql: "SAVEPOINT sluice_command")
+        try db.cachedStatement(sql: "SAVEPOINT sluice_command").execute()
         let result: CommandOutcome.Result
         let status: String
         do {
             let value = try ContractRunner.run(command, in: db)
-            try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute()
             result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
         } catch let error as DatabaseError {
@@ -114,7 +117,7 @@ extension CommandWriter {
         return Pending(command: command, result: result, logged: LoggedCommand(seq: seq, status: status, changes: changes, latencyMicros: latency))
     }
 
-    private func events(for entry: Pending, _ logged: LoggedCommand) -> [Event] {
+    private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {
         let command = entry.command
         var audit: [String: JSONValue] = [
             "ts": .string(command.timestamp),
@@ -134,8 +137,8 @@ extension CommandWriter {
         invalidation["seq"] = .int(logged.seq)
         invalidation["contract"] = .string(command.contract.id.description)
         return [
-            Event(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(audit)),
-            Event(topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(invalidation)),
+            EncodedEvent(Event(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(audit))),
+            EncodedEvent(Event(topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(invalidation))),
         ]
     }
 }

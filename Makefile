@@ -1,0 +1,31 @@
+# Sluice: `make run` serves a broker on ./data; `make test` runs the whole test suite.
+# Both install the system libraries they need (libzmq3-dev, libsqlite3-dev) when missing.
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@if ! pkg-config --exists libzmq sqlite3 2>/dev/null; then \
+		echo "installing $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	$(SWIFT) run sluice serve --data-dir data
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+bench: deps
+	$(SWIFT) build -c release --product sluice
+	.build/release/sluice bench write --clients 8 --commands 4000
+
+clean:
+	rm -rf .build data

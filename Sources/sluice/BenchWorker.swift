@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import SluiceClient
+import SluiceWire
+
+/// One process of a write benchmark; prints its per-command latencies (µs) as a JSON array.
+struct BenchWorker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "One benchmark process (started by `sluice bench write`).", shouldDisplay: false
+    )
+
+    @Option var mode: String
+    @Option var target: String
+    @Option var id: Int
+    @Option var commands: Int
+    @Option var window = 1
+
+    static let createTable = "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
+
+    func run() async throws {
+        let latencies = mode == "direct" ? try runDirect() : try await runBroker()
+        print(JSONValue.array(latencies.map { .double($0) }).canonicalString)
+    }
+
+    static func payload(_ client: Int, _ n: Int) -> String { "client \(client) command \(n) padding-padding-padding" }
+
+    static func prepareDirectDatabase(_ path: String) throws {
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.write { db in try db.execute(sql: createTable) }
+    }
+
+    static func writeContractSet(_ directory: URL) throws {
+        let files = FileManager.default
+        try files.createDirectory(at: directory.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        try files.createDirectory(at: directory.appendingPathComponent("migrations/bench"), withIntermediateDirectories: true)
+        try (createTable + ";\n").write(to: directory.appendingPathComponent("migrations/bench/001_bench.sql"), atomically: true, encoding: .utf8)
+        let contract: JSONValue = [
+            "name": "bench.insert", "version": "v1", "kind": "command", "database": "bench",
+            "input": [
+                "type": "object", "required": ["client", "n", "payload"], "additionalProperties": false,
+                "properties": ["client": ["type": "integer"], "n": ["type": "integer"], "payload": ["type": "string"]],
+            ],
+            "statements": ["INSERT INTO bench(client, n, payload) VALUES (:client, :n, :payload)"],
+        ]
+        try contract.canonicalString.write(to: directory.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
+    }
+
+    private func runDirect() throws -> [Double] {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(60)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let queue = try DatabaseQueue(path: target, configuration: configuration)
+        var latencies: [Double] = []
+        latencies.reserveCapacity(commands)
+        let clock = ContinuousClock()
+        for n in 0..<commands {
+            let started = clock.now
+            try queue.inTransaction(.immediate) { db in
+                try db.execute(
+                    sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)", arguments: [id, n, BenchWorker.payload(id, n)]
+                )
+                return .commit
+            }
+            latencies.append(microseconds(started.duration(to: clock.now)))
+        }
+        return latencies
+    }
+
+    private func runBroker() async throws -> [Double] {
+        var configuration = ClientConfiguration(endpoint: target)
+        configuration.attemptTimeout = .seconds(60)
+        let client = try SluiceClient(configuration: configuration)
+        defer { client.close() }
+        let id = self.id
+        let commands = self.commands
+        let window = max(1, self.window)
+        return try await withThrowingTaskGroup(of: [Double].self) { group in
+            for lane in 0..<window {
+                group.addTask {
+                    let clock = ContinuousClock()
+                    var latencies: [Double] = []
+                    for n in stride(from: lane, to: commands, by: window) {
+                        let started = clock.now
+                        try await client.send(
+                            "bench.insert@v1",
+                            ["client": .int(Int64(id)), "n": .int(Int64(n)), "payload": .string(BenchWorker.payload(id, n))],
+                            idempotencyKey: "bench-\(id)-\(n)"
+                        )
+                        latencies.append(microseconds(started.duration(to: clock.now)))
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+}
+
+private func microseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1_000_000 + Double(duration.components.attoseconds) / 1_000_000_000_000
+}

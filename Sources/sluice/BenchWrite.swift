@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluiceBroker
+import SluiceWire
+
+/// `sluice bench write`: N processes writing one SQLite file directly vs. N client processes
+/// sending the same rows through a broker, in one run.
+struct BenchWrite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "write",
+        abstract: "Durable writes/s and latency: direct SQLite writers vs. clients of a broker.",
+        discussion: """
+            Baseline: --clients processes each committing --commands single-row transactions straight into one \
+            WAL file (BEGIN IMMEDIATE, busy_timeout 60 s, synchronous=FULL) — what plugins do without a broker. \
+            Broker: the same number of client processes sending the same rows as commands over ipc to one broker \
+            (synchronous=FULL, group commit); each command is acknowledged only after its COMMIT. Each client keeps \
+            --window commands in flight (1 = strictly one at a time, like the direct writers).
+            """
+    )
+
+    @Option(help: "Concurrent writer processes (baseline) and client processes (broker).")
+    var clients = 8
+
+    @Option(help: "Commands per process.")
+    var commands = 2000
+
+    @Option(parsing: .upToNextOption, help: "In-flight commands per broker client; one broker run per value.")
+    var window: [Int] = [1, 64]
+
+    @Option(help: "Where to put the temporary data directories.")
+    var scratch = "/tmp"
+
+    func run() async throws {
+        let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        print("sluice bench write: \(clients) processes × \(commands) commands, synchronous=FULL, WAL")
+        let direct = try directBaseline(root.appendingPathComponent("direct"))
+        var rows = [direct]
+        for depth in window {
+            rows.append(try await brokerRun(root.appendingPathComponent("broker-\(depth)"), window: depth))
+        }
+        print("")
+        print("| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in rows {
+            print(row.markdown(baseline: direct.rate))
+        }
+    }
+
+    private func directBaseline(_ directory: URL) throws -> BenchResult {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let database = directory.appendingPathComponent("bench.db").path
+        try BenchWorker.prepareDirectDatabase(database)
+        let started = Date()
+        let samples = try spawnWorkers { index in
+            ["bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands", "\(commands)"]
+        }
+        return BenchResult(
+            path: "direct SQLite writers", processes: clients, window: 1, samples: samples,
+            seconds: Date().timeIntervalSince(started)
+        )
+    }
+
+    private func brokerRun(_ directory: URL, window: Int) async throws -> BenchResult {
+        let contracts = directory.appendingPathComponent("contracts-set")
+        try BenchWorker.writeContractSet(contracts)
+        var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
+        configuration.contractDirectories = [contracts]
+        var logger = Logger(label: "sluice.bench")
+        logger.logLevel = .warning
+        let broker = try Broker(configuration: configuration, logger: logger)
+        try broker.start()
+        defer {
+            broker.shutdown()
+            broker.wait()
+        }
+        let started = Date()
+        let samples = try spawnWorkers { index in
+            [
+                "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
+                "--commands", "\(commands)", "--window", "\(window)",
+            ]
+        }
+        return BenchResult(
+            path: "sluice broker (ipc)", processes: clients, window: window, samples: samples,
+            seconds: Date().timeIntervalSince(started)
+        )
+    }
+
+    /// Starts `clients` worker processes at once and collects their latency samples (µs).
+    private func spawnWorkers(_ arguments: (Int) -> [String]) throws -> [Double] {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var running: [(Process, Pipe)] = []
+        for index in 0..<clients {
+            let process = Process()
+            let pipe = Pipe()
+            process.executableURL = executable
+            process.arguments = arguments(index)
+            process.standardOutput = pipe
+            try process.run()
+            running.append((process, pipe))
+        }
+        var samples: [Double] = []
+        for (process, pipe) in running {
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw ValidationError("a bench worker failed (status \(process.terminationStatus))") }
+            let values = try JSONValue(parsing: Array(output)).arrayValue ?? []
+            samples += values.compactMap(\.doubleValue)
+        }
+        return samples
+    }
+}
+
+struct BenchResult {
+    var path: String
+    var processes: Int
+    var window: Int
+    var samples: [Double]
+    var seconds: Double
+
+    var rate: Double { Double(samples.count) / seconds }
+
+    func percentile(_ fraction: Double) -> Double {
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] / 1000
+    }
+
+    func markdown(baseline: Double) -> String {
+        let cells = [
+            path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds), String(format: "%.0f", rate),
+            String(format: "%.2f", percentile(0.5)), String(format: "%.2f", percentile(0.99)), String(format: "%.1f×", rate / baseline),
+        ]
+        return "| " + cells.joined(separator: " | ") + " |"
+    }
+}

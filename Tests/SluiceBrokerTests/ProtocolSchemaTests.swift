@@ -1,0 +1,73 @@
+import Foundation
+import SluiceBroker
+import SluiceTestSupport
+import SluiceWire
+import SluiceZMQ
+import Testing
+
+/// The JSON Schemas in schemas/protocol describe what the broker really sends: every reply and
+/// event of a live exchange is checked against them.
+@Suite struct ProtocolSchemaTests {
+    func schema(_ name: String) throws -> InputSchema {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("schemas/protocol/\(name).schema.json")
+        return try InputSchema(try JSONValue(parsing: Array(try Data(contentsOf: url))))
+    }
+
+    func expectConforms(_ value: JSONValue, to name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let violations = try schema(name).violations(of: value)
+        #expect(violations.isEmpty, "\(name): \(violations) in \(value)", sourceLocation: sourceLocation)
+    }
+
+    @Test func everySchemaFileLoads() throws {
+        let directory = Fixtures.repositoryRoot.appendingPathComponent("schemas/protocol")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".schema.json") }
+        #expect(names.count >= 13)
+        for name in names { _ = try schema(String(name.dropLast(".schema.json".count))) }
+    }
+
+    @Test func repliesAndEventsMatchTheirSchemas() throws {
+        let broker = try RunningBroker()
+        let events = try RawSocket(.sub, endpoint: broker.eventEndpoint)
+        try events.socket.subscribe("")
+        while let frames = try events.receive(), frames.first != frame("hb") {}
+
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let welcome = try #require(try socket.request(WireMessage(kind: .hello, header: ["request_id": "h"])))
+        try expectConforms(welcome.body, to: "welcome-body")
+        try expectConforms(.object(welcome.header), to: "reply-header")
+
+        let command = CommandRequest(requestID: "c", contract: ContractID("task.create@v1")!, idempotencyKey: "k", payload: ["title": "s"])
+        try expectConforms(.object(command.message().header), to: "command-header")
+        let ack = try #require(try socket.request(command.message()))
+        try expectConforms(ack.body, to: "ack-body")
+        let duplicate = try #require(try socket.request(command.message()))
+        try expectConforms(duplicate.body, to: "ack-body")
+
+        let statusRequest = WireMessage(kind: .status, header: ["request_id": "s"], body: ["idempotency_key": "k"])
+        try expectConforms(statusRequest.body, to: "status-request-body")
+        try expectConforms(try #require(try socket.request(statusRequest)).body, to: "status-reply-body")
+
+        var bad = command.message()
+        bad.header["contract"] = "task.create@v5"
+        let error = try #require(try socket.request(bad))
+        #expect(error.kind == .error)
+        try expectConforms(error.body, to: "error-body")
+
+        var seen: Set<String> = []
+        while seen.count < 4, let frames = try events.receive() {
+            let event = try Event(frames: frames)
+            try expectConforms(try JSONValue(parsing: frames[1]), to: "event-header")
+            let name: String
+            switch event.topic {
+            case "audit.tasks": name = "audit-event"
+            case "inval.tasks": name = "invalidation-event"
+            case Topic.rejected: name = "rejection-event"
+            case Topic.heartbeat: name = "heartbeat-event"
+            default: continue
+            }
+            try expectConforms(event.body, to: name)
+            seen.insert(name)
+        }
+        #expect(seen == ["audit-event", "invalidation-event", "rejection-event", "heartbeat-event"])
+    }
+}
