@@ -4,7 +4,7 @@ import GRDB
 import SluiceClient
 import SluiceWire
 
-/// One process of a write benchmark; prints its per-command latencies (µs) as a JSON array.
+/// One process of a write benchmark; prints its start and end times and per-command latencies (µs) as JSON.
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "One benchmark process (started by `sluice bench write`).", shouldDisplay: false
@@ -19,8 +19,13 @@ struct BenchWorker: AsyncParsableCommand {
     static let createTable = "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
 
     func run() async throws {
+        let started = Date().timeIntervalSince1970
         let latencies = mode == "direct" ? try runDirect() : try await runBroker()
-        print(JSONValue.array(latencies.map { .double($0) }).canonicalString)
+        let finished = Date().timeIntervalSince1970
+        let report: JSONValue = [
+            "started": .double(started), "finished": .double(finished), "latencies_us": .array(latencies.map { .double($0) }),
+        ]
+        print(report.canonicalString)
     }
 
     static func payload(_ client: Int, _ n: Int) -> String { "client \(client) command \(n) padding-padding-padding" }

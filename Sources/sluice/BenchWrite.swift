@@ -54,14 +54,10 @@ struct BenchWrite: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = directory.appendingPathComponent("bench.db").path
         try BenchWorker.prepareDirectDatabase(database)
-        let started = Date()
-        let samples = try spawnWorkers { index in
+        let (samples, seconds) = try spawnWorkers { index in
             ["bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands", "\(commands)"]
         }
-        return BenchResult(
-            path: "direct SQLite writers", processes: clients, window: 1, samples: samples,
-            seconds: Date().timeIntervalSince(started)
-        )
+        return BenchResult(path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds)
     }
 
     private func brokerRun(_ directory: URL, window: Int) async throws -> BenchResult {
@@ -77,21 +73,18 @@ struct BenchWrite: AsyncParsableCommand {
             broker.shutdown()
             broker.wait()
         }
-        let started = Date()
-        let samples = try spawnWorkers { index in
+        let (samples, seconds) = try spawnWorkers { index in
             [
                 "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
                 "--commands", "\(commands)", "--window", "\(window)",
             ]
         }
-        return BenchResult(
-            path: "sluice broker (ipc)", processes: clients, window: window, samples: samples,
-            seconds: Date().timeIntervalSince(started)
-        )
+        return BenchResult(path: "sluice broker (ipc)", processes: clients, window: window, samples: samples, seconds: seconds)
     }
 
-    /// Starts `clients` worker processes at once and collects their latency samples (µs).
-    private func spawnWorkers(_ arguments: (Int) -> [String]) throws -> [Double] {
+    /// Starts `clients` worker processes at once and collects their latency samples (µs) and the
+    /// span from the first worker's start to the last one's end (process start-up excluded).
+    private func spawnWorkers(_ arguments: (Int) -> [String]) throws -> (samples: [Double], seconds: Double) {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var running: [(Process, Pipe)] = []
         for index in 0..<clients {
@@ -104,14 +97,18 @@ struct BenchWrite: AsyncParsableCommand {
             running.append((process, pipe))
         }
         var samples: [Double] = []
+        var first = Double.infinity
+        var last = 0.0
         for (process, pipe) in running {
             let output = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             guard process.terminationStatus == 0 else { throw ValidationError("a bench worker failed (status \(process.terminationStatus))") }
-            let values = try JSONValue(parsing: Array(output)).arrayValue ?? []
-            samples += values.compactMap(\.doubleValue)
+            let report = try JSONValue(parsing: Array(output))
+            samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+            first = min(first, report["started"]?.doubleValue ?? first)
+            last = max(last, report["finished"]?.doubleValue ?? last)
         }
-        return samples
+        return (samples, last - first)
     }
 }
 

@@ -100,7 +100,43 @@ public indirect enum InputSchema: Sendable {
         public var json: JSONValue { ["pointer": .string(pointer), "rule": .string(rule), "message": .string(message)] }
     }
 
-    /// Every rule `value` breaks (empty when it is valid).
+    /// Whether `value` is valid. Allocates nothing, so admission pays for error details only
+    /// when there is an error to describe.
+    public func accepts(_ value: JSONValue) -> Bool {
+        guard case .node(let node) = self else { return true }
+        if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) { return false }
+        if let allowed = node.enumValues, !allowed.contains(value) { return false }
+        switch value {
+        case .object(let members):
+            for name in node.required where members[name] == nil { return false }
+            for (name, member) in members {
+                if let schema = node.properties[name] {
+                    if !schema.accepts(member) { return false }
+                } else if !node.additionalProperties {
+                    return false
+                }
+            }
+        case .string(let text):
+            if node.minLength != nil || node.maxLength != nil {
+                let length = text.unicodeScalars.count
+                if let minLength = node.minLength, length < minLength { return false }
+                if let maxLength = node.maxLength, length > maxLength { return false }
+            }
+        case .int, .double:
+            let number = value.doubleValue!
+            if let minimum = node.minimum, number < minimum { return false }
+            if let maximum = node.maximum, number > maximum { return false }
+        case .array(let items):
+            if let maxItems = node.maxItems, items.count > maxItems { return false }
+            if let itemSchema = node.items, !items.allSatisfy(itemSchema.accepts) { return false }
+        default:
+            break
+        }
+        return true
+    }
+
+    /// Every rule `value` breaks (empty when it is valid), each with the JSON pointer of the
+    /// offending value.
     public func violations(of value: JSONValue, at pointer: String = "") -> [Violation] {
         guard case .node(let node) = self else { return [] }
         var found: [Violation] = []
@@ -125,7 +161,7 @@ public indirect enum InputSchema: Sendable {
                 }
             }
         case .string(let text):
-            let length = text.count
+            let length = text.unicodeScalars.count
             if let minLength = node.minLength, length < minLength {
                 found.append(Violation(pointer: pointer, rule: "minLength", message: "must have at least \(minLength) characters"))
             }

@@ -82,8 +82,8 @@ extension BrokerIOLoop {
             )
             return
         }
-        let violations = contract.input.violations(of: request.payload)
-        guard violations.isEmpty else {
+        guard contract.input.accepts(request.payload) else {
+            let violations = contract.input.violations(of: request.payload)
             reject(
                 target,
                 WireError(

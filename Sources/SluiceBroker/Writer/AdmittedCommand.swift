@@ -34,7 +34,7 @@ struct CommandOutcome: Sendable {
         self.result = result
         self.events = events
         switch result {
-        case .committed(let ack): reply = WireMessage.replyFrames(.ack, requestID: requestID, body: ack.json)
+        case .committed(let ack): reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: ack.canonicalBytes)
         case .failed(let error): reply = WireMessage.replyFrames(.error, requestID: requestID, body: error.json)
         }
     }
@@ -52,6 +52,13 @@ struct EncodedEvent: Sendable {
         seq = event.seq
         epoch = event.epoch
         frames = event.frames()
+    }
+
+    init(topic: String, stream: String, seq: Int64, epoch: String, body: [UInt8]) {
+        self.stream = stream
+        self.seq = seq
+        self.epoch = epoch
+        frames = Event.frames(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
     }
 }
 

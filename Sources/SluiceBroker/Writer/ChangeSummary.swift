@@ -13,10 +13,20 @@ struct ChangeSummary {
         self.keys = keys
     }
 
-    var json: JSONValue {
-        [
-            "tables": .object(rowsByTable.mapValues { .array($0.map(JSONValue.int)) }),
-            "keys": .array(keys.map(JSONValue.string)),
-        ]
+    /// `{"keys":[...],"tables":{...}}`, canonical.
+    var canonicalBytes: [UInt8] {
+        var writer = CanonicalObjectWriter()
+        writer.value("keys", .array(keys.map(JSONValue.string)))
+        writer.raw("tables", tablesBytes)
+        return writer.finish()
+    }
+
+    /// `{"tasks":[1,2]}`, canonical.
+    var tablesBytes: [UInt8] {
+        var writer = CanonicalObjectWriter()
+        for table in rowsByTable.keys.sorted(by: JSONValue.utf8Precedes) {
+            writer.value(table, .array(rowsByTable[table]!.map(JSONValue.int)))
+        }
+        return writer.finish()
     }
 }

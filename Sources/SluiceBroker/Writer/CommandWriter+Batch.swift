@@ -15,7 +15,8 @@ extension CommandWriter {
     private struct LoggedCommand {
         var seq: Int64
         var status: String
-        var changes: JSONValue
+        var changes: ChangeSummary
+        var changesBytes: [UInt8]
         var latencyMicros: Int64
     }
 
@@ -92,7 +93,8 @@ extension CommandWriter {
             result = .failed(wire)
             status = "failed"
         }
-        let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates).json
+        let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates)
+        let changesBytes = changes.canonicalBytes
         let seq = nextSeq
         let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
         let stored: JSONValue
@@ -109,36 +111,48 @@ extension CommandWriter {
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
                 generatedID: command.generatedID, payload: String(decoding: payloadBytes, as: UTF8.self), status: status,
-                result: stored.canonicalString, changes: changes.canonicalString, latencyMicros: latency
+                result: stored.canonicalString, changes: String(decoding: changesBytes, as: UTF8.self),
+                latencyMicros: latency
             ),
             in: db
         )
         nextSeq += 1
-        return Pending(command: command, result: result, logged: LoggedCommand(seq: seq, status: status, changes: changes, latencyMicros: latency))
+        return Pending(command: command, result: result, logged: LoggedCommand(seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency))
     }
 
+    /// The `audit.<db>` and `inval.<db>` events of a logged command, written in canonical key order.
     private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {
         let command = entry.command
-        var audit: [String: JSONValue] = [
-            "ts": .string(command.timestamp),
-            "seq": .int(logged.seq),
-            "request_id": .string(command.request.requestID),
-            "actor": .string(command.actor),
-            "db": .string(database.name),
-            "contract": .string(command.contract.id.description),
-            "idempotency_key": .string(command.request.idempotencyKey),
-            "status": .string(logged.status),
-            "latency_ms": .double(Double(logged.latencyMicros) / 1000),
-            "affected": logged.changes,
-        ]
-        if case .failed(let error) = entry.result { audit["code"] = .string(error.code.rawValue) }
-        var invalidation = logged.changes.objectValue ?? [:]
-        invalidation["db"] = .string(database.name)
-        invalidation["seq"] = .int(logged.seq)
-        invalidation["contract"] = .string(command.contract.id.description)
+        let contract = command.contract.id.description
+        let keys = JSONValue.array(logged.changes.keys.map(JSONValue.string))
+        let tables = logged.changes.tablesBytes
+
+        var audit = CanonicalObjectWriter(capacity: 384)
+        audit.string("actor", command.actor)
+        audit.raw("affected", logged.changesBytes)
+        if case .failed(let error) = entry.result { audit.string("code", error.code.rawValue) }
+        audit.string("contract", contract)
+        audit.string("db", database.name)
+        audit.string("idempotency_key", command.request.idempotencyKey)
+        audit.double("latency_ms", Double(logged.latencyMicros) / 1000)
+        audit.string("request_id", command.request.requestID)
+        audit.int("seq", logged.seq)
+        audit.string("status", logged.status)
+        audit.string("ts", command.timestamp)
+
+        var invalidation = CanonicalObjectWriter(capacity: 160)
+        invalidation.string("contract", contract)
+        invalidation.string("db", database.name)
+        invalidation.value("keys", keys)
+        invalidation.int("seq", logged.seq)
+        invalidation.raw("tables", tables)
+
         return [
-            EncodedEvent(Event(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(audit))),
-            EncodedEvent(Event(topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: .object(invalidation))),
+            EncodedEvent(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: audit.finish()),
+            EncodedEvent(
+                topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch,
+                body: invalidation.finish()
+            ),
         ]
     }
 }

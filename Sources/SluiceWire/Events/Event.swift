@@ -18,8 +18,16 @@ public struct Event: Sendable, Equatable {
     }
 
     public func frames() -> [[UInt8]] {
-        let header: JSONValue = ["stream": .string(stream), "seq": .int(seq), "epoch": .string(epoch)]
-        return [Array(topic.utf8), header.canonicalBytes(), body.canonicalBytes()]
+        Event.frames(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body.canonicalBytes())
+    }
+
+    /// The three frames of an event whose body is already canonical JSON.
+    public static func frames(topic: String, stream: String, seq: Int64, epoch: String, body: [UInt8]) -> [[UInt8]] {
+        var header = CanonicalObjectWriter(capacity: 96)
+        header.string("epoch", epoch)
+        header.int("seq", seq)
+        header.string("stream", stream)
+        return [Array(topic.utf8), header.finish(), body]
     }
 
     public init(frames: [[UInt8]]) throws(WireError) {

@@ -49,7 +49,7 @@ extension JSONValue {
     }
 
     /// Byte-wise UTF-8 order (the same as code point order), compared without a generic iterator.
-    static func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
+    public static func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
         var lhs = lhs
         var rhs = rhs
         return lhs.withUTF8 { left in

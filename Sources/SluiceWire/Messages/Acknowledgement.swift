@@ -16,6 +16,16 @@ public struct Acknowledgement: Sendable, Equatable {
         self.result = result
     }
 
+    /// The canonical encoding, written directly.
+    public var canonicalBytes: [UInt8] {
+        var writer = CanonicalObjectWriter()
+        writer.string("db", db)
+        writer.bool("duplicate", duplicate)
+        writer.value("result", result)
+        writer.int("seq", seq)
+        return writer.finish()
+    }
+
     public var json: JSONValue {
         ["db": .string(db), "seq": .int(seq), "duplicate": .bool(duplicate), "result": result]
     }

@@ -19,12 +19,27 @@ public struct ContractID: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(name)@\(version)" }
 
+    /// Dot-separated words, each `[a-z][a-z0-9_-]*`; checked on bytes (this runs per command).
     static func isValidName(_ name: Substring) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 96 else { return false }
-        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { word in
-            guard let first = word.first, first.isLowercase, first.isASCII else { return false }
-            return word.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "_" || $0 == "-" }
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count <= 96 else { return false }
+        var atWordStart = true
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                if atWordStart { return false }
+                atWordStart = true
+                continue
+            }
+            let isLower = byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")
+            if atWordStart {
+                guard isLower else { return false }
+                atWordStart = false
+                continue
+            }
+            let isDigit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+            guard isLower || isDigit || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") else { return false }
         }
+        return !atWordStart
     }
 
     static func isValidVersion(_ version: Substring) -> Bool {

@@ -73,12 +73,17 @@ public struct WireMessage: Sendable, Equatable {
 extension WireMessage {
     /// The frames of a reply (after the envelope), with the request id as the only header field.
     public static func replyFrames(_ kind: MessageKind, requestID: String?, body: JSONValue) -> [[UInt8]] {
+        replyFrames(kind, requestID: requestID, encodedBody: body.canonicalBytes())
+    }
+
+    /// Reply frames around a body that is already canonical JSON.
+    public static func replyFrames(_ kind: MessageKind, requestID: String?, encodedBody: [UInt8]) -> [[UInt8]] {
         var header: [UInt8] = [UInt8(ascii: "{")]
         if let requestID {
             header.append(contentsOf: #""request_id":"#.utf8)
             JSONValue.appendString(requestID, to: &header)
         }
         header.append(UInt8(ascii: "}"))
-        return [protocolTag, Array(kind.rawValue.utf8), header, body.canonicalBytes()]
+        return [protocolTag, Array(kind.rawValue.utf8), header, encodedBody]
     }
 }

@@ -1,0 +1,54 @@
+/// Writes one JSON object in canonical form straight to bytes, for hot paths (replies, events)
+/// where building a `JSONValue` dictionary only to sort and encode it would cost more than the
+/// work it describes. Members must be added in canonical key order (UTF-8 byte order); debug
+/// builds check it.
+public struct CanonicalObjectWriter {
+    public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var lastKey: String?
+
+    public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
+
+    private mutating func key(_ key: String) {
+        assert(lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true, "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
+        if lastKey != nil { bytes.append(UInt8(ascii: ",")) }
+        lastKey = key
+        JSONValue.appendString(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func string(_ name: String, _ value: String) {
+        key(name)
+        JSONValue.appendString(value, to: &bytes)
+    }
+
+    public mutating func int(_ name: String, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func bool(_ name: String, _ value: Bool) {
+        key(name)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func double(_ name: String, _ value: Double) {
+        key(name)
+        JSONValue.appendDouble(value, to: &bytes)
+    }
+
+    public mutating func value(_ name: String, _ value: JSONValue) {
+        key(name)
+        value.append(to: &bytes)
+    }
+
+    /// A member whose value is already canonical JSON.
+    public mutating func raw(_ name: String, _ encoded: [UInt8]) {
+        key(name)
+        bytes.append(contentsOf: encoded)
+    }
+
+    public mutating func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+}
