@@ -43,8 +43,8 @@ struct BenchWrite: AsyncParsableCommand {
             rows.append(try await brokerRun(root.appendingPathComponent("broker-\(depth)"), window: depth))
         }
         print("")
-        print("| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline | broker CPU µs/cmd | client CPU µs/cmd |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
             print(row.markdown(baseline: direct.rate))
         }
@@ -54,10 +54,15 @@ struct BenchWrite: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = directory.appendingPathComponent("bench.db").path
         try BenchWorker.prepareDirectDatabase(database)
+        let cpu = CPUTime.now()
         let (samples, seconds) = try spawnWorkers { index in
             ["bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands", "\(commands)"]
         }
-        return BenchResult(path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds)
+        let used = CPUTime.now() - cpu
+        return BenchResult(
+            path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds,
+            serverCPU: nil, clientCPU: used.children
+        )
     }
 
     private func brokerRun(_ directory: URL, window: Int) async throws -> BenchResult {
@@ -73,13 +78,18 @@ struct BenchWrite: AsyncParsableCommand {
             broker.shutdown()
             broker.wait()
         }
+        let cpu = CPUTime.now()
         let (samples, seconds) = try spawnWorkers { index in
             [
                 "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
                 "--commands", "\(commands)", "--window", "\(window)",
             ]
         }
-        return BenchResult(path: "sluice broker (ipc)", processes: clients, window: window, samples: samples, seconds: seconds)
+        let used = CPUTime.now() - cpu
+        return BenchResult(
+            path: "sluice broker (ipc)", processes: clients, window: window, samples: samples, seconds: seconds,
+            serverCPU: used.selfSeconds, clientCPU: used.children
+        )
     }
 
     /// Starts `clients` worker processes at once and collects their latency samples (µs) and the
@@ -118,6 +128,10 @@ struct BenchResult {
     var window: Int
     var samples: [Double]
     var seconds: Double
+    /// CPU seconds the broker (this process) used; nil for the direct baseline.
+    var serverCPU: Double?
+    /// CPU seconds all worker processes used.
+    var clientCPU: Double
 
     var rate: Double { Double(samples.count) / seconds }
 
@@ -131,7 +145,28 @@ struct BenchResult {
         let cells = [
             path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds), String(format: "%.0f", rate),
             String(format: "%.2f", percentile(0.5)), String(format: "%.2f", percentile(0.99)), String(format: "%.1f×", rate / baseline),
+            serverCPU.map { String(format: "%.1f", $0 * 1e6 / Double(samples.count)) } ?? "–",
+            String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
         ]
         return "| " + cells.joined(separator: " | ") + " |"
+    }
+}
+
+/// User + system CPU seconds of this process and of its waited-for children (getrusage).
+struct CPUTime {
+    var selfSeconds: Double
+    var children: Double
+
+    static func now() -> CPUTime {
+        func seconds(_ who: Int32) -> Double {
+            var usage = rusage()
+            getrusage(__rusage_who_t(who), &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        return CPUTime(selfSeconds: seconds(RUSAGE_SELF.rawValue), children: seconds(RUSAGE_CHILDREN.rawValue))
+    }
+
+    static func - (lhs: CPUTime, rhs: CPUTime) -> CPUTime {
+        CPUTime(selfSeconds: lhs.selfSeconds - rhs.selfSeconds, children: lhs.children - rhs.children)
     }
 }
