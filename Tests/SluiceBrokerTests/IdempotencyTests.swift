@@ -43,6 +43,19 @@ import Testing
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE title = 'two'") == 0)
     }
 
+    @Test func sameKeySameInputForAnotherContractIsAMismatch() throws {
+        let broker = try RunningBroker()
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let created = try #require(try socket.request(command("new", ["title": "keep me"])))
+        let id = try #require(Acknowledgement(json: created.body)?.result["rows"]?.arrayValue?.first?["id"])
+        let complete = CommandRequest(requestID: "c", contract: ContractID("task.complete@v1")!, idempotencyKey: "op", payload: ["id": id])
+        #expect(try socket.request(complete.message())?.kind == .ack)
+        let delete = CommandRequest(requestID: "d", contract: ContractID("task.delete@v1")!, idempotencyKey: "op", payload: ["id": id])
+        let reply = try #require(try socket.request(delete.message()))
+        #expect(WireError(json: reply.body).code == .idempotencyMismatch)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE done = 1") == 1)
+    }
+
     @Test func inFlightDuplicatesShareTheFirstOutcome() throws {
         let broker = try RunningBroker()
         let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)

@@ -99,10 +99,10 @@ extension BrokerIOLoop {
         let key = InFlightKey(actor: actor, key: request.idempotencyKey)
         if let token = inFlight[key], var pending = pendingCommands[token] {
             // Same key still queued: share the first command's outcome instead of running twice.
-            guard pending.payload == request.payload else {
+            guard pending.payload == request.payload, pending.contract == request.contract else {
                 reject(
                     target,
-                    WireError(.idempotencyMismatch, "idempotency key is in flight with a different payload"),
+                    WireError(.idempotencyMismatch, "idempotency key is in flight with a different contract or payload"),
                     kind: .command, request: request, database: contract.database
                 )
                 return
@@ -137,7 +137,9 @@ extension BrokerIOLoop {
         }
         counters.admitted += 1
         inFlight[key] = token
-        pendingCommands[token] = PendingCommand(primary: target, key: key, payload: request.payload, database: contract.database)
+        pendingCommands[token] = PendingCommand(
+            primary: target, key: key, contract: request.contract, payload: request.payload, database: contract.database
+        )
         queuedPerDatabase[contract.database] = queued + 1
     }
 

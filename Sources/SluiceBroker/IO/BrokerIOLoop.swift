@@ -19,6 +19,7 @@ final class BrokerIOLoop {
         var primary: ReplyTarget
         var waiters: [ReplyTarget] = []
         var key: InFlightKey
+        var contract: ContractID
         var payload: JSONValue
         var database: String
     }

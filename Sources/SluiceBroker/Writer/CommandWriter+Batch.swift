@@ -60,12 +60,18 @@ extension CommandWriter {
             return Pending(command: command, result: .failed(error), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
-        let payloadHash = SHA256.hexDigest(payloadBytes)
+        // The contract is part of what a key names: the same key and input sent to another
+        // contract is a different command, hence a mismatch rather than a duplicate.
+        var hasher = SHA256()
+        hasher.update(Array(command.contract.id.description.utf8))
+        hasher.update([0x0A])
+        hasher.update(payloadBytes)
+        let payloadHash = SHA256.hex(hasher.finalize())
         if let previous = try IdempotencyLedger.lookup(actor: command.actor, key: command.request.idempotencyKey, in: db) {
             guard previous.payloadHash == payloadHash else {
                 let error = WireError(
                     .idempotencyMismatch,
-                    "idempotency key was already used with a different payload (committed at seq \(previous.seq))",
+                    "idempotency key was already used with a different contract or payload (committed at seq \(previous.seq))",
                     details: ["seq": .int(previous.seq), "db": .string(database.name)]
                 )
                 return Pending(command: command, result: .failed(error), logged: nil)

@@ -21,14 +21,18 @@ public struct SHA256: Sendable {
 
     /// The digest of `bytes` as 64 lowercase hex characters.
     public static func hexDigest(_ bytes: some Sequence<UInt8>) -> String {
-        let digest = hash(bytes)
+        hex(hash(bytes))
+    }
+
+    /// A digest as 64 lowercase hex characters.
+    public static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 64) { buffer in
+        return String(unsafeUninitializedCapacity: digest.count * 2) { buffer in
             for (index, byte) in digest.enumerated() {
                 buffer[index * 2] = digits[Int(byte >> 4)]
                 buffer[index * 2 + 1] = digits[Int(byte & 0x0F)]
             }
-            return 64
+            return digest.count * 2
         }
     }
 
