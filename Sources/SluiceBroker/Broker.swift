@@ -37,7 +37,8 @@ public final class Broker: Sendable {
         self.configuration = configuration
         self.logger = logger
         let files = FileManager.default
-        try files.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try files.createDirectory(
+            at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         registry = try ContractRegistry(directories: configuration.contractDirectories)
         var databases: [String: DatabaseFile] = [:]
@@ -59,7 +60,8 @@ public final class Broker: Sendable {
             state = .running
         }
         for (name, database) in databases {
-            try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) { [configuration, logger] context, inbox in
+            try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
+                [configuration, logger] context, inbox in
                 do {
                     let writer = try CommandWriter(
                         database: database, maxBatchSize: configuration.maxBatchSize,
@@ -71,8 +73,10 @@ public final class Broker: Sendable {
                 }
             }
         }
-        try startThread(name: "sluice-ledger-reader", inbox: LedgerReader.inboxEndpoint) { [databases, logger] context, inbox in
-            LedgerReader(databases: databases, logger: logger).run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
+        try startThread(name: "sluice-ledger-reader", inbox: LedgerReader.inboxEndpoint) {
+            [databases, logger] context, inbox in
+            LedgerReader(databases: databases, logger: logger).run(
+                context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
         }
         try startThread(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint) { [auditor] context, inbox in
             auditor.take().run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
@@ -148,8 +152,12 @@ public final class Broker: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let failure = Mutex<String?>(nil)
         let thread = Thread { [self] in
-            let loop = BrokerIOLoop(configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams, logger: logger)
-            loop.run(context: context, doorbell: doorbell, stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }) { error in
+            let loop = BrokerIOLoop(
+                configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams, logger: logger)
+            loop.run(
+                context: context, doorbell: doorbell,
+                stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }
+            ) { error in
                 if let error { failure.withLock { $0 = "\(error)" } }
                 ready.signal()
             }

@@ -14,7 +14,8 @@ final class ClientSocketThread {
     let dealer: ZMQSocket
     let subscriber: ZMQSocket?
     var waiting: [String: Waiting] = [:]
-    var subscriptions: [UInt64: (prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)] = [:]
+    var subscriptions: [UInt64: (prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
+        [:]
     let clock = ContinuousClock()
 
     init(context: ZMQContext, configuration: ClientConfiguration) throws {
@@ -79,7 +80,8 @@ final class ClientSocketThread {
     private func take(_ item: ClientOutgoing) -> Bool {
         switch item {
         case .request(let request):
-            waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: clock.now + configuration.attemptTimeout)
+            waiting[request.id] = Waiting(
+                request: request, attempts: 1, resendAt: clock.now + configuration.attemptTimeout)
             transmit(request)
         case .cancel(let id):
             waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
@@ -147,7 +149,8 @@ final class ClientSocketThread {
                 entry.request.continuation.resume(
                     throwing: SluiceClientError(
                         code: .timedOut,
-                        message: "no reply after \(entry.attempts) attempts; ask STATUS with the idempotency key or send again with it"
+                        message:
+                            "no reply after \(entry.attempts) attempts; ask STATUS with the idempotency key or send again with it"
                     )
                 )
             } else {
@@ -161,7 +164,8 @@ final class ClientSocketThread {
     private func nextTimeoutMilliseconds() -> Int {
         guard let earliest = waiting.values.map(\.resendAt).min() else { return -1 }
         let remaining = clock.now.duration(to: earliest)
-        let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds =
+            remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
         return max(0, Int(milliseconds) + 1)
     }
 }

@@ -1,5 +1,5 @@
-public import SluiceWire
 import Foundation
+public import SluiceWire
 
 extension SluiceClient {
     /// Runs a command contract and returns its acknowledgement, which arrives only after the
@@ -13,7 +13,8 @@ extension SluiceClient {
     ///   - deadlineMs: the broker answers `deadline_exceeded` instead of running it later than this.
     /// - Throws: `WireError` for a broker refusal, `SluiceClientError` for timeouts and closing.
     @discardableResult
-    public func send(_ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil) async throws
+    public func send(_ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil)
+        async throws
         -> Acknowledgement
     {
         guard let id = ContractID(contract) else {

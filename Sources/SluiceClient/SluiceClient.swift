@@ -85,7 +85,10 @@ public final class SluiceClient: Sendable {
         let frames = [[]] + message.frames()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                enqueue(.request(ClientRequest(id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload)))
+                enqueue(
+                    .request(
+                        ClientRequest(
+                            id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload)))
             }
         } onCancel: {
             enqueue(.cancel(id))

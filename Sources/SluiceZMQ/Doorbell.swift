@@ -1,8 +1,8 @@
 #if canImport(Glibc)
-import Glibc
-internal import CZeroMQ
+    import Glibc
+    internal import CZeroMQ
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// An eventfd that any thread may ring and one socket thread polls next to its sockets.

@@ -7,9 +7,13 @@ extension ZMQSocket {
     /// Queue limit (messages) per peer for outgoing messages.
     public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try setInt(ZMQ_SNDHWM, messages, "SNDHWM") }
     /// Queue limit (messages) per peer for incoming messages.
-    public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) { try setInt(ZMQ_RCVHWM, messages, "RCVHWM") }
+    public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) {
+        try setInt(ZMQ_RCVHWM, messages, "RCVHWM")
+    }
     /// Makes a ROUTER report unroutable replies (`EHOSTUNREACH`) instead of dropping them silently.
-    public func setRouterMandatory(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY") }
+    public func setRouterMandatory(_ on: Bool) throws(ZMQError) {
+        try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY")
+    }
     /// Largest inbound frame; a peer that sends more is disconnected by libzmq.
     public func setMaxMessageSize(_ bytes: Int64) throws(ZMQError) {
         var value = bytes
@@ -22,13 +26,19 @@ extension ZMQSocket {
         try setInt(ZMQ_HEARTBEAT_TTL, ttl, "HEARTBEAT_TTL")
     }
     /// Milliseconds a blocking receive waits before returning nil; -1 waits forever.
-    public func setReceiveTimeout(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_RCVTIMEO, milliseconds, "RCVTIMEO") }
+    public func setReceiveTimeout(_ milliseconds: Int32) throws(ZMQError) {
+        try setInt(ZMQ_RCVTIMEO, milliseconds, "RCVTIMEO")
+    }
     /// Milliseconds a blocking send waits before failing with EAGAIN; -1 waits forever.
-    public func setSendTimeout(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_SNDTIMEO, milliseconds, "SNDTIMEO") }
+    public func setSendTimeout(_ milliseconds: Int32) throws(ZMQError) {
+        try setInt(ZMQ_SNDTIMEO, milliseconds, "SNDTIMEO")
+    }
     /// Queue messages only to completed connections (avoids filling a pipe to a peer that never came).
     public func setImmediate(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE") }
     /// Reconnect interval in ms after a connection drops.
-    public func setReconnectInterval(_ milliseconds: Int32) throws(ZMQError) { try setInt(ZMQ_RECONNECT_IVL, milliseconds, "RECONNECT_IVL") }
+    public func setReconnectInterval(_ milliseconds: Int32) throws(ZMQError) {
+        try setInt(ZMQ_RECONNECT_IVL, milliseconds, "RECONNECT_IVL")
+    }
 
     public func subscribe(_ prefix: String) throws(ZMQError) {
         var bytes = Array(prefix.utf8)

@@ -7,7 +7,8 @@ import SluiceWire
 /// One process of a write benchmark; prints its start and end times and per-command latencies (µs) as JSON.
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "One benchmark process (started by `sluice bench write`).", shouldDisplay: false
+        commandName: "worker", abstract: "One benchmark process (started by `sluice bench write`).",
+        shouldDisplay: false
     )
 
     @Option var mode: String
@@ -16,14 +17,16 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var commands: Int
     @Option var window = 1
 
-    static let createTable = "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
+    static let createTable =
+        "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
 
     func run() async throws {
         let started = Date().timeIntervalSince1970
         let latencies = mode == "direct" ? try runDirect() : try await runBroker()
         let finished = Date().timeIntervalSince1970
         let report: JSONValue = [
-            "started": .double(started), "finished": .double(finished), "latencies_us": .array(latencies.map { .double($0) }),
+            "started": .double(started), "finished": .double(finished),
+            "latencies_us": .array(latencies.map { .double($0) }),
         ]
         print(report.canonicalString)
     }
@@ -40,8 +43,10 @@ struct BenchWorker: AsyncParsableCommand {
     static func writeContractSet(_ directory: URL) throws {
         let files = FileManager.default
         try files.createDirectory(at: directory.appendingPathComponent("contracts"), withIntermediateDirectories: true)
-        try files.createDirectory(at: directory.appendingPathComponent("migrations/bench"), withIntermediateDirectories: true)
-        try (createTable + ";\n").write(to: directory.appendingPathComponent("migrations/bench/001_bench.sql"), atomically: true, encoding: .utf8)
+        try files.createDirectory(
+            at: directory.appendingPathComponent("migrations/bench"), withIntermediateDirectories: true)
+        try (createTable + ";\n").write(
+            to: directory.appendingPathComponent("migrations/bench/001_bench.sql"), atomically: true, encoding: .utf8)
         let contract: JSONValue = [
             "name": "bench.insert", "version": "v1", "kind": "command", "database": "bench",
             "input": [
@@ -50,7 +55,8 @@ struct BenchWorker: AsyncParsableCommand {
             ],
             "statements": ["INSERT INTO bench(client, n, payload) VALUES (:client, :n, :payload)"],
         ]
-        try contract.canonicalString.write(to: directory.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
+        try contract.canonicalString.write(
+            to: directory.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
     }
 
     private func runDirect() throws -> [Double] {
@@ -65,7 +71,8 @@ struct BenchWorker: AsyncParsableCommand {
             let started = clock.now
             try queue.inTransaction(.immediate) { db in
                 try db.execute(
-                    sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)", arguments: [id, n, BenchWorker.payload(id, n)]
+                    sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)",
+                    arguments: [id, n, BenchWorker.payload(id, n)]
                 )
                 return .commit
             }
@@ -91,7 +98,10 @@ struct BenchWorker: AsyncParsableCommand {
                         let started = clock.now
                         try await client.send(
                             "bench.insert@v1",
-                            ["client": .int(Int64(id)), "n": .int(Int64(n)), "payload": .string(BenchWorker.payload(id, n))],
+                            [
+                                "client": .int(Int64(id)), "n": .int(Int64(n)),
+                                "payload": .string(BenchWorker.payload(id, n)),
+                            ],
                             idempotencyKey: "bench-\(id)-\(n)"
                         )
                         latencies.append(microseconds(started.duration(to: clock.now)))

@@ -43,7 +43,9 @@ struct BenchWrite: AsyncParsableCommand {
             rows.append(try await brokerRun(root.appendingPathComponent("broker-\(depth)"), window: depth))
         }
         print("")
-        print("| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline | broker CPU µs/cmd | client CPU µs/cmd |")
+        print(
+            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline | broker CPU µs/cmd | client CPU µs/cmd |"
+        )
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
             print(row.markdown(baseline: direct.rate))
@@ -56,7 +58,10 @@ struct BenchWrite: AsyncParsableCommand {
         try BenchWorker.prepareDirectDatabase(database)
         let cpu = CPUTime.now()
         let (samples, seconds) = try spawnWorkers { index in
-            ["bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands", "\(commands)"]
+            [
+                "bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
+                "\(commands)",
+            ]
         }
         let used = CPUTime.now() - cpu
         return BenchResult(
@@ -112,7 +117,9 @@ struct BenchWrite: AsyncParsableCommand {
         for (process, pipe) in running {
             let output = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw ValidationError("a bench worker failed (status \(process.terminationStatus))") }
+            guard process.terminationStatus == 0 else {
+                throw ValidationError("a bench worker failed (status \(process.terminationStatus))")
+            }
             let report = try JSONValue(parsing: Array(output))
             samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
             first = min(first, report["started"]?.doubleValue ?? first)
@@ -143,8 +150,10 @@ struct BenchResult {
 
     func markdown(baseline: Double) -> String {
         let cells = [
-            path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds), String(format: "%.0f", rate),
-            String(format: "%.2f", percentile(0.5)), String(format: "%.2f", percentile(0.99)), String(format: "%.1f×", rate / baseline),
+            path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds),
+            String(format: "%.0f", rate),
+            String(format: "%.2f", percentile(0.5)), String(format: "%.2f", percentile(0.99)),
+            String(format: "%.1f×", rate / baseline),
             serverCPU.map { String(format: "%.1f", $0 * 1e6 / Double(samples.count)) } ?? "–",
             String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
         ]
@@ -161,7 +170,8 @@ struct CPUTime {
         func seconds(_ who: Int32) -> Double {
             var usage = rusage()
             getrusage(__rusage_who_t(who), &usage)
-            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+                usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
         return CPUTime(selfSeconds: seconds(RUSAGE_SELF.rawValue), children: seconds(RUSAGE_CHILDREN.rawValue))
     }

@@ -3,10 +3,13 @@ import Foundation
 
 /// How client subcommands find the broker: by its data directory, or by explicit endpoints.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .long, help: "The broker's data directory; its endpoints are <dir>/sluice.sock and <dir>/events.sock.")
+    @Option(
+        name: .long, help: "The broker's data directory; its endpoints are <dir>/sluice.sock and <dir>/events.sock.")
     var dataDir: String = "data"
 
-    @Option(name: .long, help: "Request endpoint (overrides --data-dir), e.g. ipc:///tmp/s/sluice.sock or tcp://127.0.0.1:5555.")
+    @Option(
+        name: .long,
+        help: "Request endpoint (overrides --data-dir), e.g. ipc:///tmp/s/sluice.sock or tcp://127.0.0.1:5555.")
     var endpoint: String?
 
     @Option(name: .long, help: "Event endpoint (overrides --data-dir).")

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import SluiceBroker
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +18,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Data directory for database files, audit.db and the ipc sockets.")
     var dataDir: String = "data"
 
-    @Option(name: .long, parsing: .singleValue, help: "A contract set directory (contracts/*.json, migrations/<db>/*.sql). Repeatable. Default: examples/tasks when it exists.")
+    @Option(
+        name: .long, parsing: .singleValue,
+        help:
+            "A contract set directory (contracts/*.json, migrations/<db>/*.sql). Repeatable. Default: examples/tasks when it exists."
+    )
     var contracts: [String] = []
 
     @Option(name: .long, help: "Request endpoint (ROUTER). Default ipc://<data-dir>/sluice.sock.")
@@ -46,7 +50,9 @@ struct Serve: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: dataDir).standardizedFileURL
         var configuration = BrokerConfiguration(dataDirectory: directory)
         var sets = contracts
-        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
+        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") {
+            sets = ["examples/tasks"]
+        }
         configuration.contractDirectories = sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
         if let endpoint { configuration.commandEndpoint = endpoint }
         if let eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }

@@ -29,7 +29,8 @@ import Testing
         let broker = try RunningBroker()
         let events = try subscriber(broker, ["audit.", "inval."])
         let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
-        let request = CommandRequest(requestID: "r1", contract: ContractID("task.create@v1")!, idempotencyKey: "ev", payload: ["title": "e"])
+        let request = CommandRequest(
+            requestID: "r1", contract: ContractID("task.create@v1")!, idempotencyKey: "ev", payload: ["title": "e"])
         let reply = try #require(try socket.request(request.message()))
         let ack = try #require(Acknowledgement(json: reply.body))
 
@@ -54,7 +55,8 @@ import Testing
         let broker = try RunningBroker()
         let events = try subscriber(broker, [Topic.rejected])
         let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
-        let request = CommandRequest(requestID: "bad", contract: ContractID("task.create@v7")!, idempotencyKey: "x", payload: ["title": "e"])
+        let request = CommandRequest(
+            requestID: "bad", contract: ContractID("task.create@v7")!, idempotencyKey: "x", payload: ["title": "e"])
         _ = try socket.request(request.message())
         let event = try #require(try next(events, topic: Topic.rejected))
         #expect(event.body["code"] == "unknown_contract")
@@ -67,7 +69,9 @@ import Testing
         let broker = try RunningBroker()
         let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
         for index in 0..<3 {
-            let request = CommandRequest(requestID: "r\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "h\(index)", payload: ["title": "h"])
+            let request = CommandRequest(
+                requestID: "r\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "h\(index)",
+                payload: ["title": "h"])
             _ = try socket.request(request.message())
         }
         let events = try subscriber(broker, [])

@@ -8,8 +8,11 @@ import Testing
 
 @Suite struct IdempotencyTests {
     func command(_ key: String, _ payload: JSONValue, requestID: String? = nil) -> WireMessage {
-        CommandRequest(requestID: requestID ?? "req-\(key)", contract: ContractID("task.create@v1")!, idempotencyKey: key, payload: payload)
-            .message()
+        CommandRequest(
+            requestID: requestID ?? "req-\(key)", contract: ContractID("task.create@v1")!, idempotencyKey: key,
+            payload: payload
+        )
+        .message()
     }
 
     @Test func sameKeySamePayloadReturnsTheStoredResultWithoutRunningAgain() throws {
@@ -48,9 +51,11 @@ import Testing
         let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
         let created = try #require(try socket.request(command("new", ["title": "keep me"])))
         let id = try #require(Acknowledgement(json: created.body)?.result["rows"]?.arrayValue?.first?["id"])
-        let complete = CommandRequest(requestID: "c", contract: ContractID("task.complete@v1")!, idempotencyKey: "op", payload: ["id": id])
+        let complete = CommandRequest(
+            requestID: "c", contract: ContractID("task.complete@v1")!, idempotencyKey: "op", payload: ["id": id])
         #expect(try socket.request(complete.message())?.kind == .ack)
-        let delete = CommandRequest(requestID: "d", contract: ContractID("task.delete@v1")!, idempotencyKey: "op", payload: ["id": id])
+        let delete = CommandRequest(
+            requestID: "d", contract: ContractID("task.delete@v1")!, idempotencyKey: "op", payload: ["id": id])
         let reply = try #require(try socket.request(delete.message()))
         #expect(WireError(json: reply.body).code == .idempotencyMismatch)
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE done = 1") == 1)
@@ -96,12 +101,16 @@ import Testing
         let reply = try #require(try socket.request(command("known", ["title": "s"])))
         let ack = try #require(Acknowledgement(json: reply.body))
         let committed = try #require(
-            try socket.request(WireMessage(kind: .status, header: ["request_id": "s1"], body: ["idempotency_key": "known"]))
+            try socket.request(
+                WireMessage(kind: .status, header: ["request_id": "s1"], body: ["idempotency_key": "known"]))
         )
         #expect(committed.kind == .statusReply)
-        #expect(CommandStatus(json: committed.body) == .committed(Acknowledgement(db: "tasks", seq: ack.seq, duplicate: true, result: ack.result)))
+        #expect(
+            CommandStatus(json: committed.body)
+                == .committed(Acknowledgement(db: "tasks", seq: ack.seq, duplicate: true, result: ack.result)))
         let unknown = try #require(
-            try socket.request(WireMessage(kind: .status, header: ["request_id": "s2"], body: ["idempotency_key": "never-sent"]))
+            try socket.request(
+                WireMessage(kind: .status, header: ["request_id": "s2"], body: ["idempotency_key": "never-sent"]))
         )
         #expect(CommandStatus(json: unknown.body) == .unknown)
     }
@@ -113,7 +122,10 @@ import Testing
         for index in 0..<2000 {
             try socket.send([[]] + command("load-\(index)", ["title": "x"]).frames())
         }
-        try socket.send([[]] + WireMessage(kind: .status, header: ["request_id": "st"], body: ["idempotency_key": "load-1999"]).frames())
+        try socket.send(
+            [[]]
+                + WireMessage(kind: .status, header: ["request_id": "st"], body: ["idempotency_key": "load-1999"])
+                .frames())
         var status: CommandStatus?
         var acks = 0
         while status == nil || acks < 2000 {

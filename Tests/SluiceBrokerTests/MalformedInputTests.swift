@@ -13,35 +13,47 @@ import Testing
         ("wrong frame count", [[], frame("SLU1"), frame("PING"), frame("{}")], .invalidMessage),
         ("bad tag", [[], frame("SLU9"), frame("PING"), frame("{}"), frame("{}")], .invalidMessage),
         ("no delimiter", [frame("SLU1"), frame("PING"), frame("{}"), frame("{}")], .invalidMessage),
-        ("bad header JSON", [[], frame("SLU1"), frame("PING"), frame("{\"request_id\":"), frame("{}")], .invalidMessage),
+        (
+            "bad header JSON", [[], frame("SLU1"), frame("PING"), frame("{\"request_id\":"), frame("{}")],
+            .invalidMessage
+        ),
         ("bad body JSON", [[], frame("SLU1"), frame("COMMAND"), frame("{}"), [0xFF, 0x00]], .invalidMessage),
         ("unknown kind", [[], frame("SLU1"), frame("DROP_TABLES"), frame("{}"), frame("{}")], .invalidMessage),
         (
-            "oversized body", [[], frame("SLU1"), frame("COMMAND"), frame("{}"), [UInt8](repeating: 0x20, count: 2 << 20)],
+            "oversized body",
+            [[], frame("SLU1"), frame("COMMAND"), frame("{}"), [UInt8](repeating: 0x20, count: 2 << 20)],
             .payloadTooLarge
         ),
         (
             "missing idempotency key",
-            [[], frame("SLU1"), frame("COMMAND"), frame(#"{"request_id":"r","contract":"task.create@v1"}"#), frame(#"{"title":"x"}"#)],
+            [
+                [], frame("SLU1"), frame("COMMAND"), frame(#"{"request_id":"r","contract":"task.create@v1"}"#),
+                frame(#"{"title":"x"}"#),
+            ],
             .invalidMessage
         ),
         (
             "unknown contract",
             [
-                [], frame("SLU1"), frame("COMMAND"), frame(#"{"request_id":"r","contract":"nope.nothing@v1","idempotency_key":"k"}"#),
+                [], frame("SLU1"), frame("COMMAND"),
+                frame(#"{"request_id":"r","contract":"nope.nothing@v1","idempotency_key":"k"}"#),
                 frame(#"{"title":"x"}"#),
             ],
             .unknownContract
         ),
         (
             "missing required field",
-            [[], frame("SLU1"), frame("COMMAND"), frame(#"{"request_id":"r","contract":"task.create@v1","idempotency_key":"k"}"#), frame("{}")],
+            [
+                [], frame("SLU1"), frame("COMMAND"),
+                frame(#"{"request_id":"r","contract":"task.create@v1","idempotency_key":"k"}"#), frame("{}"),
+            ],
             .validationFailed
         ),
         (
             "wrong field type",
             [
-                [], frame("SLU1"), frame("COMMAND"), frame(#"{"request_id":"r","contract":"task.create@v1","idempotency_key":"k"}"#),
+                [], frame("SLU1"), frame("COMMAND"),
+                frame(#"{"request_id":"r","contract":"task.create@v1","idempotency_key":"k"}"#),
                 frame(#"{"title":7}"#),
             ],
             .validationFailed
@@ -96,7 +108,9 @@ import Testing
             if rows < 6 { Thread.sleep(forTimeInterval: 0.05) }
         }
         #expect(rows == 6)
-        let codes = try audit.read { db in try String.fetchAll(db, sql: "SELECT json_extract(record, '$.code') FROM rejections") }
+        let codes = try audit.read { db in
+            try String.fetchAll(db, sql: "SELECT json_extract(record, '$.code') FROM rejections")
+        }
         #expect(Set(codes) == ["invalid_message"])
     }
 }

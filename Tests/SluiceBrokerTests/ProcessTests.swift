@@ -15,7 +15,8 @@ import Testing
         func acknowledge(_ key: String, _ ack: Acknowledgement) { acknowledged[key] = ack }
     }
 
-    func client(_ endpoint: String, attemptTimeout: Duration = .seconds(2), maxAttempts: Int = 1) throws -> SluiceClient {
+    func client(_ endpoint: String, attemptTimeout: Duration = .seconds(2), maxAttempts: Int = 1) throws -> SluiceClient
+    {
         var configuration = ClientConfiguration(endpoint: endpoint)
         configuration.attemptTimeout = attemptTimeout
         configuration.maxAttempts = maxAttempts
@@ -62,7 +63,9 @@ import Testing
         let db = try TasksDatabase.open(data.appendingPathComponent("tasks.db"))
         #expect(try TasksDatabase.integrity(db) == "ok")
         for (key, ack) in acknowledged {
-            let row = try await db.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM tasks WHERE ref = ?", arguments: [key]) }
+            let row = try await db.read { db in
+                try Int64.fetchOne(db, sql: "SELECT count(*) FROM tasks WHERE ref = ?", arguments: [key])
+            }
             #expect(row == 1, "acknowledged \(key) (seq \(ack.seq)) must be present exactly once")
         }
         let seqs = try TasksDatabase.logSeqs(db)

@@ -20,7 +20,9 @@ import Testing
 
     @Test func everySchemaFileLoads() throws {
         let directory = Fixtures.repositoryRoot.appendingPathComponent("schemas/protocol")
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".schema.json") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
+            $0.hasSuffix(".schema.json")
+        }
         #expect(names.count >= 13)
         for name in names { _ = try schema(String(name.dropLast(".schema.json".count))) }
     }
@@ -36,7 +38,8 @@ import Testing
         try expectConforms(welcome.body, to: "welcome-body")
         try expectConforms(.object(welcome.header), to: "reply-header")
 
-        let command = CommandRequest(requestID: "c", contract: ContractID("task.create@v1")!, idempotencyKey: "k", payload: ["title": "s"])
+        let command = CommandRequest(
+            requestID: "c", contract: ContractID("task.create@v1")!, idempotencyKey: "k", payload: ["title": "s"])
         try expectConforms(.object(command.message().header), to: "command-header")
         let ack = try #require(try socket.request(command.message()))
         try expectConforms(ack.body, to: "ack-body")

@@ -8,7 +8,8 @@ import Testing
 
 @Suite struct RoundTripTests {
     func command(_ key: String, _ payload: JSONValue, contract: String = "task.create@v1") -> WireMessage {
-        CommandRequest(requestID: "req-\(key)", contract: ContractID(contract)!, idempotencyKey: key, payload: payload).message()
+        CommandRequest(requestID: "req-\(key)", contract: ContractID(contract)!, idempotencyKey: key, payload: payload)
+            .message()
     }
 
     @Test(arguments: [ZMQSocket.SocketType.req, .dealer])
@@ -25,7 +26,8 @@ import Testing
         #expect(ack.result["rows"]?.arrayValue?.first?["title"] == "write docs")
 
         let db = try broker.open()
-        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks WHERE title = 'write docs' AND priority = 3") == 1)
+        #expect(
+            try TasksDatabase.count(db, "SELECT count(*) FROM tasks WHERE title = 'write docs' AND priority = 3") == 1)
         let log = try db.read { db in
             try Row.fetchOne(db, sql: "SELECT seq, contract, idempotency_key, status, changes, payload FROM sluice_log")
         }
@@ -54,7 +56,8 @@ import Testing
         // Pipeline 50 commands so they share batches; #25 reuses #10's unique ref.
         for index in 0..<50 {
             let ref = index == 25 ? "ref-10" : "ref-\(index)"
-            try socket.send([[]] + command("batch-\(index)", ["title": .string("t\(index)"), "ref": .string(ref)]).frames())
+            try socket.send(
+                [[]] + command("batch-\(index)", ["title": .string("t\(index)"), "ref": .string(ref)]).frames())
         }
         var replies: [String: WireMessage] = [:]
         for _ in 0..<50 {

@@ -62,7 +62,8 @@ import Testing
                         for command in 0..<1000 {
                             inner.addTask {
                                 try await client.send(
-                                    "task.create@v1", ["title": .string("c\(index)-\(command)"), "ref": .string("c\(index)-\(command)")],
+                                    "task.create@v1",
+                                    ["title": .string("c\(index)-\(command)"), "ref": .string("c\(index)-\(command)")],
                                     idempotencyKey: "c\(index)-\(command)"
                                 )
                             }

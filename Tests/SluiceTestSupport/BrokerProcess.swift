@@ -9,10 +9,13 @@ public final class BrokerProcess: @unchecked Sendable {
 
     public init(dataDirectory: URL, contracts: URL = Fixtures.tasksContracts) throws {
         self.dataDirectory = dataDirectory
-        log = dataDirectory.deletingLastPathComponent().appendingPathComponent("broker-\(UUID().uuidString.prefix(6)).log")
+        log = dataDirectory.deletingLastPathComponent().appendingPathComponent(
+            "broker-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = Fixtures.sluiceExecutable
-        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning"]
+        process.arguments = [
+            "serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning",
+        ]
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

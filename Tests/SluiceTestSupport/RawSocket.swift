@@ -1,5 +1,5 @@
-public import SluiceZMQ
 public import SluiceWire
+public import SluiceZMQ
 
 /// A plain DEALER or REQ socket for tests that build frames by hand. Use it synchronously, on one
 /// thread (no `await` between making it and closing it).

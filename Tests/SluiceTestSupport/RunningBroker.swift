@@ -1,15 +1,17 @@
 public import Foundation
-public import SluiceBroker
-public import SluiceClient
 public import GRDB
 import Logging
+public import SluiceBroker
+public import SluiceClient
 
 /// An in-process broker on its own temp data directory, serving the shipped tasks contracts.
 public final class RunningBroker: Sendable {
     public let directory: TemporaryDirectory
     public let broker: Broker
 
-    public init(directory: TemporaryDirectory = TemporaryDirectory(), configure: (inout BrokerConfiguration) -> Void = { _ in }) throws {
+    public init(
+        directory: TemporaryDirectory = TemporaryDirectory(), configure: (inout BrokerConfiguration) -> Void = { _ in }
+    ) throws {
         self.directory = directory
         var configuration = BrokerConfiguration(dataDirectory: directory.path("data"))
         configuration.contractDirectories = [Fixtures.tasksContracts]
@@ -57,7 +59,8 @@ public enum TasksDatabase {
         try queue.read { db in try Int64.fetchAll(db, sql: "SELECT seq FROM sluice_log ORDER BY seq") }
     }
 
-    public static func count(_ queue: DatabaseQueue, _ sql: String, _ arguments: StatementArguments = []) throws -> Int {
+    public static func count(_ queue: DatabaseQueue, _ sql: String, _ arguments: StatementArguments = []) throws -> Int
+    {
         try queue.read { db in try Int.fetchOne(db, sql: sql, arguments: arguments) ?? -1 }
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SluiceWire
 
 @Suite struct JSONValueTests {
@@ -58,6 +59,8 @@ import Testing
     }
 
     @Test func millionAs() {
-        #expect(SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(
+            SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SluiceWire
 
 @Suite struct WireMessageTests {
@@ -16,14 +17,15 @@ import Testing
         #expect(message.body == .object([:]))
     }
 
-    @Test(arguments: [
-        ("three frames", [["SLU1"], ["PING"], ["{}"]], ErrorCode.invalidMessage),
-        ("bad tag", [["SLU2"], ["PING"], ["{}"], ["{}"]], .invalidMessage),
-        ("header not JSON", [["SLU1"], ["PING"], ["{x"], ["{}"]], .invalidMessage),
-        ("header not an object", [["SLU1"], ["PING"], ["[1]"], ["{}"]], .invalidMessage),
-        ("body not JSON", [["SLU1"], ["PING"], ["{}"], ["nope"]], .invalidMessage),
-        ("empty kind", [["SLU1"], [""], ["{}"], ["{}"]], .invalidMessage),
-    ] as [(String, [[String]], ErrorCode)])
+    @Test(
+        arguments: [
+            ("three frames", [["SLU1"], ["PING"], ["{}"]], ErrorCode.invalidMessage),
+            ("bad tag", [["SLU2"], ["PING"], ["{}"], ["{}"]], .invalidMessage),
+            ("header not JSON", [["SLU1"], ["PING"], ["{x"], ["{}"]], .invalidMessage),
+            ("header not an object", [["SLU1"], ["PING"], ["[1]"], ["{}"]], .invalidMessage),
+            ("body not JSON", [["SLU1"], ["PING"], ["{}"], ["nope"]], .invalidMessage),
+            ("empty kind", [["SLU1"], [""], ["{}"], ["{}"]], .invalidMessage),
+        ] as [(String, [[String]], ErrorCode)])
     func rejectsMalformedFrames(_ name: String, _ parts: [[String]], _ code: ErrorCode) {
         let frames = parts.map { Array(($0.first ?? "").utf8) }
         #expect(throws: WireError.self, "\(name)") { try WireMessage(frames: frames) }
@@ -49,7 +51,8 @@ import Testing
 
     @Test func commandHeaderFieldsAreChecked() throws {
         let good = CommandRequest(
-            requestID: "r", contract: ContractID("task.create@v1")!, idempotencyKey: "k", deadlineMs: 50, payload: ["title": "x"]
+            requestID: "r", contract: ContractID("task.create@v1")!, idempotencyKey: "k", deadlineMs: 50,
+            payload: ["title": "x"]
         )
         #expect(try CommandRequest(good.message()) == good)
 

@@ -25,7 +25,8 @@ final class RejectionAuditor {
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        let queue = try DatabaseQueue(path: directory.appendingPathComponent("audit.db").path, configuration: configuration)
+        let queue = try DatabaseQueue(
+            path: directory.appendingPathComponent("audit.db").path, configuration: configuration)
         let (epoch, nextSeq) = try queue.write { db -> (String, Int64) in
             try db.execute(
                 sql: """
@@ -65,7 +66,8 @@ final class RejectionAuditor {
                     case .record(let record): records.append(record)
                     case .stop: stopping = true
                     }
-                    next = records.count < 1000 && !stopping ? try inbox.receiveObject(Message.self, dontWait: true) : nil
+                    next =
+                        records.count < 1000 && !stopping ? try inbox.receiveObject(Message.self, dontWait: true) : nil
                 }
                 if !records.isEmpty { try notices.sendObject(BrokerNotice.publish(write(records))) }
             }
@@ -87,7 +89,11 @@ final class RejectionAuditor {
                         sql: "INSERT INTO rejections(seq, ts, record) VALUES (?, ?, ?)",
                         arguments: [nextSeq, record["ts"]?.stringValue ?? "", JSONValue.object(record).canonicalString]
                     )
-                    events.append(EncodedEvent(Event(topic: Topic.rejected, stream: RejectionAuditor.stream, seq: nextSeq, epoch: epoch, body: .object(record))))
+                    events.append(
+                        EncodedEvent(
+                            Event(
+                                topic: Topic.rejected, stream: RejectionAuditor.stream, seq: nextSeq, epoch: epoch,
+                                body: .object(record))))
                     nextSeq += 1
                 }
                 return events

@@ -36,14 +36,17 @@ public struct Contract: Sendable {
     ]
 
     public init(json: JSONValue, file: String) throws(ContractError) {
-        guard case .object(let members) = json else { throw ContractError(file: file, "a contract must be a JSON object") }
+        guard case .object(let members) = json else {
+            throw ContractError(file: file, "a contract must be a JSON object")
+        }
         for key in members.keys.sorted() where !Contract.knownMembers.contains(key) {
             throw ContractError(file: file, "unknown member '\(key)'")
         }
         guard let name = members["name"]?.stringValue, let version = members["version"]?.stringValue,
             let id = ContractID("\(name)@\(version)")
         else {
-            throw ContractError(file: file, "'name' (dotted lowercase words) and 'version' (v1, v1alpha1, v2beta1...) are required")
+            throw ContractError(
+                file: file, "'name' (dotted lowercase words) and 'version' (v1, v1alpha1, v2beta1...) are required")
         }
         guard let kindText = members["kind"]?.stringValue, let kind = Kind(rawValue: kindText) else {
             throw ContractError(file: file, "'kind' must be \"command\" or \"query\"")
@@ -60,7 +63,8 @@ public struct Contract: Sendable {
                 throw ContractError(file: file, "statements[\(index)] must be a SQL string")
             }
             let parameters = SQLParameters.names(in: sql)
-            for parameter in parameters where parameter.hasPrefix("_") && !Contract.brokerParameters.contains(parameter) {
+            for parameter in parameters where parameter.hasPrefix("_") && !Contract.brokerParameters.contains(parameter)
+            {
                 throw ContractError(
                     file: file,
                     "statements[\(index)] uses ':\(parameter)'; the broker supplies only \(Contract.brokerParameters.sorted().map { ":" + $0 }.joined(separator: ", "))"

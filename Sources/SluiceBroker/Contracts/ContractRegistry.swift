@@ -27,7 +27,8 @@ public struct ContractRegistry: Sendable {
     public mutating func addMigration(_ migration: Migration, database: String) throws(ContractError) {
         var list = migrations[database] ?? []
         if let existing = list.first(where: { $0.name == migration.name }), existing != migration {
-            throw ContractError(file: migration.name, "two different migrations named \(migration.name) for database \(database)")
+            throw ContractError(
+                file: migration.name, "two different migrations named \(migration.name) for database \(database)")
         }
         if !list.contains(migration) { list.append(migration) }
         list.sort { $0.name < $1.name }
@@ -68,10 +69,13 @@ public struct ContractRegistry: Sendable {
         let databases = ((try? files.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).sorted()
         for database in databases {
             guard Contract.isValidDatabaseName(database) else {
-                throw ContractError(file: migrationsDirectory.appendingPathComponent(database).path, "not a valid database name")
+                throw ContractError(
+                    file: migrationsDirectory.appendingPathComponent(database).path, "not a valid database name")
             }
             let folder = migrationsDirectory.appendingPathComponent(database)
-            for name in ((try? files.contentsOfDirectory(atPath: folder.path)) ?? []).filter({ $0.hasSuffix(".sql") }).sorted() {
+            for name in ((try? files.contentsOfDirectory(atPath: folder.path)) ?? []).filter({ $0.hasSuffix(".sql") })
+                .sorted()
+            {
                 let path = folder.appendingPathComponent(name).path
                 guard let data = files.contents(atPath: path), let sql = String(data: data, encoding: .utf8) else {
                     throw ContractError(file: path, "cannot read file as UTF-8")

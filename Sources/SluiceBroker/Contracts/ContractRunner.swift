@@ -68,9 +68,12 @@ enum ContractRunner {
                 details: ["sqlite_code": .int(Int64(error.extendedResultCode.rawValue))]
             )
         case .SQLITE_FULL:
-            return WireError(.storageLimit, "the database is full", details: ["sqlite_code": .int(Int64(error.extendedResultCode.rawValue))])
+            return WireError(
+                .storageLimit, "the database is full",
+                details: ["sqlite_code": .int(Int64(error.extendedResultCode.rawValue))])
         default:
-            return WireError(.internal, "the command failed in SQLite: \(error.message ?? "\(error.resultCode)")", retryable: false)
+            return WireError(
+                .internal, "the command failed in SQLite: \(error.message ?? "\(error.resultCode)")", retryable: false)
         }
     }
 }

@@ -48,10 +48,13 @@ public indirect enum InputSchema: Sendable {
             guard case .object(let entries) = properties else {
                 throw ContractError(file: "", "'properties' at '\(pointer)' must be an object")
             }
-            for (name, schema) in entries { node.properties[name] = try InputSchema(schema, pointer: pointer + "/properties/" + name) }
+            for (name, schema) in entries {
+                node.properties[name] = try InputSchema(schema, pointer: pointer + "/properties/" + name)
+            }
         }
         if let required = members["required"] {
-            guard let names = required.arrayValue?.compactMap(\.stringValue), names.count == required.arrayValue?.count else {
+            guard let names = required.arrayValue?.compactMap(\.stringValue), names.count == required.arrayValue?.count
+            else {
                 throw ContractError(file: "", "'required' at '\(pointer)' must be an array of strings")
             }
             node.required = names
@@ -72,11 +75,15 @@ public indirect enum InputSchema: Sendable {
         node.maxLength = try InputSchema.count(members["maxLength"], "maxLength", pointer)
         node.maxItems = try InputSchema.count(members["maxItems"], "maxItems", pointer)
         if let minimum = members["minimum"] {
-            guard let value = minimum.doubleValue else { throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number") }
+            guard let value = minimum.doubleValue else {
+                throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number")
+            }
             node.minimum = value
         }
         if let maximum = members["maximum"] {
-            guard let value = maximum.doubleValue else { throw ContractError(file: "", "'maximum' at '\(pointer)' must be a number") }
+            guard let value = maximum.doubleValue else {
+                throw ContractError(file: "", "'maximum' at '\(pointer)' must be a number")
+            }
             node.maximum = value
         }
         if let items = members["items"] { node.items = try InputSchema(items, pointer: pointer + "/items") }
@@ -97,7 +104,9 @@ public indirect enum InputSchema: Sendable {
         public var rule: String
         public var message: String
         public var description: String { "\(pointer.isEmpty ? "/" : pointer): \(message)" }
-        public var json: JSONValue { ["pointer": .string(pointer), "rule": .string(rule), "message": .string(message)] }
+        public var json: JSONValue {
+            ["pointer": .string(pointer), "rule": .string(rule), "message": .string(message)]
+        }
     }
 
     /// Whether `value` is valid. Allocates nothing, so admission pays for error details only
@@ -141,47 +150,63 @@ public indirect enum InputSchema: Sendable {
         guard case .node(let node) = self else { return [] }
         var found: [Violation] = []
         if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) {
-            found.append(Violation(pointer: pointer, rule: "type", message: "expected \(types.joined(separator: " or ")), got \(value.typeName)"))
+            found.append(
+                Violation(
+                    pointer: pointer, rule: "type",
+                    message: "expected \(types.joined(separator: " or ")), got \(value.typeName)"))
             return found
         }
         if let allowed = node.enumValues, !allowed.contains(value) {
-            found.append(Violation(pointer: pointer, rule: "enum", message: "must be one of \(JSONValue.array(allowed))"))
+            found.append(
+                Violation(pointer: pointer, rule: "enum", message: "must be one of \(JSONValue.array(allowed))"))
         }
         switch value {
         case .object(let members):
             for name in node.required where members[name] == nil {
-                found.append(Violation(pointer: pointer + "/" + InputSchema.escape(name), rule: "required", message: "is required"))
+                found.append(
+                    Violation(
+                        pointer: pointer + "/" + InputSchema.escape(name), rule: "required", message: "is required"))
             }
             for (name, member) in members.sorted(by: { $0.key < $1.key }) {
                 let memberPointer = pointer + "/" + InputSchema.escape(name)
                 if let schema = node.properties[name] {
                     found += schema.violations(of: member, at: memberPointer)
                 } else if !node.additionalProperties {
-                    found.append(Violation(pointer: memberPointer, rule: "additionalProperties", message: "is not allowed"))
+                    found.append(
+                        Violation(pointer: memberPointer, rule: "additionalProperties", message: "is not allowed"))
                 }
             }
         case .string(let text):
             let length = text.unicodeScalars.count
             if let minLength = node.minLength, length < minLength {
-                found.append(Violation(pointer: pointer, rule: "minLength", message: "must have at least \(minLength) characters"))
+                found.append(
+                    Violation(
+                        pointer: pointer, rule: "minLength", message: "must have at least \(minLength) characters"))
             }
             if let maxLength = node.maxLength, length > maxLength {
-                found.append(Violation(pointer: pointer, rule: "maxLength", message: "must have at most \(maxLength) characters"))
+                found.append(
+                    Violation(pointer: pointer, rule: "maxLength", message: "must have at most \(maxLength) characters")
+                )
             }
         case .int, .double:
             let number = value.doubleValue!
             if let minimum = node.minimum, number < minimum {
-                found.append(Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(JSONValue.double(minimum))"))
+                found.append(
+                    Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(JSONValue.double(minimum))"))
             }
             if let maximum = node.maximum, number > maximum {
-                found.append(Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(JSONValue.double(maximum))"))
+                found.append(
+                    Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(JSONValue.double(maximum))"))
             }
         case .array(let items):
             if let maxItems = node.maxItems, items.count > maxItems {
-                found.append(Violation(pointer: pointer, rule: "maxItems", message: "must have at most \(maxItems) items"))
+                found.append(
+                    Violation(pointer: pointer, rule: "maxItems", message: "must have at most \(maxItems) items"))
             }
             if let itemSchema = node.items {
-                for (index, item) in items.enumerated() { found += itemSchema.violations(of: item, at: pointer + "/\(index)") }
+                for (index, item) in items.enumerated() {
+                    found += itemSchema.violations(of: item, at: pointer + "/\(index)")
+                }
             }
         default:
             break

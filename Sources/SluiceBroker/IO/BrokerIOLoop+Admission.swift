@@ -17,7 +17,9 @@ extension BrokerIOLoop {
             counters.malformed += 1
             reject(
                 envelopeTarget,
-                WireError(.invalidMessage, "a request is [empty delimiter, \"SLU1\", kind, header, body]; the delimiter or tag is missing"),
+                WireError(
+                    .invalidMessage,
+                    "a request is [empty delimiter, \"SLU1\", kind, header, body]; the delimiter or tag is missing"),
                 kind: nil
             )
             return
@@ -33,7 +35,8 @@ extension BrokerIOLoop {
         var target = envelopeTarget
         target.requestID = message.requestID.map { String($0.prefix(configuration.limits.maxRequestIDBytes)) }
         if draining && message.kind != .ping {
-            reject(target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: message.kind)
+            reject(
+                target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: message.kind)
             return
         }
         switch message.kind {
@@ -47,7 +50,9 @@ extension BrokerIOLoop {
             let known = MessageKind.requests.map(\.rawValue).sorted().joined(separator: ", ")
             reject(
                 target,
-                WireError(.invalidMessage, "unknown message kind '\(message.kind.rawValue.prefix(32))'; requests are \(known)"),
+                WireError(
+                    .invalidMessage, "unknown message kind '\(message.kind.rawValue.prefix(32))'; requests are \(known)"
+                ),
                 kind: message.kind
             )
         }
@@ -64,12 +69,17 @@ extension BrokerIOLoop {
         }
         guard let contract = registry[request.contract] else {
             let versions = registry.versions(of: request.contract.name)
-            let hint = versions.isEmpty ? "no contract has that name" : "versions that exist: \(versions.joined(separator: ", "))"
+            let hint =
+                versions.isEmpty
+                ? "no contract has that name" : "versions that exist: \(versions.joined(separator: ", "))"
             reject(
                 target,
                 WireError(
                     .unknownContract, "unknown contract \(request.contract); \(hint)",
-                    details: ["contract": .string(request.contract.description), "versions": .array(versions.map(JSONValue.string))]
+                    details: [
+                        "contract": .string(request.contract.description),
+                        "versions": .array(versions.map(JSONValue.string)),
+                    ]
                 ),
                 kind: .command, request: request
             )
@@ -102,7 +112,8 @@ extension BrokerIOLoop {
             guard pending.payload == request.payload, pending.contract == request.contract else {
                 reject(
                     target,
-                    WireError(.idempotencyMismatch, "idempotency key is in flight with a different contract or payload"),
+                    WireError(
+                        .idempotencyMismatch, "idempotency key is in flight with a different contract or payload"),
                     kind: .command, request: request, database: contract.database
                 )
                 return
@@ -131,8 +142,11 @@ extension BrokerIOLoop {
         do {
             try inbox.sendObject(WriterMessage.command(command))
         } catch {
-            logger.error("could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
-            reject(target, WireError(.internal, "the writer for \(contract.database) is unavailable"), kind: .command, request: request)
+            logger.error(
+                "could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
+            reject(
+                target, WireError(.internal, "the writer for \(contract.database) is unavailable"), kind: .command,
+                request: request)
             return
         }
         counters.admitted += 1
@@ -167,7 +181,8 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         do {
-            try ledgerInbox.sendObject(LedgerReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
+            try ledgerInbox.sendObject(
+                LedgerReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
             pendingStatus[token] = target
         } catch {
             reject(target, WireError(.internal, "the ledger reader is unavailable"), kind: .status)
@@ -181,7 +196,10 @@ extension BrokerIOLoop {
             "actor": .string(actor(for: target)),
             "limits": configuration.limits.json,
             "databases": .array(registry.databases.map(JSONValue.string)),
-            "contracts": .array(registry.contracts.keys.map { JSONValue.string($0.description) }.sorted { $0.description < $1.description }),
+            "contracts": .array(
+                registry.contracts.keys.map { JSONValue.string($0.description) }.sorted {
+                    $0.description < $1.description
+                }),
         ]
         reply(target, .welcome, body: body)
     }
@@ -213,8 +231,12 @@ extension BrokerIOLoop {
             record["contract"] = .string(request.contract.description)
             record["idempotency_key"] = .string(request.idempotencyKey)
         } else if let header {
-            if let contract = header["contract"]?.stringValue { record["contract"] = .string(String(contract.prefix(128))) }
-            if let key = header["idempotency_key"]?.stringValue { record["idempotency_key"] = .string(String(key.prefix(255))) }
+            if let contract = header["contract"]?.stringValue {
+                record["contract"] = .string(String(contract.prefix(128)))
+            }
+            if let key = header["idempotency_key"]?.stringValue {
+                record["idempotency_key"] = .string(String(key.prefix(255)))
+            }
         }
         if let database { record["db"] = .string(database) }
         try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))

@@ -58,7 +58,9 @@ final class BrokerIOLoop {
 
     /// Binds the sockets, reports through `ready`, then serves until `stopRequested` turns true
     /// (the doorbell rings) and every queued command has been committed and answered.
-    func run(context: ZMQContext, doorbell: Doorbell, stopRequested: @escaping () -> Bool, ready: ((any Error)?) -> Void) {
+    func run(
+        context: ZMQContext, doorbell: Doorbell, stopRequested: @escaping () -> Bool, ready: ((any Error)?) -> Void
+    ) {
         let notices: ZMQSocket
         do {
             notices = try context.socket(.pull)
@@ -193,7 +195,8 @@ final class BrokerIOLoop {
                 try publisher.send(event.frames, dontWait: true)
                 counters.eventsPublished += 1
             } catch {
-                logger.warning("could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
+                logger.warning(
+                    "could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
             }
             if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
         }

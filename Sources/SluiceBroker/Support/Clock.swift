@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Time as the broker needs it: a monotonic clock for latencies and deadlines, and wall-clock

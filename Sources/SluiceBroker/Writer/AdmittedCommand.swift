@@ -34,7 +34,8 @@ struct CommandOutcome: Sendable {
         self.result = result
         self.events = events
         switch result {
-        case .committed(let ack): reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: ack.canonicalBytes)
+        case .committed(let ack):
+            reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: ack.canonicalBytes)
         case .failed(let error): reply = WireMessage.replyFrames(.error, requestID: requestID, body: error.json)
         }
     }

@@ -41,9 +41,14 @@ extension CommandWriter {
         } catch {
             nextSeq = firstSeq
             _ = recorder.take()
-            logger.error("batch rolled back", metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
-            let failure = WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key")
-            return batch.map { CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: []) }
+            logger.error(
+                "batch rolled back",
+                metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
+            let failure = WireError(
+                .internal, "the transaction could not commit; nothing was written, retry with the same key")
+            return batch.map {
+                CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
+            }
         }
         return pending.map { entry in
             CommandOutcome(
@@ -67,7 +72,9 @@ extension CommandWriter {
         hasher.update([0x0A])
         hasher.update(payloadBytes)
         let payloadHash = SHA256.hex(hasher.finalize())
-        if let previous = try IdempotencyLedger.lookup(actor: command.actor, key: command.request.idempotencyKey, in: db) {
+        if let previous = try IdempotencyLedger.lookup(
+            actor: command.actor, key: command.request.idempotencyKey, in: db)
+        {
             guard previous.payloadHash == payloadHash else {
                 let error = WireError(
                     .idempotencyMismatch,
@@ -109,21 +116,26 @@ extension CommandWriter {
         case .failed(let error): stored = error.json
         }
         try IdempotencyLedger.record(
-            actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq, status: status,
+            actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
+            status: status,
             result: stored, committedAt: command.timestamp, in: db
         )
         try CommandLog.append(
             CommandLog.Entry(
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
-                generatedID: command.generatedID, payload: String(decoding: payloadBytes, as: UTF8.self), status: status,
+                generatedID: command.generatedID, payload: String(decoding: payloadBytes, as: UTF8.self),
+                status: status,
                 result: stored.canonicalString, changes: String(decoding: changesBytes, as: UTF8.self),
                 latencyMicros: latency
             ),
             in: db
         )
         nextSeq += 1
-        return Pending(command: command, result: result, logged: LoggedCommand(seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency))
+        return Pending(
+            command: command, result: result,
+            logged: LoggedCommand(
+                seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency))
     }
 
     /// The `audit.<db>` and `inval.<db>` events of a logged command, written in canonical key order.
@@ -154,7 +166,9 @@ extension CommandWriter {
         invalidation.raw("tables", tables)
 
         return [
-            EncodedEvent(topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch, body: audit.finish()),
+            EncodedEvent(
+                topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch,
+                body: audit.finish()),
             EncodedEvent(
                 topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch,
                 body: invalidation.finish()

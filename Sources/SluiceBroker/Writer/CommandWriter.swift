@@ -53,7 +53,9 @@ final class CommandWriter {
                     }
                 }
                 take(first)
-                while batch.count < maxBatchSize, !stopping, let next = try inbox.receiveObject(WriterMessage.self, dontWait: true) {
+                while batch.count < maxBatchSize, !stopping,
+                    let next = try inbox.receiveObject(WriterMessage.self, dontWait: true)
+                {
                     take(next)
                 }
                 if !batch.isEmpty {
@@ -65,7 +67,8 @@ final class CommandWriter {
             checkpoint()
             try notices.sendObject(BrokerNotice.stopped(database.name))
         } catch {
-            logger.critical("writer stopped on a ZeroMQ error", metadata: ["db": "\(database.name)", "error": "\(error)"])
+            logger.critical(
+                "writer stopped on a ZeroMQ error", metadata: ["db": "\(database.name)", "error": "\(error)"])
         }
         inbox.close()
     }

@@ -40,7 +40,8 @@ enum IdempotencyLedger {
     }
 
     static func record(
-        actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: JSONValue, committedAt: String,
+        actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: JSONValue,
+        committedAt: String,
         in db: Database
     ) throws {
         let statement = try db.cachedStatement(

@@ -64,7 +64,9 @@ public struct SHA256: Sendable {
         var tail = pending
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+        }
         tail.withUnsafeBytes { buffer in
             for block in stride(from: 0, to: buffer.count, by: 64) {
                 compress(UnsafeRawBufferPointer(rebasing: buffer[block..<(block + 64)]))
@@ -98,8 +100,12 @@ public struct SHA256: Sendable {
                     | UInt32(block[index * 4 + 2]) << 8 | UInt32(block[index * 4 + 3])
             }
             for index in 16..<64 {
-                let s0 = schedule[index - 15].rotatedRight(7) ^ schedule[index - 15].rotatedRight(18) ^ (schedule[index - 15] >> 3)
-                let s1 = schedule[index - 2].rotatedRight(17) ^ schedule[index - 2].rotatedRight(19) ^ (schedule[index - 2] >> 10)
+                let s0 =
+                    schedule[index - 15].rotatedRight(7) ^ schedule[index - 15].rotatedRight(18)
+                    ^ (schedule[index - 15] >> 3)
+                let s1 =
+                    schedule[index - 2].rotatedRight(17) ^ schedule[index - 2].rotatedRight(19)
+                    ^ (schedule[index - 2] >> 10)
                 schedule[index] = schedule[index - 16] &+ s0 &+ schedule[index - 7] &+ s1
             }
             compressRounds(schedule)

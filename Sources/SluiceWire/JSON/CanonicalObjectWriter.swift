@@ -9,7 +9,9 @@ public struct CanonicalObjectWriter {
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
     private mutating func key(_ key: String) {
-        assert(lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true, "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
+        assert(
+            lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true,
+            "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
         if lastKey != nil { bytes.append(UInt8(ascii: ",")) }
         lastKey = key
         JSONValue.appendString(key, to: &bytes)

@@ -31,7 +31,8 @@ public struct Acknowledgement: Sendable, Equatable {
     }
 
     public init?(json: JSONValue) {
-        guard let db = json["db"]?.stringValue, let seq = json["seq"]?.intValue, let duplicate = json["duplicate"]?.boolValue
+        guard let db = json["db"]?.stringValue, let seq = json["seq"]?.intValue,
+            let duplicate = json["duplicate"]?.boolValue
         else { return nil }
         self.init(db: db, seq: seq, duplicate: duplicate, result: json["result"] ?? .null)
     }

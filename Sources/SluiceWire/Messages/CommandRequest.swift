@@ -8,7 +8,9 @@ public struct CommandRequest: Sendable, Equatable {
     public var deadlineMs: Int?
     public var payload: JSONValue
 
-    public init(requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil, payload: JSONValue) {
+    public init(
+        requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil, payload: JSONValue
+    ) {
         self.requestID = requestID
         self.contract = contract
         self.idempotencyKey = idempotencyKey
@@ -34,16 +36,19 @@ public struct CommandRequest: Sendable, Equatable {
         }
         guard let contract = ContractID(contractText) else {
             throw WireError(
-                .invalidMessage, "header.contract \"\(contractText.prefix(100))\" is not of the form name@version (e.g. task.create@v1)",
+                .invalidMessage,
+                "header.contract \"\(contractText.prefix(100))\" is not of the form name@version (e.g. task.create@v1)",
                 details: ["field": "contract"]
             )
         }
         guard let key = message.header["idempotency_key"]?.stringValue else {
-            throw HeaderField.missing("idempotency_key", "a non-empty string of at most \(limits.maxIdempotencyKeyBytes) bytes")
+            throw HeaderField.missing(
+                "idempotency_key", "a non-empty string of at most \(limits.maxIdempotencyKeyBytes) bytes")
         }
         guard !key.isEmpty, key.utf8.count <= limits.maxIdempotencyKeyBytes else {
             throw WireError(
-                .invalidMessage, "header.idempotency_key must be 1 to \(limits.maxIdempotencyKeyBytes) bytes, got \(key.utf8.count)",
+                .invalidMessage,
+                "header.idempotency_key must be 1 to \(limits.maxIdempotencyKeyBytes) bytes, got \(key.utf8.count)",
                 details: ["field": "idempotency_key", "limit": .int(Int64(limits.maxIdempotencyKeyBytes))]
             )
         }
@@ -58,9 +63,12 @@ public struct CommandRequest: Sendable, Equatable {
             deadline = Int(milliseconds)
         }
         guard case .object = message.body else {
-            throw WireError(.invalidMessage, "a COMMAND body must be a JSON object (the contract's input)", details: ["frame": "body"])
+            throw WireError(
+                .invalidMessage, "a COMMAND body must be a JSON object (the contract's input)",
+                details: ["frame": "body"])
         }
-        self.init(requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, payload: message.body)
+        self.init(
+            requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, payload: message.body)
     }
 }
 
@@ -80,6 +88,8 @@ public enum HeaderField {
     }
 
     static func missing(_ field: String, _ expected: String) -> WireError {
-        WireError(.invalidMessage, "header.\(field) is missing or not a string; expected \(expected)", details: ["field": .string(field)])
+        WireError(
+            .invalidMessage, "header.\(field) is missing or not a string; expected \(expected)",
+            details: ["field": .string(field)])
     }
 }

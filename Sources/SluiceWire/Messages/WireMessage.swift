@@ -19,7 +19,10 @@ public struct WireMessage: Sendable, Equatable {
 
     /// The four frames that follow the empty delimiter on the wire.
     public func frames() -> [[UInt8]] {
-        [WireMessage.protocolTag, Array(kind.rawValue.utf8), JSONValue.object(header).canonicalBytes(), body.canonicalBytes()]
+        [
+            WireMessage.protocolTag, Array(kind.rawValue.utf8), JSONValue.object(header).canonicalBytes(),
+            body.canonicalBytes(),
+        ]
     }
 
     /// Decodes the frames that follow the empty delimiter, checking the shape and the limits.
@@ -38,7 +41,8 @@ public struct WireMessage: Sendable, Equatable {
                 details: ["expected": "SLU1"]
             )
         }
-        guard let kindText = String(validating: frames[1], as: UTF8.self), !kindText.isEmpty, frames[1].count <= 32 else {
+        guard let kindText = String(validating: frames[1], as: UTF8.self), !kindText.isEmpty, frames[1].count <= 32
+        else {
             throw WireError(.invalidMessage, "message kind must be a short UTF-8 string")
         }
         guard frames[2].count <= limits.maxHeaderBytes else {
