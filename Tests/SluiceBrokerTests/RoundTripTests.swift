@@ -102,3 +102,45 @@ import Testing
         }
     }
 }
+
+@Suite struct MultiStatementContractTests {
+    /// A second contract set adding a two-statement contract to the `tasks` database.
+    static func pairContracts(in directory: TemporaryDirectory) throws -> URL {
+        let set = directory.path("pair-set")
+        try FileManager.default.createDirectory(at: set.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        let contract = #"""
+            {"name": "task.pair", "version": "v1", "kind": "command", "database": "tasks",
+             "input": {"type": "object", "required": ["title", "ref"], "properties": {"title": {"type": "string"}, "ref": {"type": "string"}}},
+             "statements": [
+               "INSERT INTO tasks(id, title, created_at, created_by) VALUES (:_id, :title, :_now, :_actor)",
+               "INSERT INTO tasks(id, title, ref, created_at, created_by) VALUES (:_id || '-2', :title, :ref, :_now, :_actor)"
+             ]}
+            """#
+        try contract.write(to: set.appendingPathComponent("contracts/task.pair.v1.json"), atomically: true, encoding: .utf8)
+        return set
+    }
+
+    @Test func aFailingLaterStatementUndoesTheEarlierOnes() throws {
+        let directory = TemporaryDirectory()
+        let set = try Self.pairContracts(in: directory)
+        let broker = try RunningBroker(directory: directory) { $0.contractDirectories.append(set) }
+        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        func pair(_ key: String, ref: String) throws -> WireMessage {
+            let request = CommandRequest(
+                requestID: key, contract: ContractID("task.pair@v1")!, idempotencyKey: key, payload: ["title": "p", "ref": .string(ref)]
+            )
+            return try #require(try socket.request(request.message()))
+        }
+        let first = try pair("one", ref: "same")
+        #expect(first.kind == .ack)
+        #expect(Acknowledgement(json: first.body)?.result["changes"] == 2)
+        let second = try pair("two", ref: "same")
+        #expect(WireError(json: second.body).code == .constraintViolation)
+
+        let db = try broker.open()
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == 2)
+        let changes = try db.read { db in try String.fetchAll(db, sql: "SELECT changes FROM sluice_log ORDER BY seq") }
+        #expect(changes.count == 2)
+        #expect(try JSONValue(parsing: changes[1])["tables"] == .object([:]), "a failed command changed nothing")
+    }
+}

@@ -86,21 +86,30 @@ extension CommandWriter {
             return Pending(command: command, result: previous.replayedResult(db: database.name), logged: nil)
         }
 
-        try db.cachedStatement(sql: "SAVEPOINT sluice_command").execute()
+        // A single statement is atomic on its own (SQLite undoes a failed statement and keeps the
+        // transaction), so only multi-statement contracts pay for a savepoint.
+        let savepoint = command.contract.statements.count > 1
+        if savepoint { try db.cachedStatement(sql: "SAVEPOINT sluice_command").execute() }
         let result: CommandOutcome.Result
         let status: String
         do {
             let value = try ContractRunner.run(command, in: db)
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute()
+            if savepoint { try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute() }
             result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
         } catch let error as DatabaseError {
-            try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
-            try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            // Some errors (disk full, I/O, out of memory) make SQLite roll back the whole
+            // transaction. Going on would run the rest of the batch in autocommit mode, so the
+            // batch fails instead and nothing in it is acknowledged.
+            guard db.isInsideTransaction else { throw error }
+            if savepoint {
+                try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
+                try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            }
             _ = recorder.take()
             let wire = ContractRunner.wireError(for: error)
             guard wire.code == .constraintViolation else {
-                // Not deterministic (disk full, I/O): answer without storing, so a retry can succeed.
+                // Not deterministic: answer without storing, so a retry can succeed.
                 return Pending(command: command, result: .failed(wire), logged: nil)
             }
             result = .failed(wire)
