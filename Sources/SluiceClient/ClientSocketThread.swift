@@ -17,6 +17,10 @@ final class ClientSocketThread {
     var subscriptions: [UInt64: (prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
         [:]
     let clock = ContinuousClock()
+    /// No waiting request needs a resend before this instant; the waiting table is scanned only
+    /// when it passes, not on every wake-up (with many requests in flight a scan per reply would
+    /// cost more than the reply).
+    var nextResendCheck: ContinuousClock.Instant?
 
     init(context: ZMQContext, configuration: ClientConfiguration) throws {
         self.configuration = configuration
@@ -80,8 +84,9 @@ final class ClientSocketThread {
     private func take(_ item: ClientOutgoing) -> Bool {
         switch item {
         case .request(let request):
-            waiting[request.id] = Waiting(
-                request: request, attempts: 1, resendAt: clock.now + configuration.attemptTimeout)
+            let resendAt = clock.now + configuration.attemptTimeout
+            waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: resendAt)
+            scheduleResendCheck(resendAt)
             transmit(request)
         case .cancel(let id):
             waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
@@ -123,7 +128,7 @@ final class ClientSocketThread {
             if error.code == .overloaded, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
                 let delay = Duration.milliseconds(error.retryAfterMs ?? 100)
                 waiting[id]?.resendAt = clock.now + delay
-                waiting[id]?.attempts = entry.attempts  // counted when resent
+                scheduleResendCheck(clock.now + delay)
                 return
             }
             waiting.removeValue(forKey: id)
@@ -141,9 +146,20 @@ final class ClientSocketThread {
         }
     }
 
+    private func scheduleResendCheck(_ instant: ContinuousClock.Instant) {
+        if let current = nextResendCheck, current <= instant { return }
+        nextResendCheck = instant
+    }
+
     private func resendExpired() {
         let now = clock.now
-        for (id, entry) in waiting where entry.resendAt <= now {
+        guard let check = nextResendCheck, check <= now else { return }
+        nextResendCheck = nil
+        for (id, entry) in waiting {
+            guard entry.resendAt <= now else {
+                scheduleResendCheck(entry.resendAt)
+                continue
+            }
             if entry.attempts >= configuration.maxAttempts {
                 waiting.removeValue(forKey: id)
                 entry.request.continuation.resume(
@@ -154,16 +170,18 @@ final class ClientSocketThread {
                     )
                 )
             } else {
+                let resendAt = now + configuration.attemptTimeout
                 waiting[id]?.attempts += 1
-                waiting[id]?.resendAt = now + configuration.attemptTimeout
+                waiting[id]?.resendAt = resendAt
+                scheduleResendCheck(resendAt)
                 transmit(entry.request)
             }
         }
     }
 
     private func nextTimeoutMilliseconds() -> Int {
-        guard let earliest = waiting.values.map(\.resendAt).min() else { return -1 }
-        let remaining = clock.now.duration(to: earliest)
+        guard let check = nextResendCheck else { return -1 }
+        let remaining = clock.now.duration(to: check)
         let milliseconds =
             remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
         return max(0, Int(milliseconds) + 1)

@@ -107,7 +107,8 @@ import Testing
     /// A second contract set adding a two-statement contract to the `tasks` database.
     static func pairContracts(in directory: TemporaryDirectory) throws -> URL {
         let set = directory.path("pair-set")
-        try FileManager.default.createDirectory(at: set.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: set.appendingPathComponent("contracts"), withIntermediateDirectories: true)
         let contract = #"""
             {"name": "task.pair", "version": "v1", "kind": "command", "database": "tasks",
              "input": {"type": "object", "required": ["title", "ref"], "properties": {"title": {"type": "string"}, "ref": {"type": "string"}}},
@@ -116,7 +117,8 @@ import Testing
                "INSERT INTO tasks(id, title, ref, created_at, created_by) VALUES (:_id || '-2', :title, :ref, :_now, :_actor)"
              ]}
             """#
-        try contract.write(to: set.appendingPathComponent("contracts/task.pair.v1.json"), atomically: true, encoding: .utf8)
+        try contract.write(
+            to: set.appendingPathComponent("contracts/task.pair.v1.json"), atomically: true, encoding: .utf8)
         return set
     }
 
@@ -127,7 +129,8 @@ import Testing
         let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
         func pair(_ key: String, ref: String) throws -> WireMessage {
             let request = CommandRequest(
-                requestID: key, contract: ContractID("task.pair@v1")!, idempotencyKey: key, payload: ["title": "p", "ref": .string(ref)]
+                requestID: key, contract: ContractID("task.pair@v1")!, idempotencyKey: key,
+                payload: ["title": "p", "ref": .string(ref)]
             )
             return try #require(try socket.request(request.message()))
         }
