@@ -73,10 +73,13 @@ public final class Broker: Sendable {
                 }
             }
         }
-        try startThread(name: "sluice-ledger-reader", inbox: LedgerReader.inboxEndpoint) {
+        let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
+        let auditEpoch = auditor.peek.epoch
+        try startThread(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint) {
             [databases, logger] context, inbox in
-            LedgerReader(databases: databases, logger: logger).run(
-                context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
+            StoreReader(databases: databases, auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger).run(
+                context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint
+            )
         }
         try startThread(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint) { [auditor] context, inbox in
             auditor.take().run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)

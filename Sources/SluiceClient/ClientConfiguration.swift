@@ -11,6 +11,9 @@ public struct ClientConfiguration: Sendable {
     public var maxAttempts = 3
     /// Subscriber queue limit (messages) for events; past it libzmq drops. Default 100,000.
     public var eventHighWaterMark: Int32 = 100_000
+    /// Events that may wait for a slow consumer of an event stream; newer ones are dropped
+    /// (and recovered by gap-free subscriptions). Default 10,000.
+    public var eventBufferLimit = 10_000
 
     public init(endpoint: String, eventEndpoint: String? = nil) {
         self.endpoint = endpoint

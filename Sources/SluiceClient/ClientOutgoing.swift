@@ -2,10 +2,13 @@ import SluiceWire
 import Synchronization
 
 /// A request waiting for its reply, as handed to the socket thread.
+///
+/// Most requests have one reply. A `SYNC` has several (`REPLAY`s, then `SYNC_END`): they are
+/// collected and handed over together, the final message last.
 struct ClientRequest: Sendable {
     var id: String
     var frames: [[UInt8]]
-    var continuation: CheckedContinuation<WireMessage, any Error>
+    var continuation: CheckedContinuation<[WireMessage], any Error>
     var retryOnOverload: Bool
 }
 
@@ -13,7 +16,7 @@ struct ClientRequest: Sendable {
 enum ClientOutgoing: Sendable {
     case request(ClientRequest)
     case cancel(String)
-    case subscribe(id: UInt64, prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)
+    case subscribe(id: UInt64, prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)
     case unsubscribe(id: UInt64)
     case close
 }

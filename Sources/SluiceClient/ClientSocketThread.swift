@@ -14,8 +14,11 @@ final class ClientSocketThread {
     let dealer: ZMQSocket
     let subscriber: ZMQSocket?
     var waiting: [String: Waiting] = [:]
-    var subscriptions: [UInt64: (prefix: String, continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
-        [:]
+    var subscriptions:
+        [UInt64: (prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
+            [:]
+    /// `REPLAY`s received so far for a `SYNC` request, by request id.
+    var partialReplies: [String: [WireMessage]] = [:]
     let clock = ContinuousClock()
     /// No waiting request needs a resend before this instant; the waiting table is scanned only
     /// when it passes, not on every wake-up (with many requests in flight a scan per reply would
@@ -89,21 +92,22 @@ final class ClientSocketThread {
             scheduleResendCheck(resendAt)
             transmit(request)
         case .cancel(let id):
+            partialReplies.removeValue(forKey: id)
             waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
-        case .subscribe(let id, let prefix, let continuation):
+        case .subscribe(let id, let prefixes, let continuation):
             guard let subscriber else {
                 continuation.finish(throwing: SluiceClientError(code: .closed, message: "no event endpoint configured"))
                 return true
             }
             do {
-                try subscriber.subscribe(prefix)
-                subscriptions[id] = (prefix, continuation)
+                for prefix in prefixes { try subscriber.subscribe(prefix) }
+                subscriptions[id] = (prefixes, continuation)
             } catch {
                 continuation.finish(throwing: error)
             }
         case .unsubscribe(let id):
             if let subscription = subscriptions.removeValue(forKey: id) {
-                try? subscriber?.unsubscribe(subscription.prefix)
+                for prefix in subscription.prefixes { try? subscriber?.unsubscribe(prefix) }
             }
         case .close:
             return false
@@ -132,16 +136,21 @@ final class ClientSocketThread {
                 return
             }
             waiting.removeValue(forKey: id)
+            partialReplies.removeValue(forKey: id)
             entry.request.continuation.resume(throwing: error)
             return
         }
+        if message.kind == .replay {
+            partialReplies[id, default: []].append(message)
+            return
+        }
         waiting.removeValue(forKey: id)
-        entry.request.continuation.resume(returning: message)
+        entry.request.continuation.resume(returning: (partialReplies.removeValue(forKey: id) ?? []) + [message])
     }
 
     private func dispatch(_ frames: [[UInt8]]) {
         guard let event = try? Event(frames: frames) else { return }
-        for subscription in subscriptions.values where event.topic.hasPrefix(subscription.prefix) {
+        for subscription in subscriptions.values where subscription.prefixes.contains(where: event.topic.hasPrefix) {
             subscription.continuation.yield(event)
         }
     }
@@ -171,6 +180,7 @@ final class ClientSocketThread {
                 )
             } else {
                 let resendAt = now + configuration.attemptTimeout
+                partialReplies.removeValue(forKey: id)  // the resent SYNC page starts over
                 waiting[id]?.attempts += 1
                 waiting[id]?.resendAt = resendAt
                 scheduleResendCheck(resendAt)

@@ -76,6 +76,12 @@ public final class SluiceClient: Sendable {
 
     /// Sends `message` and waits for its reply, retrying on timeout with the same bytes.
     func request(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> WireMessage {
+        // Every request but SYNC has exactly one reply; `exchange` never returns an empty array.
+        try await exchange(message, retryOnOverload: retryOnOverload).last!
+    }
+
+    /// Sends `message` and returns every reply that belongs to it, the final one last.
+    func exchange(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> [WireMessage] {
         guard !isClosed.load(ordering: .sequentiallyConsistent) else {
             throw SluiceClientError(code: .closed, message: "the client is closed")
         }

@@ -12,6 +12,7 @@ struct BrokerCounters {
     var coalesced: Int64 = 0
     var unroutableReplies: Int64 = 0
     var eventsPublished: Int64 = 0
+    var syncRequests: Int64 = 0
 
     var json: JSONValue {
         [
@@ -19,6 +20,7 @@ struct BrokerCounters {
             "admitted": .int(admitted), "committed": .int(committed), "failed": .int(failed),
             "duplicates": .int(duplicates), "coalesced": .int(coalesced),
             "unroutable_replies": .int(unroutableReplies), "events_published": .int(eventsPublished),
+            "sync_requests": .int(syncRequests),
         ]
     }
 }

@@ -42,6 +42,7 @@ extension BrokerIOLoop {
         switch message.kind {
         case .command: admitCommand(message, target: target)
         case .status: lookUpStatus(message, target: target)
+        case .sync: startSync(message, target: target)
         case .hello: welcome(target: target)
         case .ping: reply(target, .pong, body: message.body)
         case .stats: reply(target, .statsReply, body: statistics())
@@ -181,12 +182,56 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         do {
-            try ledgerInbox.sendObject(
-                LedgerReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
-            pendingStatus[token] = target
+            try readerInbox.sendObject(
+                StoreReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
+            pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the ledger reader is unavailable"), kind: .status)
         }
+    }
+
+    private func startSync(_ message: WireMessage, target: ReplyTarget) {
+        let request: SyncRequest
+        do {
+            request = try SyncRequest(message, limits: configuration.limits)
+        } catch {
+            reject(target, error, kind: .sync)
+            return
+        }
+        guard let stream = stream(ofTopic: request.topic) else {
+            let topics = registry.databases.flatMap { [Topic.audit($0), Topic.invalidation($0)] } + [Topic.rejected]
+            reject(
+                target,
+                WireError(
+                    .invalidMessage, "no stored stream for topic '\(request.topic.prefix(64))'",
+                    details: ["topics": .array(topics.map(JSONValue.string))]
+                ),
+                kind: .sync
+            )
+            return
+        }
+        counters.syncRequests += 1
+        let token = nextToken
+        nextToken += 1
+        let page = StoreReader.SyncPage(
+            token: token, requestID: target.requestID ?? "", request: request, stream: stream)
+        do {
+            try readerInbox.sendObject(StoreReader.Message.sync(page))
+            pendingReads[token] = target
+        } catch {
+            reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
+        }
+    }
+
+    /// The stream whose history a topic replays: `audit.<db>` and `inval.<db>` → `<db>`,
+    /// `audit.rejected` → `rejected`.
+    func stream(ofTopic topic: String) -> String? {
+        if topic == Topic.rejected { return RejectionAuditor.stream }
+        for database in registry.databases where topic == Topic.audit(database) || topic == Topic.invalidation(database)
+        {
+            return database
+        }
+        return nil
     }
 
     private func welcome(target: ReplyTarget) {

@@ -34,7 +34,8 @@ final class BrokerIOLoop {
     var nextToken: UInt64 = 1
     var inFlight: [InFlightKey: UInt64] = [:]
     var pendingCommands: [UInt64: PendingCommand] = [:]
-    var pendingStatus: [UInt64: ReplyTarget] = [:]
+    /// Requests answered by the store reader (STATUS, SYNC), by token.
+    var pendingReads: [UInt64: ReplyTarget] = [:]
     var queuedPerDatabase: [String: Int] = [:]
     var heartbeatSeq: Int64 = 0
 
@@ -43,7 +44,7 @@ final class BrokerIOLoop {
     var publisher: ZMQSocket!
     var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
-    var ledgerInbox: ZMQSocket!
+    var readerInbox: ZMQSocket!
 
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
@@ -90,10 +91,10 @@ final class BrokerIOLoop {
             try auditorInbox.setLinger(-1)
             try auditorInbox.setSendHighWaterMark(0)
             try auditorInbox.connect(RejectionAuditor.inboxEndpoint)
-            ledgerInbox = try context.socket(.push)
-            try ledgerInbox.setLinger(-1)
-            try ledgerInbox.setSendHighWaterMark(0)
-            try ledgerInbox.connect(LedgerReader.inboxEndpoint)
+            readerInbox = try context.socket(.push)
+            try readerInbox.setLinger(-1)
+            try readerInbox.setSendHighWaterMark(0)
+            try readerInbox.connect(StoreReader.inboxEndpoint)
         } catch {
             closeSockets()
             ready(error)
@@ -114,7 +115,7 @@ final class BrokerIOLoop {
         publisher?.close()
         for socket in writerInboxes.values { socket.close() }
         auditorInbox?.close()
-        ledgerInbox?.close()
+        readerInbox?.close()
     }
 
     private func serve(notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool) throws(ZMQError) {
@@ -126,7 +127,7 @@ final class BrokerIOLoop {
         var nextHeartbeat = Clock.monotonicNanoseconds()
         var draining = false
         var workersRunning: Set<String> = Set(registry.databases)
-        var helpersRunning: Set<String> = ["rejection-auditor", "ledger-reader"]
+        var helpersRunning: Set<String> = ["rejection-auditor", "store-reader"]
 
         while true {
             let now = Clock.monotonicNanoseconds()
@@ -151,6 +152,10 @@ final class BrokerIOLoop {
                     case .outcomes(let outcomes): answer(outcomes)
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .publish(let events): publish(events)
+                    case .replay(let token, let messages):
+                        if let target = pendingReads.removeValue(forKey: token) {
+                            for frames in messages { send(target, frames) }
+                        }
                     case .stopped(let name):
                         if workersRunning.remove(name) != nil, workersRunning.isEmpty { try stopHelpers() }
                         helpersRunning.remove(name)
@@ -170,7 +175,7 @@ final class BrokerIOLoop {
 
     private func stopHelpers() throws(ZMQError) {
         try auditorInbox.sendObject(RejectionAuditor.Message.stop)
-        try ledgerInbox.sendObject(LedgerReader.Message.stop)
+        try readerInbox.sendObject(StoreReader.Message.stop)
     }
 
     // MARK: Sending
@@ -235,7 +240,7 @@ final class BrokerIOLoop {
     }
 
     private func answerStatus(token: UInt64, _ status: CommandStatus) {
-        guard let target = pendingStatus.removeValue(forKey: token) else { return }
+        guard let target = pendingReads.removeValue(forKey: token) else { return }
         reply(target, .statusReply, body: status.json)
     }
 }

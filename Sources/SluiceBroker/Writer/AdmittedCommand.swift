@@ -75,5 +75,7 @@ enum BrokerNotice: Sendable {
     case outcomes([CommandOutcome])
     case status(token: UInt64, CommandStatus)
     case publish([EncodedEvent])
+    /// The reply messages of one `SYNC` page, in order.
+    case replay(token: UInt64, messages: [[[UInt8]]])
     case stopped(String)
 }

@@ -147,41 +147,14 @@ extension CommandWriter {
                 seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency))
     }
 
-    /// The `audit.<db>` and `inval.<db>` events of a logged command, written in canonical key order.
     private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {
-        let command = entry.command
-        let contract = command.contract.id.description
-        let keys = JSONValue.array(logged.changes.keys.map(JSONValue.string))
-        let tables = logged.changes.tablesBytes
-
-        var audit = CanonicalObjectWriter(capacity: 384)
-        audit.string("actor", command.actor)
-        audit.raw("affected", logged.changesBytes)
-        if case .failed(let error) = entry.result { audit.string("code", error.code.rawValue) }
-        audit.string("contract", contract)
-        audit.string("db", database.name)
-        audit.string("idempotency_key", command.request.idempotencyKey)
-        audit.double("latency_ms", Double(logged.latencyMicros) / 1000)
-        audit.string("request_id", command.request.requestID)
-        audit.int("seq", logged.seq)
-        audit.string("status", logged.status)
-        audit.string("ts", command.timestamp)
-
-        var invalidation = CanonicalObjectWriter(capacity: 160)
-        invalidation.string("contract", contract)
-        invalidation.string("db", database.name)
-        invalidation.value("keys", keys)
-        invalidation.int("seq", logged.seq)
-        invalidation.raw("tables", tables)
-
-        return [
-            EncodedEvent(
-                topic: Topic.audit(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch,
-                body: audit.finish()),
-            EncodedEvent(
-                topic: Topic.invalidation(database.name), stream: database.name, seq: logged.seq, epoch: database.epoch,
-                body: invalidation.finish()
-            ),
-        ]
+        var errorCode: String?
+        if case .failed(let error) = entry.result { errorCode = error.code.rawValue }
+        return LoggedCommandEvents(
+            database: database.name, epoch: database.epoch, seq: logged.seq, command: entry.command,
+            status: logged.status,
+            errorCode: errorCode, changes: logged.changes, changesBytes: logged.changesBytes,
+            latencyMicros: logged.latencyMicros
+        ).encoded
     }
 }

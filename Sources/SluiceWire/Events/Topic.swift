@@ -8,4 +8,14 @@ public enum Topic {
     public static let rejected = "audit.rejected"
     /// Heartbeat: the broker epoch and each stream's latest seq, once a second.
     public static let heartbeat = "hb"
+
+    /// The stream a stored topic belongs to: `audit.tasks` and `inval.tasks` → `tasks`,
+    /// `audit.rejected` → `rejected`; nil for topics without a stored history.
+    public static func stream(of topic: String) -> String? {
+        if topic == rejected { return "rejected" }
+        for prefix in ["audit.", "inval."] where topic.hasPrefix(prefix) && topic.count > prefix.count {
+            return String(topic.dropFirst(prefix.count))
+        }
+        return nil
+    }
 }

@@ -13,6 +13,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let status = MessageKind(rawValue: "STATUS")
     public static let ping = MessageKind(rawValue: "PING")
     public static let stats = MessageKind(rawValue: "STATS")
+    public static let sync = MessageKind(rawValue: "SYNC")
 
     // Replies (broker → client).
     public static let welcome = MessageKind(rawValue: "WELCOME")
@@ -20,8 +21,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let statusReply = MessageKind(rawValue: "STATUS_REPLY")
     public static let pong = MessageKind(rawValue: "PONG")
     public static let statsReply = MessageKind(rawValue: "STATS_REPLY")
+    public static let replay = MessageKind(rawValue: "REPLAY")
+    public static let syncEnd = MessageKind(rawValue: "SYNC_END")
     public static let error = MessageKind(rawValue: "ERROR")
 
     /// The request kinds a version 1 broker answers.
-    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats]
+    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats, .sync]
 }

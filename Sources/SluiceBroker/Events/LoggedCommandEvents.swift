@@ -1,0 +1,106 @@
+import GRDB
+import SluiceWire
+
+/// What the `audit.<db>` and `inval.<db>` events of one logged command say.
+///
+/// Built by the writer from the command it just ran, and by the reader from the command's log
+/// row, with the same code: a live event and its replay through `SYNC` are byte-identical.
+struct LoggedCommandEvents {
+    var database: String
+    var epoch: String
+    var seq: Int64
+    var timestamp: String
+    var requestID: String
+    var actor: String
+    var contract: String
+    var idempotencyKey: String
+    var status: String
+    var errorCode: String?
+    /// The log row's `changes` column: `{"keys":[...],"tables":{...}}`, canonical.
+    var changesBytes: [UInt8]
+    var keys: JSONValue
+    var tablesBytes: [UInt8]
+    var latencyMicros: Int64
+
+    /// Reads a `sluice_log` row (all columns).
+    init(logRow row: Row, database: String, epoch: String) throws {
+        self.database = database
+        self.epoch = epoch
+        seq = row["seq"]
+        timestamp = row["ts"]
+        requestID = row["request_id"]
+        actor = row["actor"]
+        contract = row["contract"]
+        idempotencyKey = row["idempotency_key"]
+        status = row["status"]
+        latencyMicros = row["latency_us"]
+        let changesText: String = row["changes"]
+        changesBytes = Array(changesText.utf8)
+        let changes = try JSONValue(parsing: changesBytes)
+        keys = changes["keys"] ?? .array([])
+        tablesBytes = (changes["tables"] ?? .object([:])).canonicalBytes()
+        if status == "failed" {
+            let resultText: String = row["result"]
+            errorCode = (try? JSONValue(parsing: resultText))?["code"]?.stringValue
+        }
+    }
+
+    init(
+        database: String, epoch: String, seq: Int64, command: AdmittedCommand, status: String, errorCode: String?,
+        changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64
+    ) {
+        self.database = database
+        self.epoch = epoch
+        self.seq = seq
+        timestamp = command.timestamp
+        requestID = command.request.requestID
+        actor = command.actor
+        contract = command.contract.id.description
+        idempotencyKey = command.request.idempotencyKey
+        self.status = status
+        self.errorCode = errorCode
+        self.changesBytes = changesBytes
+        keys = .array(changes.keys.map(JSONValue.string))
+        tablesBytes = changes.tablesBytes
+        self.latencyMicros = latencyMicros
+    }
+
+    var auditBody: [UInt8] {
+        var audit = CanonicalObjectWriter(capacity: 384)
+        audit.string("actor", actor)
+        audit.raw("affected", changesBytes)
+        if let errorCode { audit.string("code", errorCode) }
+        audit.string("contract", contract)
+        audit.string("db", database)
+        audit.string("idempotency_key", idempotencyKey)
+        audit.double("latency_ms", Double(latencyMicros) / 1000)
+        audit.string("request_id", requestID)
+        audit.int("seq", seq)
+        audit.string("status", status)
+        audit.string("ts", timestamp)
+        return audit.finish()
+    }
+
+    var invalidationBody: [UInt8] {
+        var invalidation = CanonicalObjectWriter(capacity: 160)
+        invalidation.string("contract", contract)
+        invalidation.string("db", database)
+        invalidation.value("keys", keys)
+        invalidation.int("seq", seq)
+        invalidation.raw("tables", tablesBytes)
+        return invalidation.finish()
+    }
+
+    /// The body of the event on `topic` (`audit.<db>` or `inval.<db>`).
+    func body(forTopic topic: String) -> [UInt8] {
+        topic == Topic.invalidation(database) ? invalidationBody : auditBody
+    }
+
+    var encoded: [EncodedEvent] {
+        [
+            EncodedEvent(topic: Topic.audit(database), stream: database, seq: seq, epoch: epoch, body: auditBody),
+            EncodedEvent(
+                topic: Topic.invalidation(database), stream: database, seq: seq, epoch: epoch, body: invalidationBody),
+        ]
+    }
+}

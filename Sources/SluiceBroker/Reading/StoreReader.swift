@@ -1,0 +1,151 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// Reads stored state for the I/O thread, on its own thread and WAL read connections, so a read
+/// never waits behind a writer's batch nor blocks the I/O thread: `STATUS` lookups in the
+/// ledgers, and `SYNC` pages of stored events.
+final class StoreReader {
+    struct Lookup: Sendable {
+        var token: UInt64
+        var actor: String
+        var key: String
+        /// Restricts the lookup to one database; nil searches all of them.
+        var database: String?
+    }
+
+    struct SyncPage: Sendable {
+        var token: UInt64
+        var requestID: String
+        var request: SyncRequest
+        /// The stream the topic belongs to: a database name, or `rejected`.
+        var stream: String
+    }
+
+    enum Message: Sendable {
+        case lookup(Lookup)
+        case sync(SyncPage)
+        case stop
+    }
+
+    static let inboxEndpoint = "inproc://sluice-store-reader"
+
+    let databases: [String: DatabaseFile]
+    let audit: DatabaseQueue?
+    let auditEpoch: String
+    let logger: Logger
+
+    init(databases: [String: DatabaseFile], auditDatabase: URL, auditEpoch: String, logger: Logger) {
+        self.databases = databases
+        self.auditEpoch = auditEpoch
+        self.logger = logger
+        var configuration = Configuration()
+        configuration.readonly = true
+        audit = try? DatabaseQueue(path: auditDatabase.path, configuration: configuration)
+    }
+
+    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
+        do {
+            let notices = try context.socket(.push)
+            try notices.setLinger(1000)
+            try notices.setSendHighWaterMark(0)
+            try notices.connect(noticeEndpoint)
+            defer { notices.close() }
+            loop: while let message = try inbox.receiveObject(Message.self) {
+                switch message {
+                case .lookup(let lookup):
+                    try notices.sendObject(BrokerNotice.status(token: lookup.token, status(for: lookup)))
+                case .sync(let page):
+                    try notices.sendObject(BrokerNotice.replay(token: page.token, messages: replay(page)))
+                case .stop:
+                    try notices.sendObject(BrokerNotice.stopped("store-reader"))
+                    break loop
+                }
+            }
+        } catch {
+            logger.critical("store reader stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
+        }
+        inbox.close()
+    }
+
+    func status(for lookup: Lookup) -> CommandStatus {
+        let names = lookup.database.map { [$0] } ?? databases.keys.sorted()
+        for name in names {
+            guard let database = databases[name] else { continue }
+            do {
+                let entry = try database.pool.read { db in
+                    try IdempotencyLedger.lookup(actor: lookup.actor, key: lookup.key, in: db)
+                }
+                if let entry { return entry.status(db: name) }
+            } catch {
+                logger.error("ledger lookup failed", metadata: ["db": "\(name)", "error": "\(error)"])
+            }
+        }
+        return .unknown
+    }
+
+    /// One page of stored events as reply frames: up to `limit` `REPLAY`s, then a `SYNC_END`.
+    func replay(_ page: SyncPage) -> [[[UInt8]]] {
+        let request = page.request
+        do {
+            let (epoch, head, events) =
+                if let database = databases[page.stream] {
+                    try commandEvents(database, request)
+                } else {
+                    try rejectionEvents(request)
+                }
+            var messages = events.map { seq, body in
+                var replay = CanonicalObjectWriter(capacity: body.count + 128)
+                replay.string("epoch", epoch)
+                replay.raw("event", body)
+                replay.int("seq", seq)
+                replay.string("stream", page.stream)
+                replay.string("topic", request.topic)
+                return WireMessage.replyFrames(.replay, requestID: page.requestID, encodedBody: replay.finish())
+            }
+            let end = SyncEnd(
+                topic: request.topic, stream: page.stream, epoch: epoch,
+                lastSeq: events.last?.seq ?? request.fromSeq - 1,
+                headSeq: head
+            )
+            messages.append(WireMessage.replyFrames(.syncEnd, requestID: page.requestID, body: end.json))
+            return messages
+        } catch {
+            logger.error("SYNC read failed", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
+            let failure = WireError(.internal, "could not read the stored events of \(request.topic)")
+            return [WireMessage.replyFrames(.error, requestID: page.requestID, body: failure.json)]
+        }
+    }
+
+    private func commandEvents(_ database: DatabaseFile, _ request: SyncRequest) throws -> (
+        String, Int64, [(seq: Int64, body: [UInt8])]
+    ) {
+        try database.pool.read { db in
+            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT * FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?",
+                arguments: [request.fromSeq, request.limit]
+            )
+            var events: [(seq: Int64, body: [UInt8])] = []
+            while let row = try rows.next() {
+                let logged = try LoggedCommandEvents(logRow: row, database: database.name, epoch: database.epoch)
+                events.append((logged.seq, logged.body(forTopic: request.topic)))
+            }
+            return (database.epoch, head, events)
+        }
+    }
+
+    private func rejectionEvents(_ request: SyncRequest) throws -> (String, Int64, [(seq: Int64, body: [UInt8])]) {
+        guard let audit else { return (auditEpoch, 0, []) }
+        return try audit.read { db in
+            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM rejections") ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT seq, record FROM rejections WHERE seq >= ? ORDER BY seq LIMIT ?",
+                arguments: [request.fromSeq, request.limit]
+            )
+            return (auditEpoch, head, rows.map { row in (row[0], Array((row[1] as String).utf8)) })
+        }
+    }
+}

@@ -1,0 +1,127 @@
+public import SluiceWire
+
+extension SluiceClient {
+    /// One page of a topic's stored events from `fromSeq` on (`SYNC`): at most `limit` events and
+    /// where the page ended. Ask again from `end.lastSeq + 1` until `end.complete`.
+    public func sync(topic: String, fromSeq: Int64, limit: Int = SyncRequest.defaultLimit) async throws -> (
+        events: [Event], end: SyncEnd
+    ) {
+        let replies = try await exchange(
+            SyncRequest(topic: topic, fromSeq: fromSeq, limit: limit).message(requestID: makeRequestID()))
+        guard let last = replies.last, last.kind == .syncEnd, let end = SyncEnd(json: last.body) else {
+            throw SluiceClientError(code: .protocolViolation, message: "a SYNC page did not end with SYNC_END")
+        }
+        let events = try replies.dropLast().map { reply in
+            guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
+                let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
+                let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
+            else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
+            return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
+        }
+        return (events, end)
+    }
+
+    /// Every event of `topic`, exactly once and in seq order, from just after `position` (or
+    /// from the stream's beginning) — even when the broker's PUB or this client's buffer drops
+    /// events, the subscriber is slow, or it reconnects.
+    ///
+    /// Built on the ZeroMQ Guide's Clone pattern: subscribe first, then `SYNC` the stored history
+    /// page by page, then deliver live events, discarding those at or below the last seq
+    /// delivered. A seq that jumps, or a heartbeat announcing a seq not yet seen, means events
+    /// were lost: the subscription syncs again from where it is. If the stream's epoch changes
+    /// (its history was replaced), it starts over from seq 1 of the new epoch.
+    ///
+    /// The sequence pulls: a consumer that stops iterating stops the syncing too.
+    public func subscribe(topic: String, after position: StreamPosition? = nil) -> GapFreeSubscription {
+        GapFreeSubscription(client: self, topic: topic, position: position)
+    }
+}
+
+/// A gap-free, in-order, exactly-once stream of one topic's events; see
+/// ``SluiceClient/subscribe(topic:after:)``.
+public struct GapFreeSubscription: AsyncSequence, Sendable {
+    public typealias Element = Event
+
+    let client: SluiceClient
+    let topic: String
+    let position: StreamPosition?
+
+    public func makeAsyncIterator() -> Iterator {
+        // Subscribe before the first SYNC, so nothing published in between can slip through.
+        Iterator(
+            client: client, topic: topic, stream: Topic.stream(of: topic) ?? topic,
+            live: client.events(topics: [topic, Topic.heartbeat]).makeAsyncIterator(),
+            nextSeq: (position?.seq ?? 0) + 1, epoch: position?.epoch
+        )
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let client: SluiceClient
+        let topic: String
+        let stream: String
+        var live: AsyncThrowingStream<Event, any Error>.Iterator
+        /// The seq the consumer gets next.
+        var nextSeq: Int64
+        var epoch: String?
+        var page: [Event] = []
+        var pageIndex = 0
+        var needsSync = true
+        /// How many SYNC pages this subscription asked for (the first catch-up included).
+        public private(set) var syncs = 0
+
+        public mutating func next() async throws -> Event? {
+            while true {
+                try Task.checkCancellation()
+                if pageIndex < page.count {
+                    let event = page[pageIndex]
+                    pageIndex += 1
+                    guard event.seq == nextSeq else { continue }
+                    nextSeq += 1
+                    return event
+                }
+                if needsSync {
+                    try await syncPage()
+                    continue
+                }
+                guard let event = try await live.next() else { return nil }
+                if event.topic == Topic.heartbeat {
+                    guard let announced = event.body["streams"]?[stream] else { continue }
+                    if let announcedEpoch = announced["epoch"]?.stringValue, announcedEpoch != epoch {
+                        needsSync = true
+                    } else if let seq = announced["seq"]?.intValue, seq >= nextSeq {
+                        needsSync = true  // the heartbeat has seen events we have not: some were dropped
+                    }
+                    continue
+                }
+                guard event.topic == topic else { continue }
+                if event.epoch != epoch {
+                    needsSync = true
+                    continue
+                }
+                if event.seq < nextSeq { continue }  // already delivered (from a SYNC page)
+                if event.seq > nextSeq {
+                    needsSync = true  // a gap
+                    continue
+                }
+                nextSeq += 1
+                return event
+            }
+        }
+
+        private mutating func syncPage() async throws {
+            syncs += 1
+            var (events, end) = try await client.sync(topic: topic, fromSeq: nextSeq)
+            if end.epoch != epoch {
+                if epoch != nil || nextSeq > 1 {
+                    // History replaced (or the stored position is from another epoch): start over.
+                    nextSeq = 1
+                    (events, end) = try await client.sync(topic: topic, fromSeq: 1)
+                }
+                epoch = end.epoch
+            }
+            page = events
+            pageIndex = 0
+            needsSync = !end.complete
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import SluiceBroker
+import SluiceClient
+import SluiceTestSupport
+import SluiceWire
+import Testing
+
+@Suite(.timeLimit(.minutes(3))) struct SubscriptionTests {
+    /// Sends `count` commands, 64 at a time, and returns their acknowledgements.
+    func load(_ client: SluiceClient, _ range: Range<Int>) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = range.lowerBound
+            func add() {
+                let index = next
+                next += 1
+                group.addTask {
+                    try await client.send(
+                        "task.create@v1", ["title": .string("s\(index)")], idempotencyKey: "sub-\(index)")
+                }
+            }
+            for _ in 0..<min(64, range.count) { add() }
+            while try await group.next() != nil { if next < range.upperBound { add() } }
+        }
+    }
+
+    @Test func slowSubscriberGetsEverySeqOnceAndInOrder() async throws {
+        let broker = try RunningBroker { $0.eventHighWaterMark = 50 }
+        var configuration = ClientConfiguration(endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint)
+        configuration.eventBufferLimit = 100
+        configuration.eventHighWaterMark = 50
+        let subscriber = try SluiceClient(configuration: configuration)
+        let writer = try broker.client()
+        defer {
+            subscriber.close()
+            writer.close()
+        }
+        try await load(writer, 0..<1)
+        var events = subscriber.subscribe(topic: "inval.tasks").makeAsyncIterator()
+        #expect(try await events.next()?.seq == 1)
+
+        // The subscriber does not read while 9,999 more commands commit: the broker's PUB and the
+        // client's buffer both overflow, so live events are certainly lost.
+        try await load(writer, 1..<10_000)
+        var seqs: [Int64] = []
+        while seqs.count < 9_999, let event = try await events.next() { seqs.append(event.seq) }
+        #expect(seqs == Array(2...10_000))
+        #expect(events.syncs > 1, "the gap was recovered by SYNC, not by luck")
+    }
+
+    @Test func restartedSubscriberResumesFromItsStoredPosition() async throws {
+        let broker = try RunningBroker()
+        let writer = try broker.client()
+        defer { writer.close() }
+        try await load(writer, 0..<500)
+
+        var position: StreamPosition?
+        do {
+            let first = try broker.client()
+            var events = first.subscribe(topic: "audit.tasks").makeAsyncIterator()
+            for _ in 0..<300 { position = try await events.next().map(StreamPosition.init(after:)) }
+            first.close()  // the subscriber goes away with its position stored
+        }
+        #expect(position?.seq == 300)
+        try await load(writer, 500..<800)
+
+        let second = try broker.client()
+        defer { second.close() }
+        var events = second.subscribe(topic: "audit.tasks", after: position).makeAsyncIterator()
+        var seqs: [Int64] = []
+        while seqs.count < 500, let event = try await events.next() {
+            seqs.append(event.seq)
+            #expect(event.body["status"] == "ok")
+        }
+        #expect(seqs == Array(301...800))
+    }
+
+    @Test func replayedEventsAreIdenticalToLiveOnes() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        var live = client.events(topic: "").makeAsyncIterator()
+        while let event = try await live.next(), event.topic != Topic.heartbeat {}
+        try await load(client, 0..<5)
+        var received: [Event] = []
+        while received.count < 10, let event = try await live.next() {
+            if event.topic.hasPrefix("audit.tasks") || event.topic.hasPrefix("inval.tasks") { received.append(event) }
+        }
+        for topic in ["audit.tasks", "inval.tasks"] {
+            let (stored, end) = try await client.sync(topic: topic, fromSeq: 1)
+            #expect(end.complete)
+            #expect(end.headSeq == 5)
+            #expect(stored == received.filter { $0.topic == topic }.sorted { $0.seq < $1.seq })
+        }
+    }
+
+    @Test func syncPagesAreBoundedAndChain() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        try await load(client, 0..<25)
+        var from: Int64 = 1
+        var pages = 0
+        var seqs: [Int64] = []
+        while true {
+            let (events, end) = try await client.sync(topic: "inval.tasks", fromSeq: from, limit: 10)
+            #expect(events.count <= 10)
+            seqs += events.map(\.seq)
+            pages += 1
+            if end.complete { break }
+            from = end.lastSeq + 1
+        }
+        #expect(pages == 3)
+        #expect(seqs == Array(1...25))
+        await #expect(throws: WireError.self) { try await client.sync(topic: "inval.nowhere", fromSeq: 1) }
+    }
+}
