@@ -23,7 +23,7 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
             $0.hasSuffix(".schema.json")
         }
-        #expect(names.count >= 13)
+        #expect(names.count >= 16)
         for name in names { _ = try schema(String(name.dropLast(".schema.json".count))) }
     }
 
@@ -55,6 +55,17 @@ import Testing
         let error = try #require(try socket.request(bad))
         #expect(error.kind == .error)
         try expectConforms(error.body, to: "error-body")
+
+        let dealer = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let sync = SyncRequest(topic: "audit.tasks", fromSeq: 1)
+        try expectConforms(sync.message(requestID: "y").body, to: "sync-request-body")
+        try dealer.send([[]] + sync.message(requestID: "y").frames())
+        let replay = try #require(try dealer.receiveMessage())
+        #expect(replay.kind == .replay)
+        try expectConforms(replay.body, to: "replay-body")
+        let end = try #require(try dealer.receiveMessage())
+        #expect(end.kind == .syncEnd)
+        try expectConforms(end.body, to: "sync-end-body")
 
         var seen: Set<String> = []
         while seen.count < 4, let frames = try events.receive() {
