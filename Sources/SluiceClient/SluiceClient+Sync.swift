@@ -33,7 +33,12 @@ extension SluiceClient {
     ///
     /// The sequence pulls: a consumer that stops iterating stops the syncing too.
     public func subscribe(topic: String, after position: StreamPosition? = nil) -> GapFreeSubscription {
-        GapFreeSubscription(client: self, topic: topic, position: position)
+        GapFreeSubscription(client: self, topic: topic, firstSeq: (position?.seq ?? 0) + 1, epoch: position?.epoch)
+    }
+
+    /// Like ``subscribe(topic:after:)``, from `fromSeq` of whatever epoch the stream is in now.
+    public func subscribe(topic: String, fromSeq: Int64) -> GapFreeSubscription {
+        GapFreeSubscription(client: self, topic: topic, firstSeq: max(1, fromSeq), epoch: nil)
     }
 }
 
@@ -44,14 +49,15 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
 
     let client: SluiceClient
     let topic: String
-    let position: StreamPosition?
+    let firstSeq: Int64
+    let epoch: String?
 
     public func makeAsyncIterator() -> Iterator {
         // Subscribe before the first SYNC, so nothing published in between can slip through.
         Iterator(
             client: client, topic: topic, stream: Topic.stream(of: topic) ?? topic,
             live: client.events(topics: [topic, Topic.heartbeat]).makeAsyncIterator(),
-            nextSeq: (position?.seq ?? 0) + 1, epoch: position?.epoch
+            nextSeq: firstSeq, epoch: epoch
         )
     }
 
@@ -112,7 +118,7 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
             syncs += 1
             var (events, end) = try await client.sync(topic: topic, fromSeq: nextSeq)
             if end.epoch != epoch {
-                if epoch != nil || nextSeq > 1 {
+                if epoch != nil {
                     // History replaced (or the stored position is from another epoch): start over.
                     nextSeq = 1
                     (events, end) = try await client.sync(topic: topic, fromSeq: 1)

@@ -22,12 +22,31 @@ struct Tail: AsyncParsableCommand {
     @Option(name: .long, help: "Exit after this many events.")
     var count: Int?
 
+    @Option(
+        name: .long,
+        help:
+            "Gap-free from this seq on: replays stored events, then follows live ones, never missing one. Needs a stored topic (audit.<db>, inval.<db>, audit.rejected)."
+    )
+    var from: Int64?
+
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
         let client = try connection.makeClient(events: true)
         defer { client.close() }
         var printed = 0
+        if let from {
+            guard Topic.stream(of: topic) != nil else {
+                throw ValidationError("--from needs a stored topic: audit.<db>, inval.<db> or audit.rejected")
+            }
+            for try await event in client.subscribe(topic: topic, fromSeq: from) {
+                print("\(event.topic) \(event.stream)#\(event.seq) \(event.body.canonicalString)")
+                fflush(nil)
+                printed += 1
+                if let count, printed >= count { break }
+            }
+            return
+        }
         for try await event in client.events(topic: topic) {
             if topic.isEmpty && event.topic == Topic.heartbeat && !heartbeats { continue }
             print("\(event.topic) \(event.stream)#\(event.seq) \(event.body.canonicalString)")

@@ -23,6 +23,7 @@ final class CommandWriter {
         self.idleCheckpointMs = Int32(idleCheckpointMs)
         self.logger = logger
         self.nextSeq = try database.lastSeq() + 1
+        database.pool.writeWithoutTransaction { [recorder] db in db.add(transactionObserver: recorder) }
     }
 
     static func inboxEndpoint(_ database: String) -> String { "inproc://sluice-writer-\(database)" }
@@ -35,7 +36,6 @@ final class CommandWriter {
             try notices.setSendHighWaterMark(0)
             try notices.connect(noticeEndpoint)
             defer { notices.close() }
-            database.pool.writeWithoutTransaction { db in db.add(transactionObserver: recorder) }
             var stopping = false
             var checkpointed = true
             while !stopping {

@@ -1,0 +1,129 @@
+public import Foundation
+import GRDB
+public import Logging
+import SluiceWire
+
+/// Rebuilds a database by running its command log again, through the same writer code the
+/// broker uses, into a new file; and checks the result against the live database.
+///
+/// Replay is deterministic because everything a command could vary on was fixed at admission and
+/// stored in the log: the timestamp (`:_now`), the generated id (`:_id`), the actor and key. The
+/// log, the ledger and the seqs of the rebuilt file match the original's.
+public struct LogReplayer {
+    /// What a replay did.
+    public struct Report: Sendable {
+        public var replayed: Int
+        public var lastSeq: Int64
+        /// Table-by-table differences with the live database (only when verifying).
+        public var differences: [String]
+    }
+
+    /// The replay stopped because the log and the rerun disagree, or the inputs are unusable.
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public let registry: ContractRegistry
+    public let logger: Logger
+
+    public init(registry: ContractRegistry, logger: Logger = Logger(label: "sluice.replay")) {
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Replays `database` (a live `<name>.db`) into `target` (a new `<name>.db` path) up to
+    /// `toSeq` (default: everything). With `verify`, compares every user table of the rebuilt file
+    /// with the live one, as of the same snapshot the log was read from.
+    public func replay(database source: URL, into target: URL, toSeq: Int64? = nil, verify: Bool) throws -> Report {
+        let name = source.deletingPathExtension().lastPathComponent
+        guard target.pathExtension == "db", target.deletingPathExtension().lastPathComponent == name else {
+            throw Failure(message: "the target must be named \(name).db (in another directory)")
+        }
+        guard !FileManager.default.fileExists(atPath: target.path) else {
+            throw Failure(message: "\(target.path) already exists; replay builds a new file")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        let live = try DatabaseQueue(path: source.path, configuration: configuration)
+        try FileManager.default.createDirectory(
+            at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let rebuilt = try DatabaseFile(
+            name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
+            synchronousFull: false
+        )
+        let writer = try CommandWriter(database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, logger: logger)
+
+        // One read transaction: the log that is replayed and the tables it is compared with come
+        // from the same snapshot, even while a broker keeps writing.
+        return try live.read { db in
+            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+            let last = min(toSeq ?? head, head)
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT * FROM sluice_log WHERE seq <= ? ORDER BY seq", arguments: [last])
+            var batch: [(command: AdmittedCommand, row: Row)] = []
+            var replayed = 0
+            func flush() throws {
+                let outcomes = writer.runBatch(batch.map(\.command))
+                for (outcome, entry) in zip(outcomes, batch) { try check(outcome, against: entry.row) }
+                replayed += batch.count
+                batch.removeAll(keepingCapacity: true)
+            }
+            while let row = try rows.next() {
+                batch.append((try command(from: row), row.copy()))
+                if batch.count == 1000 { try flush() }
+            }
+            try flush()
+            let differences = verify ? try DatabaseComparison.differences(live: db, rebuilt: rebuilt.pool) : []
+            return Report(replayed: replayed, lastSeq: last, differences: differences)
+        }
+    }
+
+    /// Compares every user table of an existing `rebuilt` file with the live database.
+    public static func compare(live source: URL, rebuilt target: URL) throws -> [String] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let live = try DatabaseQueue(path: source.path, configuration: configuration)
+        let rebuilt = try DatabasePool(path: target.path, configuration: configuration)
+        return try live.read { db in try DatabaseComparison.differences(live: db, rebuilt: rebuilt) }
+    }
+
+    private func command(from row: Row) throws -> AdmittedCommand {
+        let seq: Int64 = row["seq"]
+        let contractText: String = row["contract"]
+        guard let id = ContractID(contractText), let contract = registry[id] else {
+            throw Failure(
+                message: "seq \(seq): contract \(contractText) is not loaded; pass its contract set with --contracts")
+        }
+        let payloadText: String = row["payload"]
+        let request = CommandRequest(
+            requestID: row["request_id"], contract: id, idempotencyKey: row["idempotency_key"],
+            payload: try JSONValue(parsing: payloadText)
+        )
+        return AdmittedCommand(
+            token: UInt64(seq), actor: row["actor"], request: request, contract: contract, timestamp: row["ts"],
+            generatedID: row["generated_id"], receivedAt: 0, deadline: nil
+        )
+    }
+
+    /// The rerun must give what the log says: same seq, same status, same stored result.
+    private func check(_ outcome: CommandOutcome, against row: Row) throws {
+        let seq: Int64 = row["seq"]
+        let status: String = row["status"]
+        let resultText: String = row["result"]
+        let expected = try JSONValue(parsing: resultText)
+        switch outcome.result {
+        case .committed(let ack) where status == "ok" && ack.seq == seq && !ack.duplicate && ack.result == expected:
+            return
+        case .failed(let error) where status == "failed" && error.code.rawValue == expected["code"]?.stringValue:
+            return
+        case .committed(let ack):
+            throw Failure(
+                message:
+                    "seq \(seq): the log says \(status) \(resultText), the replay committed seq \(ack.seq) \(ack.result)"
+            )
+        case .failed(let error):
+            throw Failure(message: "seq \(seq): the log says \(status) \(resultText), the replay failed: \(error)")
+        }
+    }
+}
