@@ -23,6 +23,7 @@ public final class Broker: Sendable {
     let databases: [String: DatabaseFile]
     let auditor: RejectionAuditorBox
     let lock: DataDirectoryLock
+    let auditKey: [UInt8]
     let context = ZMQContext()
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)
@@ -40,6 +41,7 @@ public final class Broker: Sendable {
         try files.createDirectory(
             at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         registry = try ContractRegistry(directories: configuration.contractDirectories)
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
@@ -61,11 +63,11 @@ public final class Broker: Sendable {
         }
         for (name, database) in databases {
             try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
-                [configuration, logger] context, inbox in
+                [configuration, auditKey, logger] context, inbox in
                 do {
                     let writer = try CommandWriter(
                         database: database, maxBatchSize: configuration.maxBatchSize,
-                        idleCheckpointMs: configuration.idleCheckpointMs, logger: logger
+                        idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, logger: logger
                     )
                     writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
                 } catch {
@@ -76,8 +78,11 @@ public final class Broker: Sendable {
         let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
         let auditEpoch = auditor.peek.epoch
         try startThread(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint) {
-            [databases, logger] context, inbox in
-            StoreReader(databases: databases, auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger).run(
+            [databases, registry, auditKey, logger] context, inbox in
+            StoreReader(
+                databases: databases, registry: registry, auditKey: auditKey, auditDatabase: auditDatabase,
+                auditEpoch: auditEpoch, logger: logger
+            ).run(
                 context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint
             )
         }

@@ -18,6 +18,8 @@ public struct Contract: Sendable {
     public var statements: [Statement]
     /// Extra invalidation keys announced with every commit of this contract.
     public var invalidates: [String]
+    /// What its audit events carry, and what they hide.
+    public var audit: AuditPolicy
     /// Where the contract was loaded from.
     public var file: String
 
@@ -32,7 +34,7 @@ public struct Contract: Sendable {
 
     static let knownMembers: Set<String> = [
         "name", "version", "kind", "database", "capability", "input", "statements", "invalidates", "description",
-        "$schema",
+        "$schema", "audit",
     ]
 
     public init(json: JSONValue, file: String) throws(ContractError) {
@@ -83,6 +85,7 @@ public struct Contract: Sendable {
         self.capability = members["capability"]?.stringValue
         self.statements = statements
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.audit = try AuditPolicy(json: members["audit"], file: file)
         self.file = file
     }
 

@@ -21,9 +21,25 @@ struct LoggedCommandEvents {
     var keys: JSONValue
     var tablesBytes: [UInt8]
     var latencyMicros: Int64
+    var level: AuditPolicy.Level
+    /// The input, redacted, at levels `request` and `requestResponse`.
+    var request: JSONValue?
+    /// The stored result (or error), redacted, at level `requestResponse`.
+    var response: JSONValue?
 
-    /// Reads a `sluice_log` row (all columns).
-    init(logRow row: Row, database: String, epoch: String) throws {
+    /// Applies the contract's audit policy to the command's input and result.
+    mutating func apply(
+        _ policy: AuditPolicy, payload: @autoclosure () -> JSONValue, result: @autoclosure () -> JSONValue, key: [UInt8]
+    ) {
+        level = policy.level
+        if policy.level == .request || policy.level == .requestResponse {
+            request = policy.redacted(payload(), key: key)
+        }
+        if policy.level == .requestResponse { response = policy.redacted(result(), key: key) }
+    }
+
+    /// Reads a `sluice_log` row (all columns); `policy` is the contract's audit policy.
+    init(logRow row: Row, database: String, epoch: String, policy: AuditPolicy, key: [UInt8]) throws {
         self.database = database
         self.epoch = epoch
         seq = row["seq"]
@@ -39,15 +55,17 @@ struct LoggedCommandEvents {
         let changes = try JSONValue(parsing: changesBytes)
         keys = changes["keys"] ?? .array([])
         tablesBytes = (changes["tables"] ?? .object([:])).canonicalBytes()
-        if status == "failed" {
-            let resultText: String = row["result"]
-            errorCode = (try? JSONValue(parsing: resultText))?["code"]?.stringValue
-        }
+        let resultText: String = row["result"]
+        let result = (try? JSONValue(parsing: resultText)) ?? .null
+        if status == "failed" { errorCode = result["code"]?.stringValue }
+        level = .metadata
+        let payloadText: String = row["payload"]
+        apply(policy, payload: (try? JSONValue(parsing: payloadText)) ?? .null, result: result, key: key)
     }
 
     init(
         database: String, epoch: String, seq: Int64, command: AdmittedCommand, status: String, errorCode: String?,
-        changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64
+        changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64, result: JSONValue, key: [UInt8]
     ) {
         self.database = database
         self.epoch = epoch
@@ -63,10 +81,20 @@ struct LoggedCommandEvents {
         keys = .array(changes.keys.map(JSONValue.string))
         tablesBytes = changes.tablesBytes
         self.latencyMicros = latencyMicros
+        level = .metadata
+        apply(command.contract.audit, payload: command.request.payload, result: result, key: key)
     }
 
     var auditBody: [UInt8] {
         var audit = CanonicalObjectWriter(capacity: 384)
+        guard level != .none else {
+            audit.string("db", database)
+            audit.string("level", level.rawValue)
+            audit.int("seq", seq)
+            audit.string("status", status)
+            audit.string("ts", timestamp)
+            return audit.finish()
+        }
         audit.string("actor", actor)
         audit.raw("affected", changesBytes)
         if let errorCode { audit.string("code", errorCode) }
@@ -74,7 +102,10 @@ struct LoggedCommandEvents {
         audit.string("db", database)
         audit.string("idempotency_key", idempotencyKey)
         audit.double("latency_ms", Double(latencyMicros) / 1000)
+        audit.string("level", level.rawValue)
+        if let request { audit.value("request", request) }
         audit.string("request_id", requestID)
+        if let response { audit.value("response", response) }
         audit.int("seq", seq)
         audit.string("status", status)
         audit.string("ts", timestamp)

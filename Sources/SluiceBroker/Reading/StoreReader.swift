@@ -33,12 +33,20 @@ final class StoreReader {
     static let inboxEndpoint = "inproc://sluice-store-reader"
 
     let databases: [String: DatabaseFile]
+    let registry: ContractRegistry
+    let auditKey: [UInt8]
     let audit: DatabaseQueue?
     let auditEpoch: String
     let logger: Logger
 
-    init(databases: [String: DatabaseFile], auditDatabase: URL, auditEpoch: String, logger: Logger) {
+    init(
+        databases: [String: DatabaseFile], registry: ContractRegistry, auditKey: [UInt8], auditDatabase: URL,
+        auditEpoch: String,
+        logger: Logger
+    ) {
         self.databases = databases
+        self.registry = registry
+        self.auditKey = auditKey
         self.auditEpoch = auditEpoch
         self.logger = logger
         var configuration = Configuration()
@@ -130,7 +138,11 @@ final class StoreReader {
             )
             var events: [(seq: Int64, body: [UInt8])] = []
             while let row = try rows.next() {
-                let logged = try LoggedCommandEvents(logRow: row, database: database.name, epoch: database.epoch)
+                let contract: String = row["contract"]
+                let policy = ContractID(contract).flatMap { registry[$0]?.audit } ?? AuditPolicy()
+                let logged = try LoggedCommandEvents(
+                    logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey
+                )
                 events.append((logged.seq, logged.body(forTopic: request.topic)))
             }
             return (database.epoch, head, events)

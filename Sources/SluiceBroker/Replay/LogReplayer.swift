@@ -52,7 +52,10 @@ public struct LogReplayer {
             name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
             synchronousFull: false
         )
-        let writer = try CommandWriter(database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, logger: logger)
+        // Events built during a replay are never published, so they need no audit key.
+        let writer = try CommandWriter(
+            database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], logger: logger
+        )
 
         // One read transaction: the log that is replayed and the tables it is compared with come
         // from the same snapshot, even while a broker keeps writing.

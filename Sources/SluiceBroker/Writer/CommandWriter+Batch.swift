@@ -18,6 +18,8 @@ extension CommandWriter {
         var changes: ChangeSummary
         var changesBytes: [UInt8]
         var latencyMicros: Int64
+        /// What the ledger stored: the result, or the error.
+        var stored: JSONValue
     }
 
     /// Runs one batch in one transaction. Never throws: every command gets an outcome, and if the
@@ -144,7 +146,8 @@ extension CommandWriter {
         return Pending(
             command: command, result: result,
             logged: LoggedCommand(
-                seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency))
+                seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency,
+                stored: stored))
     }
 
     private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {
@@ -154,7 +157,7 @@ extension CommandWriter {
             database: database.name, epoch: database.epoch, seq: logged.seq, command: entry.command,
             status: logged.status,
             errorCode: errorCode, changes: logged.changes, changesBytes: logged.changesBytes,
-            latencyMicros: logged.latencyMicros
+            latencyMicros: logged.latencyMicros, result: logged.stored, key: auditKey
         ).encoded
     }
 }

@@ -14,11 +14,14 @@ final class CommandWriter {
     let maxBatchSize: Int
     let idleCheckpointMs: Int32
     let logger: Logger
+    /// Keys `hash` redactions in audit events.
+    let auditKey: [UInt8]
     var nextSeq: Int64
     let recorder = ChangeRecorder()
 
-    init(database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, logger: Logger) throws {
+    init(database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], logger: Logger) throws {
         self.database = database
+        self.auditKey = auditKey
         self.maxBatchSize = maxBatchSize
         self.idleCheckpointMs = Int32(idleCheckpointMs)
         self.logger = logger

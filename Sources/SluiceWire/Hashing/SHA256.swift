@@ -140,3 +140,19 @@ public struct SHA256: Sendable {
 extension UInt32 {
     fileprivate func rotatedRight(_ count: UInt32) -> UInt32 { (self >> count) | (self << (32 - count)) }
 }
+
+extension SHA256 {
+    /// HMAC-SHA256 (RFC 2104): a keyed digest, so equal values can be correlated without the value
+    /// being recoverable by hashing guesses.
+    public static func hmac(key: [UInt8], message: some Sequence<UInt8>) -> [UInt8] {
+        var block = key.count > 64 ? hash(key) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        var inner = SHA256()
+        inner.update(block.map { $0 ^ 0x36 })
+        inner.update(message)
+        var outer = SHA256()
+        outer.update(block.map { $0 ^ 0x5c })
+        outer.update(inner.finalize())
+        return outer.finalize()
+    }
+}
