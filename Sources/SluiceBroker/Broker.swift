@@ -47,7 +47,9 @@ public final class Broker: Sendable {
         for name in registry.databases {
             databases[name] = try DatabaseFile(
                 name: name, directory: configuration.dataDirectory, migrations: registry.migrations[name] ?? [],
-                synchronousFull: configuration.synchronousFull
+                synchronousFull: configuration.synchronousFull,
+                ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
+                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000
             )
         }
         self.databases = databases

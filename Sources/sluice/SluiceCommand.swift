@@ -8,6 +8,8 @@ struct SluiceCommand: AsyncParsableCommand {
             "A broker that owns SQLite databases for many plugins: typed commands over ZeroMQ, one writer per file, idempotency keys, audit and invalidation events.",
         discussion:
             "Start a broker with `sluice serve`, then talk to it with `sluice send`, `sluice status` and `sluice tail`. Every client command finds the broker through --data-dir (default ./data).",
-        subcommands: [Serve.self, Send.self, Status.self, Tail.self, Audit.self, Log.self, Replay.self, Verify.self, Bench.self]
+        subcommands: [
+            Serve.self, Send.self, Status.self, Tail.self, Audit.self, Log.self, Replay.self, Verify.self, Bench.self,
+        ]
     )
 }

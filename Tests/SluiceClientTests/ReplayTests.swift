@@ -105,3 +105,41 @@ import Testing
         #expect(try TasksDatabase.count(try TasksDatabase.open(target), "SELECT count(*) FROM tasks") == 12)
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct LedgerRetentionTests {
+    @Test func anExpiredKeyRunsAgainAndReplayAgrees() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try RunningBroker(directory: directory) {
+            $0.ledgerRetention = .milliseconds(300)
+            $0.idleCheckpointMs = 100
+        }
+        let client = try broker.client()
+        defer { client.close() }
+        let first = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
+        let retry = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
+        #expect(retry.duplicate && retry.seq == first.seq, "within the retention a retry is a duplicate")
+
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await client.status(idempotencyKey: "short-lived") == .unknown)
+        let late = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
+        #expect(!late.duplicate)
+        #expect(late.seq == first.seq + 1)
+        #expect(try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM tasks") == 2)
+
+        // The idle writer sweeps expired entries away.
+        var remaining = -1
+        for _ in 0..<50 where remaining != 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            remaining = try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger")
+        }
+        #expect(remaining == 0)
+
+        // Expiry is judged against admission times, so the replay makes the same decisions.
+        let report = try LogReplayer(registry: try ContractRegistry(directories: [Fixtures.tasksContracts])).replay(
+            database: broker.broker.configuration.dataDirectory.appendingPathComponent("tasks.db"),
+            into: directory.path("rebuilt/tasks.db"), verify: true
+        )
+        #expect(report.replayed == 2)
+        #expect(report.differences == [])
+    }
+}

@@ -30,6 +30,11 @@ public struct BrokerConfiguration: Sendable {
     public var eventHighWaterMark: Int32 = 100_000
     /// Milliseconds a writer waits idle before checkpointing the WAL. Default 2000.
     public var idleCheckpointMs = 2000
+    /// How long an idempotency key answers for its command. Default 7 days. A retry within it
+    /// returns the stored result; after it the key is forgotten and the same key runs the command
+    /// again. Longer costs ledger space (one row per command); shorter shrinks the window in which
+    /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
+    public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
     public init(dataDirectory: URL) {
         self.dataDirectory = dataDirectory

@@ -136,9 +136,11 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         let deadline = request.deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
+        let now = Clock.now()
         let command = AdmittedCommand(
-            token: token, actor: actor, request: request, contract: contract, timestamp: Clock.timestamp(),
-            generatedID: RandomIdentifier.uuid(), receivedAt: receivedAt, deadline: deadline
+            token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
+            admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(), receivedAt: receivedAt,
+            deadline: deadline
         )
         do {
             try inbox.sendObject(WriterMessage.command(command))

@@ -84,7 +84,9 @@ final class StoreReader {
             guard let database = databases[name] else { continue }
             do {
                 let entry = try database.pool.read { db in
-                    try IdempotencyLedger.lookup(actor: lookup.actor, key: lookup.key, in: db)
+                    try IdempotencyLedger.lookup(
+                        actor: lookup.actor, key: lookup.key, nowMs: Clock.now().milliseconds, in: db
+                    )
                 }
                 if let entry { return entry.status(db: name) }
             } catch {

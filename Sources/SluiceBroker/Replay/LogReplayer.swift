@@ -48,9 +48,14 @@ public struct LogReplayer {
         let live = try DatabaseQueue(path: source.path, configuration: configuration)
         try FileManager.default.createDirectory(
             at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let retention = try live.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'ledger_retention_ms'").flatMap {
+                Int64($0)
+            }
+        }
         let rebuilt = try DatabaseFile(
             name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
-            synchronousFull: false
+            synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
         )
         // Events built during a replay are never published, so they need no audit key.
         let writer = try CommandWriter(
@@ -105,7 +110,9 @@ public struct LogReplayer {
         )
         return AdmittedCommand(
             token: UInt64(seq), actor: row["actor"], request: request, contract: contract, timestamp: row["ts"],
-            generatedID: row["generated_id"], receivedAt: 0, deadline: nil
+            admittedMs: Clock.milliseconds(fromTimestamp: row["ts"]) ?? 0, generatedID: row["generated_id"],
+            receivedAt: 0,
+            deadline: nil
         )
     }
 

@@ -14,7 +14,14 @@ public final class DatabaseFile: Sendable {
 
     /// Opens (creating if needed) `<directory>/<name>.db`, installs the internal tables and runs
     /// `migrations` that have not run yet.
-    public init(name: String, directory: URL, migrations: [Migration], synchronousFull: Bool = true) throws {
+    /// How long ledger entries answer for their key, in milliseconds (stored in `sluice_meta` so
+    /// a replay judges expiry exactly as the broker did).
+    public let ledgerRetentionMs: Int64
+
+    public init(
+        name: String, directory: URL, migrations: [Migration], synchronousFull: Bool = true,
+        ledgerRetentionMs: Int64? = nil
+    ) throws {
         self.name = name
         self.url = directory.appendingPathComponent("\(name).db")
         var configuration = Configuration()
@@ -26,17 +33,29 @@ public final class DatabaseFile: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA foreign_keys = ON")
         }
         pool = try DatabasePool(path: url.path, configuration: configuration)
-        epoch = try pool.write { db in
+        (epoch, self.ledgerRetentionMs) = try pool.write { db in
             try db.execute(sql: DatabaseFile.internalSchema)
             try MigrationRunner.run(migrations, in: db)
+            if let ledgerRetentionMs {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES ('ledger_retention_ms', ?)",
+                    arguments: [String(ledgerRetentionMs)]
+                )
+            }
+            let retention =
+                try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'ledger_retention_ms'")
+                .flatMap { Int64($0) } ?? DatabaseFile.defaultLedgerRetentionMs
             if let existing = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") {
-                return existing
+                return (existing, retention)
             }
             let fresh = UUID().uuidString.lowercased()
             try db.execute(sql: "INSERT INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [fresh])
-            return fresh
+            return (fresh, retention)
         }
     }
+
+    /// Seven days.
+    public static let defaultLedgerRetentionMs: Int64 = 7 * 24 * 3600 * 1000
 
     /// The highest seq in the command log (0 when empty).
     public func lastSeq() throws -> Int64 {
@@ -56,7 +75,9 @@ public final class DatabaseFile: Sendable {
             status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
             result TEXT NOT NULL,
             committed_at TEXT NOT NULL,
+            expires_ms INTEGER NOT NULL,
             PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS sluice_ledger_expiry ON sluice_ledger(expires_ms);
         CREATE TABLE IF NOT EXISTS sluice_log(
             seq INTEGER PRIMARY KEY,
             ts TEXT NOT NULL,

@@ -13,9 +13,38 @@ enum Clock {
     }
 
     /// Now as `2026-11-23T12:34:56.789Z`.
-    static func timestamp() -> String {
+    static func timestamp() -> String { now().text }
+
+    /// Now as text (`2026-11-23T12:34:56.789Z`) and as milliseconds since 1970, the same instant.
+    static func now() -> (text: String, milliseconds: Int64) {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
+        let milliseconds = Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec / 1_000_000)
+        return (format(spec), milliseconds)
+    }
+
+    /// Milliseconds since 1970 of a timestamp written by ``now()``; nil for anything else.
+    static func milliseconds(fromTimestamp text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 24, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A,
+            bytes[16] == 0x3A,
+            bytes[19] == 0x2E, bytes[23] == 0x5A
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int32? { Int32(String(decoding: bytes[range], as: UTF8.self)) }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+            let minute = number(14..<16), let second = number(17..<19), let millisecond = number(20..<23)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        return Int64(timegm(&parts)) * 1000 + Int64(millisecond)
+    }
+
+    private static func format(_ spec: timespec) -> String {
         var seconds = spec.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)

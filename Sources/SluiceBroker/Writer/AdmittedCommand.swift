@@ -9,6 +9,8 @@ struct AdmittedCommand: Sendable {
     var request: CommandRequest
     var contract: Contract
     var timestamp: String
+    /// `timestamp` in milliseconds since 1970; idempotency expiry is judged against it.
+    var admittedMs: Int64
     var generatedID: String
     var receivedAt: UInt64
     /// Monotonic nanoseconds after which the command must not start.

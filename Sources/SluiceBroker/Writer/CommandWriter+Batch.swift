@@ -75,7 +75,7 @@ extension CommandWriter {
         hasher.update(payloadBytes)
         let payloadHash = SHA256.hex(hasher.finalize())
         if let previous = try IdempotencyLedger.lookup(
-            actor: command.actor, key: command.request.idempotencyKey, in: db)
+            actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs, in: db)
         {
             guard previous.payloadHash == payloadHash else {
                 let error = WireError(
@@ -129,7 +129,8 @@ extension CommandWriter {
         try IdempotencyLedger.record(
             actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
             status: status,
-            result: stored, committedAt: command.timestamp, in: db
+            result: stored, committedAt: command.timestamp, expiresMs: command.admittedMs + database.ledgerRetentionMs,
+            in: db
         )
         try CommandLog.append(
             CommandLog.Entry(

@@ -40,12 +40,13 @@ final class CommandWriter {
             try notices.connect(noticeEndpoint)
             defer { notices.close() }
             var stopping = false
-            var checkpointed = true
+            // How long to wait for work before doing idle maintenance: -1 (forever) when there is
+            // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
+            var idleTimeout: Int32 = idleMaintenance()
             while !stopping {
-                try inbox.setReceiveTimeout(checkpointed ? -1 : idleCheckpointMs)
+                try inbox.setReceiveTimeout(idleTimeout)
                 guard let first = try inbox.receiveObject(WriterMessage.self) else {
-                    checkpoint()
-                    checkpointed = true
+                    idleTimeout = idleMaintenance()
                     continue
                 }
                 var batch: [AdmittedCommand] = []
@@ -64,10 +65,10 @@ final class CommandWriter {
                 if !batch.isEmpty {
                     let outcomes = runBatch(batch)
                     try notices.sendObject(BrokerNotice.outcomes(outcomes))
-                    checkpointed = false
+                    idleTimeout = idleCheckpointMs
                 }
             }
-            checkpoint()
+            _ = idleMaintenance()
             try notices.sendObject(BrokerNotice.stopped(database.name))
         } catch {
             logger.critical(
@@ -76,7 +77,30 @@ final class CommandWriter {
         inbox.close()
     }
 
-    /// Keeps the WAL from growing without bound once the writer goes idle.
+    /// Once the writer goes idle: removes expired ledger entries (a bounded number, so a backlog
+    /// never holds the write lock for long) and checkpoints the WAL so it does not grow without
+    /// bound. Returns how long to wait before the next round: until the next entry expires (at
+    /// most a minute), or forever when the ledger is empty.
+    private func idleMaintenance() -> Int32 {
+        var next: Int32 = -1
+        do {
+            let now = Clock.now().milliseconds
+            let (removed, earliest) = try database.pool.write { db in
+                let removed = try IdempotencyLedger.sweep(nowMs: now, limit: 10_000, in: db)
+                return (removed, try Int64.fetchOne(db, sql: "SELECT min(expires_ms) FROM sluice_ledger"))
+            }
+            if removed > 0 {
+                logger.debug(
+                    "expired ledger entries removed", metadata: ["db": "\(database.name)", "count": "\(removed)"])
+            }
+            if let earliest { next = Int32(max(10, min(60_000, earliest - now + 1))) }
+        } catch {
+            logger.warning("ledger sweep failed", metadata: ["db": "\(database.name)", "error": "\(error)"])
+        }
+        checkpoint()
+        return next
+    }
+
     private func checkpoint() {
         do {
             try database.pool.writeWithoutTransaction { db in

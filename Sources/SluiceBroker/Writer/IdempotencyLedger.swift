@@ -27,11 +27,16 @@ enum IdempotencyLedger {
         }
     }
 
-    static func lookup(actor: String, key: String, in db: Database) throws -> Entry? {
+    /// The entry for `(actor, key)` that is still in force at `nowMs` (an expired entry answers
+    /// for nothing, whether or not the sweep has removed it yet).
+    static func lookup(actor: String, key: String, nowMs: Int64, in db: Database) throws -> Entry? {
         let statement = try db.cachedStatement(
-            sql: "SELECT payload_hash, seq, status, result FROM sluice_ledger WHERE actor = ? AND idempotency_key = ?"
+            sql: """
+                SELECT payload_hash, seq, status, result FROM sluice_ledger
+                WHERE actor = ? AND idempotency_key = ? AND expires_ms > ?
+                """
         )
-        guard let row = try Row.fetchOne(statement, arguments: [actor, key]) else { return nil }
+        guard let row = try Row.fetchOne(statement, arguments: [actor, key, nowMs]) else { return nil }
         let text: String = row[3]
         return Entry(
             payloadHash: row[0], seq: row[1], status: row[2],
@@ -41,15 +46,30 @@ enum IdempotencyLedger {
 
     static func record(
         actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: JSONValue,
-        committedAt: String,
-        in db: Database
+        committedAt: String, expiresMs: Int64, in db: Database
     ) throws {
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, committed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO sluice_ledger(
+                    actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
-        try statement.execute(arguments: [actor, key, payloadHash, seq, status, result.canonicalString, committedAt])
+        try statement.execute(arguments: [
+            actor, key, payloadHash, seq, status, result.canonicalString, committedAt, expiresMs,
+        ])
+    }
+
+    /// Deletes up to `limit` entries expired at `nowMs`; returns how many. Garbage collection
+    /// only: expired entries are already ignored by ``lookup(actor:key:nowMs:in:)``.
+    static func sweep(nowMs: Int64, limit: Int, in db: Database) throws -> Int {
+        try db.execute(
+            sql: """
+                DELETE FROM sluice_ledger WHERE (actor, idempotency_key) IN (
+                    SELECT actor, idempotency_key FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
+                """,
+            arguments: [nowMs, limit]
+        )
+        return db.changesCount
     }
 }
