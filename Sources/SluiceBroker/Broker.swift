@@ -173,6 +173,7 @@ public final class Broker: Sendable {
             }
             // Every thread's sockets are closed by now (each worker closes its own on stop).
             context.terminate()
+            lock.release()
             state.withLock { $0 = .stopped }
             logger.info("stopped")
             stopped.signal()

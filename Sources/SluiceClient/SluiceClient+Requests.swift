@@ -66,3 +66,16 @@ extension SluiceClient {
         try await request(WireMessage(kind: .stats)).body
     }
 }
+
+extension SluiceClient {
+    /// Asks the broker to compact `db`'s command log (`COMPACT`): snapshot the database, then keep
+    /// only the newest `keep` log rows. Returns the `COMPACTED` body (`snapshot`, `snapshot_seq`,
+    /// `first_seq`, `deleted`).
+    public func compact(db: String, keep: Int64 = 10_000) async throws -> JSONValue {
+        let reply = try await request(WireMessage(kind: .compact, body: ["db": .string(db), "keep": .int(keep)]))
+        guard reply.kind == .compacted else {
+            throw SluiceClientError(code: .protocolViolation, message: "expected COMPACTED, got \(reply.kind)")
+        }
+        return reply.body
+    }
+}

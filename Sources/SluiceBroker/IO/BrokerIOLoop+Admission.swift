@@ -43,6 +43,7 @@ extension BrokerIOLoop {
         case .command: admitCommand(message, target: target)
         case .status: lookUpStatus(message, target: target)
         case .sync: startSync(message, target: target)
+        case .compact: compact(message, target: target)
         case .hello: welcome(target: target)
         case .ping: reply(target, .pong, body: message.body)
         case .stats: reply(target, .statsReply, body: statistics())
@@ -222,6 +223,31 @@ extension BrokerIOLoop {
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
+        }
+    }
+
+    private func compact(_ message: WireMessage, target: ReplyTarget) {
+        guard let database = message.body["db"]?.stringValue, let inbox = writerInboxes[database] else {
+            reject(
+                target,
+                WireError(
+                    .invalidMessage, "COMPACT body needs db, one of \(registry.databases.joined(separator: ", "))"),
+                kind: .compact
+            )
+            return
+        }
+        let keep = message.body["keep"]?.intValue ?? 10_000
+        guard keep >= 0 else {
+            reject(target, WireError(.invalidMessage, "COMPACT keep must be ≥ 0"), kind: .compact)
+            return
+        }
+        let token = nextToken
+        nextToken += 1
+        do {
+            try inbox.sendObject(WriterMessage.compact(token: token, keep: keep))
+            pendingReads[token] = target
+        } catch {
+            reject(target, WireError(.internal, "the writer for \(database) is unavailable"), kind: .compact)
         }
     }
 

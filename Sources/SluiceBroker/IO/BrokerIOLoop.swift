@@ -152,6 +152,13 @@ final class BrokerIOLoop {
                     case .outcomes(let outcomes): answer(outcomes)
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .publish(let events): publish(events)
+                    case .compacted(let token, let result):
+                        if let target = pendingReads.removeValue(forKey: token) {
+                            switch result {
+                            case .success(let body): reply(target, .compacted, body: body)
+                            case .failure(let error): reply(target, .error, body: error.json)
+                            }
+                        }
                     case .replay(let token, let messages):
                         if let target = pendingReads.removeValue(forKey: token) {
                             for frames in messages { send(target, frames) }

@@ -122,6 +122,8 @@ final class StoreReader {
             )
             messages.append(WireMessage.replyFrames(.syncEnd, requestID: page.requestID, body: end.json))
             return messages
+        } catch let error as WireError {
+            return [WireMessage.replyFrames(.error, requestID: page.requestID, body: error.json)]
         } catch {
             logger.error("SYNC read failed", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
             let failure = WireError(.internal, "could not read the stored events of \(request.topic)")
@@ -133,7 +135,18 @@ final class StoreReader {
         String, Int64, [(seq: Int64, body: [UInt8])]
     ) {
         try database.pool.read { db in
-            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+            let head = try DatabaseFile.lastSeq(in: db)
+            let first = try DatabaseFile.firstLoggedSeq(in: db)
+            guard request.fromSeq >= first || request.fromSeq > head else {
+                throw WireError(
+                    .compacted,
+                    "seqs before \(first) of \(database.name) were compacted; start from \(first) or rebuild from the snapshot",
+                    details: [
+                        "first_seq": .int(first),
+                        "snapshot_seq": .int(try DatabaseFile.meta("snapshot_seq", in: db) ?? 0),
+                    ]
+                )
+            }
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT * FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?",
                 arguments: [request.fromSeq, request.limit]

@@ -48,27 +48,38 @@ public struct LogReplayer {
         let live = try DatabaseQueue(path: source.path, configuration: configuration)
         try FileManager.default.createDirectory(
             at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let retention = try live.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'ledger_retention_ms'").flatMap {
-                Int64($0)
-            }
-        }
-        let rebuilt = try DatabaseFile(
-            name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
-            synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
-        )
-        // Events built during a replay are never published, so they need no audit key.
-        let writer = try CommandWriter(
-            database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], logger: logger
-        )
-
         // One read transaction: the log that is replayed and the tables it is compared with come
         // from the same snapshot, even while a broker keeps writing.
         return try live.read { db in
-            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+            let retention = try DatabaseFile.meta("ledger_retention_ms", in: db)
+            // A compacted log starts after a snapshot: the rebuilt file starts as that snapshot.
+            var startAfter: Int64 = 0
+            if try DatabaseFile.firstLoggedSeq(in: db) > 1 {
+                let snapshot = source.deletingLastPathComponent().appendingPathComponent("snapshots/\(name).db")
+                guard FileManager.default.fileExists(atPath: snapshot.path) else {
+                    throw Failure(message: "the log of \(name) was compacted but \(snapshot.path) is missing")
+                }
+                try FileManager.default.copyItem(at: snapshot, to: target)
+                startAfter =
+                    try DatabaseQueue(path: target.path).read { try DatabaseFile.meta("snapshot_seq", in: $0) } ?? 0
+                if let toSeq, toSeq < startAfter {
+                    throw Failure(
+                        message: "seq \(toSeq) is inside the compacted part of the log (snapshot at \(startAfter))")
+                }
+            }
+            let rebuilt = try DatabaseFile(
+                name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
+                synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
+            )
+            // Events built during a replay are never published, so they need no audit key.
+            let writer = try CommandWriter(
+                database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], logger: logger
+            )
+            let head = try DatabaseFile.lastSeq(in: db)
             let last = min(toSeq ?? head, head)
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT * FROM sluice_log WHERE seq <= ? ORDER BY seq", arguments: [last])
+                db, sql: "SELECT * FROM sluice_log WHERE seq > ? AND seq <= ? ORDER BY seq",
+                arguments: [startAfter, last])
             var batch: [(command: AdmittedCommand, row: Row)] = []
             var replayed = 0
             func flush() throws {

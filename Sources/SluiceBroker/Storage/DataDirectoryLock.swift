@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -8,6 +9,7 @@ public import Foundation
 /// steal each other's ipc socket, which binding would otherwise silently do).
 public final class DataDirectoryLock: Sendable {
     private let descriptor: Int32
+    private let released = Atomic<Bool>(false)
 
     public struct Held: Error, CustomStringConvertible {
         public var directory: String
@@ -32,8 +34,12 @@ public final class DataDirectoryLock: Sendable {
         self.descriptor = descriptor
     }
 
-    deinit {
+    /// Lets another broker take the directory; called once this broker has fully stopped.
+    public func release() {
+        guard !released.exchange(true, ordering: .sequentiallyConsistent) else { return }
         flock(descriptor, LOCK_UN)
         close(descriptor)
     }
+
+    deinit { release() }
 }

@@ -59,7 +59,25 @@ public final class DatabaseFile: Sendable {
 
     /// The highest seq in the command log (0 when empty).
     public func lastSeq() throws -> Int64 {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0 }
+        try pool.read { db in try DatabaseFile.lastSeq(in: db) }
+    }
+
+    /// The highest seq this database has assigned: the log's newest row, or the seq of the last
+    /// compaction snapshot when the log was compacted down to nothing.
+    static func lastSeq(in db: Database) throws -> Int64 {
+        let logged = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+        return max(logged, try meta("snapshot_seq", in: db) ?? 0)
+    }
+
+    /// The oldest seq still in the log (1 until a compaction).
+    static func firstLoggedSeq(in db: Database) throws -> Int64 {
+        try meta("log_first_seq", in: db) ?? 1
+    }
+
+    static func meta(_ key: String, in db: Database) throws -> Int64? {
+        try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = ?", arguments: [key]).flatMap {
+            Int64($0)
+        }
     }
 
     static let internalSchema = """

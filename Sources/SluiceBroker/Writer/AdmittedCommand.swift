@@ -70,6 +70,8 @@ enum WriterMessage: Sendable {
     case command(AdmittedCommand)
     /// Commit what is queued, answer it, then stop.
     case drainAndStop
+    /// Snapshot the database and drop log rows older than the newest `keep`.
+    case compact(token: UInt64, keep: Int64)
 }
 
 /// Messages the I/O thread receives from the threads that work for it.
@@ -77,6 +79,8 @@ enum BrokerNotice: Sendable {
     case outcomes([CommandOutcome])
     case status(token: UInt64, CommandStatus)
     case publish([EncodedEvent])
+    /// The answer to a `COMPACT`: the `COMPACTED` body, or why it failed.
+    case compacted(token: UInt64, Result<JSONValue, WireError>)
     /// The reply messages of one `SYNC` page, in order.
     case replay(token: UInt64, messages: [[[UInt8]]])
     case stopped(String)

@@ -50,14 +50,17 @@ final class CommandWriter {
                     continue
                 }
                 var batch: [AdmittedCommand] = []
+                var compaction: (token: UInt64, keep: Int64)?
                 func take(_ message: WriterMessage) {
                     switch message {
                     case .command(let command): batch.append(command)
                     case .drainAndStop: stopping = true
+                    case .compact(let token, let keep): compaction = (token, keep)
                     }
                 }
                 take(first)
-                while batch.count < maxBatchSize, !stopping,
+                // A compaction ends the batch: it runs after the commands queued before it.
+                while batch.count < maxBatchSize, !stopping, compaction == nil,
                     let next = try inbox.receiveObject(WriterMessage.self, dontWait: true)
                 {
                     take(next)
@@ -66,6 +69,10 @@ final class CommandWriter {
                     let outcomes = runBatch(batch)
                     try notices.sendObject(BrokerNotice.outcomes(outcomes))
                     idleTimeout = idleCheckpointMs
+                }
+                if let compaction {
+                    try notices.sendObject(
+                        BrokerNotice.compacted(token: compaction.token, compact(keep: compaction.keep)))
                 }
             }
             _ = idleMaintenance()

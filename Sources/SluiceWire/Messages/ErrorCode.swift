@@ -32,6 +32,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let constraintViolation = ErrorCode(rawValue: "constraint_violation")
     /// The broker's queues are full or it is shutting down. Retryable.
     public static let overloaded = ErrorCode(rawValue: "overloaded")
+    /// The events asked for were compacted away; `details.first_seq` is the oldest still stored.
+    /// Not retryable: start from a snapshot or from `first_seq`.
+    public static let compacted = ErrorCode(rawValue: "compacted")
     /// Anything else; the broker logged the cause. Retryable: nothing was committed.
     public static let `internal` = ErrorCode(rawValue: "internal")
 
@@ -48,6 +51,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let allKnown: [ErrorCode] = [
         .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .capabilityDenied, .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
-        .overloaded, .internal,
+        .overloaded, .compacted, .internal,
     ]
 }

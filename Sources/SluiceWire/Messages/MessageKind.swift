@@ -14,6 +14,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let ping = MessageKind(rawValue: "PING")
     public static let stats = MessageKind(rawValue: "STATS")
     public static let sync = MessageKind(rawValue: "SYNC")
+    public static let compact = MessageKind(rawValue: "COMPACT")
 
     // Replies (broker → client).
     public static let welcome = MessageKind(rawValue: "WELCOME")
@@ -23,8 +24,9 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let statsReply = MessageKind(rawValue: "STATS_REPLY")
     public static let replay = MessageKind(rawValue: "REPLAY")
     public static let syncEnd = MessageKind(rawValue: "SYNC_END")
+    public static let compacted = MessageKind(rawValue: "COMPACTED")
     public static let error = MessageKind(rawValue: "ERROR")
 
     /// The request kinds a version 1 broker answers.
-    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats, .sync]
+    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats, .sync, .compact]
 }
