@@ -114,3 +114,47 @@ import Testing
         await #expect(throws: WireError.self) { try await client.sync(topic: "inval.nowhere", fromSeq: 1) }
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct RestoreTests {
+    @Test func restoreBumpsTheEpochAndSubscribersResync() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        var broker: RunningBroker? = try RunningBroker(directory: directory)
+        let subscriber = try broker!.client(attemptTimeout: .milliseconds(500), maxAttempts: 40)
+        defer { subscriber.close() }
+        var writer = try broker!.client()
+        for index in 0..<5 { try await writer.send("task.create@v1", ["title": .string("before \(index)")]) }
+        try DataDirectoryBackup.backup(dataDirectory: data, to: directory.path("backup"))
+        for index in 5..<10 { try await writer.send("task.create@v1", ["title": .string("after \(index)")]) }
+
+        var events = subscriber.subscribe(topic: "inval.tasks").makeAsyncIterator()
+        var first: [Event] = []
+        while first.count < 10, let event = try await events.next() { first.append(event) }
+        #expect(first.map(\.seq) == Array(1...10))
+        let oldEpoch = try #require(first.first?.epoch)
+
+        writer.close()
+        broker!.stop()
+        broker = nil
+        do {
+            let serving = try RunningBroker(directory: directory)
+            defer { serving.stop() }
+            #expect(throws: DataDirectoryLock.Held.self, "restore refuses a served directory") {
+                _ = try DataDirectoryBackup.restore(from: directory.path("backup"), to: data)
+            }
+        }
+        let epochs = try DataDirectoryBackup.restore(from: directory.path("backup"), to: data)
+        #expect(epochs["tasks"] != oldEpoch)
+
+        broker = try RunningBroker(directory: directory)
+        writer = try broker!.client()
+        defer { writer.close() }
+        for index in 0..<2 { try await writer.send("task.create@v1", ["title": .string("restored \(index)")]) }
+
+        // The same subscription, never restarted: it notices the new epoch and resyncs from 1.
+        var second: [Event] = []
+        while second.count < 7, let event = try await events.next() { second.append(event) }
+        #expect(second.map(\.seq) == Array(1...7))
+        #expect(second.allSatisfy { $0.epoch == epochs["tasks"] })
+    }
+}

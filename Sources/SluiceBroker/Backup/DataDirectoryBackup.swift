@@ -1,0 +1,98 @@
+public import Foundation
+import GRDB
+public import SluiceWire
+
+/// Online backup and offline restore of a data directory's databases.
+///
+/// Backup uses SQLite's online backup API on read-only connections, so it runs next to a serving
+/// broker and copies each database as of one consistent point (data, ledger and log together).
+/// Restore needs the broker stopped; it gives every restored database a new epoch, so subscribers
+/// notice their streams' history changed and resync.
+public enum DataDirectoryBackup {
+    /// What a backup contains, written as `backup.json` beside the copies.
+    public struct Manifest: Sendable {
+        public var createdAt: String
+        /// Per database file (without `.db`): its last seq and epoch at backup time.
+        public var databases: [String: (lastSeq: Int64, epoch: String)]
+
+        var json: JSONValue {
+            [
+                "created_at": .string(createdAt),
+                "databases": .object(
+                    databases.mapValues { ["last_seq": .int($0.lastSeq), "epoch": .string($0.epoch)] }
+                ),
+            ]
+        }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Copies every `*.db` of `dataDirectory` into `destination` (created; must be empty).
+    @discardableResult
+    public static func backup(dataDirectory: URL, to destination: URL) throws -> Manifest {
+        let files = FileManager.default
+        if files.fileExists(atPath: destination.path),
+            !((try? files.contentsOfDirectory(atPath: destination.path)) ?? []).isEmpty
+        {
+            throw Failure(message: "\(destination.path) is not empty")
+        }
+        try files.createDirectory(
+            at: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var manifest = Manifest(createdAt: Clock.timestamp(), databases: [:])
+        for name in try databaseFiles(in: dataDirectory) {
+            var configuration = Configuration()
+            configuration.readonly = true
+            let source = try DatabaseQueue(
+                path: dataDirectory.appendingPathComponent(name).path, configuration: configuration)
+            let copy = try DatabaseQueue(path: destination.appendingPathComponent(name).path)
+            try source.backup(to: copy)
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            let state = try copy.read { db -> (Int64, String) in
+                let hasLog = try db.tableExists("sluice_log")
+                let seq = hasLog ? try DatabaseFile.lastSeq(in: db) : 0
+                let epoch = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") ?? ""
+                return (seq, epoch)
+            }
+            try copy.close()
+            manifest.databases[String(name.dropLast(3))] = state
+        }
+        try manifest.json.canonicalString.write(
+            to: destination.appendingPathComponent("backup.json"), atomically: true, encoding: .utf8)
+        return manifest
+    }
+
+    /// Replaces the databases of `dataDirectory` with those of a backup, each with a new epoch.
+    /// Fails if a broker is serving the directory.
+    public static func restore(from backup: URL, to dataDirectory: URL) throws -> [String: String] {
+        let files = FileManager.default
+        guard files.fileExists(atPath: backup.appendingPathComponent("backup.json").path) else {
+            throw Failure(message: "\(backup.path) has no backup.json: not a sluice backup")
+        }
+        try files.createDirectory(
+            at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let lock = try DataDirectoryLock(directory: dataDirectory)
+        defer { lock.release() }
+        var epochs: [String: String] = [:]
+        for name in try databaseFiles(in: backup) {
+            let target = dataDirectory.appendingPathComponent(name)
+            for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: target.path + suffix) }
+            try files.copyItem(at: backup.appendingPathComponent(name), to: target)
+            let epoch = UUID().uuidString.lowercased()
+            let queue = try DatabaseQueue(path: target.path)
+            try queue.write { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [epoch])
+            }
+            try queue.close()
+            epochs[String(name.dropLast(3))] = epoch
+        }
+        return epochs
+    }
+
+    private static func databaseFiles(in directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".db") }.sorted()
+    }
+}
