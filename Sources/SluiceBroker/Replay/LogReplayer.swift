@@ -71,9 +71,9 @@ public struct LogReplayer {
                 name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
                 synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
             )
-            // Events built during a replay are never published, so they need no audit key.
             let writer = try CommandWriter(
-                database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], logger: logger
+                database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], publishes: false,
+                logger: logger
             )
             let head = try DatabaseFile.lastSeq(in: db)
             let last = min(toSeq ?? head, head)

@@ -31,6 +31,14 @@ struct CommandOutcome: Sendable {
     /// Audit and invalidation events to publish (empty when nothing reached the log).
     var events: [EncodedEvent]
 
+    /// An outcome nobody will be sent (a replay checks `result` only).
+    init(unpublished token: UInt64, result: Result) {
+        self.token = token
+        self.result = result
+        reply = []
+        events = []
+    }
+
     init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent]) {
         self.token = token
         self.result = result

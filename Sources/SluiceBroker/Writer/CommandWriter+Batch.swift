@@ -52,6 +52,7 @@ extension CommandWriter {
                 CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
             }
         }
+        guard publishes else { return pending.map { CommandOutcome(unpublished: $0.command.token, result: $0.result) } }
         return pending.map { entry in
             CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
@@ -74,8 +75,11 @@ extension CommandWriter {
         hasher.update([0x0A])
         hasher.update(payloadBytes)
         let payloadHash = SHA256.hex(hasher.finalize())
-        if let previous = try IdempotencyLedger.lookup(
-            actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs, in: db)
+        // A replayed log holds only commands that ran: none of them was a duplicate or a mismatch
+        // when it was admitted, so a replay skips the lookup.
+        if publishes,
+            let previous = try IdempotencyLedger.lookup(
+                actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs, in: db)
         {
             guard previous.payloadHash == payloadHash else {
                 let error = WireError(

@@ -16,12 +16,18 @@ final class CommandWriter {
     let logger: Logger
     /// Keys `hash` redactions in audit events.
     let auditKey: [UInt8]
+    /// False when replaying a log: nothing is sent, so replies and events are not encoded.
+    let publishes: Bool
     var nextSeq: Int64
     let recorder = ChangeRecorder()
 
-    init(database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], logger: Logger) throws {
+    init(
+        database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], publishes: Bool = true,
+        logger: Logger
+    ) throws {
         self.database = database
         self.auditKey = auditKey
+        self.publishes = publishes
         self.maxBatchSize = maxBatchSize
         self.idleCheckpointMs = Int32(idleCheckpointMs)
         self.logger = logger

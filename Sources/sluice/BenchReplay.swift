@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import Logging
+import SluiceBroker
+import SluiceClient
+import SluiceWire
+
+/// `sluice bench replay`: replay and catch-up rates, each against plain SQLite doing the same
+/// amount of work in the same run.
+struct BenchReplay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay (commands/s) and SYNC catch-up (events/s) against plain SQLite baselines.",
+        discussion: """
+            Writes --commands simple inserts through a broker, then measures: rebuilding the database from its log \
+            (`sluice replay`'s code) against the same rows inserted by plain SQLite in transactions of 1,000; and \
+            reading the audit stream back through SYNC pages against reading the same log rows straight from SQLite.
+            """
+    )
+
+    @Option(help: "Commands to write, replay and catch up on.")
+    var commands = 20_000
+
+    @Option(help: "Where to put the temporary data directories.")
+    var scratch = "/tmp"
+
+    func run() async throws {
+        let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-replay-\(getpid())")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let contracts = root.appendingPathComponent("contracts-set")
+        try BenchWorker.writeContractSet(contracts)
+        var configuration = BrokerConfiguration(dataDirectory: root.appendingPathComponent("data"))
+        configuration.contractDirectories = [contracts]
+        var logger = Logger(label: "sluice.bench")
+        logger.logLevel = .warning
+
+        print("sluice bench replay: \(commands) commands")
+        let broker = try Broker(configuration: configuration, logger: logger)
+        try broker.start()
+        let client = try SluiceClient(endpoint: configuration.commandEndpoint)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<256 {
+                group.addTask {
+                    for n in stride(from: lane, to: commands, by: 256) {
+                        try await client.send(
+                            "bench.insert@v1",
+                            ["client": 0, "n": .int(Int64(n)), "payload": .string(BenchWorker.payload(0, n))],
+                            idempotencyKey: "replay-\(n)"
+                        )
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+
+        // Catch-up: SYNC pages of audit.bench vs. reading the same log rows straight from SQLite.
+        let syncStarted = Date()
+        var from: Int64 = 1
+        var received = 0
+        while true {
+            let (events, end) = try await client.sync(
+                topic: "audit.bench", fromSeq: from, limit: SyncRequest.maximumLimit)
+            received += events.count
+            if end.complete { break }
+            from = end.lastSeq + 1
+        }
+        let syncSeconds = Date().timeIntervalSince(syncStarted)
+        client.close()
+        broker.shutdown()
+        broker.wait()
+
+        let live = configuration.dataDirectory.appendingPathComponent("bench.db")
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let readStarted = Date()
+        let rows = try await DatabaseQueue(path: live.path, configuration: readOnly).read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sluice_log ORDER BY seq").count
+        }
+        let readSeconds = Date().timeIntervalSince(readStarted)
+
+        // Replay vs. the same inserts by plain SQLite, 1,000 per transaction.
+        let registry = try ContractRegistry(directories: [contracts])
+        let replayStarted = Date()
+        let report = try LogReplayer(registry: registry, logger: logger).replay(
+            database: live, into: root.appendingPathComponent("rebuilt/bench.db"), verify: false
+        )
+        let replaySeconds = Date().timeIntervalSince(replayStarted)
+        let plain = try DatabaseQueue(path: root.appendingPathComponent("plain.db").path)
+        try await plain.write { db in try db.execute(sql: BenchWorker.createTable) }
+        let plainStarted = Date()
+        for start in stride(from: 0, to: commands, by: 1000) {
+            try await plain.write { db in
+                for n in start..<min(commands, start + 1000) {
+                    try db.execute(
+                        sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)",
+                        arguments: [0, n, BenchWorker.payload(0, n)]
+                    )
+                }
+            }
+        }
+        let plainSeconds = Date().timeIntervalSince(plainStarted)
+
+        print("")
+        print("| what | rows | seconds | per second | baseline | baseline per second | × baseline |")
+        print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
+        func line(
+            _ what: String, _ count: Int, _ seconds: Double, _ baseline: String, _ baseCount: Int, _ baseSeconds: Double
+        ) {
+            let rate = Double(count) / seconds
+            let baseRate = Double(baseCount) / baseSeconds
+            print(
+                "| \(what) | \(count) | \(String(format: "%.2f", seconds)) | \(String(format: "%.0f", rate)) | \(baseline) | "
+                    + "\(String(format: "%.0f", baseRate)) | \(String(format: "%.2f×", rate / baseRate)) |"
+            )
+        }
+        line(
+            "replay (sluice replay)", report.replayed, replaySeconds, "plain INSERTs, 1,000 per transaction", commands,
+            plainSeconds)
+        line("catch-up (SYNC pages of 5,000)", received, syncSeconds, "SELECT of the same log rows", rows, readSeconds)
+    }
+}
