@@ -4,7 +4,7 @@ import SluiceWire
 import SluiceZMQ
 import Synchronization
 
-/// A running Sluice broker: the I/O thread, one writer thread per database, the ledger reader and
+/// A running Sluice broker: the I/O thread, one writer thread per database, the store reader and
 /// the rejection auditor, sharing one ZeroMQ context.
 ///
 /// ```swift

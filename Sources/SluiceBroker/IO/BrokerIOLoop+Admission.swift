@@ -189,7 +189,7 @@ extension BrokerIOLoop {
                 StoreReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
             pendingReads[token] = target
         } catch {
-            reject(target, WireError(.internal, "the ledger reader is unavailable"), kind: .status)
+            reject(target, WireError(.internal, "the store reader is unavailable"), kind: .status)
         }
     }
 
