@@ -24,6 +24,8 @@ public final class Broker: Sendable {
     let auditor: RejectionAuditorBox
     let lock: DataDirectoryLock
     let auditKey: [UInt8]
+    /// Identities and their tokens (`<data-dir>/tokens`).
+    public let tokens: TokenStore
     let context = ZMQContext()
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)
@@ -42,6 +44,8 @@ public final class Broker: Sendable {
             at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
+        tokens = TokenStore(dataDirectory: configuration.dataDirectory)
+        try tokens.ensureToken(for: TokenStore.operatorName)
         registry = try ContractRegistry(directories: configuration.contractDirectories)
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
@@ -63,6 +67,7 @@ public final class Broker: Sendable {
             guard state == .created else { throw BrokerStateError(message: "a broker starts once") }
             state = .running
         }
+        try startAuthenticator()
         for (name, database) in databases {
             try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
                 [configuration, auditKey, logger] context, inbox in
@@ -156,6 +161,30 @@ public final class Broker: Sendable {
         thread.start()
         bound.wait()
         if let message = failure.withLock({ $0 }) { throw BrokerStateError(message: "\(name): \(message)") }
+    }
+
+    /// The ZAP handler must be bound before the request socket accepts its first connection.
+    private func startAuthenticator() throws {
+        let bound = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        let thread = Thread { [context, tokens, logger] in
+            let socket: ZMQSocket
+            do {
+                socket = try context.socket(.rep)
+                try socket.setLinger(0)
+                try socket.bind(ZAPAuthenticator.endpoint)
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                bound.signal()
+                return
+            }
+            bound.signal()
+            ZAPAuthenticator(tokens: tokens, logger: logger).run(socket: socket)
+        }
+        thread.name = "sluice-zap"
+        thread.start()
+        bound.wait()
+        if let message = failure.withLock({ $0 }) { throw BrokerStateError(message: "ZAP handler: \(message)") }
     }
 
     private func startIOThread(streams: [String: (seq: Int64, epoch: String)]) throws {

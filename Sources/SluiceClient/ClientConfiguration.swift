@@ -14,9 +14,12 @@ public struct ClientConfiguration: Sendable {
     /// Events that may wait for a slow consumer of an event stream; newer ones are dropped
     /// (and recovered by gap-free subscriptions). Default 10,000.
     public var eventBufferLimit = 10_000
+    /// Who this client is. Without credentials every request is answered `unauthenticated`.
+    public var credentials: ClientCredentials?
 
-    public init(endpoint: String, eventEndpoint: String? = nil) {
+    public init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil) {
         self.endpoint = endpoint
         self.eventEndpoint = eventEndpoint
+        self.credentials = credentials
     }
 }

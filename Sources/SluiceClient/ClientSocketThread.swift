@@ -31,6 +31,8 @@ final class ClientSocketThread {
         try dealer.setLinger(0)
         try dealer.setReconnectInterval(100)
         try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
+        let credentials = configuration.credentials ?? .anonymous
+        try dealer.setPlainCredentials(username: credentials.name, password: credentials.token)
         try dealer.connect(configuration.endpoint)
         if let eventEndpoint = configuration.eventEndpoint {
             let subscriber = try context.socket(.sub)

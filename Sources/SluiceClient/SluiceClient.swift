@@ -51,9 +51,14 @@ public final class SluiceClient: Sendable {
         }
     }
 
-    /// Convenience for `ClientConfiguration(endpoint:eventEndpoint:)`.
-    public convenience init(endpoint: String, eventEndpoint: String? = nil) throws {
-        try self.init(configuration: ClientConfiguration(endpoint: endpoint, eventEndpoint: eventEndpoint))
+    /// Convenience for `ClientConfiguration(endpoint:eventEndpoint:credentials:)`.
+    public convenience init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil)
+        throws
+    {
+        try self.init(
+            configuration: ClientConfiguration(
+                endpoint: endpoint, eventEndpoint: eventEndpoint, credentials: credentials)
+        )
     }
 
     deinit { close() }

@@ -40,6 +40,22 @@ extension ZMQSocket {
         try setInt(ZMQ_RECONNECT_IVL, milliseconds, "RECONNECT_IVL")
     }
 
+    /// Makes this socket a PLAIN server: peers must present a username and password, which the
+    /// context's ZAP handler (`inproc://zeromq.zap.01`) judges. Set before bind.
+    public func setPlainServer(domain: String) throws(ZMQError) {
+        try setInt(ZMQ_PLAIN_SERVER, 1, "PLAIN_SERVER")
+        var bytes = Array(domain.utf8)
+        try set(ZMQ_ZAP_DOMAIN, &bytes, bytes.count, "ZAP_DOMAIN")
+    }
+
+    /// PLAIN client credentials, presented in every handshake (reconnects included). Set before connect.
+    public func setPlainCredentials(username: String, password: String) throws(ZMQError) {
+        var user = Array(username.utf8)
+        var secret = Array(password.utf8)
+        try set(ZMQ_PLAIN_USERNAME, &user, user.count, "PLAIN_USERNAME")
+        try set(ZMQ_PLAIN_PASSWORD, &secret, secret.count, "PLAIN_PASSWORD")
+    }
+
     public func subscribe(_ prefix: String) throws(ZMQError) {
         var bytes = Array(prefix.utf8)
         try set(ZMQ_SUBSCRIBE, &bytes, bytes.count, "SUBSCRIBE")

@@ -90,7 +90,16 @@ public final class ZMQSocket {
     /// Receives one whole multipart message; nil when `dontWait` is set (or RCVTIMEO expires)
     /// and nothing is queued.
     public func receive(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+        try receive(dontWait: dontWait, property: nil)?.frames
+    }
+
+    /// Receives one message and a metadata property of its connection, e.g. `User-Id` (the
+    /// identity the ZAP handler gave the peer that sent it); nil when no frame carries it.
+    public func receive(dontWait: Bool = false, property: String?) throws(ZMQError) -> (
+        frames: [[UInt8]], property: String?
+    )? {
         let socket = try live("receive")
+        var value: String?
         var frames: [[UInt8]] = []
         var message = zmq_msg_t()
         zmq_msg_init(&message)
@@ -103,6 +112,11 @@ public final class ZMQSocket {
                 if error.isWouldBlock && frames.isEmpty { return nil }
                 throw error
             }
+            // A ROUTER makes the routing-id frame itself, without the connection's metadata:
+            // take the property from the first frame that carries it.
+            if value == nil, let property, let text = zmq_msg_gets(&message, property) {
+                value = String(cString: text)
+            }
             let size = zmq_msg_size(&message)
             if size == 0 {
                 frames.append([])
@@ -110,7 +124,7 @@ public final class ZMQSocket {
                 let data = zmq_msg_data(&message)!
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 { return (frames, value) }
         }
     }
 }

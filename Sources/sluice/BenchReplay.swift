@@ -39,7 +39,11 @@ struct BenchReplay: AsyncParsableCommand {
         print("sluice bench replay: \(commands) commands")
         let broker = try Broker(configuration: configuration, logger: logger)
         try broker.start()
-        let client = try SluiceClient(endpoint: configuration.commandEndpoint)
+        let client = try SluiceClient(
+            endpoint: configuration.commandEndpoint,
+            credentials: ClientCredentials(
+                name: "local", token: try broker.tokens.ensureToken(for: TokenStore.operatorName))
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<256 {
                 group.addTask {

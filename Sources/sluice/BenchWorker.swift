@@ -16,6 +16,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var id: Int
     @Option var commands: Int
     @Option var window = 1
+    @Option var token: String?
 
     static let createTable =
         "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
@@ -82,7 +83,9 @@ struct BenchWorker: AsyncParsableCommand {
     }
 
     private func runBroker() async throws -> [Double] {
-        var configuration = ClientConfiguration(endpoint: target)
+        var configuration = ClientConfiguration(
+            endpoint: target, credentials: token.map { ClientCredentials(name: "local", token: $0) }
+        )
         configuration.attemptTimeout = .seconds(60)
         let client = try SluiceClient(configuration: configuration)
         defer { client.close() }

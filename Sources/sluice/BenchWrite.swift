@@ -79,6 +79,7 @@ struct BenchWrite: AsyncParsableCommand {
         logger.logLevel = .warning
         let broker = try Broker(configuration: configuration, logger: logger)
         try broker.start()
+        let token = try broker.tokens.ensureToken(for: TokenStore.operatorName)
         defer {
             broker.shutdown()
             broker.wait()
@@ -87,7 +88,7 @@ struct BenchWrite: AsyncParsableCommand {
         let (samples, seconds) = try spawnWorkers { index in
             [
                 "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
-                "--commands", "\(commands)", "--window", "\(window)",
+                "--commands", "\(commands)", "--window", "\(window)", "--token", token,
             ]
         }
         let used = CPUTime.now() - cpu

@@ -18,7 +18,17 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to wait for each attempt's reply.")
     var timeout: Double = 5
 
+    @Option(name: .long, help: "Identity to connect as: `local` (the operator) or a plugin id.")
+    var user: String = "local"
+
+    @Option(name: .long, help: "File holding the identity's token. Default: <data-dir>/tokens/<user>.token.")
+    var tokenFile: String?
+
     var dataDirectory: URL { URL(fileURLWithPath: dataDir).standardizedFileURL }
     var commandEndpoint: String { endpoint ?? "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path }
     var eventEndpoint: String { eventsEndpoint ?? "ipc://" + dataDirectory.appendingPathComponent("events.sock").path }
+
+    var tokenURL: URL {
+        tokenFile.map { URL(fileURLWithPath: $0) } ?? dataDirectory.appendingPathComponent("tokens/\(user).token")
+    }
 }

@@ -54,7 +54,16 @@ struct Send: AsyncParsableCommand {
 
 extension ConnectionOptions {
     func makeClient(events: Bool = false) throws -> SluiceClient {
-        var configuration = ClientConfiguration(endpoint: commandEndpoint, eventEndpoint: events ? eventEndpoint : nil)
+        let credentials: ClientCredentials
+        do {
+            credentials = try ClientCredentials(name: user, tokenFile: tokenURL)
+        } catch {
+            throw ValidationError(
+                "cannot read the token of '\(user)' from \(tokenURL.path): \(error.localizedDescription)")
+        }
+        var configuration = ClientConfiguration(
+            endpoint: commandEndpoint, eventEndpoint: events ? eventEndpoint : nil, credentials: credentials
+        )
         configuration.attemptTimeout = .milliseconds(Int(timeout * 1000))
         return try SluiceClient(configuration: configuration)
     }

@@ -28,7 +28,7 @@ import Testing
     @Test func commitsPublishAuditAndInvalidationEventsWithTheLogSeq() throws {
         let broker = try RunningBroker()
         let events = try subscriber(broker, ["audit.", "inval."])
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let request = CommandRequest(
             requestID: "r1", contract: ContractID("task.create@v1")!, idempotencyKey: "ev", payload: ["title": "e"])
         let reply = try #require(try socket.request(request.message()))
@@ -54,7 +54,7 @@ import Testing
     @Test func rejectionsArePublishedOnAuditRejected() throws {
         let broker = try RunningBroker()
         let events = try subscriber(broker, [Topic.rejected])
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let request = CommandRequest(
             requestID: "bad", contract: ContractID("task.create@v7")!, idempotencyKey: "x", payload: ["title": "e"])
         _ = try socket.request(request.message())
@@ -67,7 +67,7 @@ import Testing
 
     @Test func heartbeatCarriesEachStreamsLatestSeq() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         for index in 0..<3 {
             let request = CommandRequest(
                 requestID: "r\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "h\(index)",

@@ -17,7 +17,7 @@ import Testing
 
     @Test func sameKeySamePayloadReturnsTheStoredResultWithoutRunningAgain() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let firstReply = try #require(try socket.request(command("k", ["title": "once", "priority": 1])))
         let first = try #require(Acknowledgement(json: firstReply.body))
         // Same payload with keys in another order and different spacing is the same payload.
@@ -36,7 +36,7 @@ import Testing
 
     @Test func sameKeyDifferentPayloadIsAMismatch() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         _ = try socket.request(command("k", ["title": "one"]))
         let reply = try #require(try socket.request(command("k", ["title": "two"])))
         #expect(reply.kind == .error)
@@ -48,7 +48,7 @@ import Testing
 
     @Test func sameKeySameInputForAnotherContractIsAMismatch() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let created = try #require(try socket.request(command("new", ["title": "keep me"])))
         let id = try #require(Acknowledgement(json: created.body)?.result["rows"]?.arrayValue?.first?["id"])
         let complete = CommandRequest(
@@ -63,7 +63,7 @@ import Testing
 
     @Test func inFlightDuplicatesShareTheFirstOutcome() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.dealer)
         // Ten sends of one key, back to back, before any reply: they coalesce onto the first (or,
         // if it already committed, hit the ledger); either way one row and one seq.
         for attempt in 0..<10 {
@@ -82,7 +82,7 @@ import Testing
 
     @Test func inFlightDuplicateWithDifferentPayloadIsAMismatch() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.dealer)
         try socket.send([[]] + command("k", ["title": "first"], requestID: "a").frames())
         try socket.send([[]] + command("k", ["title": "second"], requestID: "b").frames())
         var replies: [String: WireMessage] = [:]
@@ -97,7 +97,7 @@ import Testing
 
     @Test func statusAnswersCommittedAndUnknown() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let reply = try #require(try socket.request(command("known", ["title": "s"])))
         let ack = try #require(Acknowledgement(json: reply.body))
         let committed = try #require(
@@ -117,7 +117,7 @@ import Testing
 
     @Test func statusSeesInFlightCommands() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.dealer)
         // Queue enough work that the last command is still waiting when STATUS arrives.
         for index in 0..<2000 {
             try socket.send([[]] + command("load-\(index)", ["title": "x"]).frames())

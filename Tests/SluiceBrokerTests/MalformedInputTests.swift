@@ -64,7 +64,7 @@ import Testing
     func badInputGetsATypedErrorAndChangesNothing(_ index: Int) throws {
         let (name, frames, code) = Self.cases[index]
         let broker = try RunningBroker()
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.dealer)
         try socket.send(frames)
         let reply = try #require(try socket.receiveMessage(), "no reply for \(name)")
         #expect(reply.kind == .error, "\(name)")
@@ -80,18 +80,18 @@ import Testing
 
     @Test func frameBeyondTheHardLimitDropsOnlyThatConnection() throws {
         let broker = try RunningBroker { $0.limits.maxFrameBytes = 64 << 10 }
-        let attacker = try RawSocket(.dealer, endpoint: broker.commandEndpoint, receiveTimeoutMs: 500)
+        let attacker = try broker.socket(.dealer, receiveTimeoutMs: 500)
         try attacker.send([[], frame("SLU1"), frame("PING"), frame("{}"), [UInt8](repeating: 0x20, count: 256 << 10)])
         #expect(try attacker.receive() == nil)
 
-        let bystander = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let bystander = try broker.socket(.req)
         let pong = try #require(try bystander.request(WireMessage(kind: .ping, header: ["request_id": "p"])))
         #expect(pong.kind == .pong)
     }
 
     @Test func rejectionsAreCountedAndAudited() throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.dealer)
         for (_, frames, _) in Self.cases.prefix(6) {
             try socket.send(frames)
             _ = try #require(try socket.receive())

@@ -15,16 +15,19 @@ import Testing
         func acknowledge(_ key: String, _ ack: Acknowledgement) { acknowledged[key] = ack }
     }
 
-    func client(_ endpoint: String, attemptTimeout: Duration = .seconds(2), maxAttempts: Int = 1) throws -> SluiceClient
+    func client(_ broker: BrokerProcess, attemptTimeout: Duration = .seconds(2), maxAttempts: Int = 1) throws
+        -> SluiceClient
     {
-        var configuration = ClientConfiguration(endpoint: endpoint)
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, credentials: try .operator(dataDirectory: broker.dataDirectory)
+        )
         configuration.attemptTimeout = attemptTimeout
         configuration.maxAttempts = maxAttempts
         return try SluiceClient(configuration: configuration)
     }
 
-    func waitUntilServing(_ endpoint: String) async throws {
-        let probe = try client(endpoint, attemptTimeout: .milliseconds(200), maxAttempts: 100)
+    func waitUntilServing(_ broker: BrokerProcess) async throws {
+        let probe = try client(broker, attemptTimeout: .milliseconds(200), maxAttempts: 100)
         defer { probe.close() }
         try await probe.ping()
     }
@@ -33,10 +36,10 @@ import Testing
         let directory = TemporaryDirectory()
         let data = directory.path("data")
         let first = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(first.commandEndpoint)
+        try await waitUntilServing(first)
 
         let record = LoadRecord()
-        let load = try client(first.commandEndpoint)
+        let load = try client(first)
         let writers = (0..<4).map { writer in
             Task {
                 for index in 0..<100_000 {
@@ -59,7 +62,7 @@ import Testing
         #expect(acknowledged.count >= 300)
 
         let second = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(second.commandEndpoint)
+        try await waitUntilServing(second)
         let db = try TasksDatabase.open(data.appendingPathComponent("tasks.db"))
         #expect(try TasksDatabase.integrity(db) == "ok")
         for (key, ack) in acknowledged {
@@ -73,7 +76,7 @@ import Testing
         #expect(seqs.count >= acknowledged.count)
 
         // Resend everything that was attempted, acknowledged or not, with its key.
-        let retry = try client(second.commandEndpoint, attemptTimeout: .seconds(10), maxAttempts: 3)
+        let retry = try client(second, attemptTimeout: .seconds(10), maxAttempts: 3)
         defer { retry.close() }
         for (key, payload) in attempted {
             let ack = try await retry.send("task.create@v1", payload, idempotencyKey: key)
@@ -92,9 +95,9 @@ import Testing
         let directory = TemporaryDirectory()
         let data = directory.path("data")
         let broker = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(broker.commandEndpoint)
+        try await waitUntilServing(broker)
 
-        let socket = try RawSocket(.dealer, endpoint: broker.commandEndpoint, receiveTimeoutMs: 3000)
+        let socket = try broker.socket(.dealer, receiveTimeoutMs: 3000)
         let total = 3000
         for index in 0..<total {
             let request = CommandRequest(
@@ -129,12 +132,12 @@ import Testing
         let directory = TemporaryDirectory()
         let data = directory.path("data")
         let first = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(first.commandEndpoint)
+        try await waitUntilServing(first)
         let second = try BrokerProcess(dataDirectory: data)
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus != 0)
         #expect(second.output.contains("another broker is serving"))
-        try await waitUntilServing(first.commandEndpoint)
+        try await waitUntilServing(first)
         #expect(first.terminate() == 0)
     }
 }

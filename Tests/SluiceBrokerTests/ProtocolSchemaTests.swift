@@ -33,7 +33,7 @@ import Testing
         try events.socket.subscribe("")
         while let frames = try events.receive(), frames.first != frame("hb") {}
 
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint)
+        let socket = try broker.socket(.req)
         let welcome = try #require(try socket.request(WireMessage(kind: .hello, header: ["request_id": "h"])))
         try expectConforms(welcome.body, to: "welcome-body")
         try expectConforms(.object(welcome.header), to: "reply-header")
@@ -56,7 +56,7 @@ import Testing
         #expect(error.kind == .error)
         try expectConforms(error.body, to: "error-body")
 
-        let dealer = try RawSocket(.dealer, endpoint: broker.commandEndpoint)
+        let dealer = try broker.socket(.dealer)
         let sync = SyncRequest(topic: "audit.tasks", fromSeq: 1)
         try expectConforms(sync.message(requestID: "y").body, to: "sync-request-body")
         try dealer.send([[]] + sync.message(requestID: "y").frames())

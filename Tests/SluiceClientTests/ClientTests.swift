@@ -85,7 +85,12 @@ import Testing
 
     @Test func timeoutRetriesWithTheSameKeyUntilTheBrokerAppears() async throws {
         let directory = TemporaryDirectory()
-        var configuration = ClientConfiguration(endpoint: "ipc://" + directory.path("data/sluice.sock").path)
+        // The operator token is made before the broker, which will find and keep it.
+        let token = try TokenStore(dataDirectory: directory.path("data")).ensureToken(for: "local")
+        var configuration = ClientConfiguration(
+            endpoint: "ipc://" + directory.path("data/sluice.sock").path,
+            credentials: ClientCredentials(name: "local", token: token)
+        )
         configuration.attemptTimeout = .milliseconds(200)
         configuration.maxAttempts = 50
         let client = try SluiceClient(configuration: configuration)

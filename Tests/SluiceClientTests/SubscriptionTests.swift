@@ -25,7 +25,10 @@ import Testing
 
     @Test func slowSubscriberGetsEverySeqOnceAndInOrder() async throws {
         let broker = try RunningBroker { $0.eventHighWaterMark = 50 }
-        var configuration = ClientConfiguration(endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint)
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint,
+            credentials: try broker.operatorCredentials()
+        )
         configuration.eventBufferLimit = 100
         configuration.eventHighWaterMark = 50
         let subscriber = try SluiceClient(configuration: configuration)

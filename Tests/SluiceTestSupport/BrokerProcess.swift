@@ -1,4 +1,7 @@
 public import Foundation
+import SluiceBroker
+import SluiceClient
+public import SluiceZMQ
 
 /// A `sluice serve` child process, for tests about processes: crash, restart, signals.
 public final class BrokerProcess: @unchecked Sendable {
@@ -9,6 +12,8 @@ public final class BrokerProcess: @unchecked Sendable {
 
     public init(dataDirectory: URL, contracts: URL = Fixtures.tasksContracts) throws {
         self.dataDirectory = dataDirectory
+        // The operator token exists before the process does, so clients can connect at once.
+        try TokenStore(dataDirectory: dataDirectory).ensureToken(for: TokenStore.operatorName)
         log = dataDirectory.deletingLastPathComponent().appendingPathComponent(
             "broker-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -24,6 +29,14 @@ public final class BrokerProcess: @unchecked Sendable {
 
     public var commandEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path }
     public var eventEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("events.sock").path }
+
+    /// A hand-made socket to this broker's request endpoint, authenticated as `local`.
+    public func socket(_ type: ZMQSocket.SocketType, receiveTimeoutMs: Int32 = 10_000) throws -> RawSocket {
+        try RawSocket(
+            type, endpoint: commandEndpoint, credentials: try .operator(dataDirectory: dataDirectory),
+            receiveTimeoutMs: receiveTimeoutMs
+        )
+    }
 
     /// What the broker printed so far (for failure messages).
     public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

@@ -1,3 +1,4 @@
+public import SluiceClient
 public import SluiceWire
 public import SluiceZMQ
 
@@ -7,9 +8,13 @@ public final class RawSocket {
     public let context = ZMQContext()
     public let socket: ZMQSocket
 
-    public init(_ type: ZMQSocket.SocketType, endpoint: String, receiveTimeoutMs: Int32 = 10_000) throws {
+    public init(
+        _ type: ZMQSocket.SocketType, endpoint: String, credentials: ClientCredentials? = nil,
+        receiveTimeoutMs: Int32 = 10_000
+    ) throws {
         socket = try context.socket(type)
         try socket.setLinger(0)
+        if let credentials { try socket.setPlainCredentials(username: credentials.name, password: credentials.token) }
         try socket.setReceiveTimeout(receiveTimeoutMs)
         try socket.connect(endpoint)
     }

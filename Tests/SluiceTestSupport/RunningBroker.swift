@@ -3,6 +3,7 @@ public import GRDB
 import Logging
 public import SluiceBroker
 public import SluiceClient
+public import SluiceZMQ
 
 /// An in-process broker on its own temp data directory, serving the shipped tasks contracts.
 public final class RunningBroker: Sendable {
@@ -27,10 +28,23 @@ public final class RunningBroker: Sendable {
     public var eventEndpoint: String { broker.configuration.eventEndpoint }
 
     public func client(attemptTimeout: Duration = .seconds(10), maxAttempts: Int = 3) throws -> SluiceClient {
-        var configuration = ClientConfiguration(endpoint: commandEndpoint, eventEndpoint: eventEndpoint)
+        var configuration = ClientConfiguration(
+            endpoint: commandEndpoint, eventEndpoint: eventEndpoint, credentials: try operatorCredentials()
+        )
         configuration.attemptTimeout = attemptTimeout
         configuration.maxAttempts = maxAttempts
         return try SluiceClient(configuration: configuration)
+    }
+
+    /// `local`'s credentials for this broker.
+    public func operatorCredentials() throws -> ClientCredentials {
+        try ClientCredentials.operator(dataDirectory: broker.configuration.dataDirectory)
+    }
+
+    /// A hand-made socket to this broker's request endpoint, authenticated as `local`.
+    public func socket(_ type: ZMQSocket.SocketType, receiveTimeoutMs: Int32 = 10_000) throws -> RawSocket {
+        try RawSocket(
+            type, endpoint: commandEndpoint, credentials: operatorCredentials(), receiveTimeoutMs: receiveTimeoutMs)
     }
 
     /// A read-only view of a database file, to check what the broker wrote.

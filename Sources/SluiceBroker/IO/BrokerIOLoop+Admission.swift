@@ -4,15 +4,15 @@ import SluiceWire
 import SluiceZMQ
 
 extension BrokerIOLoop {
-    /// The actor a request acts as. Identity comes from the connection, never the message body;
-    /// until plugin tokens exist, every client of the ipc endpoint (which only the data
-    /// directory's owner can reach) acts as `local`.
-    func actor(for target: ReplyTarget) -> String { "local" }
+    /// The actor a request acts as: the name its connection authenticated with (PLAIN, judged by
+    /// the ZAP handler), never anything written in the message.
+    func actor(for target: ReplyTarget) -> String { target.actor }
 
     /// Handles one ROUTER message. Never throws: every problem becomes an ERROR to the sender.
-    func handle(_ frames: [[UInt8]], draining: Bool) {
+    func handle(_ frames: [[UInt8]], actor: String, draining: Bool) {
         counters.received += 1
-        let (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
+        var (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
+        envelopeTarget.actor = actor
         guard wellFormed else {
             counters.malformed += 1
             reject(
@@ -34,6 +34,17 @@ extension BrokerIOLoop {
         }
         var target = envelopeTarget
         target.requestID = message.requestID.map { String($0.prefix(configuration.limits.maxRequestIDBytes)) }
+        if target.actor.isEmpty && message.kind != .ping {
+            reject(
+                target,
+                WireError(
+                    .unauthenticated,
+                    "this connection's credentials were refused: connect with PLAIN username and token (the operator's token is <data-dir>/tokens/local.token)"
+                ),
+                kind: message.kind
+            )
+            return
+        }
         if draining && message.kind != .ping {
             reject(
                 target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: message.kind)
@@ -293,7 +304,7 @@ extension BrokerIOLoop {
         reply(target, .error, body: error.json)
         var record: [String: JSONValue] = [
             "ts": .string(Clock.timestamp()),
-            "actor": .string(actor(for: target)),
+            "actor": .string(target.actor.isEmpty ? "(unauthenticated)" : target.actor),
             "status": "rejected",
             "code": .string(error.code.rawValue),
             "message": .string(String(error.message.prefix(500))),

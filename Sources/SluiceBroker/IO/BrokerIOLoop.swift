@@ -69,6 +69,7 @@ final class BrokerIOLoop {
             try notices.setReceiveHighWaterMark(0)
             try notices.bind(BrokerIOLoop.noticeEndpoint)
             router = try context.socket(.router)
+            try router.setPlainServer(domain: ZAPAuthenticator.domain)
             try router.setLinger(2000)
             try router.setRouterMandatory(true)
             try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
@@ -172,8 +173,8 @@ final class BrokerIOLoop {
             }
             if readable[routerIndex] {
                 var handled = 0
-                while handled < 512, let frames = try router.receive(dontWait: true) {
-                    handle(frames, draining: draining)
+                while handled < 512, let (frames, userID) = try router.receive(dontWait: true, property: "User-Id") {
+                    handle(frames, actor: userID ?? "", draining: draining)
                     handled += 1
                 }
             }

@@ -5,6 +5,9 @@ import SluiceWire
 struct ReplyTarget {
     var envelope: [[UInt8]]
     var requestID: String?
+    /// Who is on the other end, from the connection's authenticated `User-Id`; empty when its
+    /// credentials were refused.
+    var actor = ""
 
     /// Splits a ROUTER message into its envelope and the Sluice frames. The envelope ends at the
     /// first empty frame, which must be followed by the protocol tag; otherwise the message is

@@ -15,6 +15,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let unknownContract = ErrorCode(rawValue: "unknown_contract")
     /// The body does not match the contract's input schema. Not retryable.
     public static let validationFailed = ErrorCode(rawValue: "validation_failed")
+    /// The connection's credentials were refused (unknown name or wrong token). Not retryable.
+    public static let unauthenticated = ErrorCode(rawValue: "unauthenticated")
     /// The sender lacks the contract's capability. Not retryable.
     public static let capabilityDenied = ErrorCode(rawValue: "capability_denied")
     /// Too many requests; retry after `retry_after_ms`.
@@ -49,7 +51,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// Every code of protocol version 1, in documentation order.
     public static let allKnown: [ErrorCode] = [
-        .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .capabilityDenied, .rateLimited,
+        .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .unauthenticated, .capabilityDenied,
+        .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
         .overloaded, .compacted, .internal,
     ]

@@ -1,0 +1,60 @@
+public import Foundation
+import SluiceWire
+
+/// Per-identity secrets in `<data-dir>/tokens/<name>.token` (mode 0600, directory 0700).
+///
+/// A client proves who it is by presenting its name and token in the PLAIN handshake of its
+/// connection; the broker never trusts a name written in a message. `local` is the operator (the
+/// data directory's owner); plugins get a token of their own when they are installed.
+public struct TokenStore: Sendable {
+    public static let operatorName = "local"
+
+    public let directory: URL
+
+    public init(dataDirectory: URL) {
+        directory = dataDirectory.appendingPathComponent("tokens")
+    }
+
+    /// Names are `local` or plugin ids: `[a-z0-9-]`, so no name can reach outside the directory.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+    }
+
+    public func url(for name: String) -> URL { directory.appendingPathComponent("\(name).token") }
+
+    /// The token of `name`, creating it (random, 256 bits) when missing.
+    @discardableResult
+    public func ensureToken(for name: String) throws -> String {
+        precondition(TokenStore.isValidName(name), "invalid identity name \(name)")
+        if let existing = token(for: name) { return existing }
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var generator = SystemRandomNumberGenerator()
+        let token = SHA256.hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        guard
+            FileManager.default.createFile(
+                atPath: url(for: name).path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]
+            )
+        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url(for: name).path]) }
+        return token
+    }
+
+    public func token(for name: String) -> String? {
+        guard TokenStore.isValidName(name), let text = try? String(contentsOf: url(for: name), encoding: .utf8) else {
+            return nil
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Whether `presented` is `name`'s token, compared in constant time.
+    public func verify(name: String, presented: [UInt8]) -> Bool {
+        guard let expected = token(for: name).map({ Array($0.utf8) }), expected.count == presented.count else {
+            return false
+        }
+        var difference: UInt8 = 0
+        for (left, right) in zip(expected, presented) { difference |= left ^ right }
+        return difference == 0
+    }
+}
