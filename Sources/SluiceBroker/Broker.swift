@@ -46,14 +46,18 @@ public final class Broker: Sendable {
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         try tokens.ensureToken(for: TokenStore.operatorName)
-        registry = try ContractRegistry(directories: configuration.contractDirectories)
+        var registry = try ContractRegistry(directories: configuration.contractDirectories)
+        try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
+        self.registry = registry
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
             databases[name] = try DatabaseFile(
-                name: name, directory: configuration.dataDirectory, migrations: registry.migrations[name] ?? [],
+                name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
+                migrations: registry.migrations[name] ?? [],
                 synchronousFull: configuration.synchronousFull,
                 ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
-                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000
+                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
+                maxBytes: registry.storageLimit(of: name)
             )
         }
         self.databases = databases
@@ -70,11 +74,12 @@ public final class Broker: Sendable {
         try startAuthenticator()
         for (name, database) in databases {
             try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
-                [configuration, auditKey, logger] context, inbox in
+                [configuration, auditKey, registry, logger] context, inbox in
                 do {
                     let writer = try CommandWriter(
                         database: database, maxBatchSize: configuration.maxBatchSize,
-                        idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, logger: logger
+                        idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, registry: registry,
+                        logger: logger
                     )
                     writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
                 } catch {

@@ -20,6 +20,8 @@ public struct Contract: Sendable {
     public var invalidates: [String]
     /// What its audit events carry, and what they hide.
     public var audit: AuditPolicy
+    /// The plugin that provides it; nil for the operator's contract sets.
+    public var plugin: String?
     /// Where the contract was loaded from.
     public var file: String
 
@@ -37,7 +39,9 @@ public struct Contract: Sendable {
         "$schema", "audit",
     ]
 
-    public init(json: JSONValue, file: String) throws(ContractError) {
+    /// Parses a contract document. A plugin's contracts (`plugin` set) run in the plugin's
+    /// database, so `database` may be omitted (and must match if given), and need a capability.
+    public init(json: JSONValue, file: String, plugin: String? = nil, pluginDatabase: String? = nil) throws(ContractError) {
         guard case .object(let members) = json else {
             throw ContractError(file: file, "a contract must be a JSON object")
         }
@@ -53,8 +57,21 @@ public struct Contract: Sendable {
         guard let kindText = members["kind"]?.stringValue, let kind = Kind(rawValue: kindText) else {
             throw ContractError(file: file, "'kind' must be \"command\" or \"query\"")
         }
-        guard let database = members["database"]?.stringValue, Contract.isValidDatabaseName(database) else {
-            throw ContractError(file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit' or 'core'")
+        let database: String
+        if let pluginDatabase {
+            if let declared = members["database"]?.stringValue, declared != pluginDatabase {
+                throw ContractError(file: file, "'database' is \"\(declared)\", but the plugin's contracts run in \"\(pluginDatabase)\"; omit it")
+            }
+            database = pluginDatabase
+            guard let capability = members["capability"]?.stringValue, PluginManifest.isValidCapability(capability) else {
+                throw ContractError(file: file, "a plugin contract needs a 'capability' like \"data:task:create\"")
+            }
+            _ = capability
+        } else {
+            guard let declared = members["database"]?.stringValue, Contract.isValidDatabaseName(declared) else {
+                throw ContractError(file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit', 'core' or 'plugins'")
+            }
+            database = declared
         }
         guard let statementList = members["statements"]?.arrayValue, !statementList.isEmpty else {
             throw ContractError(file: file, "'statements' must be a non-empty array of SQL strings")
@@ -86,13 +103,14 @@ public struct Contract: Sendable {
         self.statements = statements
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.audit = try AuditPolicy(json: members["audit"], file: file)
+        self.plugin = plugin
         self.file = file
     }
 
     public static func isValidDatabaseName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard let first = bytes.first, first >= 0x61, first <= 0x7A, bytes.count <= 64 else { return false }
-        guard name != "audit", name != "core" else { return false }
+        guard name != "audit", name != "core", name != "plugins" else { return false }
         return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
 }

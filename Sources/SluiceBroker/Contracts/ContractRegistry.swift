@@ -7,6 +7,20 @@ public import SluiceWire
 public struct ContractRegistry: Sendable {
     public private(set) var contracts: [ContractID: Contract] = [:]
     public private(set) var migrations: [String: [Migration]] = [:]
+    /// Installed plugins by id.
+    public private(set) var plugins: [String: PluginManifest] = [:]
+    /// Where each database's file lives, relative to the data directory (default `<name>.db`).
+    public private(set) var databaseFiles: [String: String] = [:]
+
+    /// The file of `database`, relative to the data directory.
+    public func file(of database: String) -> String { databaseFiles[database] ?? "\(database).db" }
+
+    /// The storage limit of `database` in bytes, from its plugin's manifest (exclusive mode only).
+    public func storageLimit(of database: String) -> Int64? {
+        guard let plugin = plugins[database], plugin.databaseMode == .exclusiveSQLite, let megabytes = plugin.limits.storageMB
+        else { return nil }
+        return Int64(megabytes) << 20
+    }
 
     public init() {}
 
@@ -36,6 +50,68 @@ public struct ContractRegistry: Sendable {
     }
 
     public subscript(id: ContractID) -> Contract? { contracts[id] }
+
+    /// Loads an installed plugin: its manifest, its `contracts/*.json` (run in the plugin's
+    /// database) and its `migrations/*.sql`.
+    public mutating func loadPlugin(directory: URL) throws {
+        let manifest = try PluginManifest(directory: directory)
+        guard plugins[manifest.id] == nil else {
+            throw ContractError(file: directory.path, "plugin \(manifest.id) is loaded twice")
+        }
+        if manifest.databaseMode == .exclusiveSQLite, migrations[manifest.id] != nil {
+            throw ContractError(file: directory.path, "plugin id \(manifest.id) is also the name of a contract set's database")
+        }
+        let contractsDirectory = directory.appendingPathComponent("contracts")
+        var provided: Set<String> = []
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: contractsDirectory.path)) ?? []).filter({ $0.hasSuffix(".json") }).sorted() {
+            let path = contractsDirectory.appendingPathComponent(name).path
+            guard let data = FileManager.default.contents(atPath: path) else { throw ContractError(file: path, "cannot read file") }
+            let json: JSONValue
+            do {
+                json = try JSONValue(parsing: Array(data))
+            } catch {
+                throw ContractError(file: path, "\(error)")
+            }
+            let contract = try Contract(json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName)
+            try register(contract)
+            provided.insert(contract.id.description)
+        }
+        for (index, declared) in manifest.contracts.enumerated() where !provided.contains(declared) {
+            throw PluginManifest.Invalid(field: "contracts[\(index)]", reason: "names \(declared), which is not in contracts/")
+        }
+        for found in provided.sorted() where !manifest.contracts.contains(found) {
+            throw PluginManifest.Invalid(field: "contracts", reason: "does not list \(found), which is in contracts/")
+        }
+        let migrationsDirectory = directory.appendingPathComponent("migrations")
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).filter({ $0.hasSuffix(".sql") }).sorted() {
+            let path = migrationsDirectory.appendingPathComponent(name).path
+            guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8) else {
+                throw ContractError(file: path, "cannot read file as UTF-8")
+            }
+            // In the shared database, migrations of different plugins must not collide.
+            let recorded = manifest.databaseMode == .shared ? "\(manifest.id)/\(name)" : name
+            try addMigration(Migration(name: recorded, sql: sql), database: manifest.databaseName)
+        }
+        if migrations[manifest.databaseName] == nil { migrations[manifest.databaseName] = [] }
+        databaseFiles[manifest.databaseName] = manifest.databaseMode == .shared ? "plugins.db" : "plugins/\(manifest.id).db"
+        plugins[manifest.id] = manifest
+    }
+
+    /// Loads every plugin installed under `<dataDirectory>/installed/`.
+    public mutating func loadInstalledPlugins(dataDirectory: URL) throws {
+        let installed = dataDirectory.appendingPathComponent("installed")
+        for id in ((try? FileManager.default.contentsOfDirectory(atPath: installed.path)) ?? []).sorted() {
+            try loadPlugin(directory: installed.appendingPathComponent(id))
+        }
+    }
+
+    /// The audit policy for `actor` running `contract`: the contract's, with the level of the
+    /// actor's plugin manifest when it sets one.
+    public func auditPolicy(for contract: Contract?, actor: String) -> AuditPolicy {
+        var policy = contract?.audit ?? AuditPolicy()
+        if let level = plugins[actor]?.auditLevel { policy.level = level }
+        return policy
+    }
 
     /// The versions that exist for a contract name, for `unknown_contract` errors.
     public func versions(of name: String) -> [String] {

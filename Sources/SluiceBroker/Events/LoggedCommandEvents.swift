@@ -65,7 +65,8 @@ struct LoggedCommandEvents {
 
     init(
         database: String, epoch: String, seq: Int64, command: AdmittedCommand, status: String, errorCode: String?,
-        changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64, result: JSONValue, key: [UInt8]
+        changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64, result: JSONValue, policy: AuditPolicy,
+        key: [UInt8]
     ) {
         self.database = database
         self.epoch = epoch
@@ -82,7 +83,7 @@ struct LoggedCommandEvents {
         tablesBytes = changes.tablesBytes
         self.latencyMicros = latencyMicros
         level = .metadata
-        apply(command.contract.audit, payload: command.request.payload, result: result, key: key)
+        apply(policy, payload: command.request.payload, result: result, key: key)
     }
 
     var auditBody: [UInt8] {

@@ -105,6 +105,10 @@ extension BrokerIOLoop {
             )
             return
         }
+        if let denial = capabilityDenial(actor: target.actor, contract: contract) {
+            reject(target, denial, kind: .command, request: request, database: contract.database)
+            return
+        }
         guard contract.input.accepts(request.payload) else {
             let violations = contract.input.violations(of: request.payload)
             reject(
@@ -147,7 +151,13 @@ extension BrokerIOLoop {
         }
         let token = nextToken
         nextToken += 1
-        let deadline = request.deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
+        if let limited = admitUnderLimits(actor: actor, now: receivedAt) {
+            reject(target, limited, kind: .command, request: request, database: contract.database)
+            return
+        }
+        // A plugin's manifest timeout applies to its commands that set no deadline of their own.
+        let deadlineMs = request.deadlineMs ?? registry.plugins[actor]?.limits.timeoutMs
+        let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
         let now = Clock.now()
         let command = AdmittedCommand(
             token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
@@ -165,11 +175,61 @@ extension BrokerIOLoop {
             return
         }
         counters.admitted += 1
+        inFlightPerActor[actor, default: 0] += 1
         inFlight[key] = token
         pendingCommands[token] = PendingCommand(
             primary: target, key: key, contract: request.contract, payload: request.payload, database: contract.database
         )
         queuedPerDatabase[contract.database] = queued + 1
+    }
+
+    /// Why `actor` may not run `contract`, or nil. The operator (`local`) holds every
+    /// capability; a plugin holds those its manifest declares; a contract without a capability is
+    /// the operator's alone.
+    func capabilityDenial(actor: String, contract: Contract) -> WireError? {
+        if actor == TokenStore.operatorName { return nil }
+        let details: [String: JSONValue] = [
+            "contract": .string(contract.id.description), "capability": contract.capability.map(JSONValue.string) ?? .null,
+        ]
+        guard let capability = contract.capability else {
+            return WireError(.capabilityDenied, "\(contract.id) declares no capability: only the operator may run it", details: details)
+        }
+        guard let plugin = registry.plugins[actor] else {
+            return WireError(.capabilityDenied, "'\(actor)' is not an installed plugin", details: details)
+        }
+        guard plugin.capabilities.contains(capability) else {
+            return WireError(
+                .capabilityDenied, "plugin \(actor) lacks capability \(capability), which \(contract.id) requires", details: details
+            )
+        }
+        return nil
+    }
+
+    /// Applies the actor's manifest limits: commands in flight, and a token bucket for the rate.
+    func admitUnderLimits(actor: String, now: UInt64) -> WireError? {
+        guard let limits = registry.plugins[actor]?.limits else { return nil }
+        if let maximum = limits.maxInFlight, inFlightPerActor[actor, default: 0] >= maximum {
+            return WireError(
+                .rateLimited, "plugin \(actor) has \(maximum) commands in flight, its max_in_flight", retryAfterMs: 10,
+                details: ["limit": "max_in_flight", "value": .int(Int64(maximum))]
+            )
+        }
+        if let rate = limits.ratePerSecond {
+            var bucket = rateBuckets[actor] ?? (tokens: rate, refilledAt: now)
+            bucket.tokens = min(rate, bucket.tokens + Double(now - bucket.refilledAt) / 1e9 * rate)
+            bucket.refilledAt = now
+            guard bucket.tokens >= 1 else {
+                rateBuckets[actor] = bucket
+                let wait = Int(((1 - bucket.tokens) / rate * 1000).rounded(.up))
+                return WireError(
+                    .rateLimited, "plugin \(actor) exceeds its rate of \(rate) commands/s", retryAfterMs: max(1, wait),
+                    details: ["limit": "rate_per_second", "value": .double(rate)]
+                )
+            }
+            bucket.tokens -= 1
+            rateBuckets[actor] = bucket
+        }
+        return nil
     }
 
     private func lookUpStatus(_ message: WireMessage, target: ReplyTarget) {

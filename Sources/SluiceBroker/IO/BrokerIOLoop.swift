@@ -37,6 +37,10 @@ final class BrokerIOLoop {
     /// Requests answered by the store reader (STATUS, SYNC), by token.
     var pendingReads: [UInt64: ReplyTarget] = [:]
     var queuedPerDatabase: [String: Int] = [:]
+    /// Admitted, unanswered commands per actor (for `max_in_flight`).
+    var inFlightPerActor: [String: Int] = [:]
+    /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
+    var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
     var heartbeatSeq: Int64 = 0
 
     // Sockets, set up in `run` on the I/O thread.
@@ -230,6 +234,7 @@ final class BrokerIOLoop {
         for outcome in outcomes {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
+            inFlightPerActor[pending.key.actor, default: 1] -= 1
             queuedPerDatabase[pending.database, default: 1] -= 1
             switch outcome.result {
             case .committed(let ack):

@@ -154,7 +154,8 @@ final class StoreReader {
             var events: [(seq: Int64, body: [UInt8])] = []
             while let row = try rows.next() {
                 let contract: String = row["contract"]
-                let policy = ContractID(contract).flatMap { registry[$0]?.audit } ?? AuditPolicy()
+                let actor: String = row["actor"]
+                let policy = registry.auditPolicy(for: ContractID(contract).flatMap { registry[$0] }, actor: actor)
                 let logged = try LoggedCommandEvents(
                     logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey
                 )

@@ -12,18 +12,22 @@ public final class DatabaseFile: Sendable {
     /// Changes when the database's history is replaced (restore, rebuild).
     public let epoch: String
 
-    /// Opens (creating if needed) `<directory>/<name>.db`, installs the internal tables and runs
-    /// `migrations` that have not run yet.
     /// How long ledger entries answer for their key, in milliseconds (stored in `sluice_meta` so
     /// a replay judges expiry exactly as the broker did).
     public let ledgerRetentionMs: Int64
 
+    /// Opens (creating if needed) `<directory>/<file>` (default `<name>.db`), installs the
+    /// internal tables and runs `migrations` that have not run yet. With `maxBytes`, writes that
+    /// would grow the file past it fail with SQLITE_FULL (`storage_limit`).
     public init(
-        name: String, directory: URL, migrations: [Migration], synchronousFull: Bool = true,
-        ledgerRetentionMs: Int64? = nil
+        name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronousFull: Bool = true,
+        ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil
     ) throws {
         self.name = name
-        self.url = directory.appendingPathComponent("\(name).db")
+        self.url = directory.appendingPathComponent(file ?? "\(name).db")
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+        )
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.busyMode = .timeout(5)
@@ -31,6 +35,10 @@ public final class DatabaseFile: Sendable {
         let synchronous = synchronousFull ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA foreign_keys = ON")
+            if let maxBytes {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                _ = try Int64.fetchOne(db, sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
+            }
         }
         pool = try DatabasePool(path: url.path, configuration: configuration)
         (epoch, self.ledgerRetentionMs) = try pool.write { db in

@@ -162,7 +162,8 @@ extension CommandWriter {
             database: database.name, epoch: database.epoch, seq: logged.seq, command: entry.command,
             status: logged.status,
             errorCode: errorCode, changes: logged.changes, changesBytes: logged.changesBytes,
-            latencyMicros: logged.latencyMicros, result: logged.stored, key: auditKey
+            latencyMicros: logged.latencyMicros, result: logged.stored,
+            policy: registry.auditPolicy(for: entry.command.contract, actor: entry.command.actor), key: auditKey
         ).encoded
     }
 }

@@ -18,16 +18,19 @@ final class CommandWriter {
     let auditKey: [UInt8]
     /// False when replaying a log: nothing is sent, so replies and events are not encoded.
     let publishes: Bool
+    /// For audit policies (contracts' and plugins' levels).
+    let registry: ContractRegistry
     var nextSeq: Int64
     let recorder = ChangeRecorder()
 
     init(
-        database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], publishes: Bool = true,
+        database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry, publishes: Bool = true,
         logger: Logger
     ) throws {
         self.database = database
         self.auditKey = auditKey
         self.publishes = publishes
+        self.registry = registry
         self.maxBatchSize = maxBatchSize
         self.idleCheckpointMs = Int32(idleCheckpointMs)
         self.logger = logger

@@ -1,0 +1,159 @@
+public import Foundation
+public import SluiceWire
+
+/// A plugin's `plugin.json`: who it is, what it may do, where its data lives, and its limits.
+///
+/// ```json
+/// {"id": "tasks", "version": "1.0.0",
+///  "capabilities": ["data:task:create", "data:task:update"],
+///  "contracts": ["task.create@v1", "task.complete@v1"],
+///  "database": {"mode": "exclusive-sqlite"},
+///  "limits": {"storage_mb": 64, "max_in_flight": 256, "rate_per_second": 500, "timeout_ms": 5000},
+///  "audit": {"level": "metadata"}}
+/// ```
+public struct PluginManifest: Sendable, Equatable {
+    public enum DatabaseMode: String, Sendable, CaseIterable {
+        /// Tables in the shared `plugins.db`, next to other shared plugins'.
+        case shared
+        /// A database file of its own, `plugins/<id>.db`.
+        case exclusiveSQLite = "exclusive-sqlite"
+        /// Reserved: PostgreSQL through postgres-nio. Refused until it exists.
+        case exclusivePostgres = "exclusive-postgres"
+    }
+
+    public struct Limits: Sendable, Equatable {
+        /// Largest size of the plugin's own database file (exclusive mode), in MiB.
+        public var storageMB: Int?
+        /// Commands of this plugin admitted and not yet answered, at most.
+        public var maxInFlight: Int?
+        /// Sustained commands per second (a token bucket of one second's burst).
+        public var ratePerSecond: Double?
+        /// Deadline applied to the plugin's commands that do not set `deadline_ms`.
+        public var timeoutMs: Int?
+    }
+
+    public var id: String
+    public var version: String
+    public var capabilities: [String]
+    /// The contracts (`name@version`) the plugin provides, found in its `contracts/` folder.
+    public var contracts: [String]
+    public var databaseMode: DatabaseMode
+    public var limits: Limits
+    public var auditLevel: AuditPolicy.Level?
+
+    /// Where this plugin's data lives: the database name its contracts run against.
+    public var databaseName: String { databaseMode == .shared ? "plugins" : id }
+
+    /// A manifest that cannot be used, naming the field at fault.
+    public struct Invalid: Error, Sendable, CustomStringConvertible, Equatable {
+        public var field: String
+        public var reason: String
+        public var description: String { "plugin.json: '\(field)' \(reason)" }
+    }
+
+    static let knownMembers: Set<String> = [
+        "id", "version", "capabilities", "contracts", "database", "limits", "audit", "description", "$schema",
+    ]
+
+    /// `data:task:create`: two or more `:`-separated lowercase words.
+    public static func isValidCapability(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count >= 2 && text.utf8.count <= 128
+            && parts.allSatisfy { part in
+                guard let first = part.utf8.first, first >= 0x61, first <= 0x7A else { return false }
+                return part.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
+            }
+    }
+
+    public init(json: JSONValue) throws(Invalid) {
+        guard case .object(let members) = json else { throw Invalid(field: "(document)", reason: "must be a JSON object") }
+        for key in members.keys.sorted() where !PluginManifest.knownMembers.contains(key) {
+            throw Invalid(field: key, reason: "is not a manifest member")
+        }
+        guard let id = members["id"]?.stringValue else { throw Invalid(field: "id", reason: "is required (a string)") }
+        guard TokenStore.isValidName(id), id != TokenStore.operatorName, id != "plugins", id != "anonymous" else {
+            throw Invalid(field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local', 'plugins' or 'anonymous'")
+        }
+        guard let version = members["version"]?.stringValue, !version.isEmpty, version.utf8.count <= 64 else {
+            throw Invalid(field: "version", reason: "is required (a non-empty string, e.g. \"1.0.0\")")
+        }
+        guard let capabilityList = members["capabilities"]?.arrayValue else {
+            throw Invalid(field: "capabilities", reason: "is required (an array of capabilities like \"data:task:create\")")
+        }
+        var capabilities: [String] = []
+        for (index, entry) in capabilityList.enumerated() {
+            guard let capability = entry.stringValue, PluginManifest.isValidCapability(capability) else {
+                throw Invalid(field: "capabilities[\(index)]", reason: "must look like \"data:task:create\" (lowercase words separated by ':')")
+            }
+            capabilities.append(capability)
+        }
+        var contracts: [String] = []
+        for (index, entry) in (members["contracts"]?.arrayValue ?? []).enumerated() {
+            guard let text = entry.stringValue, ContractID(text) != nil else {
+                throw Invalid(field: "contracts[\(index)]", reason: "must be name@version")
+            }
+            contracts.append(text)
+        }
+        guard let database = members["database"]?.objectValue, let modeText = database["mode"]?.stringValue else {
+            throw Invalid(field: "database.mode", reason: "is required: \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\"")
+        }
+        guard let mode = DatabaseMode(rawValue: modeText) else {
+            throw Invalid(field: "database.mode", reason: "must be \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\", not \"\(modeText)\"")
+        }
+        guard mode != .exclusivePostgres else {
+            throw Invalid(field: "database.mode", reason: "\"exclusive-postgres\" is not supported yet; use \"exclusive-sqlite\" or \"shared\"")
+        }
+        var limits = Limits()
+        if let limitMembers = members["limits"] {
+            guard case .object(let values) = limitMembers else { throw Invalid(field: "limits", reason: "must be an object") }
+            for key in values.keys.sorted() where !["storage_mb", "max_in_flight", "rate_per_second", "timeout_ms"].contains(key) {
+                throw Invalid(field: "limits.\(key)", reason: "is not a limit (storage_mb, max_in_flight, rate_per_second, timeout_ms)")
+            }
+            func positive(_ key: String) throws(Invalid) -> Int? {
+                guard let value = values[key] else { return nil }
+                guard let number = value.intValue, number > 0, number <= 1_000_000_000 else {
+                    throw Invalid(field: "limits.\(key)", reason: "must be a positive integer")
+                }
+                return Int(number)
+            }
+            limits.storageMB = try positive("storage_mb")
+            limits.maxInFlight = try positive("max_in_flight")
+            limits.timeoutMs = try positive("timeout_ms")
+            if let rate = values["rate_per_second"] {
+                guard let number = rate.doubleValue, number > 0 else {
+                    throw Invalid(field: "limits.rate_per_second", reason: "must be a positive number")
+                }
+                limits.ratePerSecond = number
+            }
+        }
+        var auditLevel: AuditPolicy.Level?
+        if let audit = members["audit"] {
+            guard let levelText = audit["level"]?.stringValue, let level = AuditPolicy.Level(rawValue: levelText) else {
+                throw Invalid(field: "audit.level", reason: "must be none, metadata, request or requestResponse")
+            }
+            auditLevel = level
+        }
+        self.id = id
+        self.version = version
+        self.capabilities = capabilities
+        self.contracts = contracts
+        self.databaseMode = mode
+        self.limits = limits
+        self.auditLevel = auditLevel
+    }
+
+    /// Reads `<directory>/plugin.json`.
+    public init(directory: URL) throws {
+        let url = directory.appendingPathComponent("plugin.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Invalid(field: "(file)", reason: "cannot be read at \(url.path)")
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: Array(data))
+        } catch {
+            throw Invalid(field: "(document)", reason: "is not valid JSON: \(error)")
+        }
+        try self.init(json: json)
+    }
+}
