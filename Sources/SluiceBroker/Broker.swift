@@ -49,6 +49,7 @@ public final class Broker: Sendable {
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         self.registry = registry
+        try PluginCatalog(dataDirectory: configuration.dataDirectory).recordContracts(registry)
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
             databases[name] = try DatabaseFile(

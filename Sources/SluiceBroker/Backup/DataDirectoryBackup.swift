@@ -47,6 +47,9 @@ public enum DataDirectoryBackup {
             configuration.readonly = true
             let source = try DatabaseQueue(
                 path: dataDirectory.appendingPathComponent(name).path, configuration: configuration)
+            try files.createDirectory(
+                at: destination.appendingPathComponent(name).deletingLastPathComponent(), withIntermediateDirectories: true
+            )
             let copy = try DatabaseQueue(path: destination.appendingPathComponent(name).path)
             try source.backup(to: copy)
             try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
@@ -78,6 +81,7 @@ public enum DataDirectoryBackup {
         var epochs: [String: String] = [:]
         for name in try databaseFiles(in: backup) {
             let target = dataDirectory.appendingPathComponent(name)
+            try files.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: target.path + suffix) }
             try files.copyItem(at: backup.appendingPathComponent(name), to: target)
             let epoch = UUID().uuidString.lowercased()
@@ -92,7 +96,12 @@ public enum DataDirectoryBackup {
         return epochs
     }
 
+    /// The database files of a data directory (or backup), relative: `tasks.db`, `plugins/notes.db`.
     private static func databaseFiles(in directory: URL) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".db") }.sorted()
+        let files = FileManager.default
+        let top = try files.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".db") }
+        let plugins = ((try? files.contentsOfDirectory(atPath: directory.appendingPathComponent("plugins").path)) ?? [])
+            .filter { $0.hasSuffix(".db") }.map { "plugins/" + $0 }
+        return (top + plugins).sorted()
     }
 }

@@ -1,0 +1,96 @@
+public import Foundation
+import GRDB
+import SluiceWire
+
+/// The installed plugins of a data directory: their copies under `installed/<id>/`, their tokens,
+/// and their rows in `core.db`.
+public struct PluginCatalog: Sendable {
+    public let dataDirectory: URL
+
+    public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
+
+    public var installedDirectory: URL { dataDirectory.appendingPathComponent("installed") }
+    public var coreDatabase: URL { dataDirectory.appendingPathComponent("core.db") }
+
+    /// Validates the plugin in `source` completely (manifest, contracts, migrations) before
+    /// touching the data directory, then copies it to `installed/<id>/`, gives it a token and
+    /// records it. Reinstalling replaces the copy; the broker loads it at its next start.
+    @discardableResult
+    public func install(from source: URL) throws -> PluginManifest {
+        let manifest = try PluginManifest(directory: source)
+        var scratch = ContractRegistry()
+        try scratch.loadPlugin(directory: source)
+        let files = FileManager.default
+        try files.createDirectory(at: installedDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let target = installedDirectory.appendingPathComponent(manifest.id)
+        let staging = installedDirectory.appendingPathComponent(".\(manifest.id).partial")
+        try? files.removeItem(at: staging)
+        try files.copyItem(at: source, to: staging)
+        try? files.removeItem(at: target)
+        try files.moveItem(at: staging, to: target)
+        try TokenStore(dataDirectory: dataDirectory).ensureToken(for: manifest.id)
+        try record(manifest, contracts: scratch.contracts.values.map { $0 })
+        return manifest
+    }
+
+    /// The installed plugins, as recorded in core.db.
+    public func list() throws -> [(id: String, version: String, mode: String, installedAt: String)] {
+        guard FileManager.default.fileExists(atPath: coreDatabase.path) else { return [] }
+        return try openCore().read { db in
+            try Row.fetchAll(db, sql: "SELECT id, version, mode, installed_at FROM plugins ORDER BY id").map { row in
+                (row["id"], row["version"], row["mode"], row["installed_at"])
+            }
+        }
+    }
+
+    private func record(_ manifest: PluginManifest, contracts: [Contract]) throws {
+        try openCore().write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO plugins(id, version, mode, capabilities, installed_at) VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    manifest.id, manifest.version, manifest.databaseMode.rawValue,
+                    JSONValue.array(manifest.capabilities.map(JSONValue.string)).canonicalString, Clock.timestamp(),
+                ]
+            )
+            try db.execute(sql: "DELETE FROM contracts WHERE plugin = ?", arguments: [manifest.id])
+            for contract in contracts {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO contracts(id, plugin, capability, database) VALUES (?, ?, ?, ?)",
+                    arguments: [contract.id.description, manifest.id, contract.capability, contract.database]
+                )
+            }
+        }
+    }
+
+    /// Records every contract the broker serves (the operator's and plugins') in core.db, so
+    /// `sluice capabilities` and `sluice doctor` can tell who may run what without a broker.
+    public func recordContracts(_ registry: ContractRegistry) throws {
+        try openCore().write { db in
+            try db.execute(sql: "DELETE FROM contracts")
+            for contract in registry.contracts.values {
+                try db.execute(
+                    sql: "INSERT INTO contracts(id, plugin, capability, database) VALUES (?, ?, ?, ?)",
+                    arguments: [contract.id.description, contract.plugin, contract.capability, contract.database]
+                )
+            }
+        }
+    }
+
+    func openCore() throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(path: coreDatabase.path)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS plugins(
+                        id TEXT PRIMARY KEY, version TEXT NOT NULL, mode TEXT NOT NULL, capabilities TEXT NOT NULL,
+                        installed_at TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS contracts(
+                        id TEXT PRIMARY KEY, plugin TEXT, capability TEXT, database TEXT NOT NULL) WITHOUT ROWID;
+                    """
+            )
+        }
+        return queue
+    }
+}

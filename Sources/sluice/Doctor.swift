@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import SluiceBroker
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a data directory: permissions, manifests, database integrity, WAL sizes, orphan files.",
+        discussion: "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving."
+    )
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    @Option(name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists.")
+    var contracts: [String] = []
+
+    func run() async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        var problems = 0
+        func report(_ level: String, _ text: String) {
+            if level == "problem" { problems += 1 }
+            print("\(level): \(text)")
+        }
+        let files = FileManager.default
+        guard files.fileExists(atPath: data.path) else {
+            report("problem", "\(data.path) does not exist")
+            throw ExitCode(1)
+        }
+
+        func mode(_ path: String) -> Int? { (try? files.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil }
+        if let bits = mode(data.path) {
+            bits & 0o077 == 0
+                ? report("ok", "\(data.path) is private (\(String(bits, radix: 8)))")
+                : report("problem", "\(data.path) is mode \(String(bits, radix: 8)); other users can reach its sockets: chmod 700")
+        }
+        let tokens = data.appendingPathComponent("tokens")
+        for name in ((try? files.contentsOfDirectory(atPath: tokens.path)) ?? []).sorted() {
+            let path = tokens.appendingPathComponent(name).path
+            if let bits = mode(path), bits & 0o077 != 0 {
+                report("problem", "\(path) is mode \(String(bits, radix: 8)); tokens must be 0600")
+            }
+        }
+
+        var registry = ContractRegistry()
+        do {
+            registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
+            report("ok", "\(registry.contracts.count) contracts and \(registry.plugins.count) plugins load")
+        } catch {
+            report("problem", "contracts or plugins do not load: \(error)")
+        }
+
+        let expected = Set(registry.databases.map { registry.file(of: $0) }).union(["audit.db", "core.db"])
+        let found =
+            (((try? files.contentsOfDirectory(atPath: data.path)) ?? []).filter { $0.hasSuffix(".db") })
+            + (((try? files.contentsOfDirectory(atPath: data.appendingPathComponent("plugins").path)) ?? [])
+                .filter { $0.hasSuffix(".db") }.map { "plugins/" + $0 })
+        for file in found.sorted() {
+            let url = data.appendingPathComponent(file)
+            if !expected.contains(file) {
+                report("problem", "\(file) belongs to no contract set or installed plugin (orphan)")
+            }
+            var configuration = Configuration()
+            configuration.readonly = true
+            do {
+                let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+                let integrity = try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+                integrity == "ok" ? report("ok", "\(file): integrity ok") : report("problem", "\(file): \(integrity)")
+                let name = String(url.deletingPathExtension().lastPathComponent)
+                if let migrations = registry.migrations[registry.databases.first { registry.file(of: $0) == file } ?? name] {
+                    let recorded = try await queue.read { db -> [String: String] in
+                        guard try db.tableExists("sluice_migrations") else { return [:] }
+                        var map: [String: String] = [:]
+                        for row in try Row.fetchAll(db, sql: "SELECT name, checksum FROM sluice_migrations") { map[row["name"]] = row["checksum"] }
+                        return map
+                    }
+                    for migration in migrations {
+                        if let checksum = recorded[migration.name], checksum != migration.checksum {
+                            report("problem", "\(file): migration \(migration.name) changed after it ran")
+                        } else if recorded[migration.name] == nil {
+                            report("warning", "\(file): migration \(migration.name) has not run yet")
+                        }
+                    }
+                }
+            } catch {
+                report("problem", "\(file): cannot be read: \(error)")
+            }
+            if let size = (try? files.attributesOfItem(atPath: url.path + "-wal")[.size] as? Int) ?? nil, size > 64 << 20 {
+                report("warning", "\(file)-wal is \(size >> 20) MiB: a reader may hold an old snapshot")
+            }
+        }
+        if problems > 0 {
+            print("\(problems) problem(s)")
+            throw ExitCode(1)
+        }
+        print("no problems")
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import SluiceBroker
+
+struct Plugins: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, install and inspect plugins.",
+        subcommands: [PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsDatabase.self]
+    )
+}
+
+struct PluginsCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Write a new plugin folder (manifest, one contract, one migration) to edit.",
+        discussion: "Example: sluice plugins create notes --db exclusive, then edit notes/, then sluice plugins install notes"
+    )
+
+    @Argument(help: "The plugin id: [a-z0-9-], at most 64 characters.")
+    var id: String
+
+    @Option(name: .long, help: "Database mode: shared (plugins.db) or exclusive (plugins/<id>.db).")
+    var db: String = "exclusive"
+
+    @Option(name: .long, help: "Where to create the folder.")
+    var directory: String = "."
+
+    func run() async throws {
+        let mode: PluginManifest.DatabaseMode
+        switch db {
+        case "shared": mode = .shared
+        case "exclusive", "exclusive-sqlite": mode = .exclusiveSQLite
+        default: throw ValidationError("--db must be shared or exclusive")
+        }
+        let folder = try PluginScaffold.create(id: id, mode: mode, in: URL(fileURLWithPath: directory))
+        print("created \(folder.path): plugin.json, contracts/, migrations/")
+        print("next: edit it, then `sluice plugins install \(folder.path)` and restart the broker")
+    }
+}
+
+struct PluginsInstall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Validate a plugin folder and install it into the data directory.",
+        discussion: """
+            Checks the manifest, every contract and migration first; a bad plugin changes nothing on disk. Then \
+            copies the folder to <data-dir>/installed/<id>/, creates its token <data-dir>/tokens/<id>.token (give it \
+            to the plugin: it connects with name <id> and that token) and records it in core.db. The broker loads \
+            installed plugins when it starts.
+            """
+    )
+
+    @Argument(help: "The plugin folder (with plugin.json).")
+    var path: String
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        let manifest = try PluginCatalog(dataDirectory: data).install(from: URL(fileURLWithPath: path).standardizedFileURL)
+        print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
+        print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
+        print("restart the broker to load it")
+    }
+}
+
+struct PluginsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List installed plugins.")
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let plugins = try PluginCatalog(dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL).list()
+        if plugins.isEmpty {
+            print("no plugins installed")
+            return
+        }
+        printTable(["plugin", "version", "database", "installed"], plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] })
+    }
+}
+
+struct PluginsDatabase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db",
+        abstract: "A plugin's database: ensure it exists, show it, or run its pending migrations.",
+        discussion: "ensure and migrate need the broker stopped (they take the data directory's lock)."
+    )
+
+    @Argument(help: "ensure, info or migrate.")
+    var action: String
+
+    @Argument(help: "The plugin id.")
+    var id: String
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        var registry = ContractRegistry()
+        try registry.loadInstalledPlugins(dataDirectory: data)
+        guard let manifest = registry.plugins[id] else { throw ValidationError("no installed plugin '\(id)'") }
+        let database = manifest.databaseName
+        switch action {
+        case "ensure", "migrate":
+            let lock = try DataDirectoryLock(directory: data)
+            defer { lock.release() }
+            let file = try DatabaseFile(
+                name: database, directory: data, file: registry.file(of: database), migrations: registry.migrations[database] ?? [],
+                maxBytes: registry.storageLimit(of: database)
+            )
+            print("\(file.url.path): \(registry.migrations[database]?.count ?? 0) migrations applied, last seq \(try file.lastSeq())")
+        case "info":
+            let url = data.appendingPathComponent(registry.file(of: database))
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                print("\(url.path) does not exist yet (sluice plugins db ensure \(id))")
+                return
+            }
+            var configuration = Configuration()
+            configuration.readonly = true
+            let info = try await DatabaseQueue(path: url.path, configuration: configuration).read { db in
+                (
+                    try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0,
+                    try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0,
+                    try String.fetchAll(db, sql: "SELECT name FROM sluice_migrations ORDER BY name")
+                )
+            }
+            printTable(
+                ["field", "value"],
+                [
+                    ["file", url.path], ["mode", manifest.databaseMode.rawValue], ["size", "\(info.0 * info.1) bytes"],
+                    ["storage limit", registry.storageLimit(of: database).map { "\($0) bytes" } ?? "none"],
+                    ["last seq", "\(info.2)"], ["migrations", info.3.joined(separator: ", ")],
+                ]
+            )
+        default:
+            throw ValidationError("action must be ensure, info or migrate")
+        }
+    }
+}
+
+/// Prints rows as an aligned plain-text table.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+    }
+    print(line(header))
+    print(line(widths.map { String(repeating: "-", count: $0) }))
+    for row in rows { print(line(row)) }
+}
