@@ -5,7 +5,8 @@ import SluiceBroker
 struct Capabilities: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show who may run what: each identity, its capabilities and the contracts they unlock.",
-        discussion: "`local` (the operator) may run every contract. Reads the installed plugins and contract sets; no broker needed."
+        discussion:
+            "`local` (the operator) may run every contract. Reads the installed plugins and contract sets; no broker needed."
     )
 
     @Option(name: .long, help: "Only this plugin.")
@@ -14,7 +15,9 @@ struct Capabilities: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    @Option(name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists.")
+    @Option(
+        name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists."
+    )
     var contracts: [String] = []
 
     func run() async throws {
@@ -22,7 +25,8 @@ struct Capabilities: AsyncParsableCommand {
         var rows: [[String]] = []
         for (id, manifest) in registry.plugins.sorted(by: { $0.key < $1.key }) where plugin == nil || plugin == id {
             for capability in manifest.capabilities.sorted() {
-                let unlocked = registry.contracts.values.filter { $0.capability == capability }.map(\.id.description).sorted()
+                let unlocked = registry.contracts.values.filter { $0.capability == capability }.map(\.id.description)
+                    .sorted()
                 rows.append([id, capability, unlocked.isEmpty ? "(no contract)" : unlocked.joined(separator: ", ")])
             }
             if manifest.capabilities.isEmpty { rows.append([id, "(none)", ""]) }

@@ -6,13 +6,16 @@ import SluiceBroker
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a data directory: permissions, manifests, database integrity, WAL sizes, orphan files.",
-        discussion: "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving."
+        discussion:
+            "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving."
     )
 
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    @Option(name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists.")
+    @Option(
+        name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists."
+    )
     var contracts: [String] = []
 
     func run() async throws {
@@ -28,11 +31,15 @@ struct Doctor: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        func mode(_ path: String) -> Int? { (try? files.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil }
+        func mode(_ path: String) -> Int? {
+            (try? files.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil
+        }
         if let bits = mode(data.path) {
             bits & 0o077 == 0
                 ? report("ok", "\(data.path) is private (\(String(bits, radix: 8)))")
-                : report("problem", "\(data.path) is mode \(String(bits, radix: 8)); other users can reach its sockets: chmod 700")
+                : report(
+                    "problem",
+                    "\(data.path) is mode \(String(bits, radix: 8)); other users can reach its sockets: chmod 700")
         }
         let tokens = data.appendingPathComponent("tokens")
         for name in ((try? files.contentsOfDirectory(atPath: tokens.path)) ?? []).sorted() {
@@ -64,14 +71,20 @@ struct Doctor: AsyncParsableCommand {
             configuration.readonly = true
             do {
                 let queue = try DatabaseQueue(path: url.path, configuration: configuration)
-                let integrity = try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+                let integrity = try await queue.read { db in
+                    try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? ""
+                }
                 integrity == "ok" ? report("ok", "\(file): integrity ok") : report("problem", "\(file): \(integrity)")
                 let name = String(url.deletingPathExtension().lastPathComponent)
-                if let migrations = registry.migrations[registry.databases.first { registry.file(of: $0) == file } ?? name] {
+                if let migrations = registry.migrations[
+                    registry.databases.first { registry.file(of: $0) == file } ?? name]
+                {
                     let recorded = try await queue.read { db -> [String: String] in
                         guard try db.tableExists("sluice_migrations") else { return [:] }
                         var map: [String: String] = [:]
-                        for row in try Row.fetchAll(db, sql: "SELECT name, checksum FROM sluice_migrations") { map[row["name"]] = row["checksum"] }
+                        for row in try Row.fetchAll(db, sql: "SELECT name, checksum FROM sluice_migrations") {
+                            map[row["name"]] = row["checksum"]
+                        }
                         return map
                     }
                     for migration in migrations {
@@ -85,7 +98,9 @@ struct Doctor: AsyncParsableCommand {
             } catch {
                 report("problem", "\(file): cannot be read: \(error)")
             }
-            if let size = (try? files.attributesOfItem(atPath: url.path + "-wal")[.size] as? Int) ?? nil, size > 64 << 20 {
+            if let size = (try? files.attributesOfItem(atPath: url.path + "-wal")[.size] as? Int) ?? nil,
+                size > 64 << 20
+            {
                 report("warning", "\(file)-wal is \(size >> 20) MiB: a reader may hold an old snapshot")
             }
         }

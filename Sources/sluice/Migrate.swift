@@ -19,7 +19,9 @@ struct Migrate: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    @Option(name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists.")
+    @Option(
+        name: .long, parsing: .singleValue, help: "Contract sets, as for serve. Default: examples/tasks when it exists."
+    )
     var contracts: [String] = []
 
     func run() async throws {
@@ -35,7 +37,9 @@ struct Migrate: AsyncParsableCommand {
         let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
         let database = registry.plugins[scope]?.databaseName ?? scope
         guard let migrations = registry.migrations[database] else {
-            throw ValidationError("no scope '\(scope)': use core, plugins, a plugin id or one of \(registry.databases.joined(separator: ", "))")
+            throw ValidationError(
+                "no scope '\(scope)': use core, plugins, a plugin id or one of \(registry.databases.joined(separator: ", "))"
+            )
         }
         let file = try DatabaseFile(
             name: database, directory: data, file: registry.file(of: database), migrations: migrations,

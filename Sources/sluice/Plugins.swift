@@ -14,7 +14,8 @@ struct PluginsCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Write a new plugin folder (manifest, one contract, one migration) to edit.",
-        discussion: "Example: sluice plugins create notes --db exclusive, then edit notes/, then sluice plugins install notes"
+        discussion:
+            "Example: sluice plugins create notes --db exclusive, then edit notes/, then sluice plugins install notes"
     )
 
     @Argument(help: "The plugin id: [a-z0-9-], at most 64 characters.")
@@ -59,7 +60,8 @@ struct PluginsInstall: AsyncParsableCommand {
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
-        let manifest = try PluginCatalog(dataDirectory: data).install(from: URL(fileURLWithPath: path).standardizedFileURL)
+        let manifest = try PluginCatalog(dataDirectory: data).install(
+            from: URL(fileURLWithPath: path).standardizedFileURL)
         print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
         print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
         print("restart the broker to load it")
@@ -78,7 +80,9 @@ struct PluginsList: AsyncParsableCommand {
             print("no plugins installed")
             return
         }
-        printTable(["plugin", "version", "database", "installed"], plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] })
+        printTable(
+            ["plugin", "version", "database", "installed"],
+            plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] })
     }
 }
 
@@ -109,10 +113,13 @@ struct PluginsDatabase: AsyncParsableCommand {
             let lock = try DataDirectoryLock(directory: data)
             defer { lock.release() }
             let file = try DatabaseFile(
-                name: database, directory: data, file: registry.file(of: database), migrations: registry.migrations[database] ?? [],
+                name: database, directory: data, file: registry.file(of: database),
+                migrations: registry.migrations[database] ?? [],
                 maxBytes: registry.storageLimit(of: database)
             )
-            print("\(file.url.path): \(registry.migrations[database]?.count ?? 0) migrations applied, last seq \(try file.lastSeq())")
+            print(
+                "\(file.url.path): \(registry.migrations[database]?.count ?? 0) migrations applied, last seq \(try file.lastSeq())"
+            )
         case "info":
             let url = data.appendingPathComponent(registry.file(of: database))
             guard FileManager.default.fileExists(atPath: url.path) else {
@@ -123,7 +130,8 @@ struct PluginsDatabase: AsyncParsableCommand {
             configuration.readonly = true
             let info = try await DatabaseQueue(path: url.path, configuration: configuration).read { db in
                 (
-                    try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0,
+                    try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0,
+                    try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0,
                     try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0,
                     try String.fetchAll(db, sql: "SELECT name FROM sluice_migrations ORDER BY name")
                 )

@@ -48,7 +48,8 @@ public enum DataDirectoryBackup {
             let source = try DatabaseQueue(
                 path: dataDirectory.appendingPathComponent(name).path, configuration: configuration)
             try files.createDirectory(
-                at: destination.appendingPathComponent(name).deletingLastPathComponent(), withIntermediateDirectories: true
+                at: destination.appendingPathComponent(name).deletingLastPathComponent(),
+                withIntermediateDirectories: true
             )
             let copy = try DatabaseQueue(path: destination.appendingPathComponent(name).path)
             try source.backup(to: copy)
@@ -56,7 +57,9 @@ public enum DataDirectoryBackup {
             let state = try copy.read { db -> (Int64, String) in
                 let hasLog = try db.tableExists("sluice_log")
                 let seq = hasLog ? try DatabaseFile.lastSeq(in: db) : 0
-                let epoch = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") ?? ""
+                let epoch =
+                    try db.tableExists("sluice_meta")
+                    ? try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") ?? "" : ""
                 return (seq, epoch)
             }
             try copy.close()
@@ -86,12 +89,14 @@ public enum DataDirectoryBackup {
             try files.copyItem(at: backup.appendingPathComponent(name), to: target)
             let epoch = UUID().uuidString.lowercased()
             let queue = try DatabaseQueue(path: target.path)
-            try queue.write { db in
+            let stamped = try queue.write { db -> Bool in
+                guard try db.tableExists("sluice_meta") else { return false }  // core.db has no streams
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [epoch])
+                return true
             }
             try queue.close()
-            epochs[String(name.dropLast(3))] = epoch
+            if stamped { epochs[String(name.dropLast(3))] = epoch }
         }
         return epochs
     }

@@ -41,7 +41,9 @@ public struct Contract: Sendable {
 
     /// Parses a contract document. A plugin's contracts (`plugin` set) run in the plugin's
     /// database, so `database` may be omitted (and must match if given), and need a capability.
-    public init(json: JSONValue, file: String, plugin: String? = nil, pluginDatabase: String? = nil) throws(ContractError) {
+    public init(json: JSONValue, file: String, plugin: String? = nil, pluginDatabase: String? = nil)
+        throws(ContractError)
+    {
         guard case .object(let members) = json else {
             throw ContractError(file: file, "a contract must be a JSON object")
         }
@@ -60,16 +62,20 @@ public struct Contract: Sendable {
         let database: String
         if let pluginDatabase {
             if let declared = members["database"]?.stringValue, declared != pluginDatabase {
-                throw ContractError(file: file, "'database' is \"\(declared)\", but the plugin's contracts run in \"\(pluginDatabase)\"; omit it")
+                throw ContractError(
+                    file: file,
+                    "'database' is \"\(declared)\", but the plugin's contracts run in \"\(pluginDatabase)\"; omit it")
             }
             database = pluginDatabase
-            guard let capability = members["capability"]?.stringValue, PluginManifest.isValidCapability(capability) else {
+            guard let capability = members["capability"]?.stringValue, PluginManifest.isValidCapability(capability)
+            else {
                 throw ContractError(file: file, "a plugin contract needs a 'capability' like \"data:task:create\"")
             }
             _ = capability
         } else {
             guard let declared = members["database"]?.stringValue, Contract.isValidDatabaseName(declared) else {
-                throw ContractError(file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit', 'core' or 'plugins'")
+                throw ContractError(
+                    file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit', 'core' or 'plugins'")
             }
             database = declared
         }

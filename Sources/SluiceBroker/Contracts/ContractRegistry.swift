@@ -17,7 +17,8 @@ public struct ContractRegistry: Sendable {
 
     /// The storage limit of `database` in bytes, from its plugin's manifest (exclusive mode only).
     public func storageLimit(of database: String) -> Int64? {
-        guard let plugin = plugins[database], plugin.databaseMode == .exclusiveSQLite, let megabytes = plugin.limits.storageMB
+        guard let plugin = plugins[database], plugin.databaseMode == .exclusiveSQLite,
+            let megabytes = plugin.limits.storageMB
         else { return nil }
         return Int64(megabytes) << 20
     }
@@ -59,33 +60,43 @@ public struct ContractRegistry: Sendable {
             throw ContractError(file: directory.path, "plugin \(manifest.id) is loaded twice")
         }
         if manifest.databaseMode == .exclusiveSQLite, migrations[manifest.id] != nil {
-            throw ContractError(file: directory.path, "plugin id \(manifest.id) is also the name of a contract set's database")
+            throw ContractError(
+                file: directory.path, "plugin id \(manifest.id) is also the name of a contract set's database")
         }
         let contractsDirectory = directory.appendingPathComponent("contracts")
         var provided: Set<String> = []
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: contractsDirectory.path)) ?? []).filter({ $0.hasSuffix(".json") }).sorted() {
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: contractsDirectory.path)) ?? []).filter({
+            $0.hasSuffix(".json")
+        }).sorted() {
             let path = contractsDirectory.appendingPathComponent(name).path
-            guard let data = FileManager.default.contents(atPath: path) else { throw ContractError(file: path, "cannot read file") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ContractError(file: path, "cannot read file")
+            }
             let json: JSONValue
             do {
                 json = try JSONValue(parsing: Array(data))
             } catch {
                 throw ContractError(file: path, "\(error)")
             }
-            let contract = try Contract(json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName)
+            let contract = try Contract(
+                json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName)
             try register(contract)
             provided.insert(contract.id.description)
         }
         for (index, declared) in manifest.contracts.enumerated() where !provided.contains(declared) {
-            throw PluginManifest.Invalid(field: "contracts[\(index)]", reason: "names \(declared), which is not in contracts/")
+            throw PluginManifest.Invalid(
+                field: "contracts[\(index)]", reason: "names \(declared), which is not in contracts/")
         }
         for found in provided.sorted() where !manifest.contracts.contains(found) {
             throw PluginManifest.Invalid(field: "contracts", reason: "does not list \(found), which is in contracts/")
         }
         let migrationsDirectory = directory.appendingPathComponent("migrations")
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).filter({ $0.hasSuffix(".sql") }).sorted() {
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).filter({
+            $0.hasSuffix(".sql")
+        }).sorted() {
             let path = migrationsDirectory.appendingPathComponent(name).path
-            guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8)
+            else {
                 throw ContractError(file: path, "cannot read file as UTF-8")
             }
             // In the shared database, migrations of different plugins must not collide.
@@ -93,7 +104,8 @@ public struct ContractRegistry: Sendable {
             try addMigration(Migration(name: recorded, sql: sql), database: manifest.databaseName)
         }
         if migrations[manifest.databaseName] == nil { migrations[manifest.databaseName] = [] }
-        databaseFiles[manifest.databaseName] = manifest.databaseMode == .shared ? "plugins.db" : "plugins/\(manifest.id).db"
+        databaseFiles[manifest.databaseName] =
+            manifest.databaseMode == .shared ? "plugins.db" : "plugins/\(manifest.id).db"
         plugins[manifest.id] = manifest
     }
 

@@ -20,11 +20,29 @@ public indirect enum InputSchema: Sendable {
         var maximum: Double?
         var items: InputSchema?
         var maxItems: Int?
+        var minItems: Int?
+        var constValue: JSONValue?
+        var pattern: SchemaPattern?
+        var format: Format?
+    }
+
+    /// The `format` values that are checked (others are refused at load).
+    enum Format: String, Sendable {
+        case dateTime = "date-time"
+        case uuid
+
+        func accepts(_ text: String) -> Bool {
+            switch self {
+            case .uuid: InputSchema.isUUID(text)
+            case .dateTime: InputSchema.isDateTime(text)
+            }
+        }
     }
 
     static let knownKeywords: Set<String> = [
         "type", "properties", "required", "additionalProperties", "enum", "minLength", "maxLength", "minimum",
-        "maximum", "items", "maxItems", "description", "title", "$schema", "$id",
+        "maximum", "items", "maxItems", "minItems", "const", "pattern", "format", "description", "title", "$schema",
+        "$id",
     ]
     static let knownTypes: Set<String> = ["object", "array", "string", "integer", "number", "boolean", "null"]
 
@@ -74,6 +92,20 @@ public indirect enum InputSchema: Sendable {
         node.minLength = try InputSchema.count(members["minLength"], "minLength", pointer)
         node.maxLength = try InputSchema.count(members["maxLength"], "maxLength", pointer)
         node.maxItems = try InputSchema.count(members["maxItems"], "maxItems", pointer)
+        node.minItems = try InputSchema.count(members["minItems"], "minItems", pointer)
+        node.constValue = members["const"]
+        if let pattern = members["pattern"] {
+            guard let text = pattern.stringValue, let compiled = SchemaPattern(text) else {
+                throw ContractError(file: "", "'pattern' at '\(pointer)' must be a valid regular expression")
+            }
+            node.pattern = compiled
+        }
+        if let format = members["format"] {
+            guard let name = format.stringValue, let parsed = Format(rawValue: name) else {
+                throw ContractError(file: "", "'format' at '\(pointer)' must be \"date-time\" or \"uuid\"")
+            }
+            node.format = parsed
+        }
         if let minimum = members["minimum"] {
             guard let value = minimum.doubleValue else {
                 throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number")
@@ -115,6 +147,7 @@ public indirect enum InputSchema: Sendable {
         guard case .node(let node) = self else { return true }
         if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) { return false }
         if let allowed = node.enumValues, !allowed.contains(value) { return false }
+        if let constant = node.constValue, constant != value { return false }
         switch value {
         case .object(let members):
             for name in node.required where members[name] == nil { return false }
@@ -131,12 +164,15 @@ public indirect enum InputSchema: Sendable {
                 if let minLength = node.minLength, length < minLength { return false }
                 if let maxLength = node.maxLength, length > maxLength { return false }
             }
+            if let pattern = node.pattern, !pattern.matches(text) { return false }
+            if let format = node.format, !format.accepts(text) { return false }
         case .int, .double:
             let number = value.doubleValue!
             if let minimum = node.minimum, number < minimum { return false }
             if let maximum = node.maximum, number > maximum { return false }
         case .array(let items):
             if let maxItems = node.maxItems, items.count > maxItems { return false }
+            if let minItems = node.minItems, items.count < minItems { return false }
             if let itemSchema = node.items, !items.allSatisfy(itemSchema.accepts) { return false }
         default:
             break
@@ -159,6 +195,9 @@ public indirect enum InputSchema: Sendable {
         if let allowed = node.enumValues, !allowed.contains(value) {
             found.append(
                 Violation(pointer: pointer, rule: "enum", message: "must be one of \(JSONValue.array(allowed))"))
+        }
+        if let constant = node.constValue, constant != value {
+            found.append(Violation(pointer: pointer, rule: "const", message: "must be \(constant)"))
         }
         switch value {
         case .object(let members):
@@ -188,6 +227,12 @@ public indirect enum InputSchema: Sendable {
                     Violation(pointer: pointer, rule: "maxLength", message: "must have at most \(maxLength) characters")
                 )
             }
+            if let pattern = node.pattern, !pattern.matches(text) {
+                found.append(Violation(pointer: pointer, rule: "pattern", message: "must match \(pattern.source)"))
+            }
+            if let format = node.format, !format.accepts(text) {
+                found.append(Violation(pointer: pointer, rule: "format", message: "must be a \(format.rawValue)"))
+            }
         case .int, .double:
             let number = value.doubleValue!
             if let minimum = node.minimum, number < minimum {
@@ -202,6 +247,10 @@ public indirect enum InputSchema: Sendable {
             if let maxItems = node.maxItems, items.count > maxItems {
                 found.append(
                     Violation(pointer: pointer, rule: "maxItems", message: "must have at most \(maxItems) items"))
+            }
+            if let minItems = node.minItems, items.count < minItems {
+                found.append(
+                    Violation(pointer: pointer, rule: "minItems", message: "must have at least \(minItems) items"))
             }
             if let itemSchema = node.items {
                 for (index, item) in items.enumerated() {

@@ -189,17 +189,21 @@ extension BrokerIOLoop {
     func capabilityDenial(actor: String, contract: Contract) -> WireError? {
         if actor == TokenStore.operatorName { return nil }
         let details: [String: JSONValue] = [
-            "contract": .string(contract.id.description), "capability": contract.capability.map(JSONValue.string) ?? .null,
+            "contract": .string(contract.id.description),
+            "capability": contract.capability.map(JSONValue.string) ?? .null,
         ]
         guard let capability = contract.capability else {
-            return WireError(.capabilityDenied, "\(contract.id) declares no capability: only the operator may run it", details: details)
+            return WireError(
+                .capabilityDenied, "\(contract.id) declares no capability: only the operator may run it",
+                details: details)
         }
         guard let plugin = registry.plugins[actor] else {
             return WireError(.capabilityDenied, "'\(actor)' is not an installed plugin", details: details)
         }
         guard plugin.capabilities.contains(capability) else {
             return WireError(
-                .capabilityDenied, "plugin \(actor) lacks capability \(capability), which \(contract.id) requires", details: details
+                .capabilityDenied, "plugin \(actor) lacks capability \(capability), which \(contract.id) requires",
+                details: details
             )
         }
         return nil

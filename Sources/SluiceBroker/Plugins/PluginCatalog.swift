@@ -21,7 +21,8 @@ public struct PluginCatalog: Sendable {
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)
         let files = FileManager.default
-        try files.createDirectory(at: installedDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try files.createDirectory(
+            at: installedDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let target = installedDirectory.appendingPathComponent(manifest.id)
         let staging = installedDirectory.appendingPathComponent(".\(manifest.id).partial")
         try? files.removeItem(at: staging)

@@ -61,29 +61,37 @@ public struct PluginManifest: Sendable, Equatable {
         return parts.count >= 2 && text.utf8.count <= 128
             && parts.allSatisfy { part in
                 guard let first = part.utf8.first, first >= 0x61, first <= 0x7A else { return false }
-                return part.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
+                return part.utf8.allSatisfy {
+                    ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F
+                }
             }
     }
 
     public init(json: JSONValue) throws(Invalid) {
-        guard case .object(let members) = json else { throw Invalid(field: "(document)", reason: "must be a JSON object") }
+        guard case .object(let members) = json else {
+            throw Invalid(field: "(document)", reason: "must be a JSON object")
+        }
         for key in members.keys.sorted() where !PluginManifest.knownMembers.contains(key) {
             throw Invalid(field: key, reason: "is not a manifest member")
         }
         guard let id = members["id"]?.stringValue else { throw Invalid(field: "id", reason: "is required (a string)") }
         guard TokenStore.isValidName(id), id != TokenStore.operatorName, id != "plugins", id != "anonymous" else {
-            throw Invalid(field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local', 'plugins' or 'anonymous'")
+            throw Invalid(
+                field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local', 'plugins' or 'anonymous'")
         }
         guard let version = members["version"]?.stringValue, !version.isEmpty, version.utf8.count <= 64 else {
             throw Invalid(field: "version", reason: "is required (a non-empty string, e.g. \"1.0.0\")")
         }
         guard let capabilityList = members["capabilities"]?.arrayValue else {
-            throw Invalid(field: "capabilities", reason: "is required (an array of capabilities like \"data:task:create\")")
+            throw Invalid(
+                field: "capabilities", reason: "is required (an array of capabilities like \"data:task:create\")")
         }
         var capabilities: [String] = []
         for (index, entry) in capabilityList.enumerated() {
             guard let capability = entry.stringValue, PluginManifest.isValidCapability(capability) else {
-                throw Invalid(field: "capabilities[\(index)]", reason: "must look like \"data:task:create\" (lowercase words separated by ':')")
+                throw Invalid(
+                    field: "capabilities[\(index)]",
+                    reason: "must look like \"data:task:create\" (lowercase words separated by ':')")
             }
             capabilities.append(capability)
         }
@@ -95,19 +103,30 @@ public struct PluginManifest: Sendable, Equatable {
             contracts.append(text)
         }
         guard let database = members["database"]?.objectValue, let modeText = database["mode"]?.stringValue else {
-            throw Invalid(field: "database.mode", reason: "is required: \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\"")
+            throw Invalid(
+                field: "database.mode",
+                reason: "is required: \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\"")
         }
         guard let mode = DatabaseMode(rawValue: modeText) else {
-            throw Invalid(field: "database.mode", reason: "must be \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\", not \"\(modeText)\"")
+            throw Invalid(
+                field: "database.mode",
+                reason: "must be \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\", not \"\(modeText)\"")
         }
         guard mode != .exclusivePostgres else {
-            throw Invalid(field: "database.mode", reason: "\"exclusive-postgres\" is not supported yet; use \"exclusive-sqlite\" or \"shared\"")
+            throw Invalid(
+                field: "database.mode",
+                reason: "\"exclusive-postgres\" is not supported yet; use \"exclusive-sqlite\" or \"shared\"")
         }
         var limits = Limits()
         if let limitMembers = members["limits"] {
-            guard case .object(let values) = limitMembers else { throw Invalid(field: "limits", reason: "must be an object") }
-            for key in values.keys.sorted() where !["storage_mb", "max_in_flight", "rate_per_second", "timeout_ms"].contains(key) {
-                throw Invalid(field: "limits.\(key)", reason: "is not a limit (storage_mb, max_in_flight, rate_per_second, timeout_ms)")
+            guard case .object(let values) = limitMembers else {
+                throw Invalid(field: "limits", reason: "must be an object")
+            }
+            for key in values.keys.sorted()
+            where !["storage_mb", "max_in_flight", "rate_per_second", "timeout_ms"].contains(key) {
+                throw Invalid(
+                    field: "limits.\(key)",
+                    reason: "is not a limit (storage_mb, max_in_flight, rate_per_second, timeout_ms)")
             }
             func positive(_ key: String) throws(Invalid) -> Int? {
                 guard let value = values[key] else { return nil }

@@ -5,7 +5,8 @@ public enum PluginScaffold {
     /// Writes `<parent>/<id>/` with a manifest, one command contract and its migration.
     public static func create(id: String, mode: PluginManifest.DatabaseMode, in parent: URL) throws -> URL {
         guard TokenStore.isValidName(id), id != TokenStore.operatorName, id != "plugins" else {
-            throw PluginManifest.Invalid(field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local' or 'plugins'")
+            throw PluginManifest.Invalid(
+                field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local' or 'plugins'")
         }
         let directory = parent.appendingPathComponent(id)
         guard !FileManager.default.fileExists(atPath: directory.path) else {
@@ -15,7 +16,8 @@ public enum PluginScaffold {
         let contractName = "\(id).item.create"
         let table = "\(word)_items"
         for folder in ["contracts", "migrations"] {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         let manifest = """
             {
@@ -64,7 +66,8 @@ public enum PluginScaffold {
             to: directory.appendingPathComponent("contracts/\(contractName).v1.json"), atomically: true, encoding: .utf8
         )
         try migration.write(
-            to: directory.appendingPathComponent("migrations/001_create_\(table).sql"), atomically: true, encoding: .utf8
+            to: directory.appendingPathComponent("migrations/001_create_\(table).sql"), atomically: true,
+            encoding: .utf8
         )
         return directory
     }

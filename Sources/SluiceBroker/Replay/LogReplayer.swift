@@ -72,7 +72,8 @@ public struct LogReplayer {
                 synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
             )
             let writer = try CommandWriter(
-                database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], registry: registry, publishes: false,
+                database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], registry: registry,
+                publishes: false,
                 logger: logger
             )
             let head = try DatabaseFile.lastSeq(in: db)

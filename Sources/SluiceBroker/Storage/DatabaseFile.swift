@@ -26,7 +26,8 @@ public final class DatabaseFile: Sendable {
         self.name = name
         self.url = directory.appendingPathComponent(file ?? "\(name).db")
         try FileManager.default.createDirectory(
-            at: url.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
         )
         var configuration = Configuration()
         configuration.journalMode = .wal

@@ -46,8 +46,12 @@ extension CommandWriter {
             logger.error(
                 "batch rolled back",
                 metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
-            let failure = WireError(
-                .internal, "the transaction could not commit; nothing was written, retry with the same key")
+            // A full database stays full for a retry: say so. Anything else may pass next time.
+            let failure =
+                (error as? DatabaseError)?.resultCode.primaryResultCode == .SQLITE_FULL
+                ? WireError(
+                    .storageLimit, "\(database.name) reached its storage limit; nothing in this batch was written")
+                : WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key")
             return batch.map {
                 CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
             }

@@ -24,7 +24,8 @@ final class CommandWriter {
     let recorder = ChangeRecorder()
 
     init(
-        database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry, publishes: Bool = true,
+        database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
+        publishes: Bool = true,
         logger: Logger
     ) throws {
         self.database = database
