@@ -52,6 +52,13 @@ public final class RunningBroker: Sendable {
         try TasksDatabase.open(broker.configuration.dataDirectory.appendingPathComponent("\(database).db"))
     }
 
+    /// Starts a broker on `directory` (creating its data directory, databases and tokens) and
+    /// stops it again, for tests about what a broker leaves on disk.
+    public static func stopAfterStart(_ directory: TemporaryDirectory) {
+        let broker = try? RunningBroker(directory: directory)
+        broker?.stop()
+    }
+
     public func stop() {
         broker.shutdown()
         broker.wait()

@@ -1,0 +1,50 @@
+import Foundation
+import SluiceBroker
+import SluiceTestSupport
+import SluiceWire
+import Testing
+
+/// schemas/contract.schema.json and plugin.schema.json describe what the broker accepts: the
+/// shipped examples and a scaffolded plugin pass them, and documents the broker refuses fail them.
+@Suite struct DocumentSchemaTests {
+    func schema(_ name: String) throws -> InputSchema {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("schemas/\(name).schema.json")
+        return try InputSchema(try JSONValue(parsing: Array(try Data(contentsOf: url))))
+    }
+
+    func document(_ url: URL) throws -> JSONValue { try JSONValue(parsing: Array(try Data(contentsOf: url))) }
+
+    @Test func shippedContractsMatchTheContractSchema() throws {
+        let folder = Fixtures.tasksContracts.appendingPathComponent("contracts")
+        let schema = try schema("contract")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }
+        #expect(!files.isEmpty)
+        for file in files {
+            #expect(schema.violations(of: try document(folder.appendingPathComponent(file))) == [], "\(file)")
+        }
+    }
+
+    @Test func aScaffoldedPluginMatchesBothSchemas() throws {
+        let directory = TemporaryDirectory()
+        let folder = try PluginScaffold.create(id: "demo", mode: .shared, in: directory.url)
+        #expect(try schema("plugin").violations(of: try document(folder.appendingPathComponent("plugin.json"))) == [])
+        #expect(
+            try schema("contract").violations(
+                of: try document(folder.appendingPathComponent("contracts/demo.item.create.v1.json"))) == [])
+    }
+
+    @Test(arguments: [
+        #"{"name": "Bad Name", "version": "v1", "kind": "command", "statements": ["SELECT 1"]}"#,
+        #"{"name": "a.b", "version": "1", "kind": "command", "statements": ["SELECT 1"]}"#,
+        #"{"name": "a.b", "version": "v1", "kind": "write", "statements": ["SELECT 1"]}"#,
+        #"{"name": "a.b", "version": "v1", "kind": "command", "statements": []}"#,
+        #"{"name": "a.b", "version": "v1", "kind": "command", "statements": ["SELECT 1"], "sql": "x"}"#,
+    ])
+    func documentsTheBrokerRefusesFailTheSchema(_ text: String) throws {
+        let json = try JSONValue(parsing: text)
+        #expect(!(try schema("contract").violations(of: json)).isEmpty)
+        var withDatabase = json.objectValue ?? [:]
+        withDatabase["database"] = "things"
+        #expect(throws: ContractError.self) { try Contract(json: .object(withDatabase), file: "test.json") }
+    }
+}
