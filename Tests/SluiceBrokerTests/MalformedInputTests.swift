@@ -114,3 +114,21 @@ import Testing
         #expect(Set(codes) == ["invalid_message"])
     }
 }
+
+@Suite struct ContractLimitTests {
+    @Test func anInputOverTheContractsLimitIsRefused() throws {
+        let broker = try RunningBroker()
+        let socket = try broker.socket(.req)
+        // task.create@v1 accepts at most 4096 bytes of input; its title at most 200 characters,
+        // so the size check must come first to be seen: pad with a long ref instead.
+        let request = CommandRequest(
+            requestID: "big", contract: ContractID("task.create@v1")!, idempotencyKey: "big",
+            payload: ["title": "t", "ref": .string(String(repeating: "r", count: 5000))]
+        )
+        let reply = try #require(try socket.request(request.message()))
+        let error = WireError(json: reply.body)
+        #expect(error.code == .payloadTooLarge)
+        #expect(error.details["limit"] == 4096)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 0)
+    }
+}

@@ -110,7 +110,8 @@ import Testing
     @Test func anExpiredKeyRunsAgainAndReplayAgrees() async throws {
         let directory = TemporaryDirectory()
         let broker = try RunningBroker(directory: directory) {
-            $0.ledgerRetention = .milliseconds(300)
+            // Long enough that the immediate retry below is surely within it on a loaded machine.
+            $0.ledgerRetention = .seconds(2)
             $0.idleCheckpointMs = 100
         }
         let client = try broker.client()
@@ -119,7 +120,7 @@ import Testing
         let retry = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
         #expect(retry.duplicate && retry.seq == first.seq, "within the retention a retry is a duplicate")
 
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(2300))
         #expect(try await client.status(idempotencyKey: "short-lived") == .unknown)
         let late = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
         #expect(!late.duplicate)

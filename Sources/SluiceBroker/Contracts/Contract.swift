@@ -22,6 +22,10 @@ public struct Contract: Sendable {
     public var audit: AuditPolicy
     /// The plugin that provides it; nil for the operator's contract sets.
     public var plugin: String?
+    /// Largest input, in bytes of its canonical JSON; bigger inputs get `payload_too_large`.
+    public var maxPayloadBytes: Int?
+    /// Deadline for commands that set no `deadline_ms` of their own.
+    public var timeoutMs: Int?
     /// Where the contract was loaded from.
     public var file: String
 
@@ -36,7 +40,7 @@ public struct Contract: Sendable {
 
     static let knownMembers: Set<String> = [
         "name", "version", "kind", "database", "capability", "input", "statements", "invalidates", "description",
-        "$schema", "audit",
+        "$schema", "audit", "limits",
     ]
 
     /// Parses a contract document. A plugin's contracts (`plugin` set) run in the plugin's
@@ -110,6 +114,20 @@ public struct Contract: Sendable {
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.audit = try AuditPolicy(json: members["audit"], file: file)
         self.plugin = plugin
+        if let limits = members["limits"] {
+            guard case .object(let values) = limits else {
+                throw ContractError(file: file, "'limits' must be an object")
+            }
+            for key in values.keys.sorted() where key != "max_payload_bytes" && key != "timeout_ms" {
+                throw ContractError(file: file, "unknown member 'limits.\(key)' (max_payload_bytes, timeout_ms)")
+            }
+            for (key, value) in values {
+                guard let number = value.intValue, number > 0 else {
+                    throw ContractError(file: file, "'limits.\(key)' must be a positive integer")
+                }
+                if key == "max_payload_bytes" { maxPayloadBytes = Int(number) } else { timeoutMs = Int(number) }
+            }
+        }
         self.file = file
     }
 

@@ -105,6 +105,20 @@ extension BrokerIOLoop {
             )
             return
         }
+        if let limit = contract.maxPayloadBytes {
+            let size = request.payload.canonicalBytes().count
+            if size > limit {
+                reject(
+                    target,
+                    WireError(
+                        .payloadTooLarge, "input is \(size) bytes; \(contract.id) accepts at most \(limit)",
+                        details: ["part": "body", "size": .int(Int64(size)), "limit": .int(Int64(limit))]
+                    ),
+                    kind: .command, request: request, database: contract.database
+                )
+                return
+            }
+        }
         if let denial = capabilityDenial(actor: target.actor, contract: contract) {
             reject(target, denial, kind: .command, request: request, database: contract.database)
             return
@@ -155,8 +169,8 @@ extension BrokerIOLoop {
             reject(target, limited, kind: .command, request: request, database: contract.database)
             return
         }
-        // A plugin's manifest timeout applies to its commands that set no deadline of their own.
-        let deadlineMs = request.deadlineMs ?? registry.plugins[actor]?.limits.timeoutMs
+        // Commands without a deadline of their own get the contract's timeout, else the plugin's.
+        let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? registry.plugins[actor]?.limits.timeoutMs
         let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
         let now = Clock.now()
         let command = AdmittedCommand(
