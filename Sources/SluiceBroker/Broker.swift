@@ -1,4 +1,5 @@
 public import Foundation
+import GRDB
 public import Logging
 import SluiceWire
 import SluiceZMQ
@@ -24,6 +25,8 @@ public final class Broker: Sendable {
     let auditor: RejectionAuditorBox
     let lock: DataDirectoryLock
     let auditKey: [UInt8]
+    /// What each query contract reads (for cache invalidation), checked read-only at start.
+    let queryRegions: [ContractID: DatabaseRegion]
     /// Identities and their tokens (`<data-dir>/tokens`).
     public let tokens: TokenStore
     let context = ZMQContext()
@@ -62,6 +65,7 @@ public final class Broker: Sendable {
             )
         }
         self.databases = databases
+        queryRegions = try QueryCheck.regions(of: registry, in: databases)
         auditor = RejectionAuditorBox(try RejectionAuditor(directory: configuration.dataDirectory, logger: logger))
         epoch = UUID().uuidString.lowercased()
     }
@@ -86,6 +90,14 @@ public final class Broker: Sendable {
                 } catch {
                     logger.critical("writer could not start", metadata: ["db": "\(name)", "error": "\(error)"])
                 }
+            }
+        }
+        for index in 0..<configuration.queryReaderThreads {
+            try startThread(name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index)) {
+                [databases, logger] context, inbox in
+                QueryReader(index: index, databases: databases, logger: logger).run(
+                    context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint
+                )
             }
         }
         let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
@@ -198,7 +210,9 @@ public final class Broker: Sendable {
         let failure = Mutex<String?>(nil)
         let thread = Thread { [self] in
             let loop = BrokerIOLoop(
-                configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams, logger: logger)
+                configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
+                queryRegions: queryRegions, queryReaderCount: configuration.queryReaderThreads, logger: logger
+            )
             loop.run(
                 context: context, doorbell: doorbell,
                 stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }

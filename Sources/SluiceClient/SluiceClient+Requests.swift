@@ -1,5 +1,6 @@
 import Foundation
 public import SluiceWire
+import Synchronization
 
 extension SluiceClient {
     /// Runs a command contract and returns its acknowledgement, which arrives only after the
@@ -28,6 +29,7 @@ extension SluiceClient {
         guard let ack = Acknowledgement(json: reply.body), reply.kind == .ack else {
             throw SluiceClientError(code: .protocolViolation, message: "expected ACK, got \(reply.kind)")
         }
+        acknowledgedSeqs.withLock { seqs in seqs[ack.db] = max(seqs[ack.db] ?? 0, ack.seq) }
         return ack
     }
 

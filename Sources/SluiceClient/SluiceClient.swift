@@ -23,6 +23,9 @@ public final class SluiceClient: Sendable {
     let requestCounter = Atomic<UInt64>(0)
     let finished = DispatchSemaphore(value: 0)
     let isClosed = Atomic<Bool>(false)
+    /// Per database, the highest seq this client has seen acknowledged: sent with queries so
+    /// they reflect the client's own writes.
+    let acknowledgedSeqs = Mutex<[String: Int64]>([:])
 
     /// Connects (lazily, as ZeroMQ does: the broker may start later) and starts the socket thread.
     public init(configuration: ClientConfiguration) throws {

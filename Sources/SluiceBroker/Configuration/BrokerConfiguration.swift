@@ -23,6 +23,8 @@ public struct BrokerConfiguration: Sendable {
     /// `PRAGMA synchronous` for database files: `FULL` (default) survives power loss after ACK;
     /// `NORMAL` survives process crashes only.
     public var synchronousFull = true
+    /// Threads running queries (each with its own WAL read connection). Default 2.
+    public var queryReaderThreads = 2
     /// Heartbeat period on the PUB channel, in milliseconds. Default 1000.
     public var heartbeatIntervalMs = 1000
     /// Outgoing queue limit per subscriber on the PUB socket (messages). Past it, events to that

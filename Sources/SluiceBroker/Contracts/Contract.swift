@@ -24,8 +24,18 @@ public struct Contract: Sendable {
     public var plugin: String?
     /// Largest input, in bytes of its canonical JSON; bigger inputs get `payload_too_large`.
     public var maxPayloadBytes: Int?
-    /// Deadline for commands that set no `deadline_ms` of their own.
+    /// Deadline for requests that set no `deadline_ms` of their own.
     public var timeoutMs: Int?
+    /// Queries: most rows returned (default 1000); more are cut and the result says `truncated`.
+    public var maxRows = 1000
+    /// Queries: most bytes of row data returned (default 1 MiB).
+    public var maxBytes = 1 << 20
+    /// Queries: how long a result may be served from the cache (writes to what it read drop it
+    /// sooner). Nil: not cached.
+    public var cacheTTLMs: Int?
+
+    static let commandLimits: Set<String> = ["max_payload_bytes", "timeout_ms"]
+    static let queryLimits: Set<String> = ["max_payload_bytes", "timeout_ms", "max_rows", "max_bytes", "cache_ttl_ms"]
     /// Where the contract was loaded from.
     public var file: String
 
@@ -118,14 +128,37 @@ public struct Contract: Sendable {
             guard case .object(let values) = limits else {
                 throw ContractError(file: file, "'limits' must be an object")
             }
-            for key in values.keys.sorted() where key != "max_payload_bytes" && key != "timeout_ms" {
-                throw ContractError(file: file, "unknown member 'limits.\(key)' (max_payload_bytes, timeout_ms)")
+            let known = kind == .query ? Contract.queryLimits : Contract.commandLimits
+            for key in values.keys.sorted() where !known.contains(key) {
+                throw ContractError(
+                    file: file,
+                    "unknown member 'limits.\(key)' for a \(kind.rawValue) (\(known.sorted().joined(separator: ", ")))"
+                )
             }
             for (key, value) in values {
                 guard let number = value.intValue, number > 0 else {
                     throw ContractError(file: file, "'limits.\(key)' must be a positive integer")
                 }
-                if key == "max_payload_bytes" { maxPayloadBytes = Int(number) } else { timeoutMs = Int(number) }
+                switch key {
+                case "max_payload_bytes": maxPayloadBytes = Int(number)
+                case "timeout_ms": timeoutMs = Int(number)
+                case "max_rows": maxRows = Int(number)
+                case "max_bytes": maxBytes = Int(number)
+                default: cacheTTLMs = Int(number)
+                }
+            }
+        }
+        if kind == .query {
+            guard statements.count == 1 else {
+                throw ContractError(file: file, "a query contract has exactly one statement (a SELECT)")
+            }
+            let first = statements[0].sql.drop(while: { $0.isWhitespace || $0 == "(" }).prefix(while: \.isLetter)
+                .uppercased()
+            guard ["SELECT", "WITH", "VALUES"].contains(first) else {
+                throw ContractError(
+                    file: file,
+                    "a query contract must read: its statement starts with \(first.isEmpty ? "nothing" : first), not SELECT or WITH"
+                )
             }
         }
         self.file = file

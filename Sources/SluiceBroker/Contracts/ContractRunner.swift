@@ -11,18 +11,16 @@ enum ContractRunner {
         let before = db.totalChangesCount
         var rows: [JSONValue] = []
         for statementSpec in command.contract.statements {
-            var values: [String: (any DatabaseValueConvertible)?] = [:]
-            for name in statementSpec.parameters {
-                switch name {
-                case "_now": values[name] = command.timestamp
-                case "_id": values[name] = command.generatedID
-                case "_actor": values[name] = command.actor
-                case "_key": values[name] = command.request.idempotencyKey
-                default: values[name] = databaseValue(input[name])
-                }
-            }
             let statement = try db.cachedStatement(sql: statementSpec.sql)
-            try statement.setArguments(StatementArguments(values))
+            try statement.setArguments(
+                arguments(
+                    for: statementSpec, input: input,
+                    fixed: [
+                        "_now": command.timestamp, "_id": command.generatedID, "_actor": command.actor,
+                        "_key": command.request.idempotencyKey,
+                    ]
+                )
+            )
             if statement.columnCount > 0 {
                 for row in try Row.fetchAll(statement) { rows.append(json(row)) }
             } else {
@@ -30,6 +28,18 @@ enum ContractRunner {
             }
         }
         return ["changes": .int(Int64(db.totalChangesCount - before)), "rows": .array(rows)]
+    }
+
+    /// The values of a statement's parameters: the broker's (`fixed`, by name) and the input's
+    /// top-level members (missing ones bind NULL).
+    static func arguments(for statement: Contract.Statement, input: [String: JSONValue], fixed: [String: String])
+        -> StatementArguments
+    {
+        var values: [String: (any DatabaseValueConvertible)?] = [:]
+        for name in statement.parameters {
+            values[name] = name.hasPrefix("_") ? fixed[name] : databaseValue(input[name])
+        }
+        return StatementArguments(values)
     }
 
     /// How a JSON input value binds: scalars as themselves, booleans as 0/1, arrays and objects as

@@ -52,6 +52,7 @@ extension BrokerIOLoop {
         }
         switch message.kind {
         case .command: admitCommand(message, target: target)
+        case .query: admitQuery(message, target: target)
         case .status: lookUpStatus(message, target: target)
         case .sync: startSync(message, target: target)
         case .compact: compact(message, target: target)
@@ -370,6 +371,8 @@ extension BrokerIOLoop {
         var body = counters.json.objectValue ?? [:]
         body["queued"] = .object(queuedPerDatabase.mapValues { .int(Int64($0)) })
         body["in_flight_keys"] = .int(Int64(inFlight.count))
+        body["queries"] = queryStatistics
+        body["cached_results"] = .int(Int64(queryCache.count))
         return .object(body)
     }
 

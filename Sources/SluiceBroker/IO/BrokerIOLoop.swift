@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import SluiceWire
 import SluiceZMQ
@@ -28,6 +29,7 @@ final class BrokerIOLoop {
     let registry: ContractRegistry
     let brokerEpoch: String
     let logger: Logger
+    let queryReaderCount: Int
     var streams: [String: (seq: Int64, epoch: String)]
 
     var counters = BrokerCounters()
@@ -39,6 +41,17 @@ final class BrokerIOLoop {
     var queuedPerDatabase: [String: Int] = [:]
     /// Admitted, unanswered commands per actor (for `max_in_flight`).
     var inFlightPerActor: [String: Int] = [:]
+    // The read path (BrokerIOLoop+Queries.swift).
+    var queryReaders: [ZMQSocket] = []
+    var idleReaders: [Int] = []
+    var queryQueue: [QueryReader.Job] = []
+    var queryFlights: [String: QueryFlight] = [:]
+    var queryTokens: [UInt64: String] = [:]
+    var queryCache: [String: CachedResult] = [:]
+    var queryStats: [ContractID: QueryCounters] = [:]
+    /// What each query contract reads, for cache invalidation.
+    let queryRegions: [ContractID: DatabaseRegion]
+
     /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
     var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
     var heartbeatSeq: Int64 = 0
@@ -52,8 +65,12 @@ final class BrokerIOLoop {
 
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
-        streams: [String: (seq: Int64, epoch: String)], logger: Logger
+        streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
+        queryReaderCount: Int,
+        logger: Logger
     ) {
+        self.queryRegions = queryRegions
+        self.queryReaderCount = queryReaderCount
         self.configuration = configuration
         self.registry = registry
         self.brokerEpoch = brokerEpoch
@@ -96,6 +113,14 @@ final class BrokerIOLoop {
             try auditorInbox.setLinger(-1)
             try auditorInbox.setSendHighWaterMark(0)
             try auditorInbox.connect(RejectionAuditor.inboxEndpoint)
+            for index in 0..<queryReaderCount {
+                let push = try context.socket(.push)
+                try push.setLinger(0)
+                try push.setSendHighWaterMark(0)
+                try push.connect(QueryReader.inboxEndpoint(index))
+                queryReaders.append(push)
+                idleReaders.append(index)
+            }
             readerInbox = try context.socket(.push)
             try readerInbox.setLinger(-1)
             try readerInbox.setSendHighWaterMark(0)
@@ -121,6 +146,7 @@ final class BrokerIOLoop {
         for socket in writerInboxes.values { socket.close() }
         auditorInbox?.close()
         readerInbox?.close()
+        for socket in queryReaders { socket.close() }
     }
 
     private func serve(notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool) throws(ZMQError) {
@@ -132,7 +158,8 @@ final class BrokerIOLoop {
         var nextHeartbeat = Clock.monotonicNanoseconds()
         var draining = false
         var workersRunning: Set<String> = Set(registry.databases)
-        var helpersRunning: Set<String> = ["rejection-auditor", "store-reader"]
+        var helpersRunning: Set<String> = Set(
+            ["rejection-auditor", "store-reader"] + (0..<queryReaderCount).map { "query-reader-\($0)" })
 
         while true {
             let now = Clock.monotonicNanoseconds()
@@ -157,6 +184,7 @@ final class BrokerIOLoop {
                     case .outcomes(let outcomes): answer(outcomes)
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .publish(let events): publish(events)
+                    case .queryAnswer(let answer): answerQuery(answer)
                     case .compacted(let token, let result):
                         if let target = pendingReads.removeValue(forKey: token) {
                             switch result {
@@ -188,6 +216,7 @@ final class BrokerIOLoop {
     private func stopHelpers() throws(ZMQError) {
         try auditorInbox.sendObject(RejectionAuditor.Message.stop)
         try readerInbox.sendObject(StoreReader.Message.stop)
+        for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop) }
     }
 
     // MARK: Sending
@@ -240,6 +269,11 @@ final class BrokerIOLoop {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
                 send(pending.primary, outcome.reply)
+                if !outcome.changedTables.isEmpty || outcome.changedUnnamedRows {
+                    invalidateCache(
+                        database: pending.database, tables: outcome.changedTables,
+                        everything: outcome.changedUnnamedRows)
+                }
                 var shared = ack
                 shared.duplicate = true
                 for waiter in pending.waiters { reply(waiter, .ack, body: shared.json) }

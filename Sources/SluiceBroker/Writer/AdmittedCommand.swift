@@ -30,6 +30,10 @@ struct CommandOutcome: Sendable {
     var reply: [[UInt8]]
     /// Audit and invalidation events to publish (empty when nothing reached the log).
     var events: [EncodedEvent]
+    /// Tables whose rows the command changed, for the query cache.
+    var changedTables: Set<String> = []
+    /// True when the command changed rows SQLite could not attribute to a table (WITHOUT ROWID).
+    var changedUnnamedRows = false
 
     /// An outcome nobody will be sent (a replay checks `result` only).
     init(unpublished token: UInt64, result: Result) {
@@ -89,6 +93,8 @@ enum BrokerNotice: Sendable {
     case publish([EncodedEvent])
     /// The answer to a `COMPACT`: the `COMPACTED` body, or why it failed.
     case compacted(token: UInt64, Result<JSONValue, WireError>)
+    /// A query reader finished a query (and is idle again).
+    case queryAnswer(QueryReader.Answer)
     /// The reply messages of one `SYNC` page, in order.
     case replay(token: UInt64, messages: [[[UInt8]]])
     case stopped(String)

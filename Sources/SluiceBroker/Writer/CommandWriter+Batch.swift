@@ -58,10 +58,19 @@ extension CommandWriter {
         }
         guard publishes else { return pending.map { CommandOutcome(unpublished: $0.command.token, result: $0.result) } }
         return pending.map { entry in
-            CommandOutcome(
+            var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
                 events: entry.logged.map { events(for: entry, $0) } ?? []
             )
+            if let logged = entry.logged {
+                outcome.changedTables = Set(logged.changes.rowsByTable.keys)
+                if outcome.changedTables.isEmpty, case .committed(let ack) = entry.result,
+                    (ack.result["changes"]?.intValue ?? 0) > 0
+                {
+                    outcome.changedUnnamedRows = true
+                }
+            }
+            return outcome
         }
     }
 

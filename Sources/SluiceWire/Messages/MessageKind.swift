@@ -10,6 +10,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     // Requests (client → broker).
     public static let hello = MessageKind(rawValue: "HELLO")
     public static let command = MessageKind(rawValue: "COMMAND")
+    public static let query = MessageKind(rawValue: "QUERY")
     public static let status = MessageKind(rawValue: "STATUS")
     public static let ping = MessageKind(rawValue: "PING")
     public static let stats = MessageKind(rawValue: "STATS")
@@ -19,6 +20,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     // Replies (broker → client).
     public static let welcome = MessageKind(rawValue: "WELCOME")
     public static let ack = MessageKind(rawValue: "ACK")
+    public static let result = MessageKind(rawValue: "RESULT")
     public static let statusReply = MessageKind(rawValue: "STATUS_REPLY")
     public static let pong = MessageKind(rawValue: "PONG")
     public static let statsReply = MessageKind(rawValue: "STATS_REPLY")
@@ -28,5 +30,5 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let error = MessageKind(rawValue: "ERROR")
 
     /// The request kinds a version 1 broker answers.
-    public static let requests: Set<MessageKind> = [.hello, .command, .status, .ping, .stats, .sync, .compact]
+    public static let requests: Set<MessageKind> = [.hello, .command, .query, .status, .ping, .stats, .sync, .compact]
 }

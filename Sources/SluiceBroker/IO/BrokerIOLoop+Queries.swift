@@ -1,0 +1,215 @@
+import GRDB
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// The read path on the I/O thread: admission of `QUERY`s, the result cache, coalescing of
+/// identical in-flight queries, and handing work to idle query readers.
+extension BrokerIOLoop {
+    /// A query being executed, and everyone waiting for its answer.
+    struct QueryFlight {
+        var contract: Contract
+        var parameters: JSONValue
+        var actor: String
+        var limit: Int
+        var deadline: UInt64
+        var waiters: [(target: ReplyTarget, minSeq: Int64)]
+    }
+
+    struct CachedResult {
+        var body: [UInt8]
+        var seq: Int64
+        var database: String
+        var contract: ContractID
+        var expiresAt: UInt64
+    }
+
+    struct QueryCounters {
+        var executions: Int64 = 0
+        var hits: Int64 = 0
+        var misses: Int64 = 0
+        var coalesced: Int64 = 0
+        var timeouts: Int64 = 0
+
+        var json: JSONValue {
+            [
+                "executions": .int(executions), "hits": .int(hits), "misses": .int(misses),
+                "coalesced": .int(coalesced), "timeouts": .int(timeouts),
+            ]
+        }
+    }
+
+    static let maximumCachedResults = 10_000
+    static let maximumQueuedQueries = 10_000
+
+    func admitQuery(_ message: WireMessage, target: ReplyTarget) {
+        let receivedAt = Clock.monotonicNanoseconds()
+        let request: QueryRequest
+        do {
+            request = try QueryRequest(message, limits: configuration.limits)
+        } catch {
+            reject(target, error, kind: .query, header: message.header)
+            return
+        }
+        guard let contract = registry[request.contract] else {
+            let versions = registry.versions(of: request.contract.name)
+            reject(
+                target,
+                WireError(
+                    .unknownContract, "unknown contract \(request.contract)",
+                    details: [
+                        "contract": .string(request.contract.description),
+                        "versions": .array(versions.map(JSONValue.string)),
+                    ]
+                ),
+                kind: .query
+            )
+            return
+        }
+        guard contract.kind == .query else {
+            reject(
+                target, WireError(.invalidMessage, "\(contract.id) is a command contract; send it as COMMAND"),
+                kind: .query)
+            return
+        }
+        if let denial = capabilityDenial(actor: target.actor, contract: contract) {
+            reject(target, denial, kind: .query, database: contract.database)
+            return
+        }
+        guard contract.input.accepts(request.parameters) else {
+            let violations = contract.input.violations(of: request.parameters)
+            reject(
+                target,
+                WireError(
+                    .validationFailed,
+                    "parameters do not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
+                    details: ["violations": .array(violations.map(\.json))]
+                ),
+                kind: .query, database: contract.database
+            )
+            return
+        }
+        let limit = min(request.limit ?? contract.maxRows, contract.maxRows)
+        let minSeq = request.after[contract.database] ?? 0
+        // Results that depend on who asks are cached per asker.
+        let usesActor = contract.statements[0].parameters.contains("_actor")
+        let key = "\(contract.id)\n\(limit)\n\(usesActor ? target.actor : "")\n\(request.parameters.canonicalString)"
+        var counters = queryStats[contract.id, default: QueryCounters()]
+        defer { queryStats[contract.id] = counters }
+
+        if let cached = queryCache[key] {
+            if cached.expiresAt > receivedAt, cached.seq >= minSeq {
+                counters.hits += 1
+                send(target, WireMessage.replyFrames(.result, requestID: target.requestID, encodedBody: cached.body))
+                return
+            }
+            queryCache.removeValue(forKey: key)
+        }
+        if var flight = queryFlights[key] {
+            counters.coalesced += 1
+            flight.waiters.append((target, minSeq))
+            queryFlights[key] = flight
+            return
+        }
+        guard queryQueue.count < BrokerIOLoop.maximumQueuedQueries else {
+            reject(target, WireError(.overloaded, "too many queries are waiting", retryAfterMs: 50), kind: .query)
+            return
+        }
+        counters.misses += 1
+        let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? 5000
+        queryFlights[key] = QueryFlight(
+            contract: contract, parameters: request.parameters, actor: target.actor, limit: limit,
+            deadline: receivedAt + UInt64(deadlineMs) * 1_000_000, waiters: [(target, minSeq)]
+        )
+        startQuery(key)
+    }
+
+    /// Queues the flight's execution; it runs as soon as a reader is idle.
+    func startQuery(_ key: String) {
+        guard let flight = queryFlights[key] else { return }
+        let token = nextToken
+        nextToken += 1
+        queryTokens[token] = key
+        queryQueue.append(
+            QueryReader.Job(
+                token: token, contract: flight.contract, parameters: flight.parameters, actor: flight.actor,
+                limit: flight.limit,
+                deadline: flight.deadline
+            )
+        )
+        dispatchQueries()
+    }
+
+    func dispatchQueries() {
+        while !queryQueue.isEmpty, let reader = idleReaders.popLast() {
+            let job = queryQueue.removeFirst()
+            do {
+                try queryReaders[reader].sendObject(QueryReader.Message.run(job))
+                queryStats[job.contract.id, default: QueryCounters()].executions += 1
+            } catch {
+                idleReaders.append(reader)
+                logger.error("could not hand a query to a reader", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    func answerQuery(_ answer: QueryReader.Answer) {
+        idleReaders.append(answer.reader)
+        defer { dispatchQueries() }
+        guard let key = queryTokens.removeValue(forKey: answer.token),
+            var flight = queryFlights.removeValue(forKey: key)
+        else {
+            return
+        }
+        switch answer.result {
+        case .failure(let error):
+            if error.code == .deadlineExceeded { queryStats[answer.contract, default: QueryCounters()].timeouts += 1 }
+            for waiter in flight.waiters { reply(waiter.target, .error, body: error.json) }
+        case .success(let result):
+            // Waiters who wrote after this snapshot began must see their write: run it again for them.
+            let late = flight.waiters.filter { $0.minSeq > result.seq }
+            for waiter in flight.waiters where waiter.minSeq <= result.seq {
+                send(
+                    waiter.target,
+                    WireMessage.replyFrames(.result, requestID: waiter.target.requestID, encodedBody: result.body))
+            }
+            // Cache only what no known commit has overtaken; later commits invalidate it.
+            let database = flight.contract.database
+            if let ttl = flight.contract.cacheTTLMs, result.seq >= (streams[database]?.seq ?? 0) {
+                if queryCache.count >= BrokerIOLoop.maximumCachedResults, let victim = queryCache.keys.first {
+                    queryCache.removeValue(forKey: victim)
+                }
+                queryCache[key] = CachedResult(
+                    body: result.body, seq: result.seq, database: database, contract: flight.contract.id,
+                    expiresAt: Clock.monotonicNanoseconds() + UInt64(ttl) * 1_000_000
+                )
+            }
+            if !late.isEmpty {
+                flight.waiters = late
+                queryFlights[key] = flight
+                startQuery(key)
+            }
+        }
+    }
+
+    /// Drops cached results that read a table a commit to `database` changed (all of the
+    /// database's when the commit changed rows SQLite could not name, e.g. WITHOUT ROWID tables).
+    func invalidateCache(database: String, tables: Set<String>, everything: Bool) {
+        guard !queryCache.isEmpty else { return }
+        for (key, cached) in queryCache where cached.database == database {
+            guard !everything else {
+                queryCache.removeValue(forKey: key)
+                continue
+            }
+            let region = queryRegions[cached.contract] ?? .fullDatabase
+            if tables.contains(where: { region.isModified(byEventsOfKind: .delete(tableName: $0)) }) {
+                queryCache.removeValue(forKey: key)
+            }
+        }
+    }
+
+    var queryStatistics: JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: queryStats.map { ($0.key.description, $0.value.json) }))
+    }
+}

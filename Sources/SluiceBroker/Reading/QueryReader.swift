@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// One of the read threads: runs named queries on WAL snapshot connections (never the writer's),
+/// bounded by a deadline, a row limit and a byte limit, and reports back to the I/O thread, which
+/// hands it the next query only when it is idle (the Guide's load-balancing pattern, so a slow
+/// query never holds up others queued behind it).
+final class QueryReader {
+    struct Job: Sendable {
+        var token: UInt64
+        var contract: Contract
+        var parameters: JSONValue
+        var actor: String
+        var limit: Int
+        /// Monotonic nanoseconds.
+        var deadline: UInt64
+    }
+
+    struct Answer: Sendable {
+        var token: UInt64
+        var reader: Int
+        var contract: ContractID
+        /// The `RESULT` body and its snapshot seq, or why there is none.
+        var result: Result<(body: [UInt8], seq: Int64), WireError>
+    }
+
+    enum Message: Sendable {
+        case run(Job)
+        case stop
+    }
+
+    static func inboxEndpoint(_ index: Int) -> String { "inproc://sluice-query-reader-\(index)" }
+
+    let index: Int
+    let databases: [String: DatabaseFile]
+    let logger: Logger
+
+    init(index: Int, databases: [String: DatabaseFile], logger: Logger) {
+        self.index = index
+        self.databases = databases
+        self.logger = logger
+    }
+
+    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
+        do {
+            let notices = try context.socket(.push)
+            try notices.setLinger(1000)
+            try notices.setSendHighWaterMark(0)
+            try notices.connect(noticeEndpoint)
+            defer { notices.close() }
+            loop: while let message = try inbox.receiveObject(Message.self) {
+                switch message {
+                case .run(let job):
+                    let answer = Answer(
+                        token: job.token, reader: index, contract: job.contract.id, result: execute(job))
+                    try notices.sendObject(BrokerNotice.queryAnswer(answer))
+                case .stop:
+                    try notices.sendObject(BrokerNotice.stopped("query-reader-\(index)"))
+                    break loop
+                }
+            }
+        } catch {
+            logger.critical("query reader stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
+        }
+        inbox.close()
+    }
+
+    func execute(_ job: Job) -> Result<(body: [UInt8], seq: Int64), WireError> {
+        guard let database = databases[job.contract.database] else {
+            return .failure(WireError(.internal, "no database \(job.contract.database)"))
+        }
+        guard Clock.monotonicNanoseconds() < job.deadline else {
+            return .failure(WireError(.deadlineExceeded, "the query waited past its deadline and was not run"))
+        }
+        do {
+            return .success(
+                try database.pool.read { db in
+                    let seq = try DatabaseFile.lastSeq(in: db)
+                    let spec = job.contract.statements[0]
+                    let statement = try db.cachedStatement(sql: spec.sql)
+                    try statement.setArguments(
+                        ContractRunner.arguments(
+                            for: spec, input: job.parameters.objectValue ?? [:],
+                            fixed: ["_now": Clock.timestamp(), "_actor": job.actor]
+                        )
+                    )
+                    let rows = try QueryReader.withDeadline(job.deadline, on: db) {
+                        try QueryReader.collect(statement, limit: job.limit, maxBytes: job.contract.maxBytes)
+                    }
+                    var body = CanonicalObjectWriter(capacity: rows.bytes.count + 128)
+                    body.value("columns", .array(statement.columnNames.map(JSONValue.string)))
+                    body.string("db", database.name)
+                    body.raw("rows", rows.bytes)
+                    body.int("seq", seq)
+                    body.bool("truncated", rows.truncated)
+                    return (body.finish(), seq)
+                }
+            )
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            return .failure(WireError(.deadlineExceeded, "the query ran past its deadline and was stopped"))
+        } catch {
+            logger.error("query failed", metadata: ["contract": "\(job.contract.id)", "error": "\(error)"])
+            return .failure(WireError(.internal, "the query failed: \(error)", retryable: false))
+        }
+    }
+
+    /// Rows as a JSON array of arrays, cut at `limit` rows or `maxBytes` bytes.
+    static func collect(_ statement: Statement, limit: Int, maxBytes: Int) throws -> (bytes: [UInt8], truncated: Bool) {
+        var bytes: [UInt8] = [UInt8(ascii: "[")]
+        var count = 0
+        let cursor = try Row.fetchCursor(statement)
+        while let row = try cursor.next() {
+            guard count < limit else { return (bytes + [UInt8(ascii: "]")], true) }
+            var encoded: [UInt8] = []
+            JSONValue.array(row.databaseValues.map(QueryReader.json)).append(to: &encoded)
+            guard bytes.count + encoded.count < maxBytes else { return (bytes + [UInt8(ascii: "]")], true) }
+            if count > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += encoded
+            count += 1
+        }
+        return (bytes + [UInt8(ascii: "]")], false)
+    }
+
+    static func json(_ value: DatabaseValue) -> JSONValue {
+        switch value.storage {
+        case .null: .null
+        case .int64(let number): .int(number)
+        case .double(let number): .double(number)
+        case .string(let text): .string(text)
+        case .blob(let data): .string(data.base64EncodedString())
+        }
+    }
+
+    /// Runs `body` with SQLite's progress handler interrupting it once `deadline` passes.
+    static func withDeadline<T>(_ deadline: UInt64, on db: Database, _ body: () throws -> T) throws -> T {
+        let box = Unmanaged.passRetained(Deadline(deadline))
+        sqlite3_progress_handler(
+            db.sqliteConnection, 1000,
+            { context in
+                let deadline = Unmanaged<Deadline>.fromOpaque(context!).takeUnretainedValue()
+                return Clock.monotonicNanoseconds() > deadline.nanoseconds ? 1 : 0
+            }, box.toOpaque()
+        )
+        defer {
+            sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil)
+            box.release()
+        }
+        return try body()
+    }
+}
+
+/// The deadline handed to SQLite's progress handler as its context pointer.
+private final class Deadline {
+    let nanoseconds: UInt64
+    init(_ nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+}

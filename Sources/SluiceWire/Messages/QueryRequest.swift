@@ -1,0 +1,108 @@
+/// A `QUERY` request: run a named read-only contract with parameters.
+public struct QueryRequest: Sendable, Equatable {
+    public var requestID: String
+    public var contract: ContractID
+    /// Most rows wanted (at most the contract's own limit).
+    public var limit: Int?
+    /// Milliseconds the read may take; past it the answer is `deadline_exceeded`.
+    public var deadlineMs: Int?
+    /// Read-your-writes: per database, the seq of this client's last acknowledged write. The
+    /// answer reflects at least that seq.
+    public var after: [String: Int64]
+    public var parameters: JSONValue
+
+    public init(
+        requestID: String, contract: ContractID, limit: Int? = nil, deadlineMs: Int? = nil,
+        after: [String: Int64] = [:],
+        parameters: JSONValue
+    ) {
+        self.requestID = requestID
+        self.contract = contract
+        self.limit = limit
+        self.deadlineMs = deadlineMs
+        self.after = after
+        self.parameters = parameters
+    }
+
+    public func message() -> WireMessage {
+        var header: [String: JSONValue] = ["request_id": .string(requestID), "contract": .string(contract.description)]
+        if let limit { header["limit"] = .int(Int64(limit)) }
+        if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
+        if !after.isEmpty { header["after"] = .object(after.mapValues { .int($0) }) }
+        return WireMessage(kind: .query, header: header, body: parameters)
+    }
+
+    public init(_ message: WireMessage, limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        let requestID = try HeaderField.requestID(message.header, limits: limits)
+        guard let text = message.header["contract"]?.stringValue, let contract = ContractID(text) else {
+            throw WireError(.invalidMessage, "header.contract must be name@version", details: ["field": "contract"])
+        }
+        var limit: Int?
+        if let value = message.header["limit"], !value.isNull {
+            guard let number = value.intValue, number >= 1 else {
+                throw WireError(.invalidMessage, "header.limit must be a positive integer", details: ["field": "limit"])
+            }
+            limit = Int(number)
+        }
+        var deadline: Int?
+        if let value = message.header["deadline_ms"], !value.isNull {
+            guard let number = value.intValue, number >= 1, number <= 3_600_000 else {
+                throw WireError(
+                    .invalidMessage, "header.deadline_ms must be 1 to 3600000", details: ["field": "deadline_ms"])
+            }
+            deadline = Int(number)
+        }
+        var after: [String: Int64] = [:]
+        if let value = message.header["after"], !value.isNull {
+            guard let members = value.objectValue else {
+                throw WireError(
+                    .invalidMessage, "header.after must map database names to seqs", details: ["field": "after"])
+            }
+            for (db, seq) in members {
+                guard let number = seq.intValue, number >= 0 else {
+                    throw WireError(.invalidMessage, "header.after.\(db) must be a seq", details: ["field": "after"])
+                }
+                after[db] = number
+            }
+        }
+        guard case .object = message.body else {
+            throw WireError(
+                .invalidMessage, "a QUERY body must be a JSON object (the parameters)", details: ["frame": "body"])
+        }
+        self.init(
+            requestID: requestID, contract: contract, limit: limit, deadlineMs: deadline, after: after,
+            parameters: message.body)
+    }
+}
+
+/// The body of a `RESULT`: column names once, then rows of values, and the snapshot it reflects.
+public struct QueryResult: Sendable, Equatable {
+    public var db: String
+    /// The database's seq as of the read snapshot: every command up to it is visible.
+    public var seq: Int64
+    public var columns: [String]
+    public var rows: [[JSONValue]]
+    /// True when rows were cut at the row or byte limit.
+    public var truncated: Bool
+
+    public init(db: String, seq: Int64, columns: [String], rows: [[JSONValue]], truncated: Bool) {
+        self.db = db
+        self.seq = seq
+        self.columns = columns
+        self.rows = rows
+        self.truncated = truncated
+    }
+
+    public init?(json: JSONValue) {
+        guard let db = json["db"]?.stringValue, let seq = json["seq"]?.intValue,
+            let columns = json["columns"]?.arrayValue?.compactMap(\.stringValue), let rows = json["rows"]?.arrayValue,
+            let truncated = json["truncated"]?.boolValue
+        else { return nil }
+        self.init(db: db, seq: seq, columns: columns, rows: rows.map { $0.arrayValue ?? [] }, truncated: truncated)
+    }
+
+    /// Rows as objects keyed by column name.
+    public var objects: [[String: JSONValue]] {
+        rows.map { row in Dictionary(zip(columns, row), uniquingKeysWith: { first, _ in first }) }
+    }
+}
