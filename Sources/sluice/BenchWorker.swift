@@ -17,13 +17,23 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var commands: Int
     @Option var window = 1
     @Option var token: String?
+    @Option var contract = "bench.hot@v1"
+
+    /// The hot query of `sluice bench query`: a grouped count over the bench table.
+    static let hotQuery = "SELECT client, count(*) AS n, max(n) AS last FROM bench GROUP BY client ORDER BY client"
 
     static let createTable =
         "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
 
     func run() async throws {
         let started = Date().timeIntervalSince1970
-        let latencies = mode == "direct" ? try runDirect() : try await runBroker()
+        let latencies: [Double]
+        switch mode {
+        case "direct": latencies = try runDirect()
+        case "direct-query": latencies = try runDirectQuery()
+        case "query": latencies = try await runBroker(query: contract)
+        default: latencies = try await runBroker(query: nil)
+        }
         let finished = Date().timeIntervalSince1970
         let report: JSONValue = [
             "started": .double(started), "finished": .double(finished),
@@ -58,6 +68,16 @@ struct BenchWorker: AsyncParsableCommand {
         ]
         try contract.canonicalString.write(
             to: directory.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
+        for (name, cached) in [("bench.hot", true), ("bench.cold", false)] {
+            var query: [String: JSONValue] = [
+                "name": .string(name), "version": "v1", "kind": "query", "database": "bench",
+                "statements": [.string(hotQuery)],
+            ]
+            if cached { query["limits"] = ["cache_ttl_ms": 60_000] }
+            try JSONValue.object(query).canonicalString.write(
+                to: directory.appendingPathComponent("contracts/\(name).v1.json"), atomically: true, encoding: .utf8
+            )
+        }
     }
 
     private func runDirect() throws -> [Double] {
@@ -82,7 +102,21 @@ struct BenchWorker: AsyncParsableCommand {
         return latencies
     }
 
-    private func runBroker() async throws -> [Double] {
+    private func runDirectQuery() throws -> [Double] {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: target, configuration: configuration)
+        let clock = ContinuousClock()
+        var latencies: [Double] = []
+        for _ in 0..<commands {
+            let started = clock.now
+            _ = try queue.read { db in try Row.fetchAll(db, sql: BenchWorker.hotQuery) }
+            latencies.append(microseconds(started.duration(to: clock.now)))
+        }
+        return latencies
+    }
+
+    private func runBroker(query: String?) async throws -> [Double] {
         var configuration = ClientConfiguration(
             endpoint: target, credentials: token.map { ClientCredentials(name: "local", token: $0) }
         )
@@ -99,14 +133,18 @@ struct BenchWorker: AsyncParsableCommand {
                     var latencies: [Double] = []
                     for n in stride(from: lane, to: commands, by: window) {
                         let started = clock.now
-                        try await client.send(
-                            "bench.insert@v1",
-                            [
-                                "client": .int(Int64(id)), "n": .int(Int64(n)),
-                                "payload": .string(BenchWorker.payload(id, n)),
-                            ],
-                            idempotencyKey: "bench-\(id)-\(n)"
-                        )
+                        if let query {
+                            _ = try await client.query(query)
+                        } else {
+                            try await client.send(
+                                "bench.insert@v1",
+                                [
+                                    "client": .int(Int64(id)), "n": .int(Int64(n)),
+                                    "payload": .string(BenchWorker.payload(id, n)),
+                                ],
+                                idempotencyKey: "bench-\(id)-\(n)"
+                            )
+                        }
                         latencies.append(microseconds(started.duration(to: clock.now)))
                     }
                     return latencies

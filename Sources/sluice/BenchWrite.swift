@@ -57,7 +57,7 @@ struct BenchWrite: AsyncParsableCommand {
         let database = directory.appendingPathComponent("bench.db").path
         try BenchWorker.prepareDirectDatabase(database)
         let cpu = CPUTime.now()
-        let (samples, seconds) = try spawnWorkers { index in
+        let (samples, seconds) = try spawnBenchWorkers(clients) { index in
             [
                 "bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
                 "\(commands)",
@@ -85,7 +85,7 @@ struct BenchWrite: AsyncParsableCommand {
             broker.wait()
         }
         let cpu = CPUTime.now()
-        let (samples, seconds) = try spawnWorkers { index in
+        let (samples, seconds) = try spawnBenchWorkers(clients) { index in
             [
                 "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
                 "--commands", "\(commands)", "--window", "\(window)", "--token", token,
@@ -98,36 +98,6 @@ struct BenchWrite: AsyncParsableCommand {
         )
     }
 
-    /// Starts `clients` worker processes at once and collects their latency samples (µs) and the
-    /// span from the first worker's start to the last one's end (process start-up excluded).
-    private func spawnWorkers(_ arguments: (Int) -> [String]) throws -> (samples: [Double], seconds: Double) {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var running: [(Process, Pipe)] = []
-        for index in 0..<clients {
-            let process = Process()
-            let pipe = Pipe()
-            process.executableURL = executable
-            process.arguments = arguments(index)
-            process.standardOutput = pipe
-            try process.run()
-            running.append((process, pipe))
-        }
-        var samples: [Double] = []
-        var first = Double.infinity
-        var last = 0.0
-        for (process, pipe) in running {
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ValidationError("a bench worker failed (status \(process.terminationStatus))")
-            }
-            let report = try JSONValue(parsing: Array(output))
-            samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
-            first = min(first, report["started"]?.doubleValue ?? first)
-            last = max(last, report["finished"]?.doubleValue ?? last)
-        }
-        return (samples, last - first)
-    }
 }
 
 struct BenchResult {
@@ -180,4 +150,35 @@ struct CPUTime {
     static func - (lhs: CPUTime, rhs: CPUTime) -> CPUTime {
         CPUTime(selfSeconds: lhs.selfSeconds - rhs.selfSeconds, children: lhs.children - rhs.children)
     }
+}
+
+/// Starts `clients` worker processes at once and collects their latency samples (µs) and the
+/// span from the first worker's start to the last one's end (process start-up excluded).
+func spawnBenchWorkers(_ clients: Int, _ arguments: (Int) -> [String]) throws -> (samples: [Double], seconds: Double) {
+    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var running: [(Process, Pipe)] = []
+    for index in 0..<clients {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = executable
+        process.arguments = arguments(index)
+        process.standardOutput = pipe
+        try process.run()
+        running.append((process, pipe))
+    }
+    var samples: [Double] = []
+    var first = Double.infinity
+    var last = 0.0
+    for (process, pipe) in running {
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ValidationError("a bench worker failed (status \(process.terminationStatus))")
+        }
+        let report = try JSONValue(parsing: Array(output))
+        samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        first = min(first, report["started"]?.doubleValue ?? first)
+        last = max(last, report["finished"]?.doubleValue ?? last)
+    }
+    return (samples, last - first)
 }

@@ -23,7 +23,7 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
             $0.hasSuffix(".schema.json")
         }
-        #expect(names.count >= 16)
+        #expect(names.count >= 18)
         for name in names { _ = try schema(String(name.dropLast(".schema.json".count))) }
     }
 
@@ -45,6 +45,13 @@ import Testing
         try expectConforms(ack.body, to: "ack-body")
         let duplicate = try #require(try socket.request(command.message()))
         try expectConforms(duplicate.body, to: "ack-body")
+
+        let query = QueryRequest(
+            requestID: "q", contract: ContractID("task.list@v1")!, after: ["tasks": 1], parameters: [:])
+        try expectConforms(.object(query.message().header), to: "query-header")
+        let result = try #require(try socket.request(query.message()))
+        #expect(result.kind == .result)
+        try expectConforms(result.body, to: "result-body")
 
         let statusRequest = WireMessage(kind: .status, header: ["request_id": "s"], body: ["idempotency_key": "k"])
         try expectConforms(statusRequest.body, to: "status-request-body")
