@@ -12,6 +12,8 @@ deps:
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+	@# The Python example client (run by the tests) needs pyzmq.
+	@python3 -c "import zmq" 2>/dev/null || python3 -m pip install -q pyzmq
 
 build: deps
 	$(SWIFT) build
