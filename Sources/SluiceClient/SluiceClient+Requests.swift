@@ -33,15 +33,6 @@ extension SluiceClient {
         return ack
     }
 
-    /// Sends a command whose input is any `Encodable` value.
-    @discardableResult
-    public func send(_ contract: String, encoding input: some Encodable, idempotencyKey: String? = nil) async throws
-        -> Acknowledgement
-    {
-        let data = try JSONEncoder().encode(input)
-        return try await send(contract, try JSONValue(parsing: Array(data)), idempotencyKey: idempotencyKey)
-    }
-
     /// Asks whether the command sent with `idempotencyKey` committed.
     public func status(idempotencyKey: String, db: String? = nil) async throws -> CommandStatus {
         var body: [String: JSONValue] = ["idempotency_key": .string(idempotencyKey)]
