@@ -28,21 +28,11 @@ struct BenchQuery: AsyncParsableCommand {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-query-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        let contracts = root.appendingPathComponent("contracts-set")
-        try BenchWorker.writeContractSet(contracts)
-        var configuration = BrokerConfiguration(dataDirectory: root.appendingPathComponent("data"))
-        configuration.contractDirectories = [contracts]
-        var logger = Logger(label: "sluice.bench")
-        logger.logLevel = .warning
-        let broker = try Broker(configuration: configuration, logger: logger)
-        try broker.start()
-        defer {
-            broker.shutdown()
-            broker.wait()
-        }
-        let token = try broker.tokens.ensureToken(for: TokenStore.operatorName)
-        let client = try SluiceClient(
-            endpoint: configuration.commandEndpoint, credentials: ClientCredentials(name: "local", token: token))
+        let bench = try BenchBroker(in: root)
+        defer { bench.stop() }
+        let configuration = bench.configuration
+        let token = bench.token
+        let client = try bench.client()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<64 {
                 group.addTask {

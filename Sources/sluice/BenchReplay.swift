@@ -29,21 +29,13 @@ struct BenchReplay: AsyncParsableCommand {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-replay-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        let contracts = root.appendingPathComponent("contracts-set")
-        try BenchWorker.writeContractSet(contracts)
-        var configuration = BrokerConfiguration(dataDirectory: root.appendingPathComponent("data"))
-        configuration.contractDirectories = [contracts]
+        let bench = try BenchBroker(in: root)
+        let configuration = bench.configuration
+        let contracts = configuration.contractDirectories[0]
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
-
         print("sluice bench replay: \(commands) commands")
-        let broker = try Broker(configuration: configuration, logger: logger)
-        try broker.start()
-        let client = try SluiceClient(
-            endpoint: configuration.commandEndpoint,
-            credentials: ClientCredentials(
-                name: "local", token: try broker.tokens.ensureToken(for: TokenStore.operatorName))
-        )
+        let client = try bench.client()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<256 {
                 group.addTask {
@@ -72,8 +64,7 @@ struct BenchReplay: AsyncParsableCommand {
         }
         let syncSeconds = Date().timeIntervalSince(syncStarted)
         client.close()
-        broker.shutdown()
-        broker.wait()
+        bench.stop()
 
         let live = configuration.dataDirectory.appendingPathComponent("bench.db")
         var readOnly = Configuration()

@@ -71,19 +71,10 @@ struct BenchWrite: AsyncParsableCommand {
     }
 
     private func brokerRun(_ directory: URL, window: Int) async throws -> BenchResult {
-        let contracts = directory.appendingPathComponent("contracts-set")
-        try BenchWorker.writeContractSet(contracts)
-        var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
-        configuration.contractDirectories = [contracts]
-        var logger = Logger(label: "sluice.bench")
-        logger.logLevel = .warning
-        let broker = try Broker(configuration: configuration, logger: logger)
-        try broker.start()
-        let token = try broker.tokens.ensureToken(for: TokenStore.operatorName)
-        defer {
-            broker.shutdown()
-            broker.wait()
-        }
+        let bench = try BenchBroker(in: directory)
+        defer { bench.stop() }
+        let configuration = bench.configuration
+        let token = bench.token
         let cpu = CPUTime.now()
         let (samples, seconds) = try spawnBenchWorkers(clients) { index in
             [

@@ -52,10 +52,7 @@ final class RejectionAuditor {
 
     func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
         do {
-            let notices = try context.socket(.push)
-            try notices.setLinger(1000)
-            try notices.setSendHighWaterMark(0)
-            try notices.connect(noticeEndpoint)
+            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
             defer { notices.close() }
             var stopping = false
             while !stopping, let first = try inbox.receiveObject(Message.self) {

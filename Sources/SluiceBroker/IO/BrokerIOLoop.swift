@@ -103,28 +103,16 @@ final class BrokerIOLoop {
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
             try publisher.bind(configuration.eventEndpoint)
             for database in registry.databases {
-                let push = try context.socket(.push)
-                try push.setLinger(-1)  // an admitted command must reach its writer
-                try push.setSendHighWaterMark(0)
-                try push.connect(CommandWriter.inboxEndpoint(database))
-                writerInboxes[database] = push
+                // An admitted command must reach its writer: no linger limit.
+                writerInboxes[database] = try context.handoverSocket(
+                    to: CommandWriter.inboxEndpoint(database), linger: -1)
             }
-            auditorInbox = try context.socket(.push)
-            try auditorInbox.setLinger(-1)
-            try auditorInbox.setSendHighWaterMark(0)
-            try auditorInbox.connect(RejectionAuditor.inboxEndpoint)
+            auditorInbox = try context.handoverSocket(to: RejectionAuditor.inboxEndpoint, linger: -1)
             for index in 0..<queryReaderCount {
-                let push = try context.socket(.push)
-                try push.setLinger(0)
-                try push.setSendHighWaterMark(0)
-                try push.connect(QueryReader.inboxEndpoint(index))
-                queryReaders.append(push)
+                queryReaders.append(try context.handoverSocket(to: QueryReader.inboxEndpoint(index), linger: 0))
                 idleReaders.append(index)
             }
-            readerInbox = try context.socket(.push)
-            try readerInbox.setLinger(-1)
-            try readerInbox.setSendHighWaterMark(0)
-            try readerInbox.connect(StoreReader.inboxEndpoint)
+            readerInbox = try context.handoverSocket(to: StoreReader.inboxEndpoint, linger: -1)
         } catch {
             closeSockets()
             ready(error)

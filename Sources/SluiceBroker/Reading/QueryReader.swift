@@ -47,10 +47,7 @@ final class QueryReader {
 
     func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
         do {
-            let notices = try context.socket(.push)
-            try notices.setLinger(1000)
-            try notices.setSendHighWaterMark(0)
-            try notices.connect(noticeEndpoint)
+            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
             defer { notices.close() }
             loop: while let message = try inbox.receiveObject(Message.self) {
                 switch message {

@@ -44,10 +44,7 @@ final class CommandWriter {
     /// The thread body: runs until `drainAndStop` arrives or the context terminates.
     func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
         do {
-            let notices = try context.socket(.push)
-            try notices.setLinger(1000)
-            try notices.setSendHighWaterMark(0)
-            try notices.connect(noticeEndpoint)
+            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
             defer { notices.close() }
             var stopping = false
             // How long to wait for work before doing idle maintenance: -1 (forever) when there is
