@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SluiceWire", targets: ["SluiceWire"]),
         .library(name: "SluiceClient", targets: ["SluiceClient"]),
         .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
+        .library(name: "SluicePluginHost", targets: ["SluicePluginHost"]),
         .executable(name: "sluice", targets: ["sluice"]),
     ],
     dependencies: [
@@ -45,6 +46,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SluicePluginHost",
+            dependencies: ["SluiceClient", "SluiceWire", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
@@ -69,6 +75,11 @@ let package = Package(
         ),
         .testTarget(name: "SluiceWireTests", dependencies: ["SluiceWire"], swiftSettings: strict),
         .testTarget(name: "SluiceZMQTests", dependencies: ["SluiceZMQ"], swiftSettings: strict),
+        .testTarget(
+            name: "SluicePluginHostTests",
+            dependencies: ["SluicePluginHost", "SluiceClient", "SluiceBroker", "SluiceWire", "SluiceTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SluiceClientTests",
             dependencies: ["SluiceClient", "SluiceBroker", "SluiceWire", "SluiceTestSupport"],

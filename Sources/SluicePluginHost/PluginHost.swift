@@ -1,0 +1,104 @@
+public import Foundation
+public import Logging
+public import SluiceClient
+import Synchronization
+
+/// Runs plugins in-process, each on a thread of its own with its own broker client bound to its
+/// identity, and keeps them alive: a plugin that fails to start, crashes or hangs is marked,
+/// shut down and restarted with exponential backoff, while the others go on undisturbed.
+///
+/// ```swift
+/// let host = PluginHost(configuration: .init(dataDirectory: dataURL))
+/// host.register(id: "notes") { NotesPlugin() }
+/// host.start()
+/// ...
+/// await host.stop()     // drains each plugin's in-flight calls, then shuts it down
+/// ```
+public final class PluginHost: Sendable {
+    /// How the host connects plugins and watches over them.
+    public struct Configuration: Sendable {
+        /// The broker's data directory: its sockets, and each plugin's token
+        /// (`tokens/<id>.token`, made by `sluice plugins install`).
+        public var dataDirectory: URL
+        /// How often `health()` is polled. Default 1 s.
+        public var healthInterval: Duration = .seconds(1)
+        /// A `health()` (or `initialize`, or `shutdown`) answer slower than this marks the plugin
+        /// hung. Default 5 s.
+        public var healthTimeout: Duration = .seconds(5)
+        /// First restart delay; doubles per consecutive failure up to `maximumBackoff`. Default 100 ms.
+        public var initialBackoff: Duration = .milliseconds(100)
+        public var maximumBackoff: Duration = .seconds(30)
+        /// Consecutive failed calls that open a plugin's circuit breaker. Default 5.
+        public var breakerThreshold = 5
+        /// How long an open breaker fails calls fast before letting one probe through. Default 1 s.
+        public var breakerCoolDown: Duration = .seconds(1)
+        /// How long `stop()` waits for a plugin's in-flight calls. Default 5 s.
+        public var drainTimeout: Duration = .seconds(5)
+        /// Per-attempt reply timeout of each plugin's client. Default 5 s.
+        public var callTimeout: Duration = .seconds(5)
+
+        public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    let registrations = Mutex<[(id: String, make: @Sendable () -> any Plugin)]>([])
+    let statusTable = Mutex<[String: PluginStatus]>([:])
+    let brokers = Mutex<[String: PluginBroker]>([:])
+    let supervisors = Mutex<[Task<Void, Never>]>([])
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "sluice.plugin-host")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Adds a plugin, made anew by `make` for every (re)start. `id` must be installed in the
+    /// broker's data directory (it needs a token and capabilities).
+    public func register(id: String, _ make: @escaping @Sendable () -> any Plugin) {
+        registrations.withLock { $0.append((id, make)) }
+        statusTable.withLock {
+            $0[id] = PluginStatus(id: id, state: .stopped, lastError: nil, restarts: 0, inFlight: 0, circuitOpen: false)
+        }
+    }
+
+    /// Starts every registered plugin's supervisor; returns at once.
+    public func start() {
+        for registration in registrations.withLock({ $0 }) {
+            let task = Task { await supervise(id: registration.id, make: registration.make) }
+            supervisors.withLock { $0.append(task) }
+        }
+    }
+
+    /// Each plugin's state, last error, restarts, in-flight calls and breaker.
+    public func statuses() -> [PluginStatus] {
+        let table = statusTable.withLock { $0 }
+        let live = brokers.withLock { $0 }
+        return table.values.sorted { $0.id < $1.id }.map { status in
+            var status = status
+            status.inFlight = live[status.id]?.inFlight ?? 0
+            status.circuitOpen = live[status.id]?.isOpen ?? false
+            return status
+        }
+    }
+
+    public func status(of id: String) -> PluginStatus? { statuses().first { $0.id == id } }
+
+    /// Stops every plugin: drains its in-flight calls, cancels its work, calls `shutdown()`.
+    public func stop() async {
+        let tasks = supervisors.withLock { tasks in
+            defer { tasks.removeAll() }
+            return tasks
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    func update(_ id: String, _ change: (inout PluginStatus) -> Void) {
+        statusTable.withLock { table in
+            if var status = table[id] {
+                change(&status)
+                table[id] = status
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import SluiceBroker
+import SluiceClient
+import SluicePluginHost
+import SluiceTestSupport
+import SluiceWire
+import Synchronization
+import Testing
+
+/// Counts what a plugin's calls did.
+final class CallTally: Sendable {
+    let succeeded = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let rateLimited = Atomic<Int>(0)
+}
+
+final class SteadyPlugin: Plugin {
+    let tally: CallTally
+    init(_ tally: CallTally) { self.tally = tally }
+    func initialize(_ context: PluginContext) async throws {}
+    func run(_ context: PluginContext) async throws {
+        while !Task.isCancelled {
+            do {
+                try await context.broker.send("task.create@v1", ["title": .string("steady \(context.id)")])
+                tally.succeeded.add(1, ordering: .relaxed)
+            } catch is CancellationError {
+                return
+            } catch {
+                tally.failed.add(1, ordering: .relaxed)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+final class FailingStartPlugin: Plugin {
+    struct Refused: Error {}
+    func initialize(_ context: PluginContext) async throws { throw Refused() }
+}
+
+final class CrashingPlugin: Plugin {
+    struct Crash: Error {}
+    func initialize(_ context: PluginContext) async throws {}
+    func run(_ context: PluginContext) async throws {
+        try await Task.sleep(for: .milliseconds(100))
+        throw Crash()
+    }
+}
+
+final class HangingPlugin: Plugin {
+    func initialize(_ context: PluginContext) async throws {}
+    func run(_ context: PluginContext) async throws {
+        blockThisThread(seconds: 2)  // health() cannot answer: its thread is busy
+    }
+}
+
+/// Blocks the calling thread (what a buggy plugin does), out of reach of async's checks.
+func blockThisThread(seconds: Double) {
+    Thread.sleep(forTimeInterval: seconds)
+}
+
+final class FloodingPlugin: Plugin {
+    let tally: CallTally
+    init(_ tally: CallTally) { self.tally = tally }
+    func initialize(_ context: PluginContext) async throws {}
+    func run(_ context: PluginContext) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<400 {
+                group.addTask { [tally] in
+                    do {
+                        try await context.broker.send("task.create@v1", ["title": .string("flood \(index)")])
+                        tally.succeeded.add(1, ordering: .relaxed)
+                    } catch let error as WireError where error.code == .rateLimited {
+                        tally.rateLimited.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        while !Task.isCancelled { try await Task.sleep(for: .milliseconds(50)) }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct PluginHostTests {
+    /// Installs plugins allowed to create tasks, with optional manifest limits.
+    static func install(_ ids: [String], in directory: TemporaryDirectory, limits: [String: JSONValue] = [:]) throws {
+        let catalog = PluginCatalog(dataDirectory: directory.path("data"))
+        for id in ids {
+            let folder = try PluginScaffold.create(id: id, mode: .shared, in: directory.path("sources"))
+            let url = folder.appendingPathComponent("plugin.json")
+            var manifest = try JSONValue(parsing: Array(try Data(contentsOf: url))).objectValue ?? [:]
+            manifest["capabilities"] = ["data:task:create", .string("data:\(id):create")]
+            manifest["limits"] = .object(limits)
+            try JSONValue.object(manifest).canonicalString.write(to: url, atomically: true, encoding: .utf8)
+            try catalog.install(from: folder)
+        }
+    }
+
+    static func host(_ directory: TemporaryDirectory) -> PluginHost {
+        var configuration = PluginHost.Configuration(dataDirectory: directory.path("data"))
+        configuration.healthInterval = .milliseconds(100)
+        configuration.healthTimeout = .milliseconds(300)
+        configuration.initialBackoff = .milliseconds(50)
+        configuration.maximumBackoff = .milliseconds(400)
+        return PluginHost(configuration: configuration)
+    }
+
+    @Test func failingPluginsAreRestartedWhileAWellBehavedOneKeepsWorking() async throws {
+        let directory = TemporaryDirectory()
+        try Self.install(["good", "badstart", "crasher", "hanger"], in: directory)
+        let broker = try RunningBroker(directory: directory)
+        defer { broker.stop() }
+        let tally = CallTally()
+        let host = Self.host(directory)
+        host.register(id: "good") { SteadyPlugin(tally) }
+        host.register(id: "badstart") { FailingStartPlugin() }
+        host.register(id: "crasher") { CrashingPlugin() }
+        host.register(id: "hanger") { HangingPlugin() }
+        host.start()
+        try await Task.sleep(for: .milliseconds(2500))
+
+        let good = try #require(host.status(of: "good"))
+        #expect(good.state == .healthy)
+        #expect(good.restarts == 0)
+        #expect(tally.succeeded.load(ordering: .relaxed) > 20)
+        #expect(tally.failed.load(ordering: .relaxed) == 0)
+
+        let badstart = try #require(host.status(of: "badstart"))
+        #expect(badstart.restarts >= 2)
+        #expect(badstart.lastError?.contains("initialize threw") == true)
+        let crasher = try #require(host.status(of: "crasher"))
+        #expect(crasher.restarts >= 2)
+        #expect(crasher.lastError?.contains("run() threw") == true)
+        let hanger = try #require(host.status(of: "hanger"))
+        #expect(hanger.restarts >= 1)
+        #expect(hanger.lastError?.contains("hung") == true)
+
+        await host.stop()
+        #expect(host.statuses().allSatisfy { $0.state == .stopped })
+        let settled = tally.succeeded.load(ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(tally.succeeded.load(ordering: .relaxed) == settled, "a stopped plugin sends nothing")
+        // Every command the good plugin had acknowledged is in the database.
+        #expect(
+            try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE created_by = 'good'") == settled)
+    }
+
+    @Test func aFloodingPluginIsRateLimitedAndAnotherIsNotSlowedToFailure() async throws {
+        let directory = TemporaryDirectory()
+        try Self.install(["flood"], in: directory, limits: ["rate_per_second": 50])
+        try Self.install(["steady"], in: directory)
+        let broker = try RunningBroker(directory: directory)
+        defer { broker.stop() }
+        let flood = CallTally()
+        let steady = CallTally()
+        let host = Self.host(directory)
+        host.register(id: "flood") { FloodingPlugin(flood) }
+        host.register(id: "steady") { SteadyPlugin(steady) }
+        host.start()
+        try await Task.sleep(for: .milliseconds(1500))
+        await host.stop()
+        #expect(flood.rateLimited.load(ordering: .relaxed) > 200, "most of the burst is refused")
+        #expect(flood.succeeded.load(ordering: .relaxed) < 200)
+        #expect(steady.succeeded.load(ordering: .relaxed) > 10)
+        #expect(steady.failed.load(ordering: .relaxed) == 0)
+    }
+}
