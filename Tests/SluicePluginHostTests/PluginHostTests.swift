@@ -117,7 +117,14 @@ final class FloodingPlugin: Plugin {
         host.register(id: "crasher") { CrashingPlugin() }
         host.register(id: "hanger") { HangingPlugin() }
         host.start()
-        try await Task.sleep(for: .milliseconds(2500))
+        // Wait (generously: the machine may be busy) until every failure was seen and handled.
+        func settled() -> Bool {
+            let statuses = host.statuses()
+            func restarts(_ id: String) -> Int { statuses.first { $0.id == id }?.restarts ?? 0 }
+            return restarts("badstart") >= 2 && restarts("crasher") >= 2 && restarts("hanger") >= 1
+                && tally.succeeded.load(ordering: .relaxed) > 20
+        }
+        for _ in 0..<300 where !settled() { try await Task.sleep(for: .milliseconds(100)) }
 
         let good = try #require(host.status(of: "good"))
         #expect(good.state == .healthy)
@@ -157,7 +164,12 @@ final class FloodingPlugin: Plugin {
         host.register(id: "flood") { FloodingPlugin(flood) }
         host.register(id: "steady") { SteadyPlugin(steady) }
         host.start()
-        try await Task.sleep(for: .milliseconds(1500))
+        for _ in 0..<300
+        where flood.rateLimited.load(ordering: .relaxed) + flood.succeeded.load(ordering: .relaxed) < 400
+            || steady.succeeded.load(ordering: .relaxed) <= 10
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         await host.stop()
         #expect(flood.rateLimited.load(ordering: .relaxed) > 200, "most of the burst is refused")
         #expect(flood.succeeded.load(ordering: .relaxed) < 200)
