@@ -1,0 +1,15 @@
+import SluiceWire
+
+/// Messages the I/O thread receives from the threads that work for it.
+enum BrokerNotice: Sendable {
+    case outcomes([CommandOutcome])
+    case status(token: UInt64, CommandStatus)
+    case publish([EncodedEvent])
+    /// The answer to a `COMPACT`: the `COMPACTED` body, or why it failed.
+    case compacted(token: UInt64, Result<JSONValue, WireError>)
+    /// A query reader finished a query (and is idle again).
+    case queryAnswer(QueryReader.Answer)
+    /// The reply messages of one `SYNC` page, in order.
+    case replay(token: UInt64, messages: [[[UInt8]]])
+    case stopped(String)
+}

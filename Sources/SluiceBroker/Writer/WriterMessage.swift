@@ -1,0 +1,10 @@
+import SluiceWire
+
+/// Messages a writer thread receives.
+enum WriterMessage: Sendable {
+    case command(AdmittedCommand)
+    /// Commit what is queued, answer it, then stop.
+    case drainAndStop
+    /// Snapshot the database and drop log rows older than the newest `keep`.
+    case compact(token: UInt64, keep: Int64)
+}
