@@ -70,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         print("  events:         \(configuration.eventEndpoint)")
         print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
         print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
-        print("  plugins:        \(broker.registry.plugins.keys.sorted().joined(separator: ", "))")
+        let plugins = broker.registry.plugins.keys.sorted()
+        print("  plugins:        \(plugins.isEmpty ? "(none installed)" : plugins.joined(separator: ", "))")
         fflush(nil)
         let group = ServiceGroup(
             configuration: .init(
