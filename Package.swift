@@ -73,6 +73,14 @@ let package = Package(
             path: "Tests/SluiceTestSupport",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "tasks-example", dependencies: ["SluiceClient", "SluiceWire"], path: "examples/tasks/app",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "audit-tail-example", dependencies: ["SluicePluginHost", "SluiceClient", "SluiceWire"],
+            path: "examples/audit-tail", exclude: ["plugin"], swiftSettings: strict
+        ),
         .testTarget(name: "SluiceWireTests", dependencies: ["SluiceWire"], swiftSettings: strict),
         .testTarget(name: "SluiceZMQTests", dependencies: ["SluiceZMQ"], swiftSettings: strict),
         .testTarget(

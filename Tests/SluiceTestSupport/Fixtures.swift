@@ -10,14 +10,17 @@ public enum Fixtures {
     public static let tasksContracts = repositoryRoot.appendingPathComponent("examples/tasks")
 
     /// The `sluice` executable built next to the test bundle.
-    public static var sluiceExecutable: URL {
+    public static var sluiceExecutable: URL { executable("sluice") }
+
+    /// An executable of this package (`sluice`, `tasks-example`...) built next to the test bundle.
+    public static func executable(_ name: String) -> URL {
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
         while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("sluice")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        return repositoryRoot.appendingPathComponent(".build/debug/sluice")
+        return repositoryRoot.appendingPathComponent(".build/debug/\(name)")
     }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import SluiceBroker
+import SluiceTestSupport
+import SluiceZMQ
+import Testing
+
+/// The examples in examples/ run against a real broker process and do what their READMEs say.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ExampleTests {
+    func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = Fixtures.executable(executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func tasksAndAuditTailExamples() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        try PluginCatalog(dataDirectory: data).install(
+            from: Fixtures.repositoryRoot.appendingPathComponent("examples/audit-tail/plugin")
+        )
+        let broker = try BrokerProcess(dataDirectory: data)
+        defer { _ = broker.terminate() }
+        let probe = try broker.socket(.req, receiveTimeoutMs: 200)
+        var served = false
+        for _ in 0..<50 where !served {
+            try probe.send([frame("SLU1"), frame("PING"), frame("{}"), frame("{}")])
+            served = try probe.receive() != nil
+        }
+        #expect(served)
+
+        let tasks = try run("tasks-example", [data.path])
+        #expect(tasks.status == 0, "\(tasks.output)")
+        #expect(tasks.output.contains("nothing created twice"))
+        #expect(tasks.output.contains("completed it"))
+
+        // The audit-tail plugin prints the two commands (create, complete) and stores where it is.
+        let first = try run("audit-tail-example", [data.path, "2"])
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("audit.tasks #1 task.create@v1 ok"), "\(first.output)")
+        #expect(first.output.contains("audit.tasks #2 task.complete@v1 ok"))
+        #expect(first.output.contains("audit-tail: healthy, restarts 0"))
+
+        // Run again after more work: it resumes after #2, repeating nothing.
+        #expect(try run("tasks-example", [data.path]).status == 0)
+        let second = try run("audit-tail-example", [data.path, "2"])
+        #expect(second.output.contains("audit.tasks #3 task.create@v1 ok"), "\(second.output)")
+        #expect(!second.output.contains("audit.tasks #1 "))
+        #expect(!second.output.contains("audit.tasks #2 "))
+    }
+}
