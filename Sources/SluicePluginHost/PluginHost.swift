@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import SluiceClient
+import SluiceWire
 import Synchronization
 
 /// Runs plugins in-process, each on a thread of its own with its own broker client bound to its
@@ -36,8 +37,14 @@ public final class PluginHost: Sendable {
         public var drainTimeout: Duration = .seconds(5)
         /// Per-attempt reply timeout of each plugin's client. Default 5 s.
         public var callTimeout: Duration = .seconds(5)
+        /// Where the host writes its plugins' statuses (JSON) for `sluice plugins health`, every
+        /// health interval. Default `<data-dir>/plugin-host.json`; nil disables it.
+        public var statusFile: URL?
 
-        public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
+        public init(dataDirectory: URL) {
+            self.dataDirectory = dataDirectory
+            statusFile = dataDirectory.appendingPathComponent("plugin-host.json")
+        }
     }
 
     public let configuration: Configuration
@@ -67,6 +74,33 @@ public final class PluginHost: Sendable {
             let task = Task { await supervise(id: registration.id, make: registration.make) }
             supervisors.withLock { $0.append(task) }
         }
+        if let statusFile = configuration.statusFile {
+            let task = Task {
+                while !Task.isCancelled {
+                    writeStatuses(to: statusFile)
+                    try? await Task.sleep(for: configuration.healthInterval)
+                }
+                writeStatuses(to: statusFile)
+            }
+            supervisors.withLock { $0.append(task) }
+        }
+    }
+
+    /// `{"pid", "updated_at", "plugins": [{id, state, last_error, restarts, in_flight, circuit_open}]}`.
+    func writeStatuses(to url: URL) {
+        let plugins: [JSONValue] = statuses().map { status in
+            [
+                "id": .string(status.id), "state": .string(status.state.rawValue),
+                "last_error": status.lastError.map(JSONValue.string) ?? .null,
+                "restarts": .int(Int64(status.restarts)), "in_flight": .int(Int64(status.inFlight)),
+                "circuit_open": .bool(status.circuitOpen),
+            ]
+        }
+        let document: JSONValue = [
+            "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
+            "updated_at": .double(Date().timeIntervalSince1970), "plugins": .array(plugins),
+        ]
+        try? Data(document.canonicalBytes()).write(to: url, options: .atomic)
     }
 
     /// Each plugin's state, last error, restarts, in-flight calls and breaker.

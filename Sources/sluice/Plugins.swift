@@ -2,11 +2,14 @@ import ArgumentParser
 import Foundation
 import GRDB
 import SluiceBroker
+import SluiceWire
 
 struct Plugins: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, install and inspect plugins.",
-        subcommands: [PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsDatabase.self]
+        subcommands: [
+            PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
+        ]
     )
 }
 
@@ -159,4 +162,42 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     print(line(header))
     print(line(widths.map { String(repeating: "-", count: $0) }))
     for row in rows { print(line(row)) }
+}
+
+struct PluginsHealth: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract:
+            "Each plugin's state, last error, restarts, calls in flight and breaker, from the running plugin host.",
+        discussion: "Reads <data-dir>/plugin-host.json, which a PluginHost rewrites every health interval."
+    )
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let url = URL(fileURLWithPath: dataDir).appendingPathComponent("plugin-host.json")
+        guard let data = FileManager.default.contents(atPath: url.path),
+            let document = try? JSONValue(parsing: Array(data))
+        else {
+            print("no plugin host has reported (\(url.path) is missing)")
+            throw ExitCode(1)
+        }
+        let age = Date().timeIntervalSince1970 - (document["updated_at"]?.doubleValue ?? 0)
+        let rows = (document["plugins"]?.arrayValue ?? []).map { plugin in
+            [
+                plugin["id"]?.stringValue ?? "", plugin["state"]?.stringValue ?? "",
+                "\(plugin["restarts"]?.intValue ?? 0)",
+                "\(plugin["in_flight"]?.intValue ?? 0)", plugin["circuit_open"]?.boolValue == true ? "open" : "closed",
+                plugin["last_error"]?.stringValue ?? "",
+            ]
+        }
+        printTable(["plugin", "state", "restarts", "in flight", "breaker", "last error"], rows)
+        if age > 10 {
+            print(
+                "warning: last report \(Int(age)) s ago; the host (pid \(document["pid"]?.intValue ?? 0)) may have stopped"
+            )
+            throw ExitCode(1)
+        }
+    }
 }

@@ -9,7 +9,8 @@ struct SluiceCommand: AsyncParsableCommand {
         discussion:
             "Start a broker with `sluice serve`, then talk to it with `sluice send`, `sluice status` and `sluice tail`. Every client command finds the broker through --data-dir (default ./data).",
         subcommands: [
-            Serve.self, Send.self, Query.self, Status.self, Tail.self, Audit.self, Log.self, Replay.self, Verify.self,
+            Serve.self, Send.self, Query.self, Status.self, Stats.self, Tail.self, Audit.self, Log.self, Replay.self,
+            Verify.self,
             Compact.self,
             Backup.self, Restore.self, Plugins.self, Capabilities.self, Contracts.self, Migrate.self, Doctor.self,
             Bench.self,

@@ -53,5 +53,18 @@ import Testing
         #expect(second.output.contains("audit.tasks #3 task.create@v1 ok"), "\(second.output)")
         #expect(!second.output.contains("audit.tasks #1 "))
         #expect(!second.output.contains("audit.tasks #2 "))
+
+        // The host reported its plugin's health where `sluice plugins health` reads it.
+        let health = try run("sluice", ["plugins", "health", "--data-dir", data.path])
+        #expect(health.status == 0, "\(health.output)")
+        #expect(health.output.contains("audit-tail"))
+
+        // Broker counters, in the Prometheus text format, per identity too.
+        let metrics = try run("sluice", ["stats", "--prometheus", "--data-dir", data.path])
+        #expect(metrics.status == 0, "\(metrics.output)")
+        #expect(metrics.output.contains("# TYPE sluice_committed_total counter"))
+        #expect(metrics.output.contains("sluice_committed_total 4"))
+        #expect(metrics.output.contains("sluice_actor_commands_total{actor=\"local\"} 6"), "\(metrics.output)")
+        #expect(metrics.output.contains("sluice_query_executions_total{contract=\"task.list@v1\"}"))
     }
 }

@@ -24,3 +24,21 @@ struct BrokerCounters {
         ]
     }
 }
+
+/// Per identity: what it asked and how it went (labels are identities, a bounded set).
+struct ActorCounters {
+    var commands: Int64 = 0
+    var queries: Int64 = 0
+    var rejected: Int64 = 0
+    var failed: Int64 = 0
+    /// Admission to answer, for commands that reached a writer.
+    var latencyMsSum: Double = 0
+    var latencyCount: Int64 = 0
+
+    var json: JSONValue {
+        [
+            "commands": .int(commands), "queries": .int(queries), "rejected": .int(rejected), "failed": .int(failed),
+            "latency_ms_sum": .double(latencyMsSum), "latency_count": .int(latencyCount),
+        ]
+    }
+}

@@ -190,10 +190,12 @@ extension BrokerIOLoop {
             return
         }
         counters.admitted += 1
+        actorCounters[actor, default: ActorCounters()].commands += 1
         inFlightPerActor[actor, default: 0] += 1
         inFlight[key] = token
         pendingCommands[token] = PendingCommand(
-            primary: target, key: key, contract: request.contract, payload: request.payload, database: contract.database
+            primary: target, key: key, receivedAt: receivedAt, contract: request.contract, payload: request.payload,
+            database: contract.database
         )
         queuedPerDatabase[contract.database] = queued + 1
     }
@@ -372,6 +374,7 @@ extension BrokerIOLoop {
         body["queued"] = .object(queuedPerDatabase.mapValues { .int(Int64($0)) })
         body["in_flight_keys"] = .int(Int64(inFlight.count))
         body["queries"] = queryStatistics
+        body["actors"] = .object(actorCounters.mapValues(\.json))
         body["cached_results"] = .int(Int64(queryCache.count))
         return .object(body)
     }
@@ -382,6 +385,7 @@ extension BrokerIOLoop {
         header: [String: JSONValue]? = nil, database: String? = nil
     ) {
         counters.rejected += 1
+        if !target.actor.isEmpty { actorCounters[target.actor, default: ActorCounters()].rejected += 1 }
         reply(target, .error, body: error.json)
         var record: [String: JSONValue] = [
             "ts": .string(Clock.timestamp()),

@@ -89,6 +89,7 @@ extension BrokerIOLoop {
             )
             return
         }
+        actorCounters[target.actor, default: ActorCounters()].queries += 1
         let limit = min(request.limit ?? contract.maxRows, contract.maxRows)
         let minSeq = request.after[contract.database] ?? 0
         // Results that depend on who asks are cached per asker.

@@ -20,6 +20,7 @@ final class BrokerIOLoop {
         var primary: ReplyTarget
         var waiters: [ReplyTarget] = []
         var key: InFlightKey
+        var receivedAt: UInt64
         var contract: ContractID
         var payload: JSONValue
         var database: String
@@ -33,6 +34,7 @@ final class BrokerIOLoop {
     var streams: [String: (seq: Int64, epoch: String)]
 
     var counters = BrokerCounters()
+    var actorCounters: [String: ActorCounters] = [:]
     var nextToken: UInt64 = 1
     var inFlight: [InFlightKey: UInt64] = [:]
     var pendingCommands: [UInt64: PendingCommand] = [:]
@@ -252,6 +254,10 @@ final class BrokerIOLoop {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
             inFlightPerActor[pending.key.actor, default: 1] -= 1
+            actorCounters[pending.key.actor, default: ActorCounters()].latencyMsSum +=
+                Double(Clock.monotonicNanoseconds() - pending.receivedAt) / 1e6
+            actorCounters[pending.key.actor, default: ActorCounters()].latencyCount += 1
+            if case .failed = outcome.result { actorCounters[pending.key.actor, default: ActorCounters()].failed += 1 }
             queuedPerDatabase[pending.database, default: 1] -= 1
             switch outcome.result {
             case .committed(let ack):
