@@ -60,6 +60,7 @@ struct BenchWorker: AsyncParsableCommand {
             to: directory.appendingPathComponent("migrations/bench/001_bench.sql"), atomically: true, encoding: .utf8)
         let contract: JSONValue = [
             "name": "bench.insert", "version": "v1", "kind": "command", "database": "bench",
+            "capability": "bench:write",
             "input": [
                 "type": "object", "required": ["client", "n", "payload"], "additionalProperties": false,
                 "properties": ["client": ["type": "integer"], "n": ["type": "integer"], "payload": ["type": "string"]],

@@ -175,5 +175,19 @@ final class FloodingPlugin: Plugin {
         #expect(flood.succeeded.load(ordering: .relaxed) < 200)
         #expect(steady.succeeded.load(ordering: .relaxed) > 10)
         #expect(steady.failed.load(ordering: .relaxed) == 0)
+
+        // The refusals are audited in aggregate: a few records whose counts add up.
+        let audit = try TasksDatabase.open(directory.path("data/audit.db"))
+        let refused = flood.rateLimited.load(ordering: .relaxed)
+        var audited = 0
+        for _ in 0..<50 where audited < refused {
+            try await Task.sleep(for: .milliseconds(100))
+            audited = try TasksDatabase.count(
+                audit,
+                "SELECT coalesce(sum(json_extract(record, '$.count')), 0) FROM rejections WHERE json_extract(record, '$.code') = 'rate_limited'"
+            )
+        }
+        #expect(audited == refused)
+        #expect(try TasksDatabase.count(audit, "SELECT count(*) FROM rejections") < refused / 10)
     }
 }

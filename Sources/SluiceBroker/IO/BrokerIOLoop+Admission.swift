@@ -253,6 +253,19 @@ extension BrokerIOLoop {
         return nil
     }
 
+    /// Audits the rate-limited requests counted since the last heartbeat, one record per identity.
+    func auditRateLimited() {
+        for (actor, count) in rateLimitedSinceAudit.sorted(by: { $0.key < $1.key }) {
+            let record: [String: JSONValue] = [
+                "ts": .string(Clock.timestamp()), "actor": .string(actor), "status": "rejected", "code": "rate_limited",
+                "message": .string("\(count) request(s) refused by the rate or in-flight limit since the last record"),
+                "count": .int(Int64(count)),
+            ]
+            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+        }
+        rateLimitedSinceAudit.removeAll()
+    }
+
     private func lookUpStatus(_ message: WireMessage, target: ReplyTarget) {
         do {
             _ = try HeaderField.requestID(message.header, limits: configuration.limits)
@@ -387,6 +400,12 @@ extension BrokerIOLoop {
         counters.rejected += 1
         if !target.actor.isEmpty { actorCounters[target.actor, default: ActorCounters()].rejected += 1 }
         reply(target, .error, body: error.json)
+        // A flood is audited in aggregate (one record per identity per heartbeat, with the count):
+        // recording each refused request would let a flooding plugin load the audit database.
+        if error.code == .rateLimited {
+            rateLimitedSinceAudit[target.actor, default: 0] += 1
+            return
+        }
         var record: [String: JSONValue] = [
             "ts": .string(Clock.timestamp()),
             "actor": .string(target.actor.isEmpty ? "(unauthenticated)" : target.actor),

@@ -35,6 +35,8 @@ final class BrokerIOLoop {
 
     var counters = BrokerCounters()
     var actorCounters: [String: ActorCounters] = [:]
+    /// Rate-limited requests per identity not yet audited (they are audited once per heartbeat).
+    var rateLimitedSinceAudit: [String: Int] = [:]
     var nextToken: UInt64 = 1
     var inFlight: [InFlightKey: UInt64] = [:]
     var pendingCommands: [UInt64: PendingCommand] = [:]
@@ -204,6 +206,7 @@ final class BrokerIOLoop {
     }
 
     private func stopHelpers() throws(ZMQError) {
+        auditRateLimited()  // the last aggregate, before the auditor stops
         try auditorInbox.sendObject(RejectionAuditor.Message.stop)
         try readerInbox.sendObject(StoreReader.Message.stop)
         for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop) }
@@ -239,6 +242,7 @@ final class BrokerIOLoop {
     }
 
     private func publishHeartbeat() {
+        if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
         heartbeatSeq += 1
         var state: [String: JSONValue] = [:]
         for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }
