@@ -6,8 +6,10 @@ public struct ClientConfiguration: Sendable {
     public var eventEndpoint: String?
     /// How long to wait for a reply before sending the same request again. Default 5 s.
     public var attemptTimeout: Duration = .seconds(5)
-    /// Attempts per request (the first send included) before failing with `timed_out`. A retry
-    /// carries the same idempotency key, so it can never apply a command twice. Default 3.
+    /// Attempts per request (the first send included) before failing with `timed_out` (or with
+    /// the last `overloaded` / `rate_limited` answer, which are retried after their
+    /// `retry_after_ms`). A retry carries the same idempotency key, so it can never apply a
+    /// command twice. Default 3.
     public var maxAttempts = 3
     /// Subscriber queue limit (messages) for events; past it libzmq drops. Default 100,000.
     public var eventHighWaterMark: Int32 = 100_000

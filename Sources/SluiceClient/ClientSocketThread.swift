@@ -131,7 +131,9 @@ final class ClientSocketThread {
         else { return }  // a late reply to a request already answered or abandoned
         if message.kind == .error {
             let error = WireError(json: message.body)
-            if error.code == .overloaded, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
+            // The broker asked us to come back later: do so (same request, same key), within the attempts.
+            let askedToWait = error.code == .overloaded || (error.code == .rateLimited && error.retryAfterMs != nil)
+            if askedToWait, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
                 let delay = Duration.milliseconds(error.retryAfterMs ?? 100)
                 waiting[id]?.resendAt = clock.now + delay
                 scheduleResendCheck(clock.now + delay)

@@ -180,14 +180,16 @@ final class FloodingPlugin: Plugin {
         let audit = try TasksDatabase.open(directory.path("data/audit.db"))
         let refused = flood.rateLimited.load(ordering: .relaxed)
         var audited = 0
-        for _ in 0..<50 where audited < refused {
+        for _ in 0..<50 where audited < refused || audited == 0 {
             try await Task.sleep(for: .milliseconds(100))
             audited = try TasksDatabase.count(
                 audit,
                 "SELECT coalesce(sum(json_extract(record, '$.count')), 0) FROM rejections WHERE json_extract(record, '$.code') = 'rate_limited'"
             )
         }
-        #expect(audited == refused)
+        // Every refusal the plugin saw is in the audit (the client retried some before giving up:
+        // those attempts were refused and audited too).
+        #expect(audited >= refused)
         #expect(try TasksDatabase.count(audit, "SELECT count(*) FROM rejections") < refused / 10)
     }
 }

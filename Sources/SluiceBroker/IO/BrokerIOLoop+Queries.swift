@@ -210,6 +210,21 @@ extension BrokerIOLoop {
         }
     }
 
+    /// At shutdown: queries still waiting for a reader are answered `overloaded` (the ones
+    /// running finish and are answered before their reader stops).
+    func refuseQueuedQueries() {
+        let shuttingDown = WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000)
+        for job in queryQueue {
+            guard let key = queryTokens.removeValue(forKey: job.token),
+                let flight = queryFlights.removeValue(forKey: key)
+            else {
+                continue
+            }
+            for waiter in flight.waiters { reply(waiter.target, .error, body: shuttingDown.json) }
+        }
+        queryQueue.removeAll()
+    }
+
     var queryStatistics: JSONValue {
         .object(Dictionary(uniqueKeysWithValues: queryStats.map { ($0.key.description, $0.value.json) }))
     }

@@ -167,6 +167,7 @@ final class BrokerIOLoop {
                     draining = true
                     logger.info("draining: new requests get 'overloaded'; committing what is queued")
                     for inbox in writerInboxes.values { try inbox.sendObject(WriterMessage.drainAndStop) }
+                    refuseQueuedQueries()
                     if workersRunning.isEmpty { try stopHelpers() }
                 }
             }
