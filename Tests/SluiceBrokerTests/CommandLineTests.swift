@@ -6,16 +6,7 @@ import Testing
 /// The `sluice` executable's operator commands, run as a person would run them.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct CommandLineTests {
     func sluice(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = Fixtures.sluiceExecutable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try Fixtures.run("sluice", arguments)
     }
 
     @Test func doctorPassesAHealthyDirectoryAndFailsOnAnOrphan() throws {

@@ -7,16 +7,7 @@ import Testing
 /// The examples in examples/ run against a real broker process and do what their READMEs say.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ExampleTests {
     func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = Fixtures.executable(executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try Fixtures.run(executable, arguments)
     }
 
     @Test func tasksAndAuditTailExamples() async throws {
@@ -27,13 +18,7 @@ import Testing
         )
         let broker = try BrokerProcess(dataDirectory: data)
         defer { _ = broker.terminate() }
-        let probe = try broker.socket(.req, receiveTimeoutMs: 200)
-        var served = false
-        for _ in 0..<50 where !served {
-            try probe.send([frame("SLU1"), frame("PING"), frame("{}"), frame("{}")])
-            served = try probe.receive() != nil
-        }
-        #expect(served)
+        #expect(try broker.waitUntilServing())
 
         let tasks = try run("tasks-example", [data.path])
         #expect(tasks.status == 0, "\(tasks.output)")

@@ -38,6 +38,17 @@ public final class BrokerProcess: @unchecked Sendable {
         )
     }
 
+    /// Waits (up to 10 s) until the broker answers a PING; false if it never does.
+    public func waitUntilServing() throws -> Bool {
+        // A DEALER, not a REQ: after an unanswered ping a REQ socket refuses to send again.
+        let probe = try socket(.dealer, receiveTimeoutMs: 200)
+        for _ in 0..<50 {
+            try probe.send([[], frame("SLU1"), frame("PING"), frame("{}"), frame("{}")])
+            if try probe.receive() != nil { return true }
+        }
+        return false
+    }
+
     /// What the broker printed so far (for failure messages).
     public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 

@@ -23,4 +23,20 @@ public enum Fixtures {
         }
         return repositoryRoot.appendingPathComponent(".build/debug/\(name)")
     }
+
+    /// Runs one of this package's executables (or any path) to completion: its exit status and
+    /// everything it printed.
+    public static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL =
+            executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Fixtures.executable(executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
 }
