@@ -117,7 +117,7 @@ import Testing
                 refused += 1
             }
         }
-        broker.process.waitUntilExit()
+        #expect(broker.waitForExit(limit: 20), "the broker did not stop")
         #expect(broker.process.terminationStatus == 0, "\(broker.output)")
         #expect(!acknowledged.isEmpty)
 
@@ -126,6 +126,26 @@ import Testing
         let refs = try await db.read { db in try String.fetchAll(db, sql: "SELECT ref FROM tasks") }
         #expect(Set(refs.map { "r" + $0.dropFirst() }) == acknowledged)
         #expect(acknowledged.count + refused <= total)
+    }
+
+    @Test func requestsDuringShutdownNeverWedgeTheBroker() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try BrokerProcess(dataDirectory: directory.path("data"))
+        try await waitUntilServing(broker)
+        // Keep refused requests coming (each is audited) while the broker shuts down, past the
+        // point where its audit thread has stopped.
+        let socket = try broker.socket(.dealer, receiveTimeoutMs: 0)
+        let bad = CommandRequest(requestID: "x", contract: ContractID("no.such@v1")!, idempotencyKey: "k", payload: [:])
+        kill(broker.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(3)
+        while broker.process.isRunning && Date() < deadline {
+            try socket.send([[]] + bad.message().frames())
+            _ = try socket.receive()
+        }
+        let exited = broker.waitForExit(limit: 20)
+        if !exited { broker.kill9() }
+        #expect(exited, "the broker must exit although requests keep arriving")
+        #expect(broker.process.terminationStatus == 0, "\(broker.output)")
     }
 
     @Test func secondBrokerOnTheSameDataDirectoryIsRefused() async throws {

@@ -57,10 +57,24 @@ public final class BrokerProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    public func terminate() -> Int32 {
+    /// SIGTERM, then waits up to `limit` for a graceful exit. A broker still running after it is
+    /// killed and -1 returned, so a shutdown bug fails its test instead of hanging the suite.
+    public func terminate(limit: TimeInterval = 20) -> Int32 {
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        guard waitForExit(limit: limit) else {
+            kill9()
+            return -1
+        }
         return process.terminationStatus
+    }
+
+    /// Waits up to `limit` seconds for the process to end; false if it is still running.
+    public func waitForExit(limit: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { return false }
+        process.waitUntilExit()
+        return true
     }
 
     deinit {

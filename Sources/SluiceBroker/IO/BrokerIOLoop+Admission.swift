@@ -180,7 +180,7 @@ extension BrokerIOLoop {
             deadline: deadline
         )
         do {
-            try inbox.sendObject(WriterMessage.command(command))
+            try inbox.sendObject(WriterMessage.command(command), dontWait: true)
         } catch {
             logger.error(
                 "could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
@@ -261,7 +261,7 @@ extension BrokerIOLoop {
                 "message": .string("\(count) request(s) refused by the rate or in-flight limit since the last record"),
                 "count": .int(Int64(count)),
             ]
-            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record), dontWait: true)
         }
         rateLimitedSinceAudit.removeAll()
     }
@@ -291,7 +291,8 @@ extension BrokerIOLoop {
         nextToken += 1
         do {
             try readerInbox.sendObject(
-                StoreReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)))
+                StoreReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)),
+                dontWait: true)
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .status)
@@ -324,7 +325,7 @@ extension BrokerIOLoop {
         let page = StoreReader.SyncPage(
             token: token, requestID: target.requestID ?? "", request: request, stream: stream)
         do {
-            try readerInbox.sendObject(StoreReader.Message.sync(page))
+            try readerInbox.sendObject(StoreReader.Message.sync(page), dontWait: true)
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
@@ -349,7 +350,7 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         do {
-            try inbox.sendObject(WriterMessage.compact(token: token, keep: keep))
+            try inbox.sendObject(WriterMessage.compact(token: token, keep: keep), dontWait: true)
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the writer for \(database) is unavailable"), kind: .compact)
@@ -427,6 +428,6 @@ extension BrokerIOLoop {
             }
         }
         if let database { record["db"] = .string(database) }
-        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record), dontWait: true)
     }
 }
