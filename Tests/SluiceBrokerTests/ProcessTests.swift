@@ -139,8 +139,9 @@ import Testing
         kill(broker.process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(3)
         while broker.process.isRunning && Date() < deadline {
-            try socket.send([[]] + bad.message().frames())
-            _ = try socket.receive()
+            // Never block here: once the broker is gone a DEALER has no peer to send to.
+            try? socket.socket.send([[]] + bad.message().frames(), dontWait: true)
+            _ = try? socket.receive()
         }
         let exited = broker.waitForExit(limit: 20)
         if !exited { broker.kill9() }
