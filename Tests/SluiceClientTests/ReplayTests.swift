@@ -111,7 +111,7 @@ import Testing
         let directory = TemporaryDirectory()
         let broker = try RunningBroker(directory: directory) {
             // Long enough that the immediate retry below is surely within it on a loaded machine.
-            $0.ledgerRetention = .seconds(2)
+            $0.ledgerRetention = .seconds(5)
             $0.idleCheckpointMs = 100
         }
         let client = try broker.client()
@@ -120,7 +120,7 @@ import Testing
         let retry = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
         #expect(retry.duplicate && retry.seq == first.seq, "within the retention a retry is a duplicate")
 
-        try await Task.sleep(for: .milliseconds(2300))
+        try await Task.sleep(for: .milliseconds(5300))
         #expect(try await client.status(idempotencyKey: "short-lived") == .unknown)
         let late = try await client.send("task.create@v1", ["title": "again"], idempotencyKey: "short-lived")
         #expect(!late.duplicate)
@@ -129,7 +129,7 @@ import Testing
 
         // The idle writer sweeps expired entries away.
         var remaining = -1
-        for _ in 0..<50 where remaining != 0 {
+        for _ in 0..<150 where remaining != 0 {
             try await Task.sleep(for: .milliseconds(100))
             remaining = try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger")
         }
