@@ -63,21 +63,8 @@ public struct ContractRegistry: Sendable {
             throw ContractError(
                 file: directory.path, "plugin id \(manifest.id) is also the name of a contract set's database")
         }
-        let contractsDirectory = directory.appendingPathComponent("contracts")
         var provided: Set<String> = []
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: contractsDirectory.path)) ?? []).filter({
-            $0.hasSuffix(".json")
-        }).sorted() {
-            let path = contractsDirectory.appendingPathComponent(name).path
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ContractError(file: path, "cannot read file")
-            }
-            let json: JSONValue
-            do {
-                json = try JSONValue(parsing: Array(data))
-            } catch {
-                throw ContractError(file: path, "\(error)")
-            }
+        for (path, json) in try ContractRegistry.contractDocuments(in: directory.appendingPathComponent("contracts")) {
             let contract = try Contract(
                 json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName)
             try register(contract)
@@ -90,15 +77,7 @@ public struct ContractRegistry: Sendable {
         for found in provided.sorted() where !manifest.contracts.contains(found) {
             throw PluginManifest.Invalid(field: "contracts", reason: "does not list \(found), which is in contracts/")
         }
-        let migrationsDirectory = directory.appendingPathComponent("migrations")
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).filter({
-            $0.hasSuffix(".sql")
-        }).sorted() {
-            let path = migrationsDirectory.appendingPathComponent(name).path
-            guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8)
-            else {
-                throw ContractError(file: path, "cannot read file as UTF-8")
-            }
+        for (name, sql) in try ContractRegistry.migrationFiles(in: directory.appendingPathComponent("migrations")) {
             // In the shared database, migrations of different plugins must not collide.
             let recorded = manifest.databaseMode == .shared ? "\(manifest.id)/\(name)" : name
             try addMigration(Migration(name: recorded, sql: sql), database: manifest.databaseName)
@@ -140,17 +119,7 @@ public struct ContractRegistry: Sendable {
         guard files.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ContractError(file: directory.path, "contract directory does not exist")
         }
-        let contractFiles = ((try? files.contentsOfDirectory(atPath: contractsDirectory.path)) ?? [])
-            .filter { $0.hasSuffix(".json") }.sorted()
-        for name in contractFiles {
-            let path = contractsDirectory.appendingPathComponent(name).path
-            guard let data = files.contents(atPath: path) else { throw ContractError(file: path, "cannot read file") }
-            let json: JSONValue
-            do {
-                json = try JSONValue(parsing: Array(data))
-            } catch {
-                throw ContractError(file: path, "\(error)")
-            }
+        for (path, json) in try ContractRegistry.contractDocuments(in: contractsDirectory) {
             try register(try Contract(json: json, file: path))
         }
         let migrationsDirectory = directory.appendingPathComponent("migrations")
@@ -160,16 +129,46 @@ public struct ContractRegistry: Sendable {
                 throw ContractError(
                     file: migrationsDirectory.appendingPathComponent(database).path, "not a valid database name")
             }
-            let folder = migrationsDirectory.appendingPathComponent(database)
-            for name in ((try? files.contentsOfDirectory(atPath: folder.path)) ?? []).filter({ $0.hasSuffix(".sql") })
-                .sorted()
+            for (name, sql) in try ContractRegistry.migrationFiles(
+                in: migrationsDirectory.appendingPathComponent(database))
             {
-                let path = folder.appendingPathComponent(name).path
-                guard let data = files.contents(atPath: path), let sql = String(data: data, encoding: .utf8) else {
-                    throw ContractError(file: path, "cannot read file as UTF-8")
-                }
                 try addMigration(Migration(name: name, sql: sql), database: database)
             }
         }
+    }
+
+    /// The `*.json` documents of a folder, parsed, in file-name order (none if it is missing).
+    private static func contractDocuments(in folder: URL) throws(ContractError) -> [(path: String, json: JSONValue)] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".json") }.sorted()
+        var documents: [(path: String, json: JSONValue)] = []
+        for name in names {
+            let path = folder.appendingPathComponent(name).path
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ContractError(file: path, "cannot read file")
+            }
+            do {
+                documents.append((path, try JSONValue(parsing: Array(data))))
+            } catch {
+                throw ContractError(file: path, "\(error)")
+            }
+        }
+        return documents
+    }
+
+    /// The `*.sql` files of a folder, in file-name order (none if it is missing).
+    private static func migrationFiles(in folder: URL) throws(ContractError) -> [(name: String, sql: String)] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        var files: [(name: String, sql: String)] = []
+        for name in names {
+            let path = folder.appendingPathComponent(name).path
+            guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8)
+            else {
+                throw ContractError(file: path, "cannot read file as UTF-8")
+            }
+            files.append((name, sql))
+        }
+        return files
     }
 }

@@ -57,16 +57,19 @@ enum ContractRunner {
 
     static func json(_ row: Row) -> JSONValue {
         var members: [String: JSONValue] = [:]
-        for (column, value) in row {
-            switch value.storage {
-            case .null: members[column] = .null
-            case .int64(let number): members[column] = .int(number)
-            case .double(let number): members[column] = .double(number)
-            case .string(let text): members[column] = .string(text)
-            case .blob(let data): members[column] = .string(data.base64EncodedString())
-            }
-        }
+        for (column, value) in row { members[column] = json(value) }
         return .object(members)
+    }
+
+    /// A column value as JSON: numbers and text as themselves, blobs as base64 text.
+    static func json(_ value: DatabaseValue) -> JSONValue {
+        switch value.storage {
+        case .null: .null
+        case .int64(let number): .int(number)
+        case .double(let number): .double(number)
+        case .string(let text): .string(text)
+        case .blob(let data): .string(data.base64EncodedString())
+        }
     }
 
     /// The wire error for a SQLite failure while running a contract.

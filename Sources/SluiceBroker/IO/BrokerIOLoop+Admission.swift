@@ -82,21 +82,7 @@ extension BrokerIOLoop {
             return
         }
         guard let contract = registry[request.contract] else {
-            let versions = registry.versions(of: request.contract.name)
-            let hint =
-                versions.isEmpty
-                ? "no contract has that name" : "versions that exist: \(versions.joined(separator: ", "))"
-            reject(
-                target,
-                WireError(
-                    .unknownContract, "unknown contract \(request.contract); \(hint)",
-                    details: [
-                        "contract": .string(request.contract.description),
-                        "versions": .array(versions.map(JSONValue.string)),
-                    ]
-                ),
-                kind: .command, request: request
-            )
+            reject(target, unknownContract(request.contract), kind: .command, request: request)
             return
         }
         guard contract.kind == .command else {
@@ -125,15 +111,10 @@ extension BrokerIOLoop {
             return
         }
         guard contract.input.accepts(request.payload) else {
-            let violations = contract.input.violations(of: request.payload)
             reject(
-                target,
-                WireError(
-                    .validationFailed,
-                    "input does not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
-                    details: ["violations": .array(violations.map(\.json))]
-                ),
-                kind: .command, request: request, database: contract.database
+                target, validationFailed(contract, request.payload, what: "input does"), kind: .command,
+                request: request,
+                database: contract.database
             )
             return
         }
@@ -198,6 +179,28 @@ extension BrokerIOLoop {
             database: contract.database
         )
         queuedPerDatabase[contract.database] = queued + 1
+    }
+
+    /// `unknown_contract`, naming the versions of that name that do exist.
+    func unknownContract(_ id: ContractID) -> WireError {
+        let versions = registry.versions(of: id.name)
+        let hint =
+            versions.isEmpty ? "no contract has that name" : "versions that exist: \(versions.joined(separator: ", "))"
+        return WireError(
+            .unknownContract, "unknown contract \(id); \(hint)",
+            details: ["contract": .string(id.description), "versions": .array(versions.map(JSONValue.string))]
+        )
+    }
+
+    /// `validation_failed`, with every violation of `contract`'s input schema by `value`;
+    /// `what` begins the message ("input does", "parameters do").
+    func validationFailed(_ contract: Contract, _ value: JSONValue, what: String) -> WireError {
+        let violations = contract.input.violations(of: value)
+        return WireError(
+            .validationFailed,
+            "\(what) not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
+            details: ["violations": .array(violations.map(\.json))]
+        )
     }
 
     /// Why `actor` may not run `contract`, or nil. The operator (`local`) holds every

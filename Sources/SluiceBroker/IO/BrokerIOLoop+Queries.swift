@@ -52,18 +52,7 @@ extension BrokerIOLoop {
             return
         }
         guard let contract = registry[request.contract] else {
-            let versions = registry.versions(of: request.contract.name)
-            reject(
-                target,
-                WireError(
-                    .unknownContract, "unknown contract \(request.contract)",
-                    details: [
-                        "contract": .string(request.contract.description),
-                        "versions": .array(versions.map(JSONValue.string)),
-                    ]
-                ),
-                kind: .query
-            )
+            reject(target, unknownContract(request.contract), kind: .query)
             return
         }
         guard contract.kind == .query else {
@@ -77,15 +66,9 @@ extension BrokerIOLoop {
             return
         }
         guard contract.input.accepts(request.parameters) else {
-            let violations = contract.input.violations(of: request.parameters)
             reject(
-                target,
-                WireError(
-                    .validationFailed,
-                    "parameters do not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
-                    details: ["violations": .array(violations.map(\.json))]
-                ),
-                kind: .query, database: contract.database
+                target, validationFailed(contract, request.parameters, what: "parameters do"), kind: .query,
+                database: contract.database
             )
             return
         }

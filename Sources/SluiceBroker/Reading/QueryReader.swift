@@ -113,23 +113,13 @@ final class QueryReader {
         while let row = try cursor.next() {
             guard count < limit else { return (bytes + [UInt8(ascii: "]")], true) }
             var encoded: [UInt8] = []
-            JSONValue.array(row.databaseValues.map(QueryReader.json)).append(to: &encoded)
+            JSONValue.array(row.databaseValues.map(ContractRunner.json)).append(to: &encoded)
             guard bytes.count + encoded.count < maxBytes else { return (bytes + [UInt8(ascii: "]")], true) }
             if count > 0 { bytes.append(UInt8(ascii: ",")) }
             bytes += encoded
             count += 1
         }
         return (bytes + [UInt8(ascii: "]")], false)
-    }
-
-    static func json(_ value: DatabaseValue) -> JSONValue {
-        switch value.storage {
-        case .null: .null
-        case .int64(let number): .int(number)
-        case .double(let number): .double(number)
-        case .string(let text): .string(text)
-        case .blob(let data): .string(data.base64EncodedString())
-        }
     }
 
     /// Runs `body` with SQLite's progress handler interrupting it once `deadline` passes.
