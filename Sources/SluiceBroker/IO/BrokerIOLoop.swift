@@ -257,23 +257,27 @@ final class BrokerIOLoop {
     // MARK: Writer and reader answers
 
     private func answer(_ outcomes: [CommandOutcome]) {
+        let now = Clock.monotonicNanoseconds()
+        // What the batch changed, per database: the query cache is invalidated once per batch.
+        var changed: [String: (tables: Set<String>, everything: Bool)] = [:]
         for outcome in outcomes {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
             inFlightPerActor[pending.key.actor, default: 1] -= 1
-            actorCounters[pending.key.actor, default: ActorCounters()].latencyMsSum +=
-                Double(Clock.monotonicNanoseconds() - pending.receivedAt) / 1e6
-            actorCounters[pending.key.actor, default: ActorCounters()].latencyCount += 1
-            if case .failed = outcome.result { actorCounters[pending.key.actor, default: ActorCounters()].failed += 1 }
+            var actor = actorCounters[pending.key.actor, default: ActorCounters()]
+            actor.latencyMsSum += Double(now - pending.receivedAt) / 1e6
+            actor.latencyCount += 1
+            if case .failed = outcome.result { actor.failed += 1 }
+            actorCounters[pending.key.actor] = actor
             queuedPerDatabase[pending.database, default: 1] -= 1
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
                 send(pending.primary, outcome.reply)
                 if !outcome.changedTables.isEmpty || outcome.changedUnnamedRows {
-                    invalidateCache(
-                        database: pending.database, tables: outcome.changedTables,
-                        everything: outcome.changedUnnamedRows)
+                    changed[pending.database, default: ([], false)].tables.formUnion(outcome.changedTables)
+                    changed[pending.database]!.everything =
+                        changed[pending.database]!.everything || outcome.changedUnnamedRows
                 }
                 var shared = ack
                 shared.duplicate = true
@@ -284,6 +288,9 @@ final class BrokerIOLoop {
                 for waiter in pending.waiters { reply(waiter, .error, body: error.json) }
             }
             publish(outcome.events)
+        }
+        for (database, change) in changed {
+            invalidateCache(database: database, tables: change.tables, everything: change.everything)
         }
     }
 
