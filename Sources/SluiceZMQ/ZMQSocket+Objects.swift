@@ -14,7 +14,11 @@ private final class ObjectBox<Value: Sendable> {
 
 extension ZMQSocket {
     /// Sends `value` to the peer thread. Only for `inproc://` sockets within one process.
-    public func sendObject<Value: Sendable>(_ value: Value, dontWait: Bool = false) throws(ZMQError) {
+    ///
+    /// Does not block by default: hand-over sockets have no high-water mark, so a send to a
+    /// connected peer always queues at once, and a send to a peer that has gone (its thread
+    /// stopped) fails at once with `EAGAIN` instead of waiting forever for it.
+    public func sendObject<Value: Sendable>(_ value: Value, dontWait: Bool = true) throws(ZMQError) {
         let pointer = Unmanaged.passRetained(ObjectBox(value)).toOpaque()
         var address = UInt(bitPattern: pointer)
         let frame = withUnsafeBytes(of: &address) { Array($0) }

@@ -161,7 +161,7 @@ extension BrokerIOLoop {
             deadline: deadline
         )
         do {
-            try inbox.sendObject(WriterMessage.command(command), dontWait: true)
+            try inbox.sendObject(WriterMessage.command(command))
         } catch {
             logger.error(
                 "could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
@@ -264,7 +264,7 @@ extension BrokerIOLoop {
                 "message": .string("\(count) request(s) refused by the rate or in-flight limit since the last record"),
                 "count": .int(Int64(count)),
             ]
-            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record), dontWait: true)
+            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
         }
         rateLimitedSinceAudit.removeAll()
     }
@@ -328,7 +328,7 @@ extension BrokerIOLoop {
         let page = StoreReader.SyncPage(
             token: token, requestID: target.requestID ?? "", request: request, stream: stream)
         do {
-            try readerInbox.sendObject(StoreReader.Message.sync(page), dontWait: true)
+            try readerInbox.sendObject(StoreReader.Message.sync(page))
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
@@ -353,7 +353,7 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         do {
-            try inbox.sendObject(WriterMessage.compact(token: token, keep: keep), dontWait: true)
+            try inbox.sendObject(WriterMessage.compact(token: token, keep: keep))
             pendingReads[token] = target
         } catch {
             reject(target, WireError(.internal, "the writer for \(database) is unavailable"), kind: .compact)
@@ -431,6 +431,6 @@ extension BrokerIOLoop {
             }
         }
         if let database { record["db"] = .string(database) }
-        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record), dontWait: true)
+        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
     }
 }

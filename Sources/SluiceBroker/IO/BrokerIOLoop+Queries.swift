@@ -128,7 +128,7 @@ extension BrokerIOLoop {
         while !queryQueue.isEmpty, let reader = idleReaders.popLast() {
             let job = queryQueue.removeFirst()
             do {
-                try queryReaders[reader].sendObject(QueryReader.Message.run(job), dontWait: true)
+                try queryReaders[reader].sendObject(QueryReader.Message.run(job))
                 queryStats[job.contract.id, default: QueryCounters()].executions += 1
             } catch {
                 idleReaders.append(reader)

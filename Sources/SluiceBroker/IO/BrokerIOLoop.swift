@@ -167,7 +167,7 @@ final class BrokerIOLoop {
                     draining = true
                     logger.info("draining: new requests get 'overloaded'; committing what is queued")
                     for inbox in writerInboxes.values {
-                        try inbox.sendObject(WriterMessage.drainAndStop, dontWait: true)
+                        try inbox.sendObject(WriterMessage.drainAndStop)
                     }
                     refuseQueuedQueries()
                     if workersRunning.isEmpty { try stopHelpers() }
@@ -210,9 +210,9 @@ final class BrokerIOLoop {
 
     private func stopHelpers() throws(ZMQError) {
         auditRateLimited()  // the last aggregate, before the auditor stops
-        try auditorInbox.sendObject(RejectionAuditor.Message.stop, dontWait: true)
-        try readerInbox.sendObject(StoreReader.Message.stop, dontWait: true)
-        for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop, dontWait: true) }
+        try auditorInbox.sendObject(RejectionAuditor.Message.stop)
+        try readerInbox.sendObject(StoreReader.Message.stop)
+        for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop) }
     }
 
     // MARK: Sending
