@@ -1,14 +1,15 @@
 # Sluice: `make run` serves a broker on ./data; `make test` runs the whole test suite.
-# Both install the system libraries they need (libzmq3-dev, libsqlite3-dev) when missing.
+# Both install the system libraries they need (libzmq3-dev, libsqlite3-dev; fuse3 and libfuse3-dev
+# for the power-cut test's filesystem) when missing.
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config fuse3 libfuse3-dev
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench soak clean
 
 deps:
-	@if ! pkg-config --exists libzmq sqlite3 2>/dev/null; then \
+	@if ! pkg-config --exists libzmq sqlite3 fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
@@ -24,6 +25,11 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+# The long runs of the failure tests: 50 power cuts.
+soak: deps
+	$(SWIFT) build --build-tests
+	SLUICE_POWER_CUTS=50 $(SWIFT) test --skip-build --filter PowerLossTests
 
 bench: deps
 	$(SWIFT) build -c release --product sluice

@@ -42,9 +42,7 @@ public final class Broker: Sendable {
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "sluice.broker")) throws {
         self.configuration = configuration
         self.logger = logger
-        let files = FileManager.default
-        try files.createDirectory(
-            at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.createDirectory(configuration.dataDirectory)
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
@@ -52,13 +50,14 @@ public final class Broker: Sendable {
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         self.registry = registry
-        try PluginCatalog(dataDirectory: configuration.dataDirectory).recordContracts(registry)
+        try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+            .recordContracts(registry)
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
             databases[name] = try DatabaseFile(
                 name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
                 migrations: registry.migrations[name] ?? [],
-                synchronousFull: configuration.synchronousFull,
+                synchronous: configuration.synchronous,
                 ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
                     + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
                 maxBytes: registry.storageLimit(of: name)
@@ -66,7 +65,9 @@ public final class Broker: Sendable {
         }
         self.databases = databases
         queryRegions = try QueryCheck.regions(of: registry, in: databases)
-        auditor = RejectionAuditorBox(try RejectionAuditor(directory: configuration.dataDirectory, logger: logger))
+        auditor = RejectionAuditorBox(
+            try RejectionAuditor(
+                directory: configuration.dataDirectory, synchronous: configuration.synchronous, logger: logger))
         epoch = UUID().uuidString.lowercased()
     }
 
@@ -151,6 +152,18 @@ public final class Broker: Sendable {
                 continuation.resume()
             }
         }
+    }
+
+    /// The synchronous level each database's writer connection commits with, read from the
+    /// connections themselves: every served database, `audit.db` and `core.db`. Used by
+    /// `sluice doctor`-style checks and by the tests that hold the broker to its configuration.
+    public func writerSynchronousModes() throws -> [String: SynchronousMode?] {
+        var modes: [String: SynchronousMode?] = [:]
+        for (name, database) in databases { modes[name] = try database.writerSynchronousMode() }
+        modes["audit"] = try SynchronousMode.current(of: auditor.peek.queue)
+        let catalog = PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+        modes["core"] = try SynchronousMode.current(of: try catalog.openCore())
+        return modes
     }
 
     // MARK: Threads
@@ -245,7 +258,8 @@ public struct BrokerStateError: Error, CustomStringConvertible {
 
 /// Hands the auditor, made on the starting thread, to its own thread exactly once.
 final class RejectionAuditorBox: @unchecked Sendable {
-    // Safe: `peek` is read before the auditor's thread starts; `take` is called once, by that thread.
+    // Safe: `peek` reads immutable state (epoch, lastSeq before the thread starts; the thread-safe
+    // DatabaseQueue at any time); `take` is called once, by the auditor's thread.
     private let auditor: RejectionAuditor
     init(_ auditor: RejectionAuditor) { self.auditor = auditor }
     var peek: RejectionAuditor { auditor }

@@ -10,11 +10,12 @@ struct BenchBroker {
     let configuration: BrokerConfiguration
     let token: String
 
-    init(in directory: URL) throws {
+    init(in directory: URL, synchronous: SynchronousMode = .full) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         try BenchWorker.writeContractSet(contracts)
         var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
         configuration.contractDirectories = [contracts]
+        configuration.synchronous = synchronous
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         broker = try Broker(configuration: configuration, logger: logger)

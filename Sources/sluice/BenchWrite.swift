@@ -14,8 +14,9 @@ struct BenchWrite: AsyncParsableCommand {
             Baseline: --clients processes each committing --commands single-row transactions straight into one \
             WAL file (BEGIN IMMEDIATE, busy_timeout 60 s, synchronous=FULL) — what plugins do without a broker. \
             Broker: the same number of client processes sending the same rows as commands over ipc to one broker \
-            (synchronous=FULL, group commit); each command is acknowledged only after its COMMIT. Each client keeps \
-            --window commands in flight (1 = strictly one at a time, like the direct writers).
+            (synchronous=FULL unless --synchronous says otherwise, group commit); each command is acknowledged only \
+            after its COMMIT. Each client keeps --window commands in flight (1 = strictly one at a time, like the \
+            direct writers).
             """
     )
 
@@ -28,6 +29,11 @@ struct BenchWrite: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "In-flight commands per broker client; one broker run per value.")
     var window: [Int] = [1, 64]
 
+    @Option(
+        parsing: .upToNextOption,
+        help: "The broker's synchronous level (full, normal); one broker run per value and window.")
+    var synchronous: [String] = ["full"]
+
     @Option(help: "Where to put the temporary data directories.")
     var scratch = "/tmp"
 
@@ -36,11 +42,22 @@ struct BenchWrite: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
 
-        print("sluice bench write: \(clients) processes × \(commands) commands, synchronous=FULL, WAL")
+        let modes = try synchronous.map { name in
+            guard let mode = SynchronousMode(rawValue: name) else {
+                throw ValidationError("--synchronous takes full or normal, not \(name)")
+            }
+            return mode
+        }
+        print("sluice bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
         let direct = try directBaseline(root.appendingPathComponent("direct"))
         var rows = [direct]
-        for depth in window {
-            rows.append(try await brokerRun(root.appendingPathComponent("broker-\(depth)"), window: depth))
+        for mode in modes {
+            for depth in window {
+                rows.append(
+                    try await brokerRun(
+                        root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)"), window: depth, synchronous: mode
+                    ))
+            }
         }
         print("")
         print(
@@ -70,8 +87,8 @@ struct BenchWrite: AsyncParsableCommand {
         )
     }
 
-    private func brokerRun(_ directory: URL, window: Int) async throws -> BenchResult {
-        let bench = try BenchBroker(in: directory)
+    private func brokerRun(_ directory: URL, window: Int, synchronous: SynchronousMode) async throws -> BenchResult {
+        let bench = try BenchBroker(in: directory, synchronous: synchronous)
         defer { bench.stop() }
         let configuration = bench.configuration
         let token = bench.token
@@ -84,7 +101,8 @@ struct BenchWrite: AsyncParsableCommand {
         }
         let used = CPUTime.now() - cpu
         return BenchResult(
-            path: "sluice broker (ipc)", processes: clients, window: window, samples: samples, seconds: seconds,
+            path: "sluice broker (ipc, \(synchronous.rawValue.uppercased()))", processes: clients, window: window,
+            samples: samples, seconds: seconds,
             serverCPU: used.selfSeconds, clientCPU: used.children
         )
     }

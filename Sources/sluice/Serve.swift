@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Event endpoint (PUB). Default ipc://<data-dir>/events.sock.")
     var eventsEndpoint: String?
 
-    @Option(name: .long, help: "PRAGMA synchronous for databases: full (durable on power loss) or normal.")
+    @Option(name: .long, help: "PRAGMA synchronous for every database: full (an ACK survives power loss) or normal (survives a broker crash only).")
     var synchronous: String = "full"
 
     @Option(name: .long, help: "Most commands per transaction.")
@@ -56,10 +56,10 @@ struct Serve: AsyncParsableCommand {
         configuration.contractDirectories = sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
         if let endpoint { configuration.commandEndpoint = endpoint }
         if let eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }
-        guard ["full", "normal"].contains(synchronous) else {
+        guard let mode = SynchronousMode(rawValue: synchronous) else {
             throw ValidationError("--synchronous must be full or normal")
         }
-        configuration.synchronousFull = synchronous == "full"
+        configuration.synchronous = mode
         configuration.maxBatchSize = max(1, maxBatch)
 
         let logger = Logger(label: "sluice")

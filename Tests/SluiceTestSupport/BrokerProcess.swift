@@ -10,25 +10,35 @@ public final class BrokerProcess: @unchecked Sendable {
     public let dataDirectory: URL
     private let log: URL
 
-    public init(dataDirectory: URL, contracts: URL = Fixtures.tasksContracts) throws {
+    public let commandEndpoint: String
+    public let eventEndpoint: String
+
+    /// Starts `sluice serve` on `dataDirectory`. Endpoints default to ipc sockets inside it; pass a
+    /// `socketDirectory` to put them elsewhere (a filesystem that cannot hold sockets, say).
+    public init(
+        dataDirectory: URL, contracts: URL = Fixtures.tasksContracts, socketDirectory: URL? = nil,
+        extraArguments: [String] = []
+    ) throws {
         self.dataDirectory = dataDirectory
+        let sockets = socketDirectory ?? dataDirectory
+        commandEndpoint = "ipc://" + sockets.appendingPathComponent("sluice.sock").path
+        eventEndpoint = "ipc://" + sockets.appendingPathComponent("events.sock").path
         // The operator token exists before the process does, so clients can connect at once.
         try TokenStore(dataDirectory: dataDirectory).ensureToken(for: TokenStore.operatorName)
-        log = dataDirectory.deletingLastPathComponent().appendingPathComponent(
+        log = (socketDirectory ?? dataDirectory.deletingLastPathComponent()).appendingPathComponent(
             "broker-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = Fixtures.sluiceExecutable
         process.arguments = [
             "serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning",
-        ]
+            "--endpoint", commandEndpoint, "--events-endpoint", eventEndpoint,
+        ] + extraArguments
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
     }
 
-    public var commandEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path }
-    public var eventEndpoint: String { "ipc://" + dataDirectory.appendingPathComponent("events.sock").path }
 
     /// A hand-made socket to this broker's request endpoint, authenticated as `local`.
     public func socket(_ type: ZMQSocket.SocketType, receiveTimeoutMs: Int32 = 10_000) throws -> RawSocket {

@@ -7,6 +7,10 @@ import SluiceZMQ
 /// Records requests refused before they reached any database (bad frames, unknown contracts,
 /// validation failures...) in `audit.db`, then hands them back to the I/O thread to publish on
 /// `audit.rejected`. Runs on its own thread so the I/O thread never waits on a disk.
+///
+/// A batch of records is committed with the broker's synchronous level (FULL by default) before
+/// its events are handed over, so a published `audit.rejected` seq is on disk and is never
+/// handed out again under the same epoch.
 final class RejectionAuditor {
     enum Message: Sendable {
         case record([String: JSONValue])
@@ -21,12 +25,14 @@ final class RejectionAuditor {
     let logger: Logger
     private(set) var nextSeq: Int64
 
-    init(directory: URL, logger: Logger) throws {
+    init(directory: URL, synchronous: SynchronousMode = .full, logger: Logger) throws {
         var configuration = Configuration()
         configuration.journalMode = .wal
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        let queue = try DatabaseQueue(
-            path: directory.appendingPathComponent("audit.db").path, configuration: configuration)
+        let url = directory.appendingPathComponent("audit.db")
+        let isNew = !FileManager.default.fileExists(atPath: url.path)
+        let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+        if isNew { try DurableFile.syncDirectory(of: url) }
+        try SynchronousMode.full.apply(to: queue)
         let (epoch, nextSeq) = try queue.write { db -> (String, Int64) in
             try db.execute(
                 sql: """
@@ -34,14 +40,11 @@ final class RejectionAuditor {
                     CREATE TABLE IF NOT EXISTS rejections(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
                     """
             )
-            var epoch = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'")
-            if epoch == nil {
-                epoch = UUID().uuidString.lowercased()
-                try db.execute(sql: "INSERT INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [epoch])
-            }
+            let epoch = try StreamEpoch.begin(in: db, mode: synchronous)
             let last = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM rejections") ?? 0
-            return (epoch!, last + 1)
+            return (epoch, last + 1)
         }
+        try synchronous.apply(to: queue)
         self.queue = queue
         self.epoch = epoch
         self.logger = logger
@@ -68,11 +71,22 @@ final class RejectionAuditor {
                 }
                 if !records.isEmpty { try notices.sendObject(BrokerNotice.publish(write(records))) }
             }
+            markCleanStop()
             try notices.sendObject(BrokerNotice.stopped("rejection-auditor"))
         } catch {
             logger.critical("rejection auditor stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }
         inbox.close()
+    }
+
+    /// Everything published is on disk now: the next start may keep the epoch.
+    private func markCleanStop() {
+        do {
+            try queue.write { db in try StreamEpoch.markCleanStop(in: db) }
+            try queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            logger.warning("could not record a clean stop of audit.db", metadata: ["error": "\(error)"])
+        }
     }
 
     private func write(_ records: [[String: JSONValue]]) -> [EncodedEvent] {

@@ -39,8 +39,7 @@ public enum DataDirectoryBackup {
         {
             throw Failure(message: "\(destination.path) is not empty")
         }
-        try files.createDirectory(
-            at: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.createDirectory(destination)
         var manifest = Manifest(createdAt: Clock.timestamp(), databases: [:])
         for name in try databaseFiles(in: dataDirectory) {
             var configuration = Configuration()
@@ -65,8 +64,10 @@ public enum DataDirectoryBackup {
             try copy.close()
             manifest.databases[String(name.dropLast(3))] = state
         }
-        try manifest.json.canonicalString.write(
-            to: destination.appendingPathComponent("backup.json"), atomically: true, encoding: .utf8)
+        // backup.json last: a backup that has it is complete, and everything it lists is on disk.
+        try DurableFile.syncTree(destination)
+        try DurableFile.write(
+            Data(manifest.json.canonicalString.utf8), to: destination.appendingPathComponent("backup.json"))
         return manifest
     }
 
@@ -77,8 +78,7 @@ public enum DataDirectoryBackup {
         guard files.fileExists(atPath: backup.appendingPathComponent("backup.json").path) else {
             throw Failure(message: "\(backup.path) has no backup.json: not a sluice backup")
         }
-        try files.createDirectory(
-            at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.createDirectory(dataDirectory)
         let lock = try DataDirectoryLock(directory: dataDirectory)
         defer { lock.release() }
         var epochs: [String: String] = [:]
@@ -96,6 +96,8 @@ public enum DataDirectoryBackup {
                 return true
             }
             try queue.close()
+            try DurableFile.syncTree(target)
+            try DurableFile.syncDirectory(of: target)
             if stamped { epochs[String(name.dropLast(3))] = epoch }
         }
         return epochs

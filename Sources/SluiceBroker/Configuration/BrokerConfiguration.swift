@@ -20,9 +20,10 @@ public struct BrokerConfiguration: Sendable {
     /// Commands admitted but not yet answered, per database, beyond which new ones get
     /// `overloaded`. Default 50,000.
     public var maxQueuedCommandsPerDatabase = 50_000
-    /// `PRAGMA synchronous` for database files: `FULL` (default) survives power loss after ACK;
-    /// `NORMAL` survives process crashes only.
-    public var synchronousFull = true
+    /// `PRAGMA synchronous` for every database the broker writes (plugin and operator databases,
+    /// `core.db`, `audit.db`): `.full` (default) means an acknowledged command survives a power
+    /// cut; `.normal` survives a crash of the broker only (see ``SynchronousMode``).
+    public var synchronous: SynchronousMode = .full
     /// Threads running queries (each with its own WAL read connection). Default 2.
     public var queryReaderThreads = 2
     /// Heartbeat period on the PUB channel, in milliseconds. Default 1000.

@@ -28,15 +28,12 @@ public struct TokenStore: Sendable {
     public func ensureToken(for name: String) throws -> String {
         precondition(TokenStore.isValidName(name), "invalid identity name \(name)")
         if let existing = token(for: name) { return existing }
-        try FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.createDirectory(directory)
         var generator = SystemRandomNumberGenerator()
         let token = SHA256.hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        guard
-            FileManager.default.createFile(
-                atPath: url(for: name).path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]
-            )
-        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url(for: name).path]) }
+        // Durable before anyone is told it: a token that a power cut replaced would lock out
+        // every client that already read it.
+        try DurableFile.write(Data((token + "\n").utf8), to: url(for: name))
         return token
     }
 

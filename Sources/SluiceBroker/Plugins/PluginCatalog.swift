@@ -6,8 +6,13 @@ import SluiceWire
 /// and their rows in `core.db`.
 public struct PluginCatalog: Sendable {
     public let dataDirectory: URL
+    /// The level `core.db` commits with (the broker's configured level).
+    public let synchronous: SynchronousMode
 
-    public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
+    public init(dataDirectory: URL, synchronous: SynchronousMode = .full) {
+        self.dataDirectory = dataDirectory
+        self.synchronous = synchronous
+    }
 
     public var installedDirectory: URL { dataDirectory.appendingPathComponent("installed") }
     public var coreDatabase: URL { dataDirectory.appendingPathComponent("core.db") }
@@ -21,14 +26,16 @@ public struct PluginCatalog: Sendable {
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)
         let files = FileManager.default
-        try files.createDirectory(
-            at: installedDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.createDirectory(installedDirectory)
         let target = installedDirectory.appendingPathComponent(manifest.id)
         let staging = installedDirectory.appendingPathComponent(".\(manifest.id).partial")
         try? files.removeItem(at: staging)
         try files.copyItem(at: source, to: staging)
+        // The copy is on disk before its name replaces the old one, and the name after.
+        try DurableFile.syncTree(staging)
         try? files.removeItem(at: target)
         try files.moveItem(at: staging, to: target)
+        try DurableFile.syncDirectory(installedDirectory)
         try TokenStore(dataDirectory: dataDirectory).ensureToken(for: manifest.id)
         try record(manifest, contracts: scratch.contracts.values.map { $0 })
         return manifest
@@ -80,7 +87,10 @@ public struct PluginCatalog: Sendable {
     }
 
     func openCore() throws -> DatabaseQueue {
+        let isNew = !FileManager.default.fileExists(atPath: coreDatabase.path)
         let queue = try DatabaseQueue(path: coreDatabase.path)
+        if isNew { try DurableFile.syncDirectory(of: coreDatabase) }
+        try synchronous.apply(to: queue)
         try queue.write { db in
             try db.execute(
                 sql: """

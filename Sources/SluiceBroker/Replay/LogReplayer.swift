@@ -69,7 +69,7 @@ public struct LogReplayer {
             }
             let rebuilt = try DatabaseFile(
                 name: name, directory: target.deletingLastPathComponent(), migrations: registry.migrations[name] ?? [],
-                synchronousFull: false, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
+                synchronous: .normal, ledgerRetentionMs: retention ?? DatabaseFile.defaultLedgerRetentionMs
             )
             let writer = try CommandWriter(
                 database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], registry: registry,

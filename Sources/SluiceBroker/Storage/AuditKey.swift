@@ -12,13 +12,8 @@ enum AuditKey {
         }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        guard
-            FileManager.default.createFile(
-                atPath: url.path, contents: Data((SHA256.hex(bytes) + "\n").utf8),
-                attributes: [.posixPermissions: 0o600])
-        else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-        }
+        // Durable before first use: a key lost to a power cut would hash the same value differently.
+        try DurableFile.write(Data((SHA256.hex(bytes) + "\n").utf8), to: url)
         return bytes
     }
 

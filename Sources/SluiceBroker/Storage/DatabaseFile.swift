@@ -12,6 +12,9 @@ public final class DatabaseFile: Sendable {
     /// Changes when the database's history is replaced (restore, rebuild).
     public let epoch: String
 
+    /// The level every commit on this file syncs with, set on the writer connection and read back.
+    public let synchronous: SynchronousMode
+
     /// How long ledger entries answer for their key, in milliseconds (stored in `sluice_meta` so
     /// a replay judges expiry exactly as the broker did).
     public let ledgerRetentionMs: Int64
@@ -20,28 +23,29 @@ public final class DatabaseFile: Sendable {
     /// internal tables and runs `migrations` that have not run yet. With `maxBytes`, writes that
     /// would grow the file past it fail with SQLITE_FULL (`storage_limit`).
     public init(
-        name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronousFull: Bool = true,
+        name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronous: SynchronousMode = .full,
         ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil
     ) throws {
         self.name = name
         self.url = directory.appendingPathComponent(file ?? "\(name).db")
-        try FileManager.default.createDirectory(
-            at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+        self.synchronous = synchronous
+        try DurableFile.createDirectory(url.deletingLastPathComponent())
+        let isNew = !FileManager.default.fileExists(atPath: url.path)
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.busyMode = .timeout(5)
         configuration.maximumReaderCount = 4
-        let synchronous = synchronousFull ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
             if let maxBytes {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 _ = try Int64.fetchOne(db, sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
             }
         }
         pool = try DatabasePool(path: url.path, configuration: configuration)
+        if isNew { try DurableFile.syncDirectory(of: url) }
+        // Start-up (schema, migrations, epoch) always commits with FULL; then the configured level.
+        try SynchronousMode.full.apply(to: pool)
         (epoch, self.ledgerRetentionMs) = try pool.write { db in
             try db.execute(sql: DatabaseFile.internalSchema)
             try MigrationRunner.run(migrations, in: db)
@@ -54,13 +58,14 @@ public final class DatabaseFile: Sendable {
             let retention =
                 try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'ledger_retention_ms'")
                 .flatMap { Int64($0) } ?? DatabaseFile.defaultLedgerRetentionMs
-            if let existing = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") {
-                return (existing, retention)
-            }
-            let fresh = UUID().uuidString.lowercased()
-            try db.execute(sql: "INSERT INTO sluice_meta(key, value) VALUES ('epoch', ?)", arguments: [fresh])
-            return (fresh, retention)
+            return (try StreamEpoch.begin(in: db, mode: synchronous), retention)
         }
+        try synchronous.apply(to: pool)
+    }
+
+    /// The level the writer connection commits with right now (read from the connection).
+    public func writerSynchronousMode() throws -> SynchronousMode? {
+        try SynchronousMode.current(of: pool)
     }
 
     /// Seven days.

@@ -20,7 +20,7 @@ extension CommandWriter {
         let snapshot = directory.appendingPathComponent("\(database.name).db")
         let staging = directory.appendingPathComponent("\(database.name).db.partial")
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try DurableFile.createDirectory(directory)
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: staging.path + suffix) }
             // Copy the whole database (SQLite's online backup), then strip the log from the copy
             // and make it a plain, self-contained file.
@@ -38,10 +38,14 @@ extension CommandWriter {
                 try db.execute(sql: "VACUUM")
             }
             try copy.close()
-            // Atomic replacement: a crash leaves either the previous snapshot or this one.
+            // Atomic and durable replacement: the copy's bytes are on disk before its name takes the
+            // snapshot's, and that name is on disk before the log rows it replaces are deleted. A
+            // crash or power cut leaves either the previous snapshot (and the full log) or this one.
+            try DurableFile.syncTree(staging)
             guard rename(staging.path, snapshot.path) == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: snapshot.path])
             }
+            try DurableFile.syncDirectory(directory)
 
             let cutoff = max(0, head - keep)
             let deleted = try database.pool.write { db in

@@ -83,6 +83,7 @@ final class CommandWriter {
                 }
             }
             _ = idleMaintenance()
+            markCleanStop()
             try notices.sendObject(BrokerNotice.stopped(database.name))
         } catch {
             logger.critical(
@@ -113,6 +114,17 @@ final class CommandWriter {
         }
         checkpoint()
         return next
+    }
+
+    /// After the last batch: records that every published seq is on disk, so the next start keeps
+    /// the epoch (see ``StreamEpoch``).
+    private func markCleanStop() {
+        do {
+            try database.pool.write { db in try StreamEpoch.markCleanStop(in: db) }
+            checkpoint()
+        } catch {
+            logger.warning("could not record a clean stop", metadata: ["db": "\(database.name)", "error": "\(error)"])
+        }
     }
 
     private func checkpoint() {
