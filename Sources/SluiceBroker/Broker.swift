@@ -52,6 +52,7 @@ public final class Broker: Sendable {
         self.registry = registry
         try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
             .recordContracts(registry)
+        let isolation = try PluginIsolation(registry: registry)
         var databases: [String: DatabaseFile] = [:]
         for name in registry.databases {
             databases[name] = try DatabaseFile(
@@ -60,7 +61,8 @@ public final class Broker: Sendable {
                 synchronous: configuration.synchronous,
                 ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
                     + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
-                maxBytes: registry.storageLimit(of: name)
+                maxBytes: registry.storageLimit(of: name),
+                isolation: isolation.rules(for: name, in: registry)
             )
         }
         self.databases = databases

@@ -36,15 +36,12 @@ struct Migrate: AsyncParsableCommand {
         }
         let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
         let database = registry.plugins[scope]?.databaseName ?? scope
-        guard let migrations = registry.migrations[database] else {
+        guard registry.migrations[database] != nil else {
             throw ValidationError(
                 "no scope '\(scope)': use core, plugins, a plugin id or one of \(registry.databases.joined(separator: ", "))"
             )
         }
-        let file = try DatabaseFile(
-            name: database, directory: data, file: registry.file(of: database), migrations: migrations,
-            maxBytes: registry.storageLimit(of: database)
-        )
-        print("\(file.url.path): \(migrations.count) migration(s) applied")
+        let file = try DatabaseFile.open(database, registry: registry, dataDirectory: data)
+        print("\(file.url.path): \(registry.migrations[database]?.count ?? 0) migration(s) applied")
     }
 }

@@ -115,11 +115,7 @@ struct PluginsDatabase: AsyncParsableCommand {
         case "ensure", "migrate":
             let lock = try DataDirectoryLock(directory: data)
             defer { lock.release() }
-            let file = try DatabaseFile(
-                name: database, directory: data, file: registry.file(of: database),
-                migrations: registry.migrations[database] ?? [],
-                maxBytes: registry.storageLimit(of: database)
-            )
+            let file = try DatabaseFile.open(database, registry: registry, dataDirectory: data)
             print(
                 "\(file.url.path): \(registry.migrations[database]?.count ?? 0) migrations applied, last seq \(try file.lastSeq())"
             )

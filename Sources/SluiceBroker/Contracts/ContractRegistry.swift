@@ -80,7 +80,7 @@ public struct ContractRegistry: Sendable {
         for (name, sql) in try ContractRegistry.migrationFiles(in: directory.appendingPathComponent("migrations")) {
             // In the shared database, migrations of different plugins must not collide.
             let recorded = manifest.databaseMode == .shared ? "\(manifest.id)/\(name)" : name
-            try addMigration(Migration(name: recorded, sql: sql), database: manifest.databaseName)
+            try addMigration(Migration(name: recorded, sql: sql, plugin: manifest.id), database: manifest.databaseName)
         }
         if migrations[manifest.databaseName] == nil { migrations[manifest.databaseName] = [] }
         databaseFiles[manifest.databaseName] =

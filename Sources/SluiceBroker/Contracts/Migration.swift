@@ -9,10 +9,14 @@ public struct Migration: Sendable, Equatable {
     public var sql: String
     /// SHA-256 of the file's bytes, hex.
     public var checksum: String
+    /// The plugin that ships it (its SQL runs confined to that plugin's tables), or nil for an
+    /// operator's contract set.
+    public var plugin: String?
 
-    public init(name: String, sql: String) {
+    public init(name: String, sql: String, plugin: String? = nil) {
         self.name = name
         self.sql = sql
+        self.plugin = plugin
         self.checksum = SHA256.hexDigest(Array(sql.utf8))
     }
 }

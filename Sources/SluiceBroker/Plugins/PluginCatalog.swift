@@ -25,6 +25,8 @@ public struct PluginCatalog: Sendable {
         let manifest = try PluginManifest(directory: source)
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)
+        // Its SQL reaches only what its own migrations create: refused here, before any copy.
+        _ = try PluginIsolation.ownedNames(plugin: manifest.id, in: scratch)
         let files = FileManager.default
         try DurableFile.createDirectory(installedDirectory)
         let target = installedDirectory.appendingPathComponent(manifest.id)

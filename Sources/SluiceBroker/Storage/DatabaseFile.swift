@@ -21,10 +21,35 @@ public final class DatabaseFile: Sendable {
 
     /// Opens (creating if needed) `<directory>/<file>` (default `<name>.db`), installs the
     /// internal tables and runs `migrations` that have not run yet. With `maxBytes`, writes that
-    /// would grow the file past it fail with SQLITE_FULL (`storage_limit`).
-    public init(
+    /// would grow the file past it fail with SQLITE_FULL (`storage_limit`). Plugin migrations run
+    /// unconfined here: to open a database of a registry, use ``open(_:registry:dataDirectory:synchronous:)``.
+    public convenience init(
         name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronous: SynchronousMode = .full,
         ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil
+    ) throws {
+        try self.init(
+            name: name, directory: directory, file: file, migrations: migrations, synchronous: synchronous,
+            ledgerRetentionMs: ledgerRetentionMs, maxBytes: maxBytes, isolation: nil)
+    }
+
+    /// Opens `database` of `registry` in `dataDirectory` as the broker does: its file, migrations
+    /// and storage limit from the registry, and plugins confined to their own tables (a plugin
+    /// whose migrations or contracts reach further throws ``IsolationError``).
+    public static func open(
+        _ database: String, registry: ContractRegistry, dataDirectory: URL, synchronous: SynchronousMode = .full
+    ) throws -> DatabaseFile {
+        let isolation = try PluginIsolation(registry: registry)
+        return try DatabaseFile(
+            name: database, directory: dataDirectory, file: registry.file(of: database),
+            migrations: registry.migrations[database] ?? [], synchronous: synchronous,
+            maxBytes: registry.storageLimit(of: database), isolation: isolation.rules(for: database, in: registry))
+    }
+
+    /// With `isolation`, plugins' migrations run confined to their own tables and their contracts'
+    /// statements are checked the same way; a breach throws ``IsolationError``.
+    init(
+        name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronous: SynchronousMode = .full,
+        ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil, isolation: DatabaseIsolation?
     ) throws {
         self.name = name
         self.url = directory.appendingPathComponent(file ?? "\(name).db")
@@ -42,13 +67,18 @@ public final class DatabaseFile: Sendable {
                 _ = try Int64.fetchOne(db, sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
             }
         }
-        pool = try DatabasePool(path: url.path, configuration: configuration)
+        // Set-up (schema, migrations, epoch, isolation checks) runs on a connection of its own,
+        // under the plugin authorizer, and commits with FULL; the pool's connections never carry
+        // that authorizer (GRDB's own observes their statements).
+        let setup = try DatabaseQueue(path: url.path, configuration: configuration)
         if isNew { try DurableFile.syncDirectory(of: url) }
-        // Start-up (schema, migrations, epoch) always commits with FULL; then the configured level.
-        try SynchronousMode.full.apply(to: pool)
-        (epoch, self.ledgerRetentionMs) = try pool.write { db in
+        try SynchronousMode.full.apply(to: setup)
+        let authorizer = PluginSQLAuthorizer()
+        try setup.inDatabase { authorizer.install(on: $0) }
+        (epoch, self.ledgerRetentionMs) = try setup.write { db in
             try db.execute(sql: DatabaseFile.internalSchema)
-            try MigrationRunner.run(migrations, in: db)
+            try MigrationRunner.run(migrations, in: db, isolation: isolation, authorizer: authorizer)
+            try isolation?.checkContracts(in: db, authorizer: authorizer)
             if let ledgerRetentionMs {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES ('ledger_retention_ms', ?)",
@@ -60,6 +90,8 @@ public final class DatabaseFile: Sendable {
                 .flatMap { Int64($0) } ?? DatabaseFile.defaultLedgerRetentionMs
             return (try StreamEpoch.begin(in: db, mode: synchronous), retention)
         }
+        try setup.close()
+        pool = try DatabasePool(path: url.path, configuration: configuration)
         try synchronous.apply(to: pool)
     }
 

@@ -13,7 +13,12 @@ enum MigrationRunner {
         }
     }
 
-    static func run(_ migrations: [Migration], in db: Database) throws {
+    /// Runs what has not run yet. A plugin's migration runs under `authorizer` with its plugin's
+    /// scope from `isolation`: it may create objects and change only the ones its plugin owns.
+    static func run(
+        _ migrations: [Migration], in db: Database, isolation: DatabaseIsolation? = nil,
+        authorizer: PluginSQLAuthorizer? = nil
+    ) throws {
         let applied = try Row.fetchAll(db, sql: "SELECT name, checksum FROM sluice_migrations")
         var recorded: [String: String] = [:]
         for row in applied { recorded[row["name"]] = row["checksum"] }
@@ -24,7 +29,18 @@ enum MigrationRunner {
                 }
                 continue
             }
-            try db.execute(sql: migration.sql)
+            if let plugin = migration.plugin, let isolation, let authorizer {
+                authorizer.scope = isolation.scope(for: plugin, .migration)
+                authorizer.clearDenial()
+                defer { authorizer.scope = nil }
+                do {
+                    try db.execute(sql: migration.sql)
+                } catch let error as DatabaseError where authorizer.denial != nil {
+                    throw IsolationError(plugin: plugin, place: "migration \(migration.name)", reason: authorizer.denial ?? "\(error)")
+                }
+            } else {
+                try db.execute(sql: migration.sql)
+            }
             try db.execute(
                 sql: "INSERT INTO sluice_migrations(name, checksum, applied_at) VALUES (?, ?, ?)",
                 arguments: [migration.name, migration.checksum, Clock.timestamp()]
