@@ -58,7 +58,7 @@ extension BrokerIOLoop {
         case .compact: compact(message, target: target)
         case .hello: welcome(target: target)
         case .ping: reply(target, .pong, body: message.body)
-        case .stats: reply(target, .statsReply, body: statistics())
+        case .stats: reply(target, .statsReply, body: statistics(for: target.actor))
         default:
             counters.malformed += 1
             let known = MessageKind.requests.map(\.rawValue).sorted().joined(separator: ", ")
@@ -322,6 +322,10 @@ extension BrokerIOLoop {
             )
             return
         }
+        if let denial = streamReadDenial(actor: target.actor, topic: request.topic, stream: stream) {
+            reject(target, denial, kind: .sync)
+            return
+        }
         counters.syncRequests += 1
         let token = nextToken
         nextToken += 1
@@ -336,6 +340,10 @@ extension BrokerIOLoop {
     }
 
     private func compact(_ message: WireMessage, target: ReplyTarget) {
+        if let denial = administrativeDenial(actor: target.actor, kind: .compact) {
+            reject(target, denial, kind: .compact)
+            return
+        }
         guard let database = message.body["db"]?.stringValue, let inbox = writerInboxes[database] else {
             reject(
                 target,
@@ -386,7 +394,7 @@ extension BrokerIOLoop {
         reply(target, .welcome, body: body)
     }
 
-    private func statistics() -> JSONValue {
+    func statistics() -> JSONValue {
         var body = counters.json.objectValue ?? [:]
         body["queued"] = .object(queuedPerDatabase.mapValues { .int(Int64($0)) })
         body["in_flight_keys"] = .int(Int64(inFlight.count))
