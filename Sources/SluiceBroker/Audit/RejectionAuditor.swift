@@ -28,11 +28,8 @@ final class RejectionAuditor {
     init(directory: URL, synchronous: SynchronousMode = .full, logger: Logger) throws {
         var configuration = Configuration()
         configuration.journalMode = .wal
-        let url = directory.appendingPathComponent("audit.db")
-        let isNew = !FileManager.default.fileExists(atPath: url.path)
-        let queue = try DatabaseQueue(path: url.path, configuration: configuration)
-        if isNew { try DurableFile.syncDirectory(of: url) }
-        try SynchronousMode.full.apply(to: queue)
+        let queue = try DatabaseQueue.openForSetUp(
+            at: directory.appendingPathComponent("audit.db"), configuration: configuration)
         let (epoch, nextSeq) = try queue.write { db -> (String, Int64) in
             try db.execute(
                 sql: """

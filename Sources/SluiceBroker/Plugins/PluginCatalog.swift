@@ -89,9 +89,7 @@ public struct PluginCatalog: Sendable {
     }
 
     func openCore() throws -> DatabaseQueue {
-        let isNew = !FileManager.default.fileExists(atPath: coreDatabase.path)
-        let queue = try DatabaseQueue(path: coreDatabase.path)
-        if isNew { try DurableFile.syncDirectory(of: coreDatabase) }
+        let queue = try DatabaseQueue.openForSetUp(at: coreDatabase)
         try synchronous.apply(to: queue)
         try queue.write { db in
             try db.execute(

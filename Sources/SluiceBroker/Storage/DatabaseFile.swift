@@ -55,7 +55,6 @@ public final class DatabaseFile: Sendable {
         self.url = directory.appendingPathComponent(file ?? "\(name).db")
         self.synchronous = synchronous
         try DurableFile.createDirectory(url.deletingLastPathComponent())
-        let isNew = !FileManager.default.fileExists(atPath: url.path)
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.busyMode = .timeout(5)
@@ -70,9 +69,7 @@ public final class DatabaseFile: Sendable {
         // Set-up (schema, migrations, epoch, isolation checks) runs on a connection of its own,
         // under the plugin authorizer, and commits with FULL; the pool's connections never carry
         // that authorizer (GRDB's own observes their statements).
-        let setup = try DatabaseQueue(path: url.path, configuration: configuration)
-        if isNew { try DurableFile.syncDirectory(of: url) }
-        try SynchronousMode.full.apply(to: setup)
+        let setup = try DatabaseQueue.openForSetUp(at: url, configuration: configuration)
         let authorizer = PluginSQLAuthorizer()
         try setup.inDatabase { authorizer.install(on: $0) }
         (epoch, self.ledgerRetentionMs) = try setup.write { db in

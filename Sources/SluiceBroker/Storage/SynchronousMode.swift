@@ -1,3 +1,4 @@
+public import Foundation
 public import GRDB
 
 /// How hard SQLite syncs a commit (`PRAGMA synchronous`), for every database the broker writes.
@@ -35,6 +36,19 @@ public enum SynchronousMode: String, Sendable, CaseIterable {
     static func current(of writer: some DatabaseWriter) throws -> SynchronousMode? {
         let level = try writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         return SynchronousMode.allCases.first { $0.pragmaValue == level }
+    }
+}
+
+extension DatabaseQueue {
+    /// Opens (creating if needed) the database at `url` with its start-up writes at FULL: a new
+    /// file's name is made durable (its directory fsync'ed), and the connection commits with
+    /// FULL until the caller applies the configured level after its set-up.
+    static func openForSetUp(at url: URL, configuration: Configuration = Configuration()) throws -> DatabaseQueue {
+        let isNew = !FileManager.default.fileExists(atPath: url.path)
+        let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+        if isNew { try DurableFile.syncDirectory(of: url) }
+        try SynchronousMode.full.apply(to: queue)
+        return queue
     }
 }
 

@@ -82,8 +82,8 @@ final class CommandWriter {
                         BrokerNotice.compacted(token: compaction.token, compact(keep: compaction.keep)))
                 }
             }
-            _ = idleMaintenance()
             markCleanStop()
+            _ = idleMaintenance()
             try notices.sendObject(BrokerNotice.stopped(database.name))
         } catch {
             logger.critical(
@@ -117,11 +117,10 @@ final class CommandWriter {
     }
 
     /// After the last batch: records that every published seq is on disk, so the next start keeps
-    /// the epoch (see ``StreamEpoch``).
+    /// the epoch (see ``StreamEpoch``). The final idle maintenance checkpoints it to disk.
     private func markCleanStop() {
         do {
             try database.pool.write { db in try StreamEpoch.markCleanStop(in: db) }
-            checkpoint()
         } catch {
             logger.warning("could not record a clean stop", metadata: ["db": "\(database.name)", "error": "\(error)"])
         }
