@@ -34,6 +34,8 @@ public final class Broker: Sendable {
     let stopRequested = Atomic<Bool>(false)
     let stopped = DispatchSemaphore(value: 0)
     let state = Mutex<State>(.created)
+    /// Handshakes the ZAP handler refused, audited by the I/O thread.
+    let handshakeRefusals = HandshakeRefusals()
 
     enum State { case created, running, stopped }
 
@@ -43,12 +45,14 @@ public final class Broker: Sendable {
         self.configuration = configuration
         self.logger = logger
         try DurableFile.createDirectory(configuration.dataDirectory)
+        try configuration.sharedSockets?.prepareDirectory(dataDirectory: configuration.dataDirectory)
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         try tokens.ensureToken(for: TokenStore.operatorName)
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
+        try registry.checkEventTopics()
         self.registry = registry
         try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
             .recordContracts(registry)
@@ -200,7 +204,7 @@ public final class Broker: Sendable {
     private func startAuthenticator() throws {
         let bound = DispatchSemaphore(value: 0)
         let failure = Mutex<String?>(nil)
-        let thread = Thread { [context, tokens, logger] in
+        let thread = Thread { [context, tokens, handshakeRefusals] in
             let socket: ZMQSocket
             do {
                 socket = try context.socket(.rep)
@@ -212,7 +216,7 @@ public final class Broker: Sendable {
                 return
             }
             bound.signal()
-            ZAPAuthenticator(tokens: tokens, logger: logger).run(socket: socket)
+            ZAPAuthenticator(tokens: tokens, refusals: handshakeRefusals).run(socket: socket)
         }
         thread.name = "sluice-zap"
         thread.start()
@@ -226,7 +230,8 @@ public final class Broker: Sendable {
         let thread = Thread { [self] in
             let loop = BrokerIOLoop(
                 configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
-                queryRegions: queryRegions, queryReaderCount: configuration.queryReaderThreads, logger: logger
+                queryRegions: queryRegions, queryReaderCount: configuration.queryReaderThreads,
+                handshakeRefusals: handshakeRefusals, logger: logger
             )
             loop.run(
                 context: context, doorbell: doorbell,

@@ -16,7 +16,7 @@ public struct ClientConfiguration: Sendable {
     /// Events that may wait for a slow consumer of an event stream; newer ones are dropped
     /// (and recovered by gap-free subscriptions). Default 10,000.
     public var eventBufferLimit = 10_000
-    /// Who this client is. Without credentials every request is answered `unauthenticated`.
+    /// Who this client is. Without credentials the broker refuses the connection and every request fails with `credentials_refused`.
     public var credentials: ClientCredentials?
 
     public init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil) {

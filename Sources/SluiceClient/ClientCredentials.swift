@@ -23,7 +23,7 @@ public struct ClientCredentials: Sendable, Equatable {
         try ClientCredentials(name: "local", tokenFile: dataDirectory.appendingPathComponent("tokens/local.token"))
     }
 
-    /// What a client without credentials presents: the broker answers its requests with
-    /// `unauthenticated` rather than dropping the connection.
+    /// What a client without credentials presents: the broker refuses it at the handshake, and
+    /// the client tells its caller why (``SluiceClientError/Code/credentialsRefused``).
     static let anonymous = ClientCredentials(name: "anonymous", token: "-")
 }

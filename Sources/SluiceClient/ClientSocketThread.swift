@@ -13,6 +13,11 @@ final class ClientSocketThread {
     let configuration: ClientConfiguration
     let dealer: ZMQSocket
     let subscriber: ZMQSocket?
+    /// The dealer's handshake outcomes (a `zmq_socket_monitor` PAIR).
+    let handshakes: ZMQSocket
+    /// The broker refused this client's credentials at its last handshake: requests fail at once
+    /// with ``SluiceClientError/Code/credentialsRefused`` until a handshake succeeds.
+    var credentialsRefused = false
     var waiting: [String: Waiting] = [:]
     var subscriptions:
         [UInt64: (prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
@@ -33,9 +38,15 @@ final class ClientSocketThread {
         try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
         let credentials = configuration.credentials ?? .anonymous
         try dealer.setPlainCredentials(username: credentials.name, password: credentials.token)
+        let monitorEndpoint = "inproc://sluice-client-handshakes-\(UInt64.random(in: .min ... .max))"
+        try dealer.monitor(endpoint: monitorEndpoint, events: [.handshakeSucceeded, .handshakeFailedAuth])
+        handshakes = try context.socket(.pair)
+        try handshakes.setLinger(0)
+        try handshakes.connect(monitorEndpoint)
         try dealer.connect(configuration.endpoint)
         if let eventEndpoint = configuration.eventEndpoint {
             let subscriber = try context.socket(.sub)
+            try subscriber.setPlainCredentials(username: credentials.name, password: credentials.token)
             try subscriber.setLinger(0)
             try subscriber.setReceiveHighWaterMark(configuration.eventHighWaterMark)
             try subscriber.setReconnectInterval(100)
@@ -51,6 +62,7 @@ final class ClientSocketThread {
         let dealerIndex = poller.add(dealer)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         let subscriberIndex = subscriber.map { poller.add($0) }
+        let handshakesIndex = poller.add(handshakes)
         var running = true
         while running {
             let readable: [Bool]
@@ -65,6 +77,11 @@ final class ClientSocketThread {
             }
             if readable[dealerIndex] {
                 while let frames = try? dealer.receive(dontWait: true) { deliver(frames) }
+            }
+            if readable[handshakesIndex] {
+                while let frames = try? handshakes.receive(dontWait: true) {
+                    if let event = ZMQMonitorEvent(frames: frames) { noteHandshake(event) }
+                }
             }
             if let subscriberIndex, readable[subscriberIndex], let subscriber {
                 while let frames = try? subscriber.receive(dontWait: true) { dispatch(frames) }
@@ -83,12 +100,17 @@ final class ClientSocketThread {
         }
         dealer.close()
         subscriber?.close()
+        handshakes.close()
     }
 
     /// Applies one queued item; false means close.
     private func take(_ item: ClientOutgoing) -> Bool {
         switch item {
         case .request(let request):
+            if credentialsRefused {
+                request.continuation.resume(throwing: refusal)
+                return true
+            }
             let resendAt = clock.now + configuration.attemptTimeout
             waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: resendAt)
             scheduleResendCheck(resendAt)
@@ -115,6 +137,34 @@ final class ClientSocketThread {
             return false
         }
         return true
+    }
+
+    /// A refused handshake fails every waiting request at once: the broker will never answer them.
+    private func noteHandshake(_ event: ZMQMonitorEvent) {
+        if event.kind == .handshakeSucceeded {
+            credentialsRefused = false
+        } else if event.kind == .handshakeFailedAuth {
+            credentialsRefused = true
+            for entry in waiting.values { entry.request.continuation.resume(throwing: refusal) }
+            waiting.removeAll()
+            partialReplies.removeAll()
+            nextResendCheck = nil
+        }
+    }
+
+    private var refusal: SluiceClientError {
+        guard let credentials = configuration.credentials else {
+            return SluiceClientError(
+                code: .credentialsRefused,
+                message:
+                    "this client has no credentials, and the broker refuses connections without them: give it a name and that identity's token (the operator is 'local', its token <data-dir>/tokens/local.token)"
+            )
+        }
+        return SluiceClientError(
+            code: .credentialsRefused,
+            message:
+                "the broker refused the credentials of '\(credentials.name)' at the handshake: use an installed identity's name and its token from <data-dir>/tokens/\(credentials.name).token"
+        )
     }
 
     private func transmit(_ request: ClientRequest) {

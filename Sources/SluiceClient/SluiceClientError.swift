@@ -7,6 +7,9 @@ public struct SluiceClientError: Error, Sendable, Equatable, CustomStringConvert
         public static let timedOut = Code(rawValue: "timed_out")
         /// The client was closed before the reply came.
         public static let closed = Code(rawValue: "closed")
+        /// The broker refused this client's credentials (or their absence) at the handshake: no
+        /// request on this connection can be answered. Fix the name or the token.
+        public static let credentialsRefused = Code(rawValue: "credentials_refused")
         /// The broker answered something this client cannot read.
         public static let protocolViolation = Code(rawValue: "protocol_violation")
     }

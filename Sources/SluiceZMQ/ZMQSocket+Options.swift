@@ -56,13 +56,23 @@ extension ZMQSocket {
         try set(ZMQ_PLAIN_PASSWORD, &secret, secret.count, "PLAIN_PASSWORD")
     }
 
-    public func subscribe(_ prefix: String) throws(ZMQError) {
-        var bytes = Array(prefix.utf8)
+    /// Makes an XPUB hand every (un)subscription to the application, which decides what the
+    /// sending peer gets: `subscribe`/`unsubscribe` on the XPUB then apply to that peer only
+    /// (the one whose subscription message was received last).
+    public func setXPubManual(_ on: Bool) throws(ZMQError) { try setInt(ZMQ_XPUB_MANUAL, on ? 1 : 0, "XPUB_MANUAL") }
+
+    /// Subscribes to a topic prefix (SUB); on a manual XPUB, grants it to the last subscribing peer.
+    public func subscribe(_ prefix: String) throws(ZMQError) { try subscribe(bytes: Array(prefix.utf8)) }
+
+    public func subscribe(bytes prefix: [UInt8]) throws(ZMQError) {
+        var bytes = prefix
         try set(ZMQ_SUBSCRIBE, &bytes, bytes.count, "SUBSCRIBE")
     }
 
-    public func unsubscribe(_ prefix: String) throws(ZMQError) {
-        var bytes = Array(prefix.utf8)
+    public func unsubscribe(_ prefix: String) throws(ZMQError) { try unsubscribe(bytes: Array(prefix.utf8)) }
+
+    public func unsubscribe(bytes prefix: [UInt8]) throws(ZMQError) {
+        var bytes = prefix
         try set(ZMQ_UNSUBSCRIBE, &bytes, bytes.count, "UNSUBSCRIBE")
     }
 

@@ -7,7 +7,7 @@ internal import CZeroMQ
 public final class ZMQSocket {
     /// The socket patterns Sluice uses.
     public enum SocketType: Int32, Sendable, CustomStringConvertible {
-        case pair = 0, pub = 1, sub = 2, req = 3, rep = 4, dealer = 5, router = 6, pull = 7, push = 8
+        case pair = 0, pub = 1, sub = 2, req = 3, rep = 4, dealer = 5, router = 6, pull = 7, push = 8, xpub = 9
 
         public var description: String {
             switch self {
@@ -20,6 +20,7 @@ public final class ZMQSocket {
             case .router: "ROUTER"
             case .pull: "PULL"
             case .push: "PUSH"
+            case .xpub: "XPUB"
             }
         }
     }
@@ -42,7 +43,7 @@ public final class ZMQSocket {
         }
     }
 
-    private func live(_ what: @autoclosure () -> String) throws(ZMQError) -> UnsafeMutableRawPointer {
+    func live(_ what: @autoclosure () -> String) throws(ZMQError) -> UnsafeMutableRawPointer {
         guard let handle else { throw ZMQError(errno: ENOTSOCK, message: "socket is closed", context: what()) }
         return handle
     }

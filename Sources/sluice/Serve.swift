@@ -31,6 +31,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Event endpoint (PUB). Default ipc://<data-dir>/events.sock.")
     var eventsEndpoint: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Put the ipc sockets in this directory (mode 0750, group --socket-group), for plugins running as other OS users.",
+            discussion: "The data directory stays 0700: databases, tokens and keys remain this user's alone."))
+    var socketDir: String?
+
+    @Option(name: .long, help: "The group whose members may connect to the sockets in --socket-dir.")
+    var socketGroup: String?
+
     @Option(name: .long, help: "PRAGMA synchronous for every database: full (an ACK survives power loss) or normal (survives a broker crash only).")
     var synchronous: String = "full"
 
@@ -54,6 +64,13 @@ struct Serve: AsyncParsableCommand {
             sets = ["examples/tasks"]
         }
         configuration.contractDirectories = sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        switch (socketDir, socketGroup) {
+        case (let directory?, let group?):
+            configuration.useSharedSockets(
+                SharedSocketLayout(directory: URL(fileURLWithPath: directory).standardizedFileURL, group: group))
+        case (nil, nil): break
+        default: throw ValidationError("--socket-dir and --socket-group go together")
+        }
         if let endpoint { configuration.commandEndpoint = endpoint }
         if let eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }
         guard let mode = SynchronousMode(rawValue: synchronous) else {

@@ -40,7 +40,7 @@ import Testing
         ("alpha", "inval.tasks", true),  // audit implies invalidations
         ("alpha", "audit.plugins", false),  // shared plugins.db holds every shared plugin's commands
         ("alpha", "audit.beta", false),
-        ("alpha", "audit.rejected", false),
+        ("alpha", "audit.rejected", true),  // its own refusals only (below)
         ("beta", "audit.beta", true),  // its own exclusive database
         ("beta", "inval.beta", true),
         ("beta", "audit.tasks", false),
@@ -80,5 +80,38 @@ import Testing
         let full = try #require(try local.receiveMessage())
         #expect(full.body["actors"]?["alpha"] != nil)
         #expect(full.body["committed"] != nil)
+    }
+
+    @Test func aPluginReadsOnlyItsOwnRefusals() async throws {
+        let broker = try Self.broker()
+        let alpha = try PluginTests.client(broker, as: "alpha")
+        let beta = try PluginTests.client(broker, as: "beta")
+        let local = try broker.client()
+        defer {
+            alpha.close()
+            beta.close()
+            local.close()
+        }
+        // Refusals of three identities, interleaved: beta's, alpha's, beta's, alpha's.
+        for round in 0..<2 {
+            await #expect(throws: WireError.self) { try await beta.send("task.create@v1", ["title": .string("b\(round)")]) }
+            await #expect(throws: WireError.self) { try await alpha.send("nothing.here@v1", ["title": .string("a\(round)")]) }
+        }
+        // The operator sees all four once they are stored.
+        var all: [Event] = []
+        for _ in 0..<1000 where all.count < 4 {
+            let page = try await local.sync(topic: Topic.rejected, fromSeq: 1)
+            all = page.events
+            if all.count < 4 { _ = try await local.ping() }  // a round trip, then look again
+        }
+        try #require(all.count == 4)
+        #expect(all.map { $0.body["actor"] } == ["beta", "alpha", "beta", "alpha"])
+
+        let mine = try await alpha.sync(topic: Topic.rejected, fromSeq: 1)
+        #expect(mine.events.map { $0.body["actor"] } == ["alpha", "alpha"])
+        #expect(mine.events.map(\.seq) == [all[1].seq, all[3].seq])
+        #expect(mine.end.headSeq == all[3].seq && mine.end.complete)
+        let after = try await alpha.sync(topic: Topic.rejected, fromSeq: all[3].seq + 1)
+        #expect(after.events.isEmpty && after.end.complete, "no page of other identities' records to wait for")
     }
 }

@@ -9,8 +9,7 @@ import Testing
     /// A SUB socket that is known to be connected: it waits for the first heartbeat, so nothing
     /// published after that is missed to the slow-joiner effect.
     func subscriber(_ broker: RunningBroker, _ topics: [String]) throws -> RawSocket {
-        let socket = try RawSocket(.sub, endpoint: broker.eventEndpoint)
-        for topic in topics + [Topic.heartbeat] { try socket.socket.subscribe(topic) }
+        let socket = try broker.subscriber(topics + [Topic.heartbeat])
         while let frames = try socket.receive() {
             if frames.first == frame("hb") { return socket }
         }

@@ -23,20 +23,70 @@ import Testing
         #expect(welcome.body["actor"] == "local")
     }
 
+    /// The operator's subscriber to `audit.rejected`, known to be connected (it has seen a heartbeat).
+    static func rejectionWatcher(_ broker: RunningBroker) throws -> RawSocket {
+        let watcher = try broker.subscriber([Topic.rejected, Topic.heartbeat])
+        while let frames = try watcher.receive(), frames.first != frame("hb") {}
+        return watcher
+    }
+
+    /// The next `audit.rejected` record with code `unauthenticated` on `watcher`; nil if 100
+    /// heartbeats pass without one (refusals are audited at the next heartbeat).
+    static func nextHandshakeRefusal(_ watcher: RawSocket) throws -> JSONValue? {
+        var heartbeats = 0
+        while heartbeats < 100, let frames = try watcher.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == Topic.rejected, event.body["code"] == "unauthenticated" { return event.body }
+            if event.topic == Topic.heartbeat { heartbeats += 1 }
+        }
+        return nil
+    }
+
     @Test(arguments: [
-        ClientCredentials(name: "local", token: "0000000000000000000000000000000000000000000000000000000000000000"),
-        ClientCredentials(name: "nobody", token: "whatever"),
-        ClientCredentials(name: "../../etc/passwd", token: "x"),
+        ("local", "0000000000000000000000000000000000000000000000000000000000000000", "local"),
+        ("nobody", "whatever", "nobody"),
+        ("../../etc/passwd", "x", "(not a valid identity name)"),
     ])
-    func refusedCredentialsGetUnauthenticatedAndChangeNothing(_ credentials: ClientCredentials) throws {
+    func refusedCredentialsAreRefusedAtTheHandshakeCountedAndAudited(
+        _ name: String, _ token: String, _ audited: String
+    ) throws {
         let broker = try RunningBroker()
-        let socket = try RawSocket(.req, endpoint: broker.commandEndpoint, credentials: credentials)
-        let reply = try #require(try socket.request(command("k")))
-        #expect(WireError(json: reply.body).code == .unauthenticated)
-        let hello = try #require(try socket.request(WireMessage(kind: .hello, header: ["request_id": "h"])))
-        #expect(WireError(json: hello.body).code == .unauthenticated)
-        #expect(try socket.request(WireMessage(kind: .ping, header: ["request_id": "p"]))?.kind == .pong)
+        let watcher = try Self.rejectionWatcher(broker)
+        let socket = try RawSocket(
+            .dealer, endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: name, token: token),
+            watchHandshakes: true, reconnect: false)
+        let handshake = try #require(try socket.nextHandshake())
+        #expect(handshake.kind == .handshakeFailedAuth)
+        #expect(handshake.value == 400)
+        // Whatever it sends never reaches the broker (checked below: nothing received, nothing written).
+        try? socket.socket.send([[]] + command("k").frames(), dontWait: true)
+
+        let record = try #require(try Self.nextHandshakeRefusal(watcher))
+        #expect(record["name"] == .string(audited))
+        #expect(record["count"] == 1)
+        #expect(record["actor"] == "(unauthenticated)")
+        let stats = try #require(try broker.socket(.req).request(WireMessage(kind: .stats, header: ["request_id": "s"])))
+        #expect(stats.body["refused_handshakes"] == 1)
+        #expect(stats.body["received"] == 1, "only this STATS request reached the broker")
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 0)
+    }
+
+    @Test func aFloodOfBadCredentialsIsAuditedInAggregate() throws {
+        let broker = try RunningBroker()
+        let watcher = try Self.rejectionWatcher(broker)
+        let names = (0..<100).map { "intruder-\($0)" }
+        for name in names {
+            let socket = try RawSocket(
+                .dealer, endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: name, token: "x"),
+                watchHandshakes: true, reconnect: false)
+            #expect(try socket.nextHandshake()?.kind == .handshakeFailedAuth)
+        }
+        var counted: [String: Int64] = [:]
+        while counted.values.reduce(0, +) < Int64(names.count), let record = try Self.nextHandshakeRefusal(watcher) {
+            counted[record["name"]?.stringValue ?? "?", default: 0] += record["count"]?.intValue ?? 0
+        }
+        #expect(counted.values.reduce(0, +) == Int64(names.count))
+        #expect(Set(counted.keys).isSubset(of: Set(names + ["(other names)"])))
     }
 
     @Test func aClientWithoutCredentialsIsToldWhy() async throws {
@@ -45,11 +95,29 @@ import Testing
         defer { client.close() }
         do {
             try await client.send("task.create@v1", ["title": "x"])
-            Issue.record("expected unauthenticated")
-        } catch let error as WireError {
-            #expect(error.code == .unauthenticated)
+            Issue.record("expected credentials_refused")
+        } catch let error as SluiceClientError {
+            #expect(error.code == .credentialsRefused)
             #expect(error.message.contains("tokens/local.token"))
         }
+    }
+
+    @Test func aClientWithAWrongTokenIsToldWhyAndNothingRuns() async throws {
+        let broker = try RunningBroker()
+        let client = try SluiceClient(
+            configuration: ClientConfiguration(
+                endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: "local", token: "wrong")))
+        defer { client.close() }
+        for attempt in 0..<2 {  // the first waits for the handshake; the second fails at once
+            do {
+                try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "w\(attempt)")
+                Issue.record("expected credentials_refused")
+            } catch let error as SluiceClientError {
+                #expect(error.code == .credentialsRefused)
+                #expect(error.message.contains("tokens/local.token"))
+            }
+        }
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 0)
     }
 
     @Test func aNameInTheMessageChangesNothing() throws {

@@ -116,11 +116,11 @@ import Testing
         let directory = TemporaryDirectory()
         let data = try await Self.victim(in: directory)
         let source = try Self.plugin("beta", in: directory, migration: migration)
-        // `DROP TABLE IF EXISTS` of a table beta never had passes on an empty database: install's
-        // check cannot see it, the authorizer on the real database at start does.
-        if !migration.hasPrefix("DROP TABLE IF EXISTS") {
-            #expect(throws: IsolationError.self) { try PluginCatalog(dataDirectory: data).install(from: source) }
-        }
+        // Install replays every installed plugin's migrations of the shared database with beta's,
+        // so even `DROP TABLE IF EXISTS alpha_items` meets alpha's table there.
+        let refusal = #expect(throws: IsolationError.self) { try PluginCatalog(dataDirectory: data).install(from: source) }
+        #expect(refusal?.plugin == "beta")
+        // Dropped in by hand, past install: refused at start by the authorizer on the real file.
         try Self.dropIn(source, data: data)
         let error = try #require(refusedAtStart(data, directory: directory))
         #expect(error.plugin == "beta")
@@ -134,10 +134,32 @@ import Testing
     @Test func twoSharedPluginsCannotClaimTheSameTable() async throws {
         let directory = TemporaryDirectory()
         let data = try await Self.victim(in: directory)
-        try Self.dropIn(
-            try Self.plugin("beta", in: directory, migration: "CREATE TABLE IF NOT EXISTS alpha_items(x);"), data: data)
+        let source = try Self.plugin("beta", in: directory, migration: "CREATE TABLE IF NOT EXISTS alpha_items(x);")
+        let refusal = #expect(throws: IsolationError.self) { try PluginCatalog(dataDirectory: data).install(from: source) }
+        #expect(refusal?.reason.contains("alpha_items") == true)
+        try Self.dropIn(source, data: data)
         let error = try #require(refusedAtStart(data, directory: directory))
         #expect(error.reason.contains("alpha_items"))
+    }
+
+    /// Live event topics match by prefix: a database named like another's prefix would let a
+    /// subscriber granted `audit.notes` also receive `audit.notes-archive`.
+    @Test func aDatabaseNameStartingWithAnothersIsRefused() throws {
+        let directory = TemporaryDirectory()
+        let catalog = PluginCatalog(dataDirectory: directory.path("data"))
+        try catalog.install(from: try Self.plugin("notes", in: directory, mode: .exclusiveSQLite))
+        let refusal = #expect(throws: ContractError.self) {
+            try catalog.install(from: try Self.plugin("notes-archive", in: directory, mode: .exclusiveSQLite))
+        }
+        #expect(refusal?.description.contains("audit.notes-archive") == true, "\(String(describing: refusal))")
+        // Shared plugins have no database of their own: no topic, no conflict.
+        try catalog.install(from: try Self.plugin("notes-shared", in: directory, mode: .shared))
+    }
+
+    @Test(arguments: ["rejected", "core", "audit", "plugins", "local", "anonymous"])
+    func namesTheBrokerUsesAreNotPluginIDs(_ id: String) throws {
+        let manifest: JSONValue = ["id": .string(id), "version": "1.0.0", "capabilities": [], "database": ["mode": "exclusive-sqlite"]]
+        #expect(throws: PluginManifest.Invalid.self) { try PluginManifest(json: manifest) }
     }
 
     /// A plugin's own tables, its own reads and the introspection PRAGMAs stay allowed.

@@ -29,8 +29,7 @@ import Testing
 
     @Test func repliesAndEventsMatchTheirSchemas() throws {
         let broker = try RunningBroker()
-        let events = try RawSocket(.sub, endpoint: broker.eventEndpoint)
-        try events.socket.subscribe("")
+        let events = try broker.subscriber([""])
         while let frames = try events.receive(), frames.first != frame("hb") {}
 
         let socket = try broker.socket(.req)

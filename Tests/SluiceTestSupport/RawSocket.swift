@@ -7,16 +7,41 @@ public import SluiceZMQ
 public final class RawSocket {
     public let context = ZMQContext()
     public let socket: ZMQSocket
+    /// The socket's handshake outcomes, when made with `watchHandshakes`.
+    let handshakes: ZMQSocket?
 
+    /// With `reconnect: false` a refused handshake is not tried again (one refusal per socket).
     public init(
         _ type: ZMQSocket.SocketType, endpoint: String, credentials: ClientCredentials? = nil,
-        receiveTimeoutMs: Int32 = 10_000
+        receiveTimeoutMs: Int32 = 10_000, watchHandshakes: Bool = false, reconnect: Bool = true
     ) throws {
         socket = try context.socket(type)
         try socket.setLinger(0)
         if let credentials { try socket.setPlainCredentials(username: credentials.name, password: credentials.token) }
         try socket.setReceiveTimeout(receiveTimeoutMs)
+        if !reconnect { try socket.setReconnectInterval(-1) }
+        if watchHandshakes {
+            let endpoint = "inproc://test-handshakes"
+            try socket.monitor(endpoint: endpoint, events: [
+                .handshakeSucceeded, .handshakeFailedAuth, .handshakeFailedNoDetail, .handshakeFailedProtocol,
+                .disconnected,
+            ])
+            let pair = try context.socket(.pair)
+            try pair.setLinger(0)
+            try pair.setReceiveTimeout(receiveTimeoutMs)
+            try pair.connect(endpoint)
+            handshakes = pair
+        } else {
+            handshakes = nil
+        }
         try socket.connect(endpoint)
+    }
+
+    /// The outcome of the socket's next handshake (needs `watchHandshakes`), or nil after the
+    /// receive timeout.
+    public func nextHandshake() throws -> ZMQMonitorEvent? {
+        guard let frames = try handshakes?.receive() else { return nil }
+        return ZMQMonitorEvent(frames: frames)
     }
 
     public func send(_ frames: [[UInt8]]) throws { try socket.send(frames) }
@@ -41,6 +66,7 @@ public final class RawSocket {
     }
 
     deinit {
+        handshakes?.close()
         socket.close()
         context.terminate()
     }

@@ -47,6 +47,18 @@ public final class RunningBroker: Sendable {
             type, endpoint: commandEndpoint, credentials: operatorCredentials(), receiveTimeoutMs: receiveTimeoutMs)
     }
 
+    /// A SUB socket on this broker's event endpoint, authenticated as `credentials` (the operator
+    /// by default), subscribed to `topics`.
+    public func subscriber(
+        _ topics: [String], credentials: ClientCredentials? = nil, receiveTimeoutMs: Int32 = 10_000
+    ) throws -> RawSocket {
+        let socket = try RawSocket(
+            .sub, endpoint: eventEndpoint, credentials: credentials ?? operatorCredentials(),
+            receiveTimeoutMs: receiveTimeoutMs)
+        for topic in topics { try socket.socket.subscribe(topic) }
+        return socket
+    }
+
     /// A read-only view of a database file, to check what the broker wrote.
     public func open(_ database: String = "tasks") throws -> DatabaseQueue {
         try TasksDatabase.open(broker.configuration.dataDirectory.appendingPathComponent("\(database).db"))

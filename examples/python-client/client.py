@@ -29,6 +29,8 @@ class Broker:
         self.requests.rcvtimeo = 10000
         self.requests.connect("ipc://" + os.path.join(data_dir, "sluice.sock"))
         self.events = self.context.socket(zmq.SUB)
+        self.events.plain_username = b"local"            # the event socket authenticates too
+        self.events.plain_password = token.encode()
         self.events.linger = 0
         self.events.rcvtimeo = 10000
         self.events.connect("ipc://" + os.path.join(data_dir, "events.sock"))

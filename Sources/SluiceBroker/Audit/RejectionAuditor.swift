@@ -35,6 +35,7 @@ final class RejectionAuditor {
                 sql: """
                     CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS rejections(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
+                    CREATE INDEX IF NOT EXISTS rejections_by_actor ON rejections(json_extract(record, '$.actor'), seq);
                     """
             )
             let epoch = try StreamEpoch.begin(in: db, mode: synchronous)

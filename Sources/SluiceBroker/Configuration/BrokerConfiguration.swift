@@ -39,6 +39,17 @@ public struct BrokerConfiguration: Sendable {
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
+    /// Sockets reachable by a group of other OS users (plugin processes), the data directory
+    /// private; set with ``useSharedSockets(_:)``. Default nil: sockets inside the data directory.
+    public private(set) var sharedSockets: SharedSocketLayout?
+
+    /// Serves on `layout`'s sockets: both endpoints move into its directory.
+    public mutating func useSharedSockets(_ layout: SharedSocketLayout) {
+        sharedSockets = layout
+        commandEndpoint = layout.commandEndpoint
+        eventEndpoint = layout.eventEndpoint
+    }
+
     public init(dataDirectory: URL) {
         self.dataDirectory = dataDirectory
         self.commandEndpoint = "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path

@@ -89,7 +89,7 @@ public struct Contract: Sendable {
         } else {
             guard let declared = members["database"]?.stringValue, Contract.isValidDatabaseName(declared) else {
                 throw ContractError(
-                    file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit', 'core' or 'plugins'")
+                    file: file, "'database' must match [a-z][a-z0-9_-]{0,63} and not be 'audit', 'core', 'plugins' or 'rejected'")
             }
             database = declared
         }
@@ -164,10 +164,14 @@ public struct Contract: Sendable {
         self.file = file
     }
 
+    /// Names the broker uses itself: its files (`audit.db`, `core.db`, `plugins.db`) and the
+    /// `audit.rejected` topic.
+    public static let reservedDatabaseNames: Set<String> = ["audit", "core", "plugins", "rejected"]
+
     public static func isValidDatabaseName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard let first = bytes.first, first >= 0x61, first <= 0x7A, bytes.count <= 64 else { return false }
-        guard name != "audit", name != "core", name != "plugins" else { return false }
+        guard !reservedDatabaseNames.contains(name) else { return false }
         return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
 }

@@ -88,11 +88,28 @@ public struct ContractRegistry: Sendable {
         plugins[manifest.id] = manifest
     }
 
-    /// Loads every plugin installed under `<dataDirectory>/installed/`.
-    public mutating func loadInstalledPlugins(dataDirectory: URL) throws {
+    /// Loads every plugin installed under `<dataDirectory>/installed/` (but `excluded`, the one
+    /// an install is about to replace).
+    public mutating func loadInstalledPlugins(dataDirectory: URL, excluding excluded: String? = nil) throws {
         let installed = dataDirectory.appendingPathComponent("installed")
-        for id in ((try? FileManager.default.contentsOfDirectory(atPath: installed.path)) ?? []).sorted() {
+        for id in ((try? FileManager.default.contentsOfDirectory(atPath: installed.path)) ?? []).sorted()
+        where id != excluded && !id.hasPrefix(".") {
             try loadPlugin(directory: installed.appendingPathComponent(id))
+        }
+    }
+
+    /// Event topics are matched by prefix (protocol §5), so a subscriber granted `audit.tasks`
+    /// would also receive `audit.tasks-archive`: no database's name may start with another's.
+    public func checkEventTopics() throws(ContractError) {
+        let names = databases
+        for name in names {
+            if let longer = names.first(where: { $0 != name && $0.hasPrefix(name) }) {
+                let owner = plugins[longer].map { "plugin \($0.id)" } ?? "a contract set"
+                throw ContractError(
+                    file: longer,
+                    "\(owner)'s database '\(longer)' starts with the name of database '\(name)': event topics match by prefix, so a subscriber allowed audit.\(name) would also receive audit.\(longer); choose a name that does not start with another database's"
+                )
+            }
         }
     }
 

@@ -13,6 +13,11 @@ struct BrokerCounters {
     var unroutableReplies: Int64 = 0
     var eventsPublished: Int64 = 0
     var syncRequests: Int64 = 0
+    /// Connections refused at the handshake (unknown name, wrong token, no credentials).
+    var refusedHandshakes: Int64 = 0
+    /// Subscriptions the event socket received, and those that granted nothing.
+    var subscriptions: Int64 = 0
+    var subscriptionsRefused: Int64 = 0
 
     var json: JSONValue {
         [
@@ -20,7 +25,8 @@ struct BrokerCounters {
             "admitted": .int(admitted), "committed": .int(committed), "failed": .int(failed),
             "duplicates": .int(duplicates), "coalesced": .int(coalesced),
             "unroutable_replies": .int(unroutableReplies), "events_published": .int(eventsPublished),
-            "sync_requests": .int(syncRequests),
+            "sync_requests": .int(syncRequests), "refused_handshakes": .int(refusedHandshakes),
+            "subscriptions": .int(subscriptions), "subscriptions_refused": .int(subscriptionsRefused),
         ]
     }
 }

@@ -269,6 +269,25 @@ extension BrokerIOLoop {
         rateLimitedSinceAudit.removeAll()
     }
 
+    /// Audits the handshakes refused since the last heartbeat, one record per presented name.
+    func auditRefusedHandshakes() {
+        let refused = handshakeRefusals.take()
+        guard !refused.isEmpty else { return }
+        for (name, count) in refused.sorted(by: { $0.key < $1.key }) {
+            counters.refusedHandshakes += count
+            let record: [String: JSONValue] = [
+                "ts": .string(Clock.timestamp()), "actor": "(unauthenticated)", "status": "rejected",
+                "code": "unauthenticated", "name": .string(name), "count": .int(count),
+                "message": .string(
+                    "\(count) connection(s) presenting '\(name)' refused at the handshake since the last record"),
+            ]
+            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+        }
+        logger.notice(
+            "credentials refused at the handshake",
+            metadata: ["names": "\(refused.keys.sorted().joined(separator: ","))", "count": "\(refused.values.reduce(0, +))"])
+    }
+
     private func lookUpStatus(_ message: WireMessage, target: ReplyTarget) {
         do {
             _ = try HeaderField.requestID(message.header, limits: configuration.limits)
@@ -330,7 +349,8 @@ extension BrokerIOLoop {
         let token = nextToken
         nextToken += 1
         let page = StoreReader.SyncPage(
-            token: token, requestID: target.requestID ?? "", request: request, stream: stream)
+            token: token, requestID: target.requestID ?? "", request: request, stream: stream,
+            onlyActor: syncFilter(actor: target.actor, stream: stream))
         do {
             try readerInbox.sendObject(StoreReader.Message.sync(page))
             pendingReads[token] = target

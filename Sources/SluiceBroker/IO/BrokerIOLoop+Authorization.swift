@@ -9,18 +9,15 @@ extension BrokerIOLoop {
     ///   `audit:<db>:read` (an audit event carries more than an invalidation).
     /// - A plugin's own exclusive database needs no capability. The shared `plugins.db` holds every
     ///   shared plugin's commands, so its streams need the capability like any other database's.
-    /// - `audit.rejected` holds every identity's refusals: the operator's alone.
+    /// - `audit.rejected` holds every identity's refusals: a plugin reads only its own records
+    ///   there (``syncFilter(actor:stream:)``), and only with `SYNC`, not live.
     func streamReadDenial(actor: String, topic: String, stream: String) -> WireError? {
         if actor == TokenStore.operatorName { return nil }
         let details: [String: JSONValue] = ["topic": .string(topic)]
         guard let plugin = registry.plugins[actor] else {
             return WireError(.capabilityDenied, "'\(actor)' is not an installed plugin", details: details)
         }
-        if stream == RejectionAuditor.stream {
-            return WireError(
-                .capabilityDenied, "audit.rejected holds every identity's refusals: only the operator may read it",
-                details: details)
-        }
+        if stream == RejectionAuditor.stream { return nil }
         if plugin.databaseMode == .exclusiveSQLite, plugin.databaseName == stream { return nil }
         let accepted =
             topic == Topic.invalidation(stream) ? ["inval:\(stream):read", "audit:\(stream):read"] : ["audit:\(stream):read"]
@@ -30,6 +27,11 @@ extension BrokerIOLoop {
         return WireError(
             .capabilityDenied, "plugin \(actor) lacks capability \(accepted[0]) to read \(topic)",
             details: withCapability)
+    }
+
+    /// The identity whose records alone `actor` sees in `stream`: a plugin, in `audit.rejected`.
+    func syncFilter(actor: String, stream: String) -> String? {
+        stream == RejectionAuditor.stream && actor != TokenStore.operatorName ? actor : nil
     }
 
     /// Why `actor` may not send an administrative request (`COMPACT`), or nil.

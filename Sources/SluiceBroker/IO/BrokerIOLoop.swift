@@ -4,7 +4,7 @@ import Logging
 import SluiceWire
 import SluiceZMQ
 
-/// The broker's I/O thread: owns the ROUTER (requests) and the PUB (events), admits or rejects
+/// The broker's I/O thread: owns the ROUTER (requests) and the XPUB (events), admits or rejects
 /// each request, hands admitted commands to their database's writer, and sends replies and events
 /// when the writers report back. Every socket here lives and dies on this one thread.
 final class BrokerIOLoop {
@@ -59,6 +59,8 @@ final class BrokerIOLoop {
     /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
     var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
     var heartbeatSeq: Int64 = 0
+    /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
+    let handshakeRefusals: HandshakeRefusals
 
     // Sockets, set up in `run` on the I/O thread.
     var router: ZMQSocket!
@@ -70,9 +72,10 @@ final class BrokerIOLoop {
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
         streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
-        queryReaderCount: Int,
+        queryReaderCount: Int, handshakeRefusals: HandshakeRefusals,
         logger: Logger
     ) {
+        self.handshakeRefusals = handshakeRefusals
         self.queryRegions = queryRegions
         self.queryReaderCount = queryReaderCount
         self.configuration = configuration
@@ -102,10 +105,15 @@ final class BrokerIOLoop {
             try router.setReceiveHighWaterMark(100_000)
             try router.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
             try router.bind(configuration.commandEndpoint)
-            publisher = try context.socket(.pub)
+            // Events: an XPUB behind the same handshake; each subscription is granted per identity
+            // (BrokerIOLoop+Subscriptions.swift).
+            publisher = try context.socket(.xpub)
+            try publisher.setPlainServer(domain: ZAPAuthenticator.domain)
+            try publisher.setXPubManual(true)
             try publisher.setLinger(1000)
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
             try publisher.bind(configuration.eventEndpoint)
+            try configuration.sharedSockets?.grant(endpoints: [configuration.commandEndpoint, configuration.eventEndpoint])
             for database in registry.databases {
                 // An admitted command must reach its writer: no linger limit.
                 writerInboxes[database] = try context.handoverSocket(
@@ -144,6 +152,7 @@ final class BrokerIOLoop {
     private func serve(notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool) throws(ZMQError) {
         var poller = ZMQPoller()
         let routerIndex = poller.add(router)
+        let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
@@ -198,6 +207,11 @@ final class BrokerIOLoop {
                 }
                 if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
             }
+            if readable[publisherIndex] {
+                while let (frames, userID) = try publisher.receive(dontWait: true, property: "User-Id") {
+                    if let message = frames.first { handleSubscription(message, actor: userID ?? "") }
+                }
+            }
             if readable[routerIndex] {
                 var handled = 0
                 while handled < 512, let (frames, userID) = try router.receive(dontWait: true, property: "User-Id") {
@@ -209,7 +223,8 @@ final class BrokerIOLoop {
     }
 
     private func stopHelpers() throws(ZMQError) {
-        auditRateLimited()  // the last aggregate, before the auditor stops
+        auditRateLimited()  // the last aggregates, before the auditor stops
+        auditRefusedHandshakes()
         try auditorInbox.sendObject(RejectionAuditor.Message.stop)
         try readerInbox.sendObject(StoreReader.Message.stop)
         for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop) }
@@ -246,6 +261,7 @@ final class BrokerIOLoop {
 
     private func publishHeartbeat() {
         if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
+        auditRefusedHandshakes()
         heartbeatSeq += 1
         var state: [String: JSONValue] = [:]
         for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }

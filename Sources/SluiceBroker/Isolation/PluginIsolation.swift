@@ -3,17 +3,22 @@ import GRDB
 import SluiceWire
 
 /// What each plugin's SQL may touch: the tables, views, indexes and triggers its own migrations
-/// create, and nothing of the broker's (`sluice_*`). Worked out at every start by running the
-/// plugin's migrations alone in a scratch in-memory database under ``PluginSQLAuthorizer`` — which
-/// also proves that they touch nothing else — so ownership needs no stored state.
+/// create, and nothing of the broker's (`sluice_*`). Worked out at every start by replaying each
+/// database's plugin migrations, in the order the broker runs them, in a scratch in-memory
+/// database under ``PluginSQLAuthorizer`` — which also proves that none touches what another
+/// plugin created — so ownership needs no stored state.
 public struct PluginIsolation: Sendable {
     /// Plugin id → the names it owns (lower-cased).
     let owned: [String: Set<String>]
 
-    init(registry: ContractRegistry) throws {
+    /// Checks every plugin of `registry` and works out what each owns. This is also what
+    /// `sluice plugins install` runs, on the installed plugins plus the new one, before it copies
+    /// anything: a migration that drops, alters or writes another plugin's table in the shared
+    /// database is refused there, not at the broker's next start.
+    public init(registry: ContractRegistry) throws {
         var owned: [String: Set<String>] = [:]
-        for (id, manifest) in registry.plugins {
-            owned[id] = try PluginIsolation.ownedNames(plugin: id, in: registry)
+        for database in Set(registry.plugins.values.map(\.databaseName)).sorted() {
+            owned.merge(try PluginIsolation.ownedNames(database: database, in: registry)) { $0.union($1) }
         }
         // Two plugins sharing plugins.db must not claim the same name (CREATE TABLE IF NOT EXISTS
         // on another plugin's table would otherwise hand it over).
@@ -39,35 +44,43 @@ public struct PluginIsolation: Sendable {
         )
     }
 
-    /// Runs the plugin's migrations in order in an empty in-memory database, each under the
-    /// plugin's scope, then compiles its contracts' statements there under the same scope; returns
-    /// every name the migrations created (and the final schema's, so a rename is covered). This is
-    /// what `sluice plugins install` checks before it copies anything.
-    public static func ownedNames(plugin: String, in registry: ContractRegistry) throws -> Set<String> {
-        guard let manifest = registry.plugins[plugin] else { return [] }
-        let migrations = (registry.migrations[manifest.databaseName] ?? []).filter { $0.plugin == plugin }
-        let contracts = registry.contracts.values.filter { $0.plugin == plugin }.sorted {
+    /// Runs the plugin migrations of `database` in the broker's order in an empty in-memory
+    /// database, each under its plugin's scope, then compiles the plugins' contract statements
+    /// there under the same scopes. A plugin owns what its migrations created (and the names that
+    /// appeared in the schema while they ran, so a rename is covered).
+    static func ownedNames(database: String, in registry: ContractRegistry) throws -> [String: Set<String>] {
+        var owned: [String: Set<String>] = [:]
+        for manifest in registry.plugins.values where manifest.databaseName == database { owned[manifest.id] = [] }
+        let migrations = (registry.migrations[database] ?? []).filter { $0.plugin != nil }
+        let contracts = registry.contracts.values.filter { $0.database == database && $0.plugin != nil }.sorted {
             $0.id.description < $1.id.description
         }
         let scratch = try DatabaseQueue()
         let authorizer = PluginSQLAuthorizer()
         return try scratch.inDatabase { db in
             authorizer.install(on: db)
+            let schemaNames = { () throws -> Set<String> in
+                Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master"))
+            }
             for migration in migrations {
-                authorizer.scope = .init(plugin: plugin, owned: [], phase: .migration)
-                defer { authorizer.scope = nil }
+                guard let plugin = migration.plugin else { continue }
+                let before = try schemaNames()
+                authorizer.scope = .init(plugin: plugin, owned: owned[plugin, default: []], phase: .migration)
+                authorizer.clearDenial()
                 do {
                     try db.execute(sql: migration.sql)
                 } catch {
+                    authorizer.scope = nil
                     throw IsolationError(
                         plugin: plugin, place: "migration \(migration.name)",
-                        reason: authorizer.denial ?? "it fails on an empty database: \(error)")
+                        reason: authorizer.denial
+                            ?? "it fails after the migrations before it in \(database) (replayed in an empty database): \(error)")
                 }
+                authorizer.scope = nil
+                owned[plugin, default: []].formUnion(try schemaNames().subtracting(before))
+                owned[plugin, default: []].formUnion(authorizer.created[plugin, default: []])
             }
-            let schema = try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master")
-            let owned = authorizer.created.union(schema)
-            try DatabaseIsolation(owned: [plugin: owned], contracts: contracts).checkContracts(
-                in: db, authorizer: authorizer)
+            try DatabaseIsolation(owned: owned, contracts: contracts).checkContracts(in: db, authorizer: authorizer)
             return owned
         }
     }

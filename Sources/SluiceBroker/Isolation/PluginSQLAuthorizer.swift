@@ -19,8 +19,9 @@ final class PluginSQLAuthorizer {
     }
 
     var scope: Scope?
-    /// Schema objects created while a migration scope was active (lower-cased).
-    private(set) var created: Set<String> = []
+    /// Schema objects each plugin's migrations created while this authorizer watched (lower-cased),
+    /// by plugin: what one plugin creates is never another's.
+    private(set) var created: [String: Set<String>] = [:]
     /// Why the last refused statement was refused.
     private(set) var denial: String?
 
@@ -42,12 +43,13 @@ final class PluginSQLAuthorizer {
 
     private func authorize(_ action: Int32, _ first: String?, _ second: String?) -> Int32 {
         guard let scope else { return SQLITE_OK }
+        let created = created[scope.plugin, default: []]
         if let reason = PluginSQLAuthorizer.refusal(action, first, second, scope: scope, created: created) {
             denial = reason
             return SQLITE_DENY
         }
         if scope.phase == .migration, PluginSQLAuthorizer.creations.contains(action), let name = first {
-            created.insert(name.lowercased())
+            self.created[scope.plugin, default: []].insert(name.lowercased())
         }
         return SQLITE_OK
     }

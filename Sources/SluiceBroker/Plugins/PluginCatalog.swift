@@ -25,8 +25,14 @@ public struct PluginCatalog: Sendable {
         let manifest = try PluginManifest(directory: source)
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)
-        // Its SQL reaches only what its own migrations create: refused here, before any copy.
-        _ = try PluginIsolation.ownedNames(plugin: manifest.id, in: scratch)
+        // Checked with every plugin already installed (this one's old version excepted), as the
+        // broker will load them: its SQL reaches only what its own migrations create, also in the
+        // shared database next to the others' tables; refused here, before any copy.
+        var all = ContractRegistry()
+        try all.loadInstalledPlugins(dataDirectory: dataDirectory, excluding: manifest.id)
+        try all.loadPlugin(directory: source)
+        try all.checkEventTopics()
+        _ = try PluginIsolation(registry: all)
         let files = FileManager.default
         try DurableFile.createDirectory(installedDirectory)
         let target = installedDirectory.appendingPathComponent(manifest.id)

@@ -75,9 +75,12 @@ public struct PluginManifest: Sendable, Equatable {
             throw Invalid(field: key, reason: "is not a manifest member")
         }
         guard let id = members["id"]?.stringValue else { throw Invalid(field: "id", reason: "is required (a string)") }
-        guard TokenStore.isValidName(id), id != TokenStore.operatorName, id != "plugins", id != "anonymous" else {
+        guard TokenStore.isValidName(id), id != TokenStore.operatorName, id != "anonymous",
+            !Contract.reservedDatabaseNames.contains(id)
+        else {
             throw Invalid(
-                field: "id", reason: "must be 1-64 characters of [a-z0-9-], and not 'local', 'plugins' or 'anonymous'")
+                field: "id",
+                reason: "must be 1-64 characters of [a-z0-9-], and not 'local', 'anonymous', 'audit', 'core', 'plugins' or 'rejected'")
         }
         guard let version = members["version"]?.stringValue, !version.isEmpty, version.utf8.count <= 64 else {
             throw Invalid(field: "version", reason: "is required (a non-empty string, e.g. \"1.0.0\")")

@@ -22,6 +22,8 @@ final class StoreReader {
         var request: SyncRequest
         /// The stream the topic belongs to: a database name, or `rejected`.
         var stream: String
+        /// For `audit.rejected` read by a plugin: only this identity's records.
+        var onlyActor: String? = nil
     }
 
     enum Message: Sendable {
@@ -101,7 +103,7 @@ final class StoreReader {
                 if let database = databases[page.stream] {
                     try commandEvents(database, request)
                 } else {
-                    try rejectionEvents(request)
+                    try rejectionEvents(request, onlyActor: page.onlyActor)
                 }
             var messages = events.map { seq, body in
                 var replay = CanonicalObjectWriter(capacity: body.count + 128)
@@ -162,13 +164,22 @@ final class StoreReader {
         }
     }
 
-    private func rejectionEvents(_ request: SyncRequest) throws -> (String, Int64, [(seq: Int64, body: [UInt8])]) {
+    /// A page of `audit.rejected`. With `onlyActor` (a plugin reading it), only that identity's
+    /// records, and the head is its latest record: seqs skip the other identities' refusals.
+    private func rejectionEvents(_ request: SyncRequest, onlyActor: String?) throws -> (
+        String, Int64, [(seq: Int64, body: [UInt8])]
+    ) {
         guard let audit else { return (auditEpoch, 0, []) }
         return try audit.read { db in
-            let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM rejections") ?? 0
+            let filter = onlyActor == nil ? "" : "json_extract(record, '$.actor') = ? AND"
+            let actor: [(any DatabaseValueConvertible)?] = onlyActor.map { [$0] } ?? []
+            let head =
+                try Int64.fetchOne(
+                    db, sql: "SELECT coalesce(max(seq), 0) FROM rejections WHERE \(filter) 1",
+                    arguments: StatementArguments(actor)) ?? 0
             let rows = try Row.fetchAll(
-                db, sql: "SELECT seq, record FROM rejections WHERE seq >= ? ORDER BY seq LIMIT ?",
-                arguments: [request.fromSeq, request.limit]
+                db, sql: "SELECT seq, record FROM rejections WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
+                arguments: StatementArguments(actor + [request.fromSeq, request.limit])
             )
             return (auditEpoch, head, rows.map { row in (row[0], Array((row[1] as String).utf8)) })
         }
