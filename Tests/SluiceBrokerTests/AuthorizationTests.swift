@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SluiceBroker
 import SluiceClient
 import SluiceTestSupport
@@ -113,5 +114,28 @@ import Testing
         #expect(mine.end.headSeq == all[3].seq && mine.end.complete)
         let after = try await alpha.sync(topic: Topic.rejected, fromSeq: all[3].seq + 1)
         #expect(after.events.isEmpty && after.end.complete, "no page of other identities' records to wait for")
+    }
+
+    /// A plugin naming another actor in the header (or trying the operator's name) is still
+    /// itself in the log, the ledger and the audit record.
+    @Test func aPluginNamingAnotherActorInTheMessageIsStillItself() async throws {
+        let broker = try Self.broker()
+        let beta = try Self.socket(broker, as: "beta")
+        let header: JSONValue = [
+            "request_id": "r", "contract": "beta.item.create@v1", "idempotency_key": "spoof", "actor": "local",
+            "user": "local", "identity": "alpha",
+        ]
+        try beta.send([[], frame("SLU1"), frame("COMMAND"), header.canonicalBytes(), frame(#"{"title": "mine"}"#)])
+        let reply = try #require(try beta.receiveMessage())
+        #expect(reply.kind == .ack, "\(reply.body)")
+        let local = try broker.client()
+        defer { local.close() }
+        let audit = try await local.sync(topic: "audit.beta", fromSeq: 1)
+        #expect(audit.events.map { $0.body["actor"] } == ["beta"])
+        let data = broker.broker.configuration.dataDirectory
+        let logged = try await TasksDatabase.open(data.appendingPathComponent("plugins/beta.db")).read { db in
+            try String.fetchAll(db, sql: "SELECT actor FROM sluice_log UNION ALL SELECT actor FROM sluice_ledger")
+        }
+        #expect(logged == ["beta", "beta"])
     }
 }
