@@ -29,11 +29,21 @@ extension BrokerIOLoop {
             message = try WireMessage(frames: Array(sluiceFrames), limits: configuration.limits)
         } catch {
             counters.malformed += 1
-            reject(envelopeTarget, error, kind: nil)
+            // The header may still name the request: echo it, so a DEALER client can match the ERROR.
+            var target = envelopeTarget
+            target.requestID = WireMessage.echoableRequestID(frames: Array(sluiceFrames), limits: configuration.limits)
+            reject(target, error, kind: nil)
             return
         }
         var target = envelopeTarget
-        target.requestID = message.requestID.map { String($0.prefix(configuration.limits.maxRequestIDBytes)) }
+        do {
+            // Every kind's request_id follows one rule; the kinds that require it check that too.
+            target.requestID = try HeaderField.optionalRequestID(message.header, limits: configuration.limits)
+        } catch {
+            counters.malformed += 1
+            reject(envelopeTarget, error, kind: message.kind)
+            return
+        }
         if target.actor.isEmpty && message.kind != .ping {
             reject(
                 target,
@@ -119,7 +129,7 @@ extension BrokerIOLoop {
             return
         }
         let actor = actor(for: target)
-        let key = InFlightKey(actor: actor, key: request.idempotencyKey)
+        let key = InFlightKey(actor: actor, database: contract.database, key: request.idempotencyKey)
         if let token = inFlight[key], var pending = pendingCommands[token] {
             // Same key still queued: share the first command's outcome instead of running twice.
             guard pending.payload == request.payload, pending.contract == request.contract else {
@@ -305,7 +315,13 @@ extension BrokerIOLoop {
             return
         }
         let actor = actor(for: target)
-        if inFlight[InFlightKey(actor: actor, key: key)] != nil {
+        let inFlightHere =
+            if let database {
+                inFlight[InFlightKey(actor: actor, database: database, key: key)] != nil
+            } else {
+                inFlight.keys.contains { $0.actor == actor && $0.key == key }
+            }
+        if inFlightHere {
             reply(target, .statusReply, body: CommandStatus.inFlight.json)
             return
         }
@@ -438,6 +454,26 @@ extension BrokerIOLoop {
             rateLimitedSinceAudit[target.actor, default: 0] += 1
             return
         }
+        var contract: String?
+        var idempotencyKey: String?
+        if let request {
+            contract = request.contract.description
+            idempotencyKey = request.idempotencyKey
+        } else if let header {
+            contract = header["contract"]?.stringValue.map { String($0.prefix(128)) }
+            idempotencyKey = header["idempotency_key"]?.stringValue.map { String($0.prefix(255)) }
+        }
+        auditRejection(
+            error, target: target, kind: kind, contract: contract, idempotencyKey: idempotencyKey, database: database)
+    }
+
+    /// Records one refused request in audit.db (published on `audit.rejected`): a request refused
+    /// at admission, or a command its writer refused without running it (a key reused with
+    /// another payload, a deadline passed in the queue) — those never reach the command log.
+    func auditRejection(
+        _ error: WireError, target: ReplyTarget, kind: MessageKind?, contract: String?, idempotencyKey: String?,
+        database: String?
+    ) {
         var record: [String: JSONValue] = [
             "ts": .string(Clock.timestamp()),
             "actor": .string(target.actor.isEmpty ? "(unauthenticated)" : target.actor),
@@ -447,17 +483,8 @@ extension BrokerIOLoop {
         ]
         if let kind { record["kind"] = .string(String(kind.rawValue.prefix(32))) }
         if let requestID = target.requestID { record["request_id"] = .string(requestID) }
-        if let request {
-            record["contract"] = .string(request.contract.description)
-            record["idempotency_key"] = .string(request.idempotencyKey)
-        } else if let header {
-            if let contract = header["contract"]?.stringValue {
-                record["contract"] = .string(String(contract.prefix(128)))
-            }
-            if let key = header["idempotency_key"]?.stringValue {
-                record["idempotency_key"] = .string(String(key.prefix(255)))
-            }
-        }
+        if let contract { record["contract"] = .string(contract) }
+        if let idempotencyKey { record["idempotency_key"] = .string(idempotencyKey) }
         if let database { record["db"] = .string(database) }
         try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
     }

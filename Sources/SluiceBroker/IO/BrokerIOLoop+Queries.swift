@@ -149,7 +149,12 @@ extension BrokerIOLoop {
         switch answer.result {
         case .failure(let error):
             if error.code == .deadlineExceeded { queryStats[answer.contract, default: QueryCounters()].timeouts += 1 }
-            for waiter in flight.waiters { reply(waiter.target, .error, body: error.json) }
+            for waiter in flight.waiters {
+                reply(waiter.target, .error, body: error.json)
+                auditRejection(
+                    error, target: waiter.target, kind: .query, contract: answer.contract.description,
+                    idempotencyKey: nil, database: flight.contract.database)
+            }
         case .success(let result):
             // Waiters who wrote after this snapshot began must see their write: run it again for them.
             let late = flight.waiters.filter { $0.minSeq > result.seq }

@@ -10,8 +10,11 @@ import SluiceZMQ
 final class BrokerIOLoop {
     static let noticeEndpoint = "inproc://sluice-notices"
 
+    /// The scope of an idempotency key: one actor's key in one database (the ledger is the
+    /// database's; protocol.md §3.1).
     struct InFlightKey: Hashable {
         var actor: String
+        var database: String
         var key: String
     }
 
@@ -302,6 +305,12 @@ final class BrokerIOLoop {
                 counters.failed += 1
                 send(pending.primary, outcome.reply)
                 for waiter in pending.waiters { reply(waiter, .error, body: error.json) }
+                if outcome.events.isEmpty {
+                    // Refused by the writer without running (not in the log, so not on audit.<db>).
+                    auditRejection(
+                        error, target: pending.primary, kind: .command, contract: pending.contract.description,
+                        idempotencyKey: pending.key.key, database: pending.database)
+                }
             }
             publish(outcome.events)
         }
@@ -310,8 +319,11 @@ final class BrokerIOLoop {
         }
     }
 
-    private func answerStatus(token: UInt64, _ status: CommandStatus) {
+    private func answerStatus(token: UInt64, _ status: Result<CommandStatus, WireError>) {
         guard let target = pendingReads.removeValue(forKey: token) else { return }
-        reply(target, .statusReply, body: status.json)
+        switch status {
+        case .success(let status): reply(target, .statusReply, body: status.json)
+        case .failure(let error): reject(target, error, kind: .status)
+        }
     }
 }

@@ -3,7 +3,7 @@ import SluiceWire
 /// Messages the I/O thread receives from the threads that work for it.
 enum BrokerNotice: Sendable {
     case outcomes([CommandOutcome])
-    case status(token: UInt64, CommandStatus)
+    case status(token: UInt64, Result<CommandStatus, WireError>)
     case publish([EncodedEvent])
     /// The answer to a `COMPACT`: the `COMPACTED` body, or why it failed.
     case compacted(token: UInt64, Result<JSONValue, WireError>)

@@ -77,8 +77,13 @@ final class StoreReader {
         inbox.close()
     }
 
-    func status(for lookup: Lookup) -> CommandStatus {
+    /// The ledger entry of (actor, key) in the named database, or in whichever database holds it.
+    /// A key is scoped by database, so without `db` two databases may both hold it: that answer
+    /// would be a guess, so it is an error naming them.
+    func status(for lookup: Lookup) -> Result<CommandStatus, WireError> {
         let names = lookup.database.map { [$0] } ?? databases.keys.sorted()
+        var found: [CommandStatus] = []
+        var holders: [String] = []
         for name in names {
             guard let database = databases[name] else { continue }
             do {
@@ -87,12 +92,22 @@ final class StoreReader {
                         actor: lookup.actor, key: lookup.key, nowMs: Clock.now().milliseconds, in: db
                     )
                 }
-                if let entry { return entry.status(db: name) }
+                if let entry {
+                    found.append(entry.status(db: name))
+                    holders.append(name)
+                }
             } catch {
                 logger.error("ledger lookup failed", metadata: ["db": "\(name)", "error": "\(error)"])
             }
         }
-        return .unknown
+        guard found.count <= 1 else {
+            return .failure(
+                WireError(
+                    .invalidMessage,
+                    "idempotency key is committed in several databases (\(holders.joined(separator: ", "))): name one with db",
+                    details: ["field": "db", "databases": .array(holders.map(JSONValue.string))]))
+        }
+        return .success(found.first ?? .unknown)
     }
 
     /// One page of stored events as reply frames: up to `limit` `REPLAY`s, then a `SYNC_END`.

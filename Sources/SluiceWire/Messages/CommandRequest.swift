@@ -87,6 +87,15 @@ public enum HeaderField {
         return id
     }
 
+    /// The optional `request_id` of `HELLO`, `PING` and `STATS`: absent is nil; present, it must
+    /// be valid like everywhere else (never truncated, never echoed empty).
+    public static func optionalRequestID(_ header: [String: JSONValue], limits: ProtocolLimits) throws(WireError)
+        -> String?
+    {
+        guard header["request_id"] != nil else { return nil }
+        return try requestID(header, limits: limits)
+    }
+
     static func missing(_ field: String, _ expected: String) -> WireError {
         WireError(
             .invalidMessage, "header.\(field) is missing or not a string; expected \(expected)",

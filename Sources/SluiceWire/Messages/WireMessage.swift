@@ -75,6 +75,17 @@ public struct WireMessage: Sendable, Equatable {
 }
 
 extension WireMessage {
+    /// The request id an `ERROR` about `frames` should echo although the message as a whole was
+    /// refused (a body that is not acceptable JSON, a kind too long, a body too large): the
+    /// header frame's valid `request_id`, when the frames have the request's shape and the header
+    /// parses. Nil otherwise.
+    public static func echoableRequestID(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) -> String? {
+        guard frames.count == 4, frames[0] == protocolTag, frames[2].count <= limits.maxHeaderBytes,
+            case .object(let header)? = try? JSONValue(parsing: frames[2])
+        else { return nil }
+        return try? HeaderField.requestID(header, limits: limits)
+    }
+
     /// The frames of a reply (after the envelope), with the request id as the only header field.
     public static func replyFrames(_ kind: MessageKind, requestID: String?, body: JSONValue) -> [[UInt8]] {
         replyFrames(kind, requestID: requestID, encodedBody: body.canonicalBytes())
