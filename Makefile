@@ -6,7 +6,7 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config fuse3 libfuse3-dev
 
-.PHONY: deps build run test bench soak clean
+.PHONY: deps build run test bench soak fuzz clean
 
 deps:
 	@if ! pkg-config --exists libzmq sqlite3 fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null; then \
@@ -26,10 +26,15 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-# The long runs of the failure tests: 50 power cuts.
+# The long runs of the failure tests: 50 power cuts, 100 crash-loop rounds; a million fuzzed frames.
 soak: deps
 	$(SWIFT) build --build-tests
 	SLUICE_POWER_CUTS=50 $(SWIFT) test --skip-build --filter PowerLossTests
+	SLUICE_CRASH_ROUNDS=100 $(SWIFT) test --skip-build --filter ProcessTests
+
+fuzz: deps
+	$(SWIFT) build --build-tests
+	SLUICE_FUZZ_MESSAGES=1000000 $(SWIFT) test --skip-build --filter FrameFuzzTests
 
 bench: deps
 	$(SWIFT) build -c release --product sluice

@@ -7,12 +7,31 @@ import SluiceZMQ
 import Testing
 
 /// Tests about real `sluice serve` processes: SIGKILL in the middle of a load, and SIGTERM.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ProcessTests {
+    /// What a load sent and what came back, with a way to wait for the count of ACKs.
     actor LoadRecord {
         var attempted: [String: JSONValue] = [:]
         var acknowledged: [String: Acknowledgement] = [:]
+        private var waiter: (count: Int, continuation: CheckedContinuation<Void, Never>)?
+
         func attempt(_ key: String, _ payload: JSONValue) { attempted[key] = payload }
-        func acknowledge(_ key: String, _ ack: Acknowledgement) { acknowledged[key] = ack }
+        func acknowledge(_ key: String, _ ack: Acknowledgement) {
+            acknowledged[key] = ack
+            if let waiter, acknowledged.count >= waiter.count { release() }
+        }
+        /// A writer stopped (its broker died): nobody should wait for ACKs that will not come.
+        func writerStopped() { release() }
+
+        /// Returns once `count` commands are acknowledged (or a writer stopped).
+        func waitForAcknowledgements(_ count: Int) async {
+            guard acknowledged.count < count else { return }
+            await withCheckedContinuation { waiter = (count, $0) }
+        }
+
+        private func release() {
+            waiter?.continuation.resume()
+            waiter = nil
+        }
     }
 
     func client(_ broker: BrokerProcess, attemptTimeout: Duration = .seconds(2), maxAttempts: Int = 1) throws
@@ -32,63 +51,91 @@ import Testing
         try await probe.ping()
     }
 
+    /// Sends every (key, payload) with up to 64 in flight; returns the ACKs.
+    func resend(_ commands: [String: JSONValue], to broker: BrokerProcess) async throws -> [String: Acknowledgement] {
+        let retry = try client(broker, attemptTimeout: .seconds(10), maxAttempts: 3)
+        defer { retry.close() }
+        return try await withThrowingTaskGroup(of: (String, Acknowledgement).self) { group in
+            var pending = commands.makeIterator()
+            func add() {
+                guard let (key, payload) = pending.next() else { return }
+                group.addTask { (key, try await retry.send("task.create@v1", payload, idempotencyKey: key)) }
+            }
+            for _ in 0..<64 { add() }
+            var acks: [String: Acknowledgement] = [:]
+            while let (key, ack) = try await group.next() {
+                acks[key] = ack
+                add()
+            }
+            return acks
+        }
+    }
+
+    /// The crash loop: SIGKILL under pipelined load from four writers at a random moment, restart,
+    /// resend everything the round attempted with the same keys — `SLUICE_CRASH_ROUNDS` rounds
+    /// (10 here, 100 with `make soak`). After every restart each ACKed key is present exactly once
+    /// with its ACKed seq, the log is gap-free and the file passes its integrity check.
     @Test func sigkillMidLoadLosesNoAcknowledgedWriteAndRetriesCreateNoDuplicates() async throws {
+        let rounds = Int(ProcessInfo.processInfo.environment["SLUICE_CRASH_ROUNDS"] ?? "") ?? 10
         let directory = TemporaryDirectory()
         let data = directory.path("data")
-        let first = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(first)
-
-        let record = LoadRecord()
-        let load = try client(first)
-        let writers = (0..<4).map { writer in
-            Task {
-                for index in 0..<100_000 {
-                    let key = "w\(writer)-\(index)"
-                    let payload: JSONValue = ["title": .string("crash \(key)"), "ref": .string(key)]
-                    await record.attempt(key, payload)
-                    guard let ack = try? await load.send("task.create@v1", payload, idempotencyKey: key) else { return }
-                    await record.acknowledge(key, ack)
+        var everything: [String: JSONValue] = [:]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<rounds {
+            let broker = try BrokerProcess(dataDirectory: data)
+            try await waitUntilServing(broker)
+            let record = LoadRecord()
+            let load = try client(broker, attemptTimeout: .seconds(10))
+            let writers = (0..<4).map { writer in
+                Task {
+                    for index in 0..<100_000 {
+                        let key = "r\(round)-w\(writer)-\(index)"
+                        let payload: JSONValue = ["title": .string("crash \(key)"), "ref": .string(key)]
+                        await record.attempt(key, payload)
+                        guard let ack = try? await load.send("task.create@v1", payload, idempotencyKey: key) else {
+                            break
+                        }
+                        await record.acknowledge(key, ack)
+                    }
+                    await record.writerStopped()
                 }
             }
-        }
-        // Let the load run, then kill the broker without warning.
-        while await record.acknowledged.count < 300 { try await Task.sleep(for: .milliseconds(20)) }
-        first.kill9()
-        for writer in writers { await writer.value }
-        load.close()
+            // Kill the broker without warning after a random number of ACKs.
+            let killAfter = Int.random(in: 100...800, using: &generator)
+            await record.waitForAcknowledgements(killAfter)
+            broker.kill9()
+            load.close()  // what was in flight fails at once ("closed"), acknowledged or not
+            for writer in writers { await writer.value }
+            let acknowledged = await record.acknowledged
+            let attempted = await record.attempted
+            #expect(acknowledged.count >= killAfter, "round \(round)")
 
-        let acknowledged = await record.acknowledged
-        let attempted = await record.attempted
-        #expect(acknowledged.count >= 300)
-
-        let second = try BrokerProcess(dataDirectory: data)
-        try await waitUntilServing(second)
-        let db = try TasksDatabase.open(data.appendingPathComponent("tasks.db"))
-        #expect(try TasksDatabase.integrity(db) == "ok")
-        for (key, ack) in acknowledged {
-            let row = try await db.read { db in
-                try Int64.fetchOne(db, sql: "SELECT count(*) FROM tasks WHERE ref = ?", arguments: [key])
+            let restarted = try BrokerProcess(dataDirectory: data)
+            try await waitUntilServing(restarted)
+            let db = try TasksDatabase.open(data.appendingPathComponent("tasks.db"))
+            #expect(try TasksDatabase.integrity(db) == "ok", "round \(round)")
+            let present = try await db.read { db in
+                try Dictionary(
+                    grouping: String.fetchAll(db, sql: "SELECT ref FROM tasks WHERE ref LIKE ?", arguments: ["r\(round)-%"]),
+                    by: { $0 })
             }
-            #expect(row == 1, "acknowledged \(key) (seq \(ack.seq)) must be present exactly once")
-        }
-        let seqs = try TasksDatabase.logSeqs(db)
-        #expect(seqs == Array(1...Int64(seqs.count)), "the log has no gaps")
-        #expect(seqs.count >= acknowledged.count)
-
-        // Resend everything that was attempted, acknowledged or not, with its key.
-        let retry = try client(second, attemptTimeout: .seconds(10), maxAttempts: 3)
-        defer { retry.close() }
-        for (key, payload) in attempted {
-            let ack = try await retry.send("task.create@v1", payload, idempotencyKey: key)
-            if let original = acknowledged[key] {
-                #expect(ack.duplicate)
-                #expect(ack.seq == original.seq)
+            for key in acknowledged.keys {
+                #expect(present[key]?.count == 1, "round \(round): acknowledged \(key) must be present exactly once")
             }
+            let seqs = try TasksDatabase.logSeqs(db)
+            #expect(seqs == Array(1...Int64(seqs.count)), "round \(round): the log has no gaps")
+
+            // Resend everything the round attempted, acknowledged or not, with its key.
+            let resent = try await resend(attempted, to: restarted)
+            for (key, original) in acknowledged {
+                #expect(resent[key]?.duplicate == true && resent[key]?.seq == original.seq, "round \(round): \(key)")
+            }
+            everything.merge(attempted) { first, _ in first }
+            #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == everything.count, "round \(round)")
+            #expect(try TasksDatabase.count(db, "SELECT count(DISTINCT ref) FROM tasks") == everything.count)
+            #expect(try TasksDatabase.logSeqs(db) == Array(1...Int64(everything.count)))
+            #expect(restarted.terminate() == 0)
         }
-        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == attempted.count)
-        #expect(try TasksDatabase.count(db, "SELECT count(DISTINCT ref) FROM tasks") == attempted.count)
-        #expect(try TasksDatabase.logSeqs(db) == Array(1...Int64(attempted.count)))
-        #expect(second.terminate() == 0)
     }
 
     @Test func sigtermCommitsAndAnswersEverythingAdmitted() async throws {

@@ -21,6 +21,9 @@ public final class BrokerProcess: @unchecked Sendable {
     ) throws {
         self.dataDirectory = dataDirectory
         let sockets = socketDirectory ?? dataDirectory
+        if let socketDirectory {
+            try FileManager.default.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
+        }
         commandEndpoint = "ipc://" + sockets.appendingPathComponent("sluice.sock").path
         eventEndpoint = "ipc://" + sockets.appendingPathComponent("events.sock").path
         // The operator token exists before the process does, so clients can connect at once.

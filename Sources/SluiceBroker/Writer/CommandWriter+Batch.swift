@@ -50,7 +50,8 @@ extension CommandWriter {
             let failure =
                 (error as? DatabaseError)?.resultCode.primaryResultCode == .SQLITE_FULL
                 ? WireError(
-                    .storageLimit, "\(database.name) reached its storage limit; nothing in this batch was written")
+                    .storageLimit,
+                    "\(database.name) could not grow: the disk is full or the database reached its storage limit; nothing in this batch was written, and the same command with the same key runs once there is room")
                 : WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key")
             return batch.map {
                 CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
