@@ -104,6 +104,7 @@ let package = Package(
                 "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            exclude: ["JSONSchemaTestSuite"],
             swiftSettings: strict
         ),
     ]

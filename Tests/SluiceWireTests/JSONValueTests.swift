@@ -27,7 +27,7 @@ import Testing
 
     @Test(arguments: [
         "", "{", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "tru", "01", "1.", "-", #""\x""#, #""\ud800""#, "\"a\u{01}\"",
-        #"{"a":1,"a":2}"#, "1 2", "NaN", "1e999",
+        #"{"a":1,"a":2}"#, "1 2", "NaN",
     ])
     func rejectsMalformedDocuments(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: text) }

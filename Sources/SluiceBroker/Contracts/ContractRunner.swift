@@ -51,8 +51,22 @@ enum ContractRunner {
         case .int(let number)?: number
         case .double(let number)?: number
         case .string(let text)?: text
+        case .decimal(let text)?: text  // not reached: admission refuses such inputs (`outOfRange`)
         case .array?, .object?: value!.canonicalString
         }
+    }
+
+    /// The first top-level input member holding a number SQLite cannot store (a `.decimal`:
+    /// beyond 64-bit integers, or overflowing or underflowing a double), as a violation.
+    static func outOfRange(_ input: JSONValue) -> InputSchema.Violation? {
+        guard let members = input.objectMembers else { return nil }
+        for member in members.members {
+            guard case .decimal(let text) = member.value else { continue }
+            return InputSchema.Violation(
+                pointer: "/" + InputSchema.escape(member.name), rule: "range",
+                message: "\(text) is outside what SQLite stores (a 64-bit integer or a finite double)")
+        }
+        return nil
     }
 
     static func json(_ row: Row) -> JSONValue {

@@ -10,14 +10,19 @@ public indirect enum InputSchema: Sendable {
 
     public struct Node: Sendable {
         var types: [String]?
-        var properties: [String: InputSchema] = [:]
+        /// By exact name (code points): a Swift dictionary would merge look-alike names.
+        var properties: [(name: String, schema: InputSchema)] = []
+
+        func property(named name: String) -> InputSchema? {
+            properties.first { JSONValue.sameCodePoints($0.name, name) }?.schema
+        }
         var required: [String] = []
         var additionalProperties = true
         var enumValues: [JSONValue]?
         var minLength: Int?
         var maxLength: Int?
-        var minimum: Double?
-        var maximum: Double?
+        var minimum: ExactNumber?
+        var maximum: ExactNumber?
         var items: InputSchema?
         var maxItems: Int?
         var minItems: Int?
@@ -67,7 +72,7 @@ public indirect enum InputSchema: Sendable {
                 throw ContractError(file: "", "'properties' at '\(pointer)' must be an object")
             }
             for (name, schema) in entries {
-                node.properties[name] = try InputSchema(schema, pointer: pointer + "/properties/" + name)
+                node.properties.append((name, try InputSchema(schema, pointer: pointer + "/properties/" + name)))
             }
         }
         if let required = members["required"] {
@@ -95,10 +100,15 @@ public indirect enum InputSchema: Sendable {
         node.minItems = try InputSchema.count(members["minItems"], "minItems", pointer)
         node.constValue = members["const"]
         if let pattern = members["pattern"] {
-            guard let text = pattern.stringValue, let compiled = SchemaPattern(text) else {
-                throw ContractError(file: "", "'pattern' at '\(pointer)' must be a valid regular expression")
+            guard let text = pattern.stringValue else {
+                throw ContractError(file: "", "'pattern' at '\(pointer)' must be a string")
             }
-            node.pattern = compiled
+            do {
+                node.pattern = try SchemaPattern(text)
+            } catch {
+                throw ContractError(
+                    file: "", "'pattern' at '\(pointer)' is not a supported ECMA-262 regular expression: \(error)")
+            }
         }
         if let format = members["format"] {
             guard let name = format.stringValue, let parsed = Format(rawValue: name) else {
@@ -107,13 +117,13 @@ public indirect enum InputSchema: Sendable {
             node.format = parsed
         }
         if let minimum = members["minimum"] {
-            guard let value = minimum.doubleValue else {
+            guard let value = ExactNumber(minimum) else {
                 throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number")
             }
             node.minimum = value
         }
         if let maximum = members["maximum"] {
-            guard let value = maximum.doubleValue else {
+            guard let value = ExactNumber(maximum) else {
                 throw ContractError(file: "", "'maximum' at '\(pointer)' must be a number")
             }
             node.maximum = value
@@ -146,13 +156,13 @@ public indirect enum InputSchema: Sendable {
     public func accepts(_ value: JSONValue) -> Bool {
         guard case .node(let node) = self else { return true }
         if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) { return false }
-        if let allowed = node.enumValues, !allowed.contains(value) { return false }
-        if let constant = node.constValue, constant != value { return false }
+        if let allowed = node.enumValues, !allowed.contains(where: { InputSchema.equal($0, value) }) { return false }
+        if let constant = node.constValue, !InputSchema.equal(constant, value) { return false }
         switch value {
         case .object(let members):
             for name in node.required where members[name] == nil { return false }
             for (name, member) in members {
-                if let schema = node.properties[name] {
+                if let schema = node.property(named: name) {
                     if !schema.accepts(member) { return false }
                 } else if !node.additionalProperties {
                     return false
@@ -166,8 +176,9 @@ public indirect enum InputSchema: Sendable {
             }
             if let pattern = node.pattern, !pattern.matches(text) { return false }
             if let format = node.format, !format.accepts(text) { return false }
-        case .int, .double:
-            let number = value.doubleValue!
+        case .int, .double, .decimal:
+            // Exact decimal comparison: no rounding through Double (see ExactNumber).
+            guard node.minimum != nil || node.maximum != nil, let number = ExactNumber(value) else { break }
             if let minimum = node.minimum, number < minimum { return false }
             if let maximum = node.maximum, number > maximum { return false }
         case .array(let items):
@@ -186,17 +197,18 @@ public indirect enum InputSchema: Sendable {
         guard case .node(let node) = self else { return [] }
         var found: [Violation] = []
         if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) {
+            // Reported with every other rule the value breaks (the value-specific ones below
+            // apply only to their own type, so they add nothing misleading).
             found.append(
                 Violation(
                     pointer: pointer, rule: "type",
                     message: "expected \(types.joined(separator: " or ")), got \(value.typeName)"))
-            return found
         }
-        if let allowed = node.enumValues, !allowed.contains(value) {
+        if let allowed = node.enumValues, !allowed.contains(where: { InputSchema.equal($0, value) }) {
             found.append(
                 Violation(pointer: pointer, rule: "enum", message: "must be one of \(JSONValue.array(allowed))"))
         }
-        if let constant = node.constValue, constant != value {
+        if let constant = node.constValue, !InputSchema.equal(constant, value) {
             found.append(Violation(pointer: pointer, rule: "const", message: "must be \(constant)"))
         }
         switch value {
@@ -208,7 +220,7 @@ public indirect enum InputSchema: Sendable {
             }
             for (name, member) in members.sorted(by: { $0.key < $1.key }) {
                 let memberPointer = pointer + "/" + InputSchema.escape(name)
-                if let schema = node.properties[name] {
+                if let schema = node.property(named: name) {
                     found += schema.violations(of: member, at: memberPointer)
                 } else if !node.additionalProperties {
                     found.append(
@@ -233,15 +245,13 @@ public indirect enum InputSchema: Sendable {
             if let format = node.format, !format.accepts(text) {
                 found.append(Violation(pointer: pointer, rule: "format", message: "must be a \(format.rawValue)"))
             }
-        case .int, .double:
-            let number = value.doubleValue!
+        case .int, .double, .decimal:
+            guard node.minimum != nil || node.maximum != nil, let number = ExactNumber(value) else { break }
             if let minimum = node.minimum, number < minimum {
-                found.append(
-                    Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(JSONValue.double(minimum))"))
+                found.append(Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(minimum.canonicalText)"))
             }
             if let maximum = node.maximum, number > maximum {
-                found.append(
-                    Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(JSONValue.double(maximum))"))
+                found.append(Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(maximum.canonicalText)"))
             }
         case .array(let items):
             if let maxItems = node.maxItems, items.count > maxItems {
@@ -263,13 +273,35 @@ public indirect enum InputSchema: Sendable {
         return found
     }
 
+    /// Equality as JSON Schema defines it for `enum` and `const`: numbers by their value (`1` and
+    /// `1.0` are equal), strings and member names by their code points, arrays item by item,
+    /// objects member by member.
+    static func equal(_ lhs: JSONValue, _ rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.int, .int), (.int, .double), (.double, .int), (.double, .double), (.int, .decimal), (.decimal, .int),
+            (.double, .decimal), (.decimal, .double), (.decimal, .decimal):
+            return ExactNumber(lhs) == ExactNumber(rhs)
+        case (.array(let left), .array(let right)):
+            return left.count == right.count && zip(left, right).allSatisfy { equal($0, $1) }
+        case (.object(let left), .object(let right)):
+            return left.count == right.count
+                && zip(left.members, right.members).allSatisfy {
+                    JSONValue.sameCodePoints($0.name, $1.name) && equal($0.value, $1.value)
+                }
+        default:
+            return lhs == rhs
+        }
+    }
+
     static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
         case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
-            ("integer", .int), ("number", .int), ("number", .double):
+            ("integer", .int), ("number", .int), ("number", .double), ("number", .decimal):
             true
         case ("integer", .double(let number)):
             number.rounded() == number
+        case ("integer", .decimal(let text)):
+            ExactNumber(text: text)?.isInteger == true
         default:
             false
         }

@@ -128,6 +128,10 @@ extension BrokerIOLoop {
             )
             return
         }
+        if let violation = ContractRunner.outOfRange(request.payload) {
+            reject(target, outOfRange(violation), kind: .command, request: request, database: contract.database)
+            return
+        }
         let actor = actor(for: target)
         let key = InFlightKey(actor: actor, database: contract.database, key: request.idempotencyKey)
         if let token = inFlight[key], var pending = pendingCommands[token] {
@@ -204,6 +208,11 @@ extension BrokerIOLoop {
 
     /// `validation_failed`, with every violation of `contract`'s input schema by `value`;
     /// `what` begins the message ("input does", "parameters do").
+    func outOfRange(_ violation: InputSchema.Violation) -> WireError {
+        WireError(
+            .validationFailed, "a number SQLite cannot store: \(violation)", details: ["violations": [violation.json]])
+    }
+
     func validationFailed(_ contract: Contract, _ value: JSONValue, what: String) -> WireError {
         let violations = contract.input.violations(of: value)
         return WireError(

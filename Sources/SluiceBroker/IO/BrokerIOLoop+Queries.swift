@@ -72,6 +72,10 @@ extension BrokerIOLoop {
             )
             return
         }
+        if let violation = ContractRunner.outOfRange(request.parameters) {
+            reject(target, outOfRange(violation), kind: .query, database: contract.database)
+            return
+        }
         actorCounters[target.actor, default: ActorCounters()].queries += 1
         let limit = min(request.limit ?? contract.maxRows, contract.maxRows)
         let minSeq = request.after[contract.database] ?? 0

@@ -19,6 +19,7 @@ extension JSONValue {
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
         case .int(let value): output.append(contentsOf: String(value).utf8)
         case .double(let value): JSONValue.appendDouble(value, to: &output)
+        case .decimal(let text): output.append(contentsOf: text.utf8)
         case .string(let value): JSONValue.appendString(value, to: &output)
         case .array(let items):
             output.append(UInt8(ascii: "["))
@@ -29,12 +30,11 @@ extension JSONValue {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted(by: JSONValue.utf8Precedes)
-            for (position, key) in keys.enumerated() {
+            for (position, member) in members.members.enumerated() {  // already in UTF-8 order
                 if position > 0 { output.append(UInt8(ascii: ",")) }
-                JSONValue.appendString(key, to: &output)
+                JSONValue.appendString(member.name, to: &output)
                 output.append(UInt8(ascii: ":"))
-                members[key]!.append(to: &output)
+                member.value.append(to: &output)
             }
             output.append(UInt8(ascii: "}"))
         }

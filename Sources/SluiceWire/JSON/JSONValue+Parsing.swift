@@ -81,12 +81,13 @@ private struct JSONParser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
+        let start = index
         index += 1
-        var members: [String: JSONValue] = [:]
+        var members: [JSONObject.Member] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return .object(JSONObject())
         }
         while true {
             skipWhitespace()
@@ -96,8 +97,7 @@ private struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            let value = try parseValue()
-            if members.updateValue(value, forKey: key) != nil { throw fail("duplicate member \"\(key)\"") }
+            members.append(JSONObject.Member(name: key, value: try parseValue()))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -106,7 +106,12 @@ private struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                return .object(members)
+                // Names are the same member only when their code points are the same.
+                guard let object = JSONObject(unsorted: members) else {
+                    let name = JSONObject.duplicateName(in: members) ?? ""
+                    throw JSONParseError(offset: start, reason: "duplicate member \"\(name)\"")
+                }
+                return .object(object)
             }
             throw fail("expected ',' or '}'")
         }
@@ -257,10 +262,11 @@ private struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
-        guard let value = Double(text), value.isFinite else {
-            throw JSONParseError(offset: start, reason: "number out of range")
-        }
-        return .double(value)
+        // Beyond 64-bit integers, and where a double would overflow or underflow to zero, keep
+        // the exact value: it is valid JSON, and comparisons must not see a rounded one.
+        guard let exact = ExactNumber(text: text) else { throw JSONParseError(offset: start, reason: "invalid number") }
+        if !isInteger, let value = Double(text), value.isFinite, value != 0 || exact.isZero { return .double(value) }
+        return .decimal(exact.canonicalText)
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -61,7 +61,7 @@ public struct WireMessage: Sendable, Equatable {
             throw WireError(.invalidMessage, "header must be a JSON object", details: ["frame": "header"])
         }
         self.kind = MessageKind(rawValue: kindText)
-        self.header = headerMembers
+        self.header = headerMembers.dictionary  // ASCII field names: no look-alikes
         if frames[3].isEmpty {
             self.body = .object([:])
         } else {
@@ -83,7 +83,7 @@ extension WireMessage {
         guard frames.count == 4, frames[0] == protocolTag, frames[2].count <= limits.maxHeaderBytes,
             case .object(let header)? = try? JSONValue(parsing: frames[2])
         else { return nil }
-        return try? HeaderField.requestID(header, limits: limits)
+        return try? HeaderField.requestID(header.dictionary, limits: limits)
     }
 
     /// The frames of a reply (after the envelope), with the request id as the only header field.

@@ -1,0 +1,103 @@
+/// The members of a JSON object, kept sorted by the UTF-8 bytes of their names.
+///
+/// Names are compared by their code points (their UTF-8 bytes), never by Unicode canonical
+/// equivalence as Swift's `String ==` and `Dictionary<String, _>` do: `"é"` (U+00E9) and
+/// `"e\u{301}"` are two different members, as JSON and JSON Schema say. Sorted members also make
+/// the canonical encoding a single pass.
+public struct JSONObject: Sendable, Hashable, Sequence {
+    public struct Member: Sendable, Hashable {
+        public var name: String
+        public var value: JSONValue
+
+        public static func == (lhs: Member, rhs: Member) -> Bool {
+            JSONValue.sameCodePoints(lhs.name, rhs.name) && lhs.value == rhs.value
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            JSONValue.hashCodePoints(name, into: &hasher)
+            hasher.combine(value)
+        }
+    }
+
+    /// The members, sorted by name (UTF-8 byte order); no two names are the same bytes.
+    public private(set) var members: [Member]
+
+    public init() { members = [] }
+
+    /// From a Swift dictionary (whose keys are already distinct).
+    public init(_ dictionary: [String: JSONValue]) {
+        members = dictionary.map { Member(name: $0.key, value: $0.value) }
+        members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
+    }
+
+    /// From members in any order; nil when two names are the same bytes (a duplicate member).
+    public init?(unsorted: [Member]) {
+        members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
+        for index in members.indices.dropFirst()
+        where JSONValue.sameCodePoints(members[index - 1].name, members[index].name) {
+            return nil
+        }
+    }
+
+    /// The first name that appears twice in `unsorted`, if any.
+    public static func duplicateName(in unsorted: [Member]) -> String? {
+        let sorted = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
+        for index in sorted.indices.dropFirst() where JSONValue.sameCodePoints(sorted[index - 1].name, sorted[index].name) {
+            return sorted[index].name
+        }
+        return nil
+    }
+
+    private func position(of name: String) -> (index: Int, found: Bool) {
+        var low = 0
+        var high = members.count
+        while low < high {
+            let middle = (low + high) / 2
+            if JSONValue.utf8Precedes(members[middle].name, name) {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        return (low, low < members.count && JSONValue.sameCodePoints(members[low].name, name))
+    }
+
+    /// The member whose name has exactly these code points.
+    public subscript(name: String) -> JSONValue? {
+        get {
+            let (index, found) = position(of: name)
+            guard found else { return .none }  // (not `nil`: JSONValue is nil-literal expressible)
+            return members[index].value
+        }
+        set {
+            let (index, found) = position(of: name)
+            switch (found, newValue) {
+            case (true, .some(let value)): members[index].value = value
+            case (true, .none): members.remove(at: index)
+            case (false, .some(let value)): members.insert(Member(name: name, value: value), at: index)
+            case (false, .none): break
+            }
+        }
+    }
+
+    public var keys: [String] { members.map(\.name) }
+    public var values: [JSONValue] { members.map(\.value) }
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+
+    public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
+        var copy = self
+        for index in copy.members.indices { copy.members[index].value = try transform(copy.members[index].value) }
+        return copy
+    }
+
+    /// A Swift dictionary of the members. Canonically equivalent names (`"é"`, `"e\u{301}"`)
+    /// collapse in it: use it only where names are known (configuration, replies), never to judge input.
+    public var dictionary: [String: JSONValue] {
+        Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func makeIterator() -> some IteratorProtocol<(key: String, value: JSONValue)> {
+        members.lazy.map { (key: $0.name, value: $0.value) }.makeIterator()
+    }
+}
