@@ -42,7 +42,23 @@ public struct Contract: Sendable {
     /// One SQL statement and the parameters it names.
     public struct Statement: Sendable {
         public var sql: String
-        public var parameters: [String]
+        public var parameters: [String] {
+            didSet { bindOrder = Statement.firstOccurrences(parameters) }
+        }
+        /// The distinct parameter names in the order SQLite numbers them (a named parameter gets
+        /// the next index where it first appears), for binding by position.
+        public private(set) var bindOrder: [String]
+
+        public init(sql: String, parameters: [String]) {
+            self.sql = sql
+            self.parameters = parameters
+            bindOrder = Statement.firstOccurrences(parameters)
+        }
+
+        static func firstOccurrences(_ names: [String]) -> [String] {
+            var seen: Set<String> = []
+            return names.filter { seen.insert($0).inserted }
+        }
     }
 
     /// Parameters the broker supplies; input members cannot override them.

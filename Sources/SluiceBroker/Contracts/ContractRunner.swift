@@ -7,20 +7,22 @@ enum ContractRunner {
     /// Executes every statement in order and returns `{"changes": n, "rows": [...]}`, where rows
     /// come from statements that return rows (`RETURNING`, `SELECT`).
     static func run(_ command: AdmittedCommand, in db: Database) throws -> JSONValue {
-        let input = command.request.payload.objectValue ?? [:]
+        // Members by exact name (a Swift dictionary would merge look-alike names).
+        let input = command.request.payload.objectMembers ?? JSONObject()
         let before = db.totalChangesCount
         var rows: [JSONValue] = []
         for statementSpec in command.contract.statements {
             let statement = try db.cachedStatement(sql: statementSpec.sql)
             try statement.setArguments(
-                arguments(
-                    for: statementSpec, input: input,
-                    fixed: [
-                        "_now": command.timestamp, "_id": command.generatedID, "_actor": command.actor,
-                        "_key": command.request.idempotencyKey,
-                    ]
-                )
-            )
+                arguments(for: statementSpec, input: input) { name in
+                    switch name {
+                    case "_now": command.timestamp
+                    case "_id": command.generatedID
+                    case "_actor": command.actor
+                    case "_key": command.request.idempotencyKey
+                    default: nil
+                    }
+                })
             if statement.columnCount > 0 {
                 for row in try Row.fetchAll(statement) { rows.append(json(row)) }
             } else {
@@ -30,14 +32,15 @@ enum ContractRunner {
         return ["changes": .int(Int64(db.totalChangesCount - before)), "rows": .array(rows)]
     }
 
-    /// The values of a statement's parameters: the broker's (`fixed`, by name) and the input's
-    /// top-level members (missing ones bind NULL).
-    static func arguments(for statement: Contract.Statement, input: [String: JSONValue], fixed: [String: String])
-        -> StatementArguments
-    {
-        var values: [String: (any DatabaseValueConvertible)?] = [:]
-        for name in statement.parameters {
-            values[name] = name.hasPrefix("_") ? fixed[name] : databaseValue(input[name])
+    /// The values of a statement's parameters, by position: the broker's (`fixed`, names starting
+    /// with `_`) and the input's top-level members (missing ones bind NULL).
+    static func arguments(
+        for statement: Contract.Statement, input: JSONObject, fixed: (String) -> String?
+    ) -> StatementArguments {
+        var values: [(any DatabaseValueConvertible)?] = []
+        values.reserveCapacity(statement.bindOrder.count)
+        for name in statement.bindOrder {
+            values.append(name.hasPrefix("_") ? fixed(name) : databaseValue(input[name]))
         }
         return StatementArguments(values)
     }

@@ -171,7 +171,7 @@ extension BrokerIOLoop {
         let now = Clock.now()
         let command = AdmittedCommand(
             token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
-            admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(), receivedAt: receivedAt,
+            admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(using: &randomSource), receivedAt: receivedAt,
             deadline: deadline
         )
         do {

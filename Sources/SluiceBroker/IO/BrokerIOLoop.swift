@@ -62,6 +62,8 @@ final class BrokerIOLoop {
     /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
     var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
     var heartbeatSeq: Int64 = 0
+    /// Random bytes for the ids generated at admission, fetched from the kernel in blocks.
+    var randomSource = BufferedRandom()
     /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
     let handshakeRefusals: HandshakeRefusals
 

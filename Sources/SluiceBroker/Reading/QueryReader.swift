@@ -80,10 +80,13 @@ final class QueryReader {
                     let spec = job.contract.statements[0]
                     let statement = try db.cachedStatement(sql: spec.sql)
                     try statement.setArguments(
-                        ContractRunner.arguments(
-                            for: spec, input: job.parameters.objectValue ?? [:],
-                            fixed: ["_now": Clock.timestamp(), "_actor": job.actor]
-                        )
+                        ContractRunner.arguments(for: spec, input: job.parameters.objectMembers ?? JSONObject()) {
+                            switch $0 {
+                            case "_now": Clock.timestamp()
+                            case "_actor": job.actor
+                            default: nil
+                            }
+                        }
                     )
                     let rows = try QueryReader.withDeadline(job.deadline, on: db) {
                         try QueryReader.collect(statement, limit: job.limit, maxBytes: job.contract.maxBytes)

@@ -12,10 +12,11 @@ enum CommandLog {
         var idempotencyKey: String
         var requestID: String
         var generatedID: String
-        var payload: String
+        /// Canonical JSON bytes (stored as text).
+        var payload: [UInt8]
         var status: String
-        var result: String
-        var changes: String
+        var result: [UInt8]
+        var changes: [UInt8]
         var latencyMicros: Int64
     }
 
@@ -27,9 +28,18 @@ enum CommandLog {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
-        try statement.execute(arguments: [
-            entry.seq, entry.timestamp, entry.actor, entry.contract, entry.idempotencyKey, entry.requestID,
-            entry.generatedID, entry.payload, entry.status, entry.result, entry.changes, entry.latencyMicros,
-        ])
+        statement.bind(entry.seq, at: 1)
+        statement.bind(entry.timestamp, at: 2)
+        statement.bind(entry.actor, at: 3)
+        statement.bind(entry.contract, at: 4)
+        statement.bind(entry.idempotencyKey, at: 5)
+        statement.bind(entry.requestID, at: 6)
+        statement.bind(entry.generatedID, at: 7)
+        statement.bind(entry.payload, asTextAt: 8)
+        statement.bind(entry.status, at: 9)
+        statement.bind(entry.result, asTextAt: 10)
+        statement.bind(entry.changes, asTextAt: 11)
+        statement.bind(entry.latencyMicros, at: 12)
+        try statement.runDirect(in: db)
     }
 }

@@ -144,20 +144,19 @@ extension CommandWriter {
         case .committed(let ack): stored = ack.result
         case .failed(let error): stored = error.json
         }
+        let storedBytes = stored.canonicalBytes()  // once, for the ledger and the log
         try IdempotencyLedger.record(
             actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
             status: status,
-            result: stored, committedAt: command.timestamp, expiresMs: command.admittedMs + database.ledgerRetentionMs,
-            in: db
+            result: storedBytes, committedAt: command.timestamp,
+            expiresMs: command.admittedMs + database.ledgerRetentionMs, in: db
         )
         try CommandLog.append(
             CommandLog.Entry(
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
-                generatedID: command.generatedID, payload: String(decoding: payloadBytes, as: UTF8.self),
-                status: status,
-                result: stored.canonicalString, changes: String(decoding: changesBytes, as: UTF8.self),
-                latencyMicros: latency
+                generatedID: command.generatedID, payload: payloadBytes, status: status, result: storedBytes,
+                changes: changesBytes, latencyMicros: latency
             ),
             in: db
         )

@@ -1,3 +1,4 @@
+import CSQLite
 import GRDB
 import SluiceWire
 
@@ -36,16 +37,19 @@ enum IdempotencyLedger {
                 WHERE actor = ? AND idempotency_key = ? AND expires_ms > ?
                 """
         )
-        guard let row = try Row.fetchOne(statement, arguments: [actor, key, nowMs]) else { return nil }
-        let text: String = row[3]
-        return Entry(
-            payloadHash: row[0], seq: row[1], status: row[2],
-            result: (try? JSONValue(parsing: text)) ?? .null
-        )
+        statement.bind(actor, at: 1)
+        statement.bind(key, at: 2)
+        statement.bind(nowMs, at: 3)
+        return try statement.firstRowDirect(in: db) { row in
+            Entry(
+                payloadHash: Statement.text(row, 0), seq: sqlite3_column_int64(row, 1), status: Statement.text(row, 2),
+                result: (try? JSONValue(parsing: Statement.text(row, 3))) ?? .null
+            )
+        }
     }
 
     static func record(
-        actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: JSONValue,
+        actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: [UInt8],
         committedAt: String, expiresMs: Int64, in db: Database
     ) throws {
         let statement = try db.cachedStatement(
@@ -55,9 +59,15 @@ enum IdempotencyLedger {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
-        try statement.execute(arguments: [
-            actor, key, payloadHash, seq, status, result.canonicalString, committedAt, expiresMs,
-        ])
+        statement.bind(actor, at: 1)
+        statement.bind(key, at: 2)
+        statement.bind(payloadHash, at: 3)
+        statement.bind(seq, at: 4)
+        statement.bind(status, at: 5)
+        statement.bind(result, asTextAt: 6)
+        statement.bind(committedAt, at: 7)
+        statement.bind(expiresMs, at: 8)
+        try statement.runDirect(in: db)
     }
 
     /// Deletes up to `limit` entries expired at `nowMs`; returns how many. Garbage collection

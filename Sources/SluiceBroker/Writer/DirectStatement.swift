@@ -1,0 +1,57 @@
+import CSQLite
+import GRDB
+
+/// Binding and stepping the broker's own statements (ledger lookup and insert, log append)
+/// straight through SQLite's C API, by position. They run once or twice per command on the
+/// writer: this way a command costs no argument array of boxed values and no name lookups.
+///
+/// The statements still come from GRDB's statement cache (so GRDB finalizes them when it closes
+/// the connection) and touch only `sluice_*` tables, which no transaction observer watches.
+extension Statement {
+    /// SQLite copies the bytes before `bind` returns.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    func bind(_ text: String, at index: Int32) {
+        var text = text
+        text.withUTF8 { bytes in
+            _ = sqlite3_bind_text(sqliteStatement, index, bytes.baseAddress, Int32(bytes.count), Statement.transient)
+        }
+    }
+
+    func bind(_ bytes: [UInt8], asTextAt index: Int32) {
+        bytes.withUnsafeBufferPointer { buffer in
+            _ = buffer.withMemoryRebound(to: CChar.self) { text in
+                sqlite3_bind_text(sqliteStatement, index, text.baseAddress, Int32(text.count), Statement.transient)
+            }
+        }
+    }
+
+    func bind(_ value: Int64, at index: Int32) { _ = sqlite3_bind_int64(sqliteStatement, index, value) }
+
+    /// Steps a statement that returns no rows to completion, then resets it.
+    func runDirect(in db: Database) throws {
+        defer { sqlite3_reset(sqliteStatement) }
+        let code = sqlite3_step(sqliteStatement)
+        guard code == SQLITE_DONE else { throw failure(code, in: db) }
+    }
+
+    /// Steps to the first row and reads it with `read` (nil when there is none), then resets.
+    func firstRowDirect<T>(in db: Database, _ read: (OpaquePointer) -> T) throws -> T? {
+        defer { sqlite3_reset(sqliteStatement) }
+        switch sqlite3_step(sqliteStatement) {
+        case SQLITE_ROW: return read(sqliteStatement)
+        case SQLITE_DONE: return nil
+        case let code: throw failure(code, in: db)
+        }
+    }
+
+    private func failure(_ code: Int32, in db: Database) -> DatabaseError {
+        let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
+        return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+    }
+
+    static func text(_ statement: OpaquePointer, _ column: Int32) -> String {
+        guard let text = sqlite3_column_text(statement, column) else { return "" }
+        return String(cString: text)
+    }
+}
