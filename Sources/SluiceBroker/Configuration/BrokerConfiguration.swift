@@ -20,6 +20,11 @@ public struct BrokerConfiguration: Sendable {
     /// Commands admitted but not yet answered, per database, beyond which new ones get
     /// `overloaded`. Default 50,000.
     public var maxQueuedCommandsPerDatabase = 50_000
+    /// Bytes of admitted, unanswered commands (their request frames) per database, beyond which
+    /// new ones get `overloaded`: what a flood of large commands may hold in memory. Default 64 MiB.
+    public var maxQueuedBytesPerDatabase = 64 << 20
+    /// Bytes of query results kept in the query cache, all contracts together. Default 32 MiB.
+    public var maxCachedResultBytes = 32 << 20
     /// `PRAGMA synchronous` for every database the broker writes (plugin and operator databases,
     /// `core.db`, `audit.db`): `.full` (default) means an acknowledged command survives a power
     /// cut; `.normal` survives a crash of the broker only (see ``SynchronousMode``).
@@ -28,9 +33,10 @@ public struct BrokerConfiguration: Sendable {
     public var queryReaderThreads = 2
     /// Heartbeat period on the PUB channel, in milliseconds. Default 1000.
     public var heartbeatIntervalMs = 1000
-    /// Outgoing queue limit per subscriber on the PUB socket (messages). Past it, events to that
-    /// subscriber are dropped and it must `SYNC`. Default 100,000.
-    public var eventHighWaterMark: Int32 = 100_000
+    /// Outgoing queue limit per subscriber on the event socket (messages). Past it, events to
+    /// that subscriber are dropped and it must `SYNC`. It bounds what a subscriber that stops
+    /// reading pins in the broker: at most this many events. Default 10,000.
+    public var eventHighWaterMark: Int32 = 10_000
     /// Milliseconds a writer waits idle before checkpointing the WAL. Default 2000.
     public var idleCheckpointMs = 2000
     /// How long an idempotency key answers for its command. Default 7 days. A retry within it

@@ -61,7 +61,7 @@ extension BrokerIOLoop {
             return
         }
         switch message.kind {
-        case .command: admitCommand(message, target: target)
+        case .command: admitCommand(message, target: target, size: sluiceFrames.reduce(0) { $0 + $1.count })
         case .query: admitQuery(message, target: target)
         case .status: lookUpStatus(message, target: target)
         case .sync: startSync(message, target: target)
@@ -82,7 +82,7 @@ extension BrokerIOLoop {
         }
     }
 
-    private func admitCommand(_ message: WireMessage, target: ReplyTarget) {
+    private func admitCommand(_ message: WireMessage, target: ReplyTarget, size: Int) {
         let receivedAt = Clock.monotonicNanoseconds()
         let request: CommandRequest
         do {
@@ -151,10 +151,16 @@ extension BrokerIOLoop {
             return
         }
         let queued = queuedPerDatabase[contract.database, default: 0]
-        guard queued < configuration.maxQueuedCommandsPerDatabase, let inbox = writerInboxes[contract.database] else {
+        let queuedBytes = queuedBytesPerDatabase[contract.database, default: 0]
+        guard queued < configuration.maxQueuedCommandsPerDatabase,
+            queued == 0 || queuedBytes + size <= configuration.maxQueuedBytesPerDatabase,
+            let inbox = writerInboxes[contract.database]
+        else {
             reject(
                 target,
-                WireError(.overloaded, "\(queued) commands are queued for \(contract.database)", retryAfterMs: 100),
+                WireError(
+                    .overloaded, "\(queued) commands (\(queuedBytes) bytes) are queued for \(contract.database)",
+                    retryAfterMs: 100, details: ["queued": .int(Int64(queued)), "queued_bytes": .int(Int64(queuedBytes))]),
                 kind: .command, request: request, database: contract.database
             )
             return
@@ -190,9 +196,10 @@ extension BrokerIOLoop {
         inFlight[key] = token
         pendingCommands[token] = PendingCommand(
             primary: target, key: key, receivedAt: receivedAt, contract: request.contract, payload: request.payload,
-            database: contract.database
+            database: contract.database, bytes: size
         )
         queuedPerDatabase[contract.database] = queued + 1
+        queuedBytesPerDatabase[contract.database] = queuedBytes + size
     }
 
     /// `unknown_contract`, naming the versions of that name that do exist.
@@ -213,12 +220,18 @@ extension BrokerIOLoop {
             .validationFailed, "a number SQLite cannot store: \(violation)", details: ["violations": [violation.json]])
     }
 
+    /// At most this many violations are listed in a `validation_failed` reply (the count says how
+    /// many there were), so an input built to break every rule gets a reply of bounded size.
+    static let maximumListedViolations = 100
+
     func validationFailed(_ contract: Contract, _ value: JSONValue, what: String) -> WireError {
         let violations = contract.input.violations(of: value)
+        let listed = violations.prefix(BrokerIOLoop.maximumListedViolations)
+        let more = violations.count > listed.count ? "; … \(violations.count - listed.count) more" : ""
         return WireError(
             .validationFailed,
-            "\(what) not match \(contract.id): " + violations.map(\.description).joined(separator: "; "),
-            details: ["violations": .array(violations.map(\.json))]
+            "\(what) not match \(contract.id): " + listed.map(\.description).joined(separator: "; ") + more,
+            details: ["violations": .array(listed.map(\.json)), "violation_count": .int(Int64(violations.count))]
         )
     }
 
@@ -446,6 +459,8 @@ extension BrokerIOLoop {
         body["queries"] = queryStatistics
         body["actors"] = .object(actorCounters.mapValues(\.json))
         body["cached_results"] = .int(Int64(queryCache.count))
+        body["cached_result_bytes"] = .int(Int64(queryCacheBytes))
+        body["queued_bytes"] = .object(queuedBytesPerDatabase.mapValues { .int(Int64($0)) })
         return .object(body)
     }
 

@@ -91,7 +91,7 @@ extension BrokerIOLoop {
                 send(target, WireMessage.replyFrames(.result, requestID: target.requestID, encodedBody: cached.body))
                 return
             }
-            queryCache.removeValue(forKey: key)
+            uncache(key)
         }
         if var flight = queryFlights[key] {
             counters.coalesced += 1
@@ -170,13 +170,12 @@ extension BrokerIOLoop {
             // Cache only what no known commit has overtaken; later commits invalidate it.
             let database = flight.contract.database
             if let ttl = flight.contract.cacheTTLMs, result.seq >= (streams[database]?.seq ?? 0) {
-                if queryCache.count >= BrokerIOLoop.maximumCachedResults, let victim = queryCache.keys.first {
-                    queryCache.removeValue(forKey: victim)
-                }
-                queryCache[key] = CachedResult(
-                    body: result.body, seq: result.seq, database: database, contract: flight.contract.id,
-                    expiresAt: Clock.monotonicNanoseconds() + UInt64(ttl) * 1_000_000
-                )
+                cache(
+                    key,
+                    CachedResult(
+                        body: result.body, seq: result.seq, database: database, contract: flight.contract.id,
+                        expiresAt: Clock.monotonicNanoseconds() + UInt64(ttl) * 1_000_000
+                    ))
             }
             if !late.isEmpty {
                 flight.waiters = late
@@ -186,18 +185,39 @@ extension BrokerIOLoop {
         }
     }
 
+    /// Caches `result` under `key`, evicting others while the cache holds more than
+    /// `maxCachedResultBytes` or `maximumCachedResults` entries. A result larger than the whole
+    /// budget is not cached.
+    func cache(_ key: String, _ result: CachedResult) {
+        uncache(key)
+        guard result.body.count <= configuration.maxCachedResultBytes else { return }
+        while !queryCache.isEmpty,
+            queryCache.count >= BrokerIOLoop.maximumCachedResults
+                || queryCacheBytes + result.body.count > configuration.maxCachedResultBytes,
+            let victim = queryCache.keys.first
+        {
+            uncache(victim)
+        }
+        queryCache[key] = result
+        queryCacheBytes += result.body.count
+    }
+
+    func uncache(_ key: String) {
+        if let removed = queryCache.removeValue(forKey: key) { queryCacheBytes -= removed.body.count }
+    }
+
     /// Drops cached results that read a table a commit to `database` changed (all of the
     /// database's when the commit changed rows SQLite could not name, e.g. WITHOUT ROWID tables).
     func invalidateCache(database: String, tables: Set<String>, everything: Bool) {
         guard !queryCache.isEmpty else { return }
         for (key, cached) in queryCache where cached.database == database {
             guard !everything else {
-                queryCache.removeValue(forKey: key)
+                uncache(key)
                 continue
             }
             let region = queryRegions[cached.contract] ?? .fullDatabase
             if tables.contains(where: { region.isModified(byEventsOfKind: .delete(tableName: $0)) }) {
-                queryCache.removeValue(forKey: key)
+                uncache(key)
             }
         }
     }

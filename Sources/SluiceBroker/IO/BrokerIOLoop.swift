@@ -27,6 +27,8 @@ final class BrokerIOLoop {
         var contract: ContractID
         var payload: JSONValue
         var database: String
+        /// Its request frames' size, counted against `maxQueuedBytesPerDatabase`.
+        var bytes: Int
     }
 
     let configuration: BrokerConfiguration
@@ -46,6 +48,7 @@ final class BrokerIOLoop {
     /// Requests answered by the store reader (STATUS, SYNC), by token.
     var pendingReads: [UInt64: ReplyTarget] = [:]
     var queuedPerDatabase: [String: Int] = [:]
+    var queuedBytesPerDatabase: [String: Int] = [:]
     /// Admitted, unanswered commands per actor (for `max_in_flight`).
     var inFlightPerActor: [String: Int] = [:]
     // The read path (BrokerIOLoop+Queries.swift).
@@ -55,6 +58,8 @@ final class BrokerIOLoop {
     var queryFlights: [String: QueryFlight] = [:]
     var queryTokens: [UInt64: String] = [:]
     var queryCache: [String: CachedResult] = [:]
+    /// Sum of the cached bodies' sizes, kept under `maxCachedResultBytes`.
+    var queryCacheBytes = 0
     var queryStats: [ContractID: QueryCounters] = [:]
     /// What each query contract reads, for cache invalidation.
     let queryRegions: [ContractID: DatabaseRegion]
@@ -291,6 +296,7 @@ final class BrokerIOLoop {
             if case .failed = outcome.result { actor.failed += 1 }
             actorCounters[pending.key.actor] = actor
             queuedPerDatabase[pending.database, default: 1] -= 1
+            queuedBytesPerDatabase[pending.database, default: pending.bytes] -= pending.bytes
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
