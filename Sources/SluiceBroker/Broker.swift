@@ -73,7 +73,8 @@ public final class Broker: Sendable {
         queryRegions = try QueryCheck.regions(of: registry, in: databases)
         auditor = RejectionAuditorBox(
             try RejectionAuditor(
-                directory: configuration.dataDirectory, synchronous: configuration.synchronous, logger: logger))
+                directory: configuration.dataDirectory, synchronous: configuration.synchronous,
+                retention: configuration.rejectionRetention, logger: logger))
         epoch = UUID().uuidString.lowercased()
     }
 

@@ -25,7 +25,12 @@ final class RejectionAuditor {
     let logger: Logger
     private(set) var nextSeq: Int64
 
-    init(directory: URL, synchronous: SynchronousMode = .full, logger: Logger) throws {
+    /// Records kept: older ones are deleted as new ones are written (a `SYNC` before the oldest
+    /// kept is answered `compacted`), so a flood of refusals cannot fill the disk.
+    let retention: Int64
+
+    init(directory: URL, synchronous: SynchronousMode = .full, retention: Int64 = 1_000_000, logger: Logger) throws {
+        self.retention = max(1, retention)
         var configuration = Configuration()
         configuration.journalMode = .wal
         let queue = try DatabaseQueue.openForSetUp(
@@ -105,6 +110,8 @@ final class RejectionAuditor {
                                 body: .object(record))))
                     nextSeq += 1
                 }
+                // Retention: the rejections table keeps the newest `retention` records.
+                try db.execute(sql: "DELETE FROM rejections WHERE seq <= ?", arguments: [nextSeq - 1 - retention])
                 return events
             }
         } catch {

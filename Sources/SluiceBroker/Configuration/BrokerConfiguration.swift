@@ -23,6 +23,9 @@ public struct BrokerConfiguration: Sendable {
     /// Bytes of admitted, unanswered commands (their request frames) per database, beyond which
     /// new ones get `overloaded`: what a flood of large commands may hold in memory. Default 64 MiB.
     public var maxQueuedBytesPerDatabase = 64 << 20
+    /// Records of refused requests kept in `audit.db` (and readable with `SYNC audit.rejected`);
+    /// older ones are deleted as new ones arrive. Default 1,000,000 (a few hundred MB at most).
+    public var rejectionRetention: Int64 = 1_000_000
     /// Bytes of query results kept in the query cache, all contracts together. Default 32 MiB.
     public var maxCachedResultBytes = 32 << 20
     /// `PRAGMA synchronous` for every database the broker writes (plugin and operator databases,

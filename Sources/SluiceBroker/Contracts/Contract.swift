@@ -36,6 +36,11 @@ public struct Contract: Sendable {
 
     static let commandLimits: Set<String> = ["max_payload_bytes", "timeout_ms"]
     static let queryLimits: Set<String> = ["max_payload_bytes", "timeout_ms", "max_rows", "max_bytes", "cache_ttl_ms"]
+    /// The largest value of each limit: a day for times, the protocol's body limit for payloads.
+    static let limitMaximums: [String: Int64] = [
+        "max_payload_bytes": 1 << 20, "timeout_ms": 86_400_000, "cache_ttl_ms": 86_400_000, "max_rows": 1_000_000,
+        "max_bytes": 1 << 30,
+    ]
     /// Where the contract was loaded from.
     public var file: String
 
@@ -152,8 +157,10 @@ public struct Contract: Sendable {
                 )
             }
             for (key, value) in values {
-                guard let number = value.intValue, number > 0 else {
-                    throw ContractError(file: file, "'limits.\(key)' must be a positive integer")
+                // Bounded so that no limit overflows when the broker turns it into nanoseconds or bytes.
+                let maximum = Contract.limitMaximums[key] ?? 1
+                guard let number = value.intValue, number > 0, number <= maximum else {
+                    throw ContractError(file: file, "'limits.\(key)' must be an integer from 1 to \(maximum)")
                 }
                 switch key {
                 case "max_payload_bytes": maxPayloadBytes = Int(number)

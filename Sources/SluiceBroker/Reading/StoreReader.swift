@@ -192,6 +192,14 @@ final class StoreReader {
                 try Int64.fetchOne(
                     db, sql: "SELECT coalesce(max(seq), 0) FROM rejections WHERE \(filter) 1",
                     arguments: StatementArguments(actor)) ?? 0
+            // Records older than the retention are gone: say so rather than skip them silently.
+            let first = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM rejections") ?? 1
+            if request.fromSeq < first {
+                throw WireError(
+                    .compacted,
+                    "audit.rejected keeps the newest records only; seqs before \(first) were deleted; start from \(first)",
+                    details: ["first_seq": .int(first), "snapshot_seq": .int(0)])
+            }
             let rows = try Row.fetchAll(
                 db, sql: "SELECT seq, record FROM rejections WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
                 arguments: StatementArguments(actor + [request.fromSeq, request.limit])
