@@ -53,6 +53,8 @@ public final class PluginHost: Sendable {
     let statusTable = Mutex<[String: PluginStatus]>([:])
     let brokers = Mutex<[String: PluginBroker]>([:])
     let supervisors = Mutex<[Task<Void, Never>]>([])
+    let observers = Mutex<[UInt64: AsyncStream<[PluginStatus]>.Continuation]>([:])
+    let nextObserver = Atomic<UInt64>(0)
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "sluice.plugin-host")) {
         self.configuration = configuration
@@ -117,6 +119,17 @@ public final class PluginHost: Sendable {
 
     public func status(of id: String) -> PluginStatus? { statuses().first { $0.id == id } }
 
+    /// Every plugin's status each time one changes (a start, a failure, a restart, a stop),
+    /// beginning with the current ones: to wait for a state, not to poll for it.
+    public func statusChanges() -> AsyncStream<[PluginStatus]> {
+        let (stream, continuation) = AsyncStream<[PluginStatus]>.makeStream(bufferingPolicy: .bufferingNewest(64))
+        let id = nextObserver.add(1, ordering: .relaxed).newValue
+        observers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.observers.withLock { _ = $0.removeValue(forKey: id) } }
+        continuation.yield(statuses())
+        return stream
+    }
+
     /// Stops every plugin: drains its in-flight calls, cancels its work, calls `shutdown()`.
     public func stop() async {
         let tasks = supervisors.withLock { tasks in
@@ -134,5 +147,9 @@ public final class PluginHost: Sendable {
                 table[id] = status
             }
         }
+        let watching = observers.withLock { Array($0.values) }
+        guard !watching.isEmpty else { return }
+        let current = statuses()
+        for observer in watching { observer.yield(current) }
     }
 }

@@ -23,13 +23,6 @@ import Testing
         #expect(welcome.body["actor"] == "local")
     }
 
-    /// The operator's subscriber to `audit.rejected`, known to be connected (it has seen a heartbeat).
-    static func rejectionWatcher(_ broker: RunningBroker) throws -> RawSocket {
-        let watcher = try broker.subscriber([Topic.rejected, Topic.heartbeat])
-        while let frames = try watcher.receive(), frames.first != frame("hb") {}
-        return watcher
-    }
-
     /// The next `audit.rejected` record with code `unauthenticated` on `watcher`; nil if 100
     /// heartbeats pass without one (refusals are audited at the next heartbeat).
     static func nextHandshakeRefusal(_ watcher: RawSocket) throws -> JSONValue? {
@@ -51,7 +44,7 @@ import Testing
         _ name: String, _ token: String, _ audited: String
     ) throws {
         let broker = try RunningBroker()
-        let watcher = try Self.rejectionWatcher(broker)
+        let watcher = try broker.rejectionWatcher()
         let socket = try RawSocket(
             .dealer, endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: name, token: token),
             watchHandshakes: true, reconnect: false)
@@ -73,7 +66,7 @@ import Testing
 
     @Test func aFloodOfBadCredentialsIsAuditedInAggregate() throws {
         let broker = try RunningBroker()
-        let watcher = try Self.rejectionWatcher(broker)
+        let watcher = try broker.rejectionWatcher()
         let names = (0..<100).map { "intruder-\($0)" }
         for name in names {
             let socket = try RawSocket(

@@ -91,6 +91,7 @@ import Testing
 
     @Test func rejectionsAreCountedAndAudited() throws {
         let broker = try RunningBroker()
+        let watcher = try broker.rejectionWatcher()
         let socket = try broker.socket(.dealer)
         for (_, frames, _) in Self.cases.prefix(6) {
             try socket.send(frames)
@@ -100,14 +101,13 @@ import Testing
         #expect(stats.body["malformed"] == .int(6))
         #expect(stats.body["rejected"] == .int(6))
 
-        // The audit writer is asynchronous: wait for its rows rather than assume timing.
-        let audit = try TasksDatabase.open(broker.broker.configuration.dataDirectory.appendingPathComponent("audit.db"))
-        var rows = 0
-        for _ in 0..<100 where rows < 6 {
-            rows = try TasksDatabase.count(audit, "SELECT count(*) FROM rejections")
-            if rows < 6 { Thread.sleep(forTimeInterval: 0.05) }
+        // The audit writer is asynchronous: wait for its six events (published after its commit).
+        var published = 0
+        while published < 6, let frames = try watcher.receive() {
+            if frames.first == frame(Topic.rejected) { published += 1 }
         }
-        #expect(rows == 6)
+        let audit = try TasksDatabase.open(broker.broker.configuration.dataDirectory.appendingPathComponent("audit.db"))
+        #expect(try TasksDatabase.count(audit, "SELECT count(*) FROM rejections") == 6)
         let codes = try audit.read { db in
             try String.fetchAll(db, sql: "SELECT json_extract(record, '$.code') FROM rejections")
         }

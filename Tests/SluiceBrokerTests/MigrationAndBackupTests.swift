@@ -35,11 +35,13 @@ import Testing
         let broker = try RunningBroker(directory: directory)
         let client = try broker.client()
         defer { client.close() }
-        let load = Task {
+        // 512 commands committed first (their ACKs say so), then the rest keep writing while the
+        // backup runs.
+        func send(_ range: Range<Int>) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for lane in 0..<32 {
                     group.addTask {
-                        for n in stride(from: lane, to: 3000, by: 32) {
+                        for n in stride(from: range.lowerBound + lane, to: range.upperBound, by: 32) {
                             try await client.send(
                                 "task.create@v1", ["title": .string("b\(n)")], idempotencyKey: "b\(n)")
                         }
@@ -48,9 +50,8 @@ import Testing
                 try await group.waitForAll()
             }
         }
-        while try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_log") < 500 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await send(0..<512)
+        let load = Task { try await send(512..<3000) }
         let manifest = try DataDirectoryBackup.backup(
             dataDirectory: broker.broker.configuration.dataDirectory, to: directory.path("backup")
         )

@@ -39,6 +39,7 @@ import Testing
             })
         try catalog.install(from: try Self.plugin("beta", in: directory, mode: .shared))
         let broker = try RunningBroker(directory: directory)
+        let watcher = try broker.rejectionWatcher()
 
         let contracts = ["alpha.item.create@v1", "beta.item.create@v1", "task.create@v1"]
         let allowed: [String: Set<String>] = [
@@ -68,13 +69,14 @@ import Testing
         #expect(denials == 3)
 
         // Every denial is audited with the plugin's identity, and reached no database.
+        // The auditor publishes each record after committing it: wait for three.
+        var published = 0
+        while published < 3, let frames = try watcher.receive() {
+            if frames.first == frame(Topic.rejected) { published += 1 }
+        }
         let audit = try TasksDatabase.open(data.appendingPathComponent("audit.db"))
-        var records: [JSONValue] = []
-        for _ in 0..<100 where records.count < 3 {
-            records = try await audit.read { db in
-                try String.fetchAll(db, sql: "SELECT record FROM rejections").map { try JSONValue(parsing: $0) }
-            }
-            if records.count < 3 { try await Task.sleep(for: .milliseconds(50)) }
+        let records = try await audit.read { db in
+            try String.fetchAll(db, sql: "SELECT record FROM rejections").map { try JSONValue(parsing: $0) }
         }
         #expect(Set(records.compactMap { $0["actor"]?.stringValue }) == ["alpha", "beta"])
         #expect(records.allSatisfy { $0["code"] == "capability_denied" })

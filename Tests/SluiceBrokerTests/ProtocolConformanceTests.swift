@@ -78,7 +78,7 @@ import Testing
     /// that refusal reaches audit.rejected like an admission refusal.
     @Test func aWriterRefusalIsOnAuditRejected() async throws {
         let broker = try RunningBroker()
-        let watcher = try IdentityTests.rejectionWatcher(broker)
+        let watcher = try broker.rejectionWatcher()
         let client = try broker.client()
         defer { client.close() }
         _ = try await client.send("task.create@v1", ["title": "first"], idempotencyKey: "reused")

@@ -7,11 +7,40 @@ import SluiceWire
 import Synchronization
 import Testing
 
-/// Counts what a plugin's calls did.
+/// Counts what a plugin's calls did, and lets a test wait until enough have happened.
 final class CallTally: Sendable {
     let succeeded = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let rateLimited = Atomic<Int>(0)
+    private let waiters = Mutex<[(condition: @Sendable (CallTally) -> Bool, continuation: CheckedContinuation<Void, Never>)]>([])
+
+    enum Counter { case succeeded, failed, rateLimited }
+
+    func count(_ counter: Counter) {
+        switch counter {
+        case .succeeded: succeeded.add(1, ordering: .relaxed)
+        case .failed: failed.add(1, ordering: .relaxed)
+        case .rateLimited: rateLimited.add(1, ordering: .relaxed)
+        }
+        let ready = waiters.withLock { waiters in
+            let ready = waiters.filter { $0.condition(self) }
+            waiters.removeAll { $0.condition(self) }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    /// Returns once `condition` holds (checked at every count).
+    func wait(until condition: @escaping @Sendable (CallTally) -> Bool) async {
+        await withCheckedContinuation { continuation in
+            let now = waiters.withLock { waiters in
+                if condition(self) { return true }
+                waiters.append((condition, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
 }
 
 final class SteadyPlugin: Plugin {
@@ -22,13 +51,13 @@ final class SteadyPlugin: Plugin {
         while !Task.isCancelled {
             do {
                 try await context.broker.send("task.create@v1", ["title": .string("steady \(context.id)")])
-                tally.succeeded.add(1, ordering: .relaxed)
+                tally.count(.succeeded)
             } catch is CancellationError {
                 return
             } catch {
-                tally.failed.add(1, ordering: .relaxed)
+                tally.count(.failed)
             }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(20))  // its pace: one command every 20 ms
         }
     }
 }
@@ -42,7 +71,6 @@ final class CrashingPlugin: Plugin {
     struct Crash: Error {}
     func initialize(_ context: PluginContext) async throws {}
     func run(_ context: PluginContext) async throws {
-        try await Task.sleep(for: .milliseconds(100))
         throw Crash()
     }
 }
@@ -69,15 +97,17 @@ final class FloodingPlugin: Plugin {
                 group.addTask { [tally] in
                     do {
                         try await context.broker.send("task.create@v1", ["title": .string("flood \(index)")])
-                        tally.succeeded.add(1, ordering: .relaxed)
+                        tally.count(.succeeded)
                     } catch let error as WireError where error.code == .rateLimited {
-                        tally.rateLimited.add(1, ordering: .relaxed)
+                        tally.count(.rateLimited)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        while !Task.isCancelled { try await Task.sleep(for: .milliseconds(50)) }
+        // Then idle until cancelled (an empty stream ends when its task is cancelled).
+        let (idle, _) = AsyncStream<Never>.makeStream()
+        for await _ in idle {}
     }
 }
 
@@ -116,15 +146,15 @@ final class FloodingPlugin: Plugin {
         host.register(id: "badstart") { FailingStartPlugin() }
         host.register(id: "crasher") { CrashingPlugin() }
         host.register(id: "hanger") { HangingPlugin() }
+        var changes = host.statusChanges().makeAsyncIterator()
         host.start()
-        // Wait (generously: the machine may be busy) until every failure was seen and handled.
-        func settled() -> Bool {
-            let statuses = host.statuses()
-            func restarts(_ id: String) -> Int { statuses.first { $0.id == id }?.restarts ?? 0 }
-            return restarts("badstart") >= 2 && restarts("crasher") >= 2 && restarts("hanger") >= 1
-                && tally.succeeded.load(ordering: .relaxed) > 20
-        }
-        for _ in 0..<300 where !settled() { try await Task.sleep(for: .milliseconds(100)) }
+        // Wait until every failure was seen and handled (each status change is an event)…
+        func restarts(_ statuses: [PluginStatus], _ id: String) -> Int { statuses.first { $0.id == id }?.restarts ?? 0 }
+        while let statuses = await changes.next(),
+            !(restarts(statuses, "badstart") >= 2 && restarts(statuses, "crasher") >= 2 && restarts(statuses, "hanger") >= 1)
+        {}
+        // …and the well-behaved plugin kept working meanwhile.
+        await tally.wait { $0.succeeded.load(ordering: .relaxed) > 20 }
 
         let good = try #require(host.status(of: "good"))
         #expect(good.state == .healthy)
@@ -144,9 +174,8 @@ final class FloodingPlugin: Plugin {
 
         await host.stop()
         #expect(host.statuses().allSatisfy { $0.state == .stopped })
+        // stop() returns once every plugin's work has ended: what it acknowledged is final.
         let settled = tally.succeeded.load(ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(tally.succeeded.load(ordering: .relaxed) == settled, "a stopped plugin sends nothing")
         // Every command the good plugin had acknowledged is in the database.
         #expect(
             try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE created_by = 'good'") == settled)
@@ -163,30 +192,29 @@ final class FloodingPlugin: Plugin {
         let host = Self.host(directory)
         host.register(id: "flood") { FloodingPlugin(flood) }
         host.register(id: "steady") { SteadyPlugin(steady) }
+        let watcher = try broker.rejectionWatcher()
         host.start()
-        for _ in 0..<300
-        where flood.rateLimited.load(ordering: .relaxed) + flood.succeeded.load(ordering: .relaxed) < 400
-            || steady.succeeded.load(ordering: .relaxed) <= 10
-        {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        await flood.wait { $0.rateLimited.load(ordering: .relaxed) + $0.succeeded.load(ordering: .relaxed) >= 400 }
+        await steady.wait { $0.succeeded.load(ordering: .relaxed) > 10 }
         await host.stop()
         #expect(flood.rateLimited.load(ordering: .relaxed) > 200, "most of the burst is refused")
         #expect(flood.succeeded.load(ordering: .relaxed) < 200)
         #expect(steady.succeeded.load(ordering: .relaxed) > 10)
         #expect(steady.failed.load(ordering: .relaxed) == 0)
 
-        // The refusals are audited in aggregate: a few records whose counts add up.
-        let audit = try TasksDatabase.open(directory.path("data/audit.db"))
+        // The refusals are audited in aggregate, once per heartbeat: a few records whose counts add
+        // up. Wait for them on audit.rejected (each is published after its commit).
         let refused = flood.rateLimited.load(ordering: .relaxed)
         var audited = 0
-        for _ in 0..<50 where audited < refused || audited == 0 {
-            try await Task.sleep(for: .milliseconds(100))
-            audited = try TasksDatabase.count(
-                audit,
-                "SELECT coalesce(sum(json_extract(record, '$.count')), 0) FROM rejections WHERE json_extract(record, '$.code') = 'rate_limited'"
-            )
+        var heartbeats = 0
+        while audited < refused, heartbeats < 100, let frames = try watcher.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == Topic.heartbeat { heartbeats += 1 }
+            if event.topic == Topic.rejected, event.body["code"] == "rate_limited" {
+                audited += Int(event.body["count"]?.intValue ?? 0)
+            }
         }
+        let audit = try TasksDatabase.open(directory.path("data/audit.db"))
         // Every refusal the plugin saw is in the audit (the client retried some before giving up:
         // those attempts were refused and audited too).
         #expect(audited >= refused)

@@ -7,6 +7,8 @@ public import SluiceZMQ
 public final class BrokerProcess: @unchecked Sendable {
     // Process is used from the test's task only; @unchecked because Foundation's Process is not Sendable.
     public let process = Process()
+    /// Signalled once the process has exited.
+    private let exited = DispatchSemaphore(value: 0)
     public let dataDirectory: URL
     private let log: URL
 
@@ -39,6 +41,7 @@ public final class BrokerProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
+        process.terminationHandler = { [exited] _ in exited.signal() }
         try process.run()
     }
 
@@ -83,9 +86,9 @@ public final class BrokerProcess: @unchecked Sendable {
 
     /// Waits up to `limit` seconds for the process to end; false if it is still running.
     public func waitForExit(limit: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(limit)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { return false }
+        // Signalled by the process's termination handler: the exit itself, not a poll.
+        guard exited.wait(timeout: .now() + limit) == .success else { return false }
+        exited.signal()  // later waits return at once too
         process.waitUntilExit()
         return true
     }

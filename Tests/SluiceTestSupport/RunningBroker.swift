@@ -59,6 +59,15 @@ public final class RunningBroker: Sendable {
         return socket
     }
 
+    /// The operator's subscriber to `audit.rejected` (and `hb`), known to be connected: it has
+    /// seen a heartbeat. Refusals are published after they are stored, so a test waits for them
+    /// here instead of polling `audit.db`.
+    public func rejectionWatcher() throws -> RawSocket {
+        let watcher = try subscriber(["audit.rejected", "hb"])
+        while let frames = try watcher.receive(), frames.first != Array("hb".utf8) {}
+        return watcher
+    }
+
     /// A read-only view of a database file, to check what the broker wrote.
     public func open(_ database: String = "tasks") throws -> DatabaseQueue {
         try TasksDatabase.open(broker.configuration.dataDirectory.appendingPathComponent("\(database).db"))
