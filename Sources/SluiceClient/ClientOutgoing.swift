@@ -6,10 +6,35 @@ import Synchronization
 /// Most requests have one reply. A `SYNC` has several (`REPLAY`s, then `SYNC_END`): they are
 /// collected and handed over together, the final message last.
 struct ClientRequest: Sendable {
+    /// The request id on the wire now (changes when a `SYNC` is retried).
     var id: String
     var frames: [[UInt8]]
     var continuation: CheckedContinuation<[WireMessage], any Error>
     var retryOnOverload: Bool
+    /// The id the caller knows it by (for cancellation).
+    var callerID: String
+    /// Several replies (`SYNC`): a retry must not reuse the id.
+    var multipleReplies: Bool
+
+    init(
+        id: String, frames: [[UInt8]], continuation: CheckedContinuation<[WireMessage], any Error>,
+        retryOnOverload: Bool, multipleReplies: Bool = false
+    ) {
+        self.id = id
+        self.frames = frames
+        self.continuation = continuation
+        self.retryOnOverload = retryOnOverload
+        callerID = id
+        self.multipleReplies = multipleReplies
+    }
+
+    /// Gives the request a new id, in its header frame too.
+    mutating func renumber(_ newID: String) {
+        guard frames.count == 5, case .object(var header)? = try? JSONValue(parsing: frames[3]) else { return }
+        header["request_id"] = .string(newID)
+        frames[3] = JSONValue.object(header).canonicalBytes()
+        id = newID
+    }
 }
 
 /// Work callers queue for the socket thread.

@@ -19,6 +19,9 @@ final class ClientSocketThread {
     /// with ``SluiceClientError/Code/credentialsRefused`` until a handshake succeeds.
     var credentialsRefused = false
     var waiting: [String: Waiting] = [:]
+    /// A retried `SYNC` goes out under a new request id (so a late page of the first attempt can
+    /// never mix with the next one's): the caller's id → the id now on the wire.
+    var resentAs: [String: String] = [:]
     var subscriptions:
         [UInt64: (prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
             [:]
@@ -115,7 +118,8 @@ final class ClientSocketThread {
             waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: resendAt)
             scheduleResendCheck(resendAt)
             transmit(request)
-        case .cancel(let id):
+        case .cancel(let callerID):
+            let id = resentAs.removeValue(forKey: callerID) ?? callerID
             partialReplies.removeValue(forKey: id)
             waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
         case .subscribe(let id, let prefixes, let continuation):
@@ -190,6 +194,7 @@ final class ClientSocketThread {
                 return
             }
             waiting.removeValue(forKey: id)
+            resentAs.removeValue(forKey: entry.request.callerID)
             partialReplies.removeValue(forKey: id)
             entry.request.continuation.resume(throwing: error)
             return
@@ -199,6 +204,7 @@ final class ClientSocketThread {
             return
         }
         waiting.removeValue(forKey: id)
+        resentAs.removeValue(forKey: entry.request.callerID)
         entry.request.continuation.resume(returning: (partialReplies.removeValue(forKey: id) ?? []) + [message])
     }
 
@@ -225,6 +231,7 @@ final class ClientSocketThread {
             }
             if entry.attempts >= configuration.maxAttempts {
                 waiting.removeValue(forKey: id)
+                resentAs.removeValue(forKey: entry.request.callerID)
                 entry.request.continuation.resume(
                     throwing: SluiceClientError(
                         code: .timedOut,
@@ -234,9 +241,17 @@ final class ClientSocketThread {
                 )
             } else {
                 let resendAt = now + configuration.attemptTimeout
-                partialReplies.removeValue(forKey: id)  // the resent SYNC page starts over
-                waiting[id]?.attempts += 1
-                waiting[id]?.resendAt = resendAt
+                var entry = entry
+                entry.attempts += 1
+                entry.resendAt = resendAt
+                if partialReplies.removeValue(forKey: id) != nil || entry.request.multipleReplies {
+                    // A SYNC starts over under a fresh request id: replies to the old one are
+                    // then ignored as unknown.
+                    waiting.removeValue(forKey: id)
+                    entry.request.renumber("\(entry.request.callerID)~\(entry.attempts)")
+                    resentAs[entry.request.callerID] = entry.request.id
+                }
+                waiting[entry.request.id] = entry
                 scheduleResendCheck(resendAt)
                 transmit(entry.request)
             }

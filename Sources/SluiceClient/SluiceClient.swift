@@ -102,7 +102,8 @@ public final class SluiceClient: Sendable {
                 enqueue(
                     .request(
                         ClientRequest(
-                            id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload)))
+                            id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload,
+                            multipleReplies: message.kind == .sync)))
             }
         } onCancel: {
             enqueue(.cancel(id))
