@@ -90,4 +90,51 @@ import Testing
         }
         #expect(seen == ["audit-event", "invalidation-event", "rejection-event", "heartbeat-event"])
     }
+
+    /// The JSON examples in docs/protocol.md are what a client author copies: each must match
+    /// its schema, and every kind of body the document shows an example of is checked.
+    @Test func theDocumentsExamplesMatchTheirSchemas() throws {
+        let text = try String(
+            contentsOf: Fixtures.repositoryRoot.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+        var documents: [String] = []
+        for block in text.components(separatedBy: "```json\n").dropFirst() {
+            let body = block.components(separatedBy: "```")[0]
+            // One document, or one per line starting at column 0 (the STATUS_REPLY examples).
+            if (try? JSONValue(parsing: body)) != nil {
+                documents.append(body)
+            } else {
+                var current = ""
+                for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+                    if line.hasPrefix("{"), !current.isEmpty {
+                        documents.append(current)
+                        current = ""
+                    }
+                    current += line + "\n"
+                }
+                documents.append(current)
+            }
+        }
+        var checked: Set<String> = []
+        for document in documents where !document.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            let value = try JSONValue(parsing: document)
+            let name =
+                if value["broker_epoch"] != nil && value["limits"] != nil { "welcome-body" }
+                else if value["duplicate"] != nil { "ack-body" }
+                else if value["columns"] != nil { "result-body" }
+                else if value["state"] != nil { "status-reply-body" }
+                else if value["code"] != nil && value["retryable"] != nil { "error-body" }
+                else if value["actor"] != nil && value["status"] != nil { "audit-event" }
+                else if value["tables"] != nil && value["keys"] != nil { "invalidation-event" }
+                else { "?" }
+            #expect(name != "?", "an example the test does not know: \(document)")
+            guard name != "?" else { continue }
+            try expectConforms(value, to: name)
+            checked.insert(name)
+        }
+        #expect(
+            checked == [
+                "welcome-body", "ack-body", "result-body", "status-reply-body", "error-body", "audit-event",
+                "invalidation-event",
+            ])
+    }
 }
