@@ -143,4 +143,26 @@ import Testing
         #expect(report.replayed == 2)
         #expect(report.differences == [])
     }
+
+    /// Expired entries go also while commands keep coming (the writer is never idle then): after
+    /// a continuous load longer than the retention, the ledger holds fewer entries than commands.
+    @Test func theLedgerIsSweptUnderSustainedLoad() async throws {
+        let broker = try RunningBroker { $0.ledgerRetention = .milliseconds(300) }
+        let client = try broker.client()
+        defer { client.close() }
+        let start = ContinuousClock.now
+        var sent = 0
+        // Pipelined rounds of 64 until the load has lasted well past the retention.
+        while ContinuousClock.now - start < .seconds(1) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in sent..<(sent + 64) {
+                    group.addTask { _ = try await client.send("task.create@v1", ["title": .string("s\(index)")]) }
+                }
+                try await group.waitForAll()
+            }
+            sent += 64
+        }
+        let ledger = try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger")
+        #expect(ledger < sent, "\(ledger) ledger entries for \(sent) commands")
+    }
 }

@@ -34,6 +34,12 @@ extension CommandWriter {
                 try db.execute(sql: "BEGIN IMMEDIATE")
                 do {
                     for command in batch { pending.append(try run(command, in: db)) }
+                    // Under sustained load the writer is never idle: expired ledger entries are
+                    // removed here too, twice as many as the batch adds at most, so the ledger
+                    // stays within its retention without an idle moment.
+                    if publishes {
+                        _ = try IdempotencyLedger.sweep(nowMs: Clock.now().milliseconds, limit: 2 * batch.count, in: db)
+                    }
                     try db.execute(sql: "COMMIT")
                 } catch {
                     try? db.execute(sql: "ROLLBACK")
