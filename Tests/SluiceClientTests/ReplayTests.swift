@@ -152,8 +152,9 @@ import Testing
         defer { client.close() }
         let start = ContinuousClock.now
         var sent = 0
-        // Pipelined rounds of 64 until the load has lasted well past the retention.
-        while ContinuousClock.now - start < .seconds(1) {
+        // Pipelined rounds of 64 until the load has lasted well past the retention, and at least
+        // two rounds (a later round's batches are what sweep an earlier round's entries).
+        while sent < 128 || ContinuousClock.now - start < .seconds(1) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in sent..<(sent + 64) {
                     group.addTask { _ = try await client.send("task.create@v1", ["title": .string("s\(index)")]) }
