@@ -137,4 +137,16 @@ import Testing
                 "invalidation-event",
             ])
     }
+
+    @Test func statsRepliesMatchTheirSchema() throws {
+        let broker = try AuthorizationTests.broker()
+        let local = try broker.socket(.req)
+        let full = try #require(try local.request(WireMessage(kind: .stats, header: ["request_id": "s"])))
+        try expectConforms(full.body, to: "stats-reply-body")
+        #expect(full.body["refused_handshakes"] != nil && full.body["queued_bytes"] != nil)
+        let plugin = try AuthorizationTests.socket(broker, as: "beta")
+        try plugin.send([[], frame("SLU1"), frame("STATS"), frame(#"{"request_id":"p"}"#), frame("{}")])
+        let own = try #require(try plugin.receiveMessage())
+        try expectConforms(own.body, to: "stats-reply-body")
+    }
 }
