@@ -5,6 +5,10 @@ import SluiceWire
 /// One broker-owned SQLite file: its connection pool, and the internal tables that live beside the
 /// user's tables so data, ledger and log commit in one transaction.
 public final class DatabaseFile: Sendable {
+    /// How long a connection waits for a lock before SQLITE_BUSY (the writer's idle checkpoint
+    /// never waits; see `CommandWriter.checkpoint`).
+    static let busyTimeoutMs: Int32 = 5000
+
     public let name: String
     public let url: URL
     /// WAL pool: one writer connection (used only by this database's writer thread) and readers.
@@ -57,7 +61,7 @@ public final class DatabaseFile: Sendable {
         try DurableFile.createDirectory(url.deletingLastPathComponent())
         var configuration = Configuration()
         configuration.journalMode = .wal
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .timeout(TimeInterval(DatabaseFile.busyTimeoutMs) / 1000)
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")

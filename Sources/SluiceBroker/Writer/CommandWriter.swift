@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import GRDB
 import Logging
@@ -126,10 +127,17 @@ final class CommandWriter {
         }
     }
 
+    /// Checkpoints the WAL without ever waiting: a reader still using it (a long query, a
+    /// `SYNC` page) would otherwise keep the writer in SQLite's busy handler for up to its busy
+    /// timeout (5 s) while commands queue. Without a busy handler a TRUNCATE checkpoint that meets
+    /// a reader copies what it can, like a PASSIVE one, and the next idle moment finishes it.
     private func checkpoint() {
         do {
             try database.pool.writeWithoutTransaction { db in
-                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                guard let connection = db.sqliteConnection else { return }
+                sqlite3_busy_timeout(connection, 0)
+                defer { sqlite3_busy_timeout(connection, DatabaseFile.busyTimeoutMs) }
+                _ = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         } catch {
             logger.warning("WAL checkpoint failed", metadata: ["db": "\(database.name)", "error": "\(error)"])
