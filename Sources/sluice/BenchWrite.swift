@@ -34,6 +34,19 @@ struct BenchWrite: AsyncParsableCommand {
         help: "The broker's synchronous level (full, normal); one broker run per value and window.")
     var synchronous: [String] = ["full"]
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Who drives the broker: swift (SluiceClient processes), c (Benchmarks/loadgen.c); one run per value.",
+            discussion: "The C generator costs a few µs per command, so the broker's own cost shows."))
+    var loadGenerator: [String] = ["swift"]
+
+    @Option(help: "The compiled C load generator (make bench builds it).")
+    var loadgenPath = ".build/loadgen"
+
+    @Option(help: "The compiled C ceiling program (make bench builds it); without it the ceiling runs through GRDB.")
+    var ceilingPath = ".build/ceiling"
+
     @Option(help: "Where to put the temporary data directories.")
     var scratch = "/tmp"
 
@@ -50,22 +63,37 @@ struct BenchWrite: AsyncParsableCommand {
         }
         print("sluice bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
         let direct = try directBaseline(root.appendingPathComponent("direct"))
-        var rows = [direct]
+        let ceiling = try BenchCeiling.run(
+            in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
+        var rows = [direct, ceiling]
+        for generator in loadGenerator {
+            guard generator == "swift" || generator == "c" else {
+                throw ValidationError("--load-generator takes swift or c, not \(generator)")
+            }
+            if generator == "c", !FileManager.default.isExecutableFile(atPath: loadgenPath) {
+                throw ValidationError(
+                    "no C load generator at \(loadgenPath): build it with `make bench` or cc -O2 -o \(loadgenPath) Benchmarks/loadgen.c $(pkg-config --cflags --libs libzmq)"
+                )
+            }
+        }
         for mode in modes {
             for depth in window {
-                rows.append(
-                    try await brokerRun(
-                        root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)"), window: depth, synchronous: mode
-                    ))
+                for generator in loadGenerator {
+                    rows.append(
+                        try await brokerRun(
+                            root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)-\(generator)"), window: depth,
+                            synchronous: mode, generator: generator
+                        ))
+                }
             }
         }
         print("")
         print(
-            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × baseline | broker CPU µs/cmd | client CPU µs/cmd |"
+            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | client CPU µs/cmd |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
-            print(row.markdown(baseline: direct.rate))
+            print(row.markdown(baseline: direct.rate, ceiling: ceiling.rate))
         }
     }
 
@@ -87,22 +115,31 @@ struct BenchWrite: AsyncParsableCommand {
         )
     }
 
-    private func brokerRun(_ directory: URL, window: Int, synchronous: SynchronousMode) async throws -> BenchResult {
+    private func brokerRun(_ directory: URL, window: Int, synchronous: SynchronousMode, generator: String)
+        async throws -> BenchResult
+    {
         let bench = try BenchBroker(in: directory, synchronous: synchronous)
         defer { bench.stop() }
         let configuration = bench.configuration
         let token = bench.token
         let cpu = CPUTime.now()
-        let (samples, seconds) = try spawnBenchWorkers(clients) { index in
-            [
-                "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id", "\(index)",
-                "--commands", "\(commands)", "--window", "\(window)", "--token", token,
-            ]
-        }
+        let (samples, seconds) =
+            if generator == "c" {
+                try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
+                    [configuration.commandEndpoint, token, "\(index)", "\(commands)", "\(window)"]
+                }
+            } else {
+                try spawnBenchWorkers(clients) { index in
+                    [
+                        "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id",
+                        "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token", token,
+                    ]
+                }
+            }
         let used = CPUTime.now() - cpu
         return BenchResult(
-            path: "sluice broker (ipc, \(synchronous.rawValue.uppercased()))", processes: clients, window: window,
-            samples: samples, seconds: seconds,
+            path: "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients)",
+            processes: clients, window: window, samples: samples, seconds: seconds,
             serverCPU: used.selfSeconds, clientCPU: used.children
         )
     }
@@ -128,12 +165,15 @@ struct BenchResult {
         return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] / 1000
     }
 
-    func markdown(baseline: Double) -> String {
-        let cells = [
+    func markdown(baseline: Double, ceiling: Double? = nil) -> String {
+        var cells = [
             path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds),
             String(format: "%.0f", rate),
             String(format: "%.2f", percentile(0.5)), String(format: "%.2f", percentile(0.99)),
             String(format: "%.1f×", rate / baseline),
+        ]
+        if let ceiling { cells.append(String(format: "%.2f×", rate / ceiling)) }
+        cells += [
             serverCPU.map { String(format: "%.1f", $0 * 1e6 / Double(samples.count)) } ?? "–",
             String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
         ]
@@ -163,8 +203,10 @@ struct CPUTime {
 
 /// Starts `clients` worker processes at once and collects their latency samples (µs) and the
 /// span from the first worker's start to the last one's end (process start-up excluded).
-func spawnBenchWorkers(_ clients: Int, _ arguments: (Int) -> [String]) throws -> (samples: [Double], seconds: Double) {
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+func spawnBenchWorkers(
+    _ clients: Int, executable: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
+    _ arguments: (Int) -> [String]
+) throws -> (samples: [Double], seconds: Double) {
     var running: [(Process, Pipe)] = []
     for index in 0..<clients {
         let process = Process()

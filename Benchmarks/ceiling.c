@@ -1,0 +1,122 @@
+/*
+ * ceiling: the ceiling baseline of `sluice bench write`, in C. One process writes exactly the
+ * rows the broker writes per command — the data row, the idempotency-ledger row, the
+ * command-log row — into a database the broker created (same schema, same indexes), 1,000
+ * commands per transaction, WAL, synchronous=FULL. No sockets, no JSON parsing, no threads: what
+ * SQLite alone costs for the same durable work.
+ *
+ *   ceiling DATABASE COMMANDS        prints {"seconds": s, "cpu_seconds": s}
+ *
+ * Build: cc -O2 -o ceiling Benchmarks/ceiling.c $(pkg-config --cflags --libs sqlite3)
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static sqlite3 *db;
+
+static void check(int code, const char *what) {
+    if (code != SQLITE_OK && code != SQLITE_DONE && code != SQLITE_ROW) {
+        fprintf(stderr, "ceiling: %s: %s\n", what, sqlite3_errmsg(db));
+        exit(1);
+    }
+}
+
+static double now(void) {
+    struct timespec spec;
+    clock_gettime(CLOCK_MONOTONIC, &spec);
+    return (double)spec.tv_sec + (double)spec.tv_nsec / 1e9;
+}
+
+static double cpu(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+static void text(sqlite3_stmt *statement, int index, const char *value) {
+    check(sqlite3_bind_text(statement, index, value, -1, SQLITE_TRANSIENT), "bind");
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: ceiling DATABASE COMMANDS\n");
+        return 2;
+    }
+    long commands = atol(argv[2]);
+    check(sqlite3_open(argv[1], &db), "open");
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL), "pragmas");
+    sqlite3_stmt *data, *ledger, *log;
+    check(sqlite3_prepare_v2(db, "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)", -1, &data, NULL), "prepare");
+    check(sqlite3_prepare_v2(db,
+              "INSERT OR REPLACE INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, "
+              "committed_at, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              -1, &ledger, NULL),
+        "prepare");
+    check(sqlite3_prepare_v2(db,
+              "INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, "
+              "status, result, changes, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              -1, &log, NULL),
+        "prepare");
+    const char *stamp = "2026-11-30T12:00:00.000Z";
+    const char *result = "{\"changes\":1,\"rows\":[]}";
+    char payload[128], key[64], json[192], request[32], changes[64];
+    double cpu_started = cpu();
+    double started = now();
+    long seq = 0;
+    for (long batch = 0; batch < commands; batch += 1000) {
+        check(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), "begin");
+        for (long n = batch; n < batch + 1000 && n < commands; n++) {
+            long client = n % 8;
+            seq++;
+            snprintf(payload, sizeof payload, "client %ld command %ld padding-padding-padding", client, n);
+            snprintf(key, sizeof key, "bench-%ld-%ld", client, n);
+            snprintf(json, sizeof json, "{\"client\":%ld,\"n\":%ld,\"payload\":\"%s\"}", client, n, payload);
+            snprintf(request, sizeof request, "%ld", n);
+            snprintf(changes, sizeof changes, "{\"tables\":{\"bench\":[%ld]}}", seq);
+
+            sqlite3_bind_int64(data, 1, client);
+            sqlite3_bind_int64(data, 2, n);
+            text(data, 3, payload);
+            check(sqlite3_step(data), "insert data");
+            sqlite3_reset(data);
+
+            text(ledger, 1, "local");
+            text(ledger, 2, key);
+            text(ledger, 3, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            sqlite3_bind_int64(ledger, 4, seq);
+            text(ledger, 5, "ok");
+            text(ledger, 6, result);
+            text(ledger, 7, stamp);
+            sqlite3_bind_int64(ledger, 8, 1800000000000LL);
+            check(sqlite3_step(ledger), "insert ledger");
+            sqlite3_reset(ledger);
+
+            sqlite3_bind_int64(log, 1, seq);
+            text(log, 2, stamp);
+            text(log, 3, "local");
+            text(log, 4, "bench.insert@v1");
+            text(log, 5, key);
+            text(log, 6, request);
+            text(log, 7, "6f1c0000-0000-4000-8000-000000000000");
+            text(log, 8, json);
+            text(log, 9, "ok");
+            text(log, 10, result);
+            text(log, 11, changes);
+            sqlite3_bind_int64(log, 12, 100);
+            check(sqlite3_step(log), "insert log");
+            sqlite3_reset(log);
+        }
+        check(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+    }
+    printf("{\"cpu_seconds\":%.6f,\"seconds\":%.6f}\n", cpu() - cpu_started, now() - started);
+    sqlite3_finalize(data);
+    sqlite3_finalize(ledger);
+    sqlite3_finalize(log);
+    sqlite3_close(db);
+    return 0;
+}
