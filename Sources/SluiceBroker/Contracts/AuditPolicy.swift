@@ -64,11 +64,12 @@ public struct AuditPolicy: Sendable, Equatable {
         guard !redact.isEmpty else { return value }
         switch value {
         case .object(let members):
-            var copy: [String: JSONValue] = [:]
-            for (name, member) in members {
-                copy[name] = redact.contains(name) ? replacement(for: member, key: key) : redacted(member, key: key)
-            }
-            return .object(copy)
+            // Member by member, keeping every name exactly (look-alike names stay two members;
+            // a look-alike of a redacted name is redacted too: Set<String> matches it).
+            return .object(
+                members.mapMembers { name, member in
+                    redact.contains(name) ? replacement(for: member, key: key) : redacted(member, key: key)
+                })
         case .array(let items):
             return .array(items.map { redacted($0, key: key) })
         default:

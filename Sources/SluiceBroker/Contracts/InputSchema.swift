@@ -218,7 +218,7 @@ public indirect enum InputSchema: Sendable {
                     Violation(
                         pointer: pointer + "/" + InputSchema.escape(name), rule: "required", message: "is required"))
             }
-            for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+            for (name, member) in members {  // in UTF-8 order of the names
                 let memberPointer = pointer + "/" + InputSchema.escape(name)
                 if let schema = node.property(named: name) {
                     found += schema.violations(of: member, at: memberPointer)

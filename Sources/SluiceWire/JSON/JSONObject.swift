@@ -85,6 +85,15 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     public var count: Int { members.count }
     public var isEmpty: Bool { members.isEmpty }
 
+    /// The same names, each value transformed (with its name at hand).
+    public func mapMembers(_ transform: (String, JSONValue) throws -> JSONValue) rethrows -> JSONObject {
+        var copy = self
+        for index in copy.members.indices {
+            copy.members[index].value = try transform(copy.members[index].name, copy.members[index].value)
+        }
+        return copy
+    }
+
     public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
         var copy = self
         for index in copy.members.indices { copy.members[index].value = try transform(copy.members[index].value) }
