@@ -8,12 +8,7 @@ import Testing
 /// A full disk, for real: the data directory on a small tmpfs (mounting needs root, as CI runs).
 @Suite(.serialized, .timeLimit(.minutes(3))) struct DiskFullTests {
     static func run(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try Fixtures.run(arguments[0], Array(arguments.dropFirst())).status
     }
 
     static func freeBytes(_ path: String) -> Int {

@@ -11,21 +11,13 @@ import Testing
     static let member = "sluice-test-member"
     static let outsider = "sluice-test-outsider"
 
-    /// Runs `arguments` and returns its exit status and output.
+    /// Runs `arguments` (an absolute path first), as `user` when one is given: its exit status
+    /// and output.
     @discardableResult
     static func run(_ arguments: [String], as user: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: user == nil ? arguments[0] : "/usr/bin/setpriv")
-        process.arguments =
-            user.map { ["--reuid=\($0)", "--regid=\($0)", "--init-groups", "--reset-env", "--"] + arguments }
-            ?? Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        guard let user else { return try Fixtures.run(arguments[0], Array(arguments.dropFirst())) }
+        return try Fixtures.run(
+            "/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(user)", "--init-groups", "--reset-env", "--"] + arguments)
     }
 
     /// The group and two users (one in it), created once per machine.
