@@ -36,6 +36,11 @@ public struct BrokerConfiguration: Sendable {
     public var queryReaderThreads = 2
     /// Heartbeat period on the PUB channel, in milliseconds. Default 1000.
     public var heartbeatIntervalMs = 1000
+    /// Queue limit per client connection on the request socket, in messages, each way: replies a
+    /// client does not read past it are dropped (counted as `unroutable_replies`; the client asks
+    /// `STATUS` or resends), and a client that sends faster than the broker reads is held back by
+    /// ZeroMQ. Default 10,000 (a `SYNC` page is at most 5,001 messages).
+    public var clientHighWaterMark: Int32 = 10_000
     /// Outgoing queue limit per subscriber on the event socket (messages). Past it, events to
     /// that subscriber are dropped and it must `SYNC`. It bounds what a subscriber that stops
     /// reading pins in the broker: at most this many events. Default 10,000.

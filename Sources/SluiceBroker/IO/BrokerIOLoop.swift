@@ -111,8 +111,8 @@ final class BrokerIOLoop {
             try router.setLinger(2000)
             try router.setRouterMandatory(true)
             try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
-            try router.setSendHighWaterMark(100_000)
-            try router.setReceiveHighWaterMark(100_000)
+            try router.setSendHighWaterMark(configuration.clientHighWaterMark)
+            try router.setReceiveHighWaterMark(configuration.clientHighWaterMark)
             try router.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
             try router.bind(configuration.commandEndpoint)
             // Events: an XPUB behind the same handshake; each subscription is granted per identity
