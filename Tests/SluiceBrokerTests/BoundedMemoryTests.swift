@@ -96,4 +96,29 @@ import Testing
             #expect(error.details["first_seq"] == 3)
         }
     }
+
+    /// While the auditor is behind, further refusals are counted, not queued: nothing is lost,
+    /// every refusal is on audit.rejected, alone or in an aggregate record with its count.
+    @Test func refusalsBeyondTheAuditBacklogAreRecordedInAggregate() throws {
+        let broker = try RunningBroker { $0.maxRejectionBacklog = 2 }
+        let watcher = try broker.rejectionWatcher()
+        let socket = try broker.socket(.dealer)
+        for index in 0..<300 {
+            try socket.send([[], frame("SLU1"), frame("NOPE"), frame(#"{"request_id":"n\#(index)"}"#), frame("{}")])
+        }
+        for _ in 0..<300 { _ = try #require(try socket.receiveMessage()) }
+        var recorded = 0
+        var aggregates = 0
+        var heartbeats = 0
+        while recorded < 300, heartbeats < 100, let frames = try watcher.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == Topic.heartbeat { heartbeats += 1 }
+            guard event.topic == Topic.rejected else { continue }
+            let count = Int(event.body["count"]?.intValue ?? 1)
+            if count > 1 { aggregates += 1 }
+            recorded += count
+        }
+        #expect(recorded == 300, "every refusal is recorded, one by one or counted")
+        #expect(aggregates > 0, "with a backlog of 2, most were counted rather than queued")
+    }
 }

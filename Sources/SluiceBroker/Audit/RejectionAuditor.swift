@@ -72,7 +72,9 @@ final class RejectionAuditor {
                     next =
                         records.count < 1000 && !stopping ? try inbox.receiveObject(Message.self, dontWait: true) : nil
                 }
-                if !records.isEmpty { try notices.sendObject(BrokerNotice.publish(write(records))) }
+                if !records.isEmpty {
+                    try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
+                }
             }
             markCleanStop()
             try notices.sendObject(BrokerNotice.stopped("rejection-auditor"))

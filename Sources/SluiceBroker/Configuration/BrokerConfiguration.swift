@@ -23,6 +23,10 @@ public struct BrokerConfiguration: Sendable {
     /// Bytes of admitted, unanswered commands (their request frames) per database, beyond which
     /// new ones get `overloaded`: what a flood of large commands may hold in memory. Default 64 MiB.
     public var maxQueuedBytesPerDatabase = 64 << 20
+    /// Refusals handed to the rejection auditor and not yet stored, past which further ones are
+    /// counted per (identity, code) and recorded in aggregate when it catches up. Default 10,000
+    /// records (each under ~1 KiB).
+    public var maxRejectionBacklog = 10_000
     /// Records of refused requests kept in `audit.db` (and readable with `SYNC audit.rejected`);
     /// older ones are deleted as new ones arrive. Default 1,000,000 (a few hundred MB at most).
     public var rejectionRetention: Int64 = 1_000_000

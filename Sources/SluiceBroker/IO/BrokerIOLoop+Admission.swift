@@ -296,7 +296,7 @@ extension BrokerIOLoop {
                 "message": .string("\(count) request(s) refused by the rate or in-flight limit since the last record"),
                 "count": .int(Int64(count)),
             ]
-            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+            sendToAuditor(record)
         }
         rateLimitedSinceAudit.removeAll()
     }
@@ -313,7 +313,7 @@ extension BrokerIOLoop {
                 "message": .string(
                     "\(count) connection(s) presenting '\(name)' refused at the handshake since the last record"),
             ]
-            try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+            sendToAuditor(record)
         }
         logger.notice(
             "credentials refused at the handshake",
@@ -510,6 +510,36 @@ extension BrokerIOLoop {
         if let contract { record["contract"] = .string(contract) }
         if let idempotencyKey { record["idempotency_key"] = .string(idempotencyKey) }
         if let database { record["db"] = .string(database) }
-        try? auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+        guard rejectionBacklog < configuration.maxRejectionBacklog else {
+            overflowedRejections[RejectionKind(actor: target.actor, code: error.code.rawValue), default: 0] += 1
+            return
+        }
+        sendToAuditor(record)
+    }
+
+    /// Hands one record to the rejection auditor, counting it in the backlog.
+    func sendToAuditor(_ record: [String: JSONValue]) {
+        do {
+            try auditorInbox.sendObject(RejectionAuditor.Message.record(record))
+            rejectionBacklog += 1
+        } catch {
+            logger.warning("could not hand a rejection to the auditor", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Audits the refusals counted while the auditor was behind, one record per (actor, code),
+    /// once its backlog is low again (or at shutdown).
+    func auditOverflowedRejections(force: Bool = false) {
+        guard !overflowedRejections.isEmpty,
+            force || rejectionBacklog <= configuration.maxRejectionBacklog / 2
+        else { return }
+        for (kind, count) in overflowedRejections.sorted(by: { ($0.key.actor, $0.key.code) < ($1.key.actor, $1.key.code) }) {
+            sendToAuditor([
+                "ts": .string(Clock.timestamp()), "actor": .string(kind.actor.isEmpty ? "(unauthenticated)" : kind.actor),
+                "status": "rejected", "code": .string(kind.code), "count": .int(Int64(count)),
+                "message": .string("\(count) request(s) refused while the audit was behind, recorded in aggregate"),
+            ])
+        }
+        overflowedRejections.removeAll()
     }
 }

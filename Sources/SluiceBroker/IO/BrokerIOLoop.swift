@@ -69,6 +69,18 @@ final class BrokerIOLoop {
     var heartbeatSeq: Int64 = 0
     /// Random bytes for the ids generated at admission, fetched from the kernel in blocks.
     var randomSource = BufferedRandom()
+    /// Rejection records handed to the auditor and not yet stored. Past
+    /// `configuration.maxRejectionBacklog` further refusals are counted per (actor, code)
+    /// instead, and audited in aggregate once the auditor has caught up: a flood of refusals
+    /// costs bounded memory.
+    var rejectionBacklog = 0
+    var overflowedRejections: [RejectionKind: Int] = [:]
+
+    struct RejectionKind: Hashable {
+        var actor: String
+        var code: String
+    }
+
     /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
     let handshakeRefusals: HandshakeRefusals
 
@@ -197,7 +209,9 @@ final class BrokerIOLoop {
                     switch notice {
                     case .outcomes(let outcomes): answer(outcomes)
                     case .status(let token, let status): answerStatus(token: token, status)
-                    case .publish(let events): publish(events)
+                    case .rejectionsStored(let handled, let events):
+                        rejectionBacklog -= handled
+                        publish(events)
                     case .queryAnswer(let answer): answerQuery(answer)
                     case .compacted(let token, let result):
                         if let target = pendingReads.removeValue(forKey: token) {
@@ -235,6 +249,7 @@ final class BrokerIOLoop {
     private func stopHelpers() throws(ZMQError) {
         auditRateLimited()  // the last aggregates, before the auditor stops
         auditRefusedHandshakes()
+        auditOverflowedRejections(force: true)
         try auditorInbox.sendObject(RejectionAuditor.Message.stop)
         try readerInbox.sendObject(StoreReader.Message.stop)
         for socket in queryReaders { try socket.sendObject(QueryReader.Message.stop) }
@@ -272,6 +287,7 @@ final class BrokerIOLoop {
     private func publishHeartbeat() {
         if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
         auditRefusedHandshakes()
+        auditOverflowedRejections()
         heartbeatSeq += 1
         var state: [String: JSONValue] = [:]
         for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }

@@ -4,7 +4,9 @@ import SluiceWire
 enum BrokerNotice: Sendable {
     case outcomes([CommandOutcome])
     case status(token: UInt64, Result<CommandStatus, WireError>)
-    case publish([EncodedEvent])
+    /// The rejection auditor stored `handled` records (and publishes their events; fewer when a
+    /// write failed).
+    case rejectionsStored(handled: Int, events: [EncodedEvent])
     /// The answer to a `COMPACT`: the `COMPACTED` body, or why it failed.
     case compacted(token: UInt64, Result<JSONValue, WireError>)
     /// A query reader finished a query (and is idle again).
