@@ -154,7 +154,7 @@ extension BrokerIOLoop {
         let queuedBytes = queuedBytesPerDatabase[contract.database, default: 0]
         guard queued < configuration.maxQueuedCommandsPerDatabase,
             queued == 0 || queuedBytes + size <= configuration.maxQueuedBytesPerDatabase,
-            let inbox = writerInboxes[contract.database]
+            writerInboxes[contract.database] != nil
         else {
             reject(
                 target,
@@ -180,16 +180,8 @@ extension BrokerIOLoop {
             admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(using: &randomSource), receivedAt: receivedAt,
             deadline: deadline
         )
-        do {
-            try inbox.sendObject(WriterMessage.command(command))
-        } catch {
-            logger.error(
-                "could not hand a command to its writer", metadata: ["db": "\(contract.database)", "error": "\(error)"])
-            reject(
-                target, WireError(.internal, "the writer for \(contract.database) is unavailable"), kind: .command,
-                request: request)
-            return
-        }
+        // Handed to the writer with the others admitted in this pass (`flushHandoffs`).
+        handoffs[contract.database, default: []].append(command)
         counters.admitted += 1
         actorCounters[actor, default: ActorCounters()].commands += 1
         inFlightPerActor[actor, default: 0] += 1
@@ -200,6 +192,27 @@ extension BrokerIOLoop {
         )
         queuedPerDatabase[contract.database] = queued + 1
         queuedBytesPerDatabase[contract.database] = queuedBytes + size
+    }
+
+    /// Hands every command admitted since the last call to its writer, one message per database:
+    /// one wake-up and one hand-over per batch instead of per command. A writer that cannot take
+    /// them (it stopped) fails them like an uncommitted batch.
+    func flushHandoffs() {
+        guard !handoffs.isEmpty else { return }
+        for (database, commands) in handoffs {
+            do {
+                // (Admission checked that the database has a writer.)
+                try writerInboxes[database]?.sendObject(WriterMessage.commands(commands))
+            } catch {
+                logger.error("could not hand commands to their writer", metadata: ["db": "\(database)", "error": "\(error)"])
+                let failure = WireError(.internal, "the writer for \(database) is unavailable")
+                answer(
+                    commands.map {
+                        CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
+                    })
+            }
+        }
+        handoffs.removeAll(keepingCapacity: true)
     }
 
     /// `unknown_contract`, naming the versions of that name that do exist.
@@ -418,6 +431,7 @@ extension BrokerIOLoop {
         }
         let token = nextToken
         nextToken += 1
+        flushHandoffs()  // the compaction runs after the commands admitted before it
         do {
             try inbox.sendObject(WriterMessage.compact(token: token, keep: keep))
             pendingReads[token] = target

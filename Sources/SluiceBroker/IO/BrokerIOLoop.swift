@@ -49,6 +49,9 @@ final class BrokerIOLoop {
     var pendingReads: [UInt64: ReplyTarget] = [:]
     var queuedPerDatabase: [String: Int] = [:]
     var queuedBytesPerDatabase: [String: Int] = [:]
+    /// Commands admitted in the current pass over the request socket, per database, not yet
+    /// handed to their writer.
+    var handoffs: [String: [AdmittedCommand]] = [:]
     /// Admitted, unanswered commands per actor (for `max_in_flight`).
     var inFlightPerActor: [String: Int] = [:]
     // The read path (BrokerIOLoop+Queries.swift).
@@ -242,6 +245,7 @@ final class BrokerIOLoop {
                     handle(frames, actor: userID ?? "", draining: draining)
                     handled += 1
                 }
+                flushHandoffs()
             }
         }
     }
@@ -298,7 +302,7 @@ final class BrokerIOLoop {
 
     // MARK: Writer and reader answers
 
-    private func answer(_ outcomes: [CommandOutcome]) {
+    func answer(_ outcomes: [CommandOutcome]) {
         let now = Clock.monotonicNanoseconds()
         // What the batch changed, per database: the query cache is invalidated once per batch.
         var changed: [String: (tables: Set<String>, everything: Bool)] = [:]

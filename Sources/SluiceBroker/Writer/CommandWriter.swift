@@ -48,39 +48,44 @@ final class CommandWriter {
             let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
             defer { notices.close() }
             var stopping = false
+            // Commands received and not yet run: a hand-over may bring more than one batch holds.
+            var queue: [AdmittedCommand] = []
+            var compaction: (token: UInt64, keep: Int64)?
+            func take(_ message: WriterMessage) {
+                switch message {
+                case .commands(let commands): queue += commands
+                case .drainAndStop: stopping = true
+                case .compact(let token, let keep): compaction = (token, keep)
+                }
+            }
             // How long to wait for work before doing idle maintenance: -1 (forever) when there is
             // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
             var idleTimeout: Int32 = idleMaintenance()
-            while !stopping {
-                try inbox.setReceiveTimeout(idleTimeout)
-                guard let first = try inbox.receiveObject(WriterMessage.self) else {
-                    idleTimeout = idleMaintenance()
-                    continue
-                }
-                var batch: [AdmittedCommand] = []
-                var compaction: (token: UInt64, keep: Int64)?
-                func take(_ message: WriterMessage) {
-                    switch message {
-                    case .command(let command): batch.append(command)
-                    case .drainAndStop: stopping = true
-                    case .compact(let token, let keep): compaction = (token, keep)
+            while !stopping || !queue.isEmpty || compaction != nil {
+                if queue.isEmpty && compaction == nil {
+                    try inbox.setReceiveTimeout(idleTimeout)
+                    guard let first = try inbox.receiveObject(WriterMessage.self) else {
+                        idleTimeout = idleMaintenance()
+                        continue
                     }
+                    take(first)
                 }
-                take(first)
                 // A compaction ends the batch: it runs after the commands queued before it.
-                while batch.count < maxBatchSize, !stopping, compaction == nil,
+                while queue.count < maxBatchSize, !stopping, compaction == nil,
                     let next = try inbox.receiveObject(WriterMessage.self, dontWait: true)
                 {
                     take(next)
                 }
-                if !batch.isEmpty {
+                if !queue.isEmpty {
+                    let batch = Array(queue.prefix(maxBatchSize))
+                    queue.removeFirst(batch.count)
                     let outcomes = runBatch(batch)
                     try notices.sendObject(BrokerNotice.outcomes(outcomes))
                     idleTimeout = idleCheckpointMs
                 }
-                if let compaction {
-                    try notices.sendObject(
-                        BrokerNotice.compacted(token: compaction.token, compact(keep: compaction.keep)))
+                if let pending = compaction, queue.isEmpty {
+                    compaction = nil
+                    try notices.sendObject(BrokerNotice.compacted(token: pending.token, compact(keep: pending.keep)))
                 }
             }
             markCleanStop()

@@ -2,7 +2,8 @@ import SluiceWire
 
 /// Messages a writer thread receives.
 enum WriterMessage: Sendable {
-    case command(AdmittedCommand)
+    /// Commands admitted together, in admission order.
+    case commands([AdmittedCommand])
     /// Commit what is queued, answer it, then stop.
     case drainAndStop
     /// Snapshot the database and drop log rows older than the newest `keep`.
