@@ -37,6 +37,9 @@ import Testing
         #expect(audit.stream == "tasks")
         #expect(audit.seq == ack.seq)
         #expect(audit.body["status"] == "ok")
+        // The admission time, RFC 3339 in UTC with milliseconds, e.g. 2026-11-30T09:18:52.123Z.
+        let ts = try #require(audit.body["ts"]?.stringValue)
+        #expect(ts.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression) != nil, "\(ts)")
         #expect(audit.body["actor"] == "local")
         #expect(audit.body["request_id"] == "r1")
         #expect(audit.body["idempotency_key"] == "ev")
