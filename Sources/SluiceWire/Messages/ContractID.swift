@@ -1,23 +1,26 @@
 /// A contract reference as clients write it: `name@version`, e.g. `task.create@v1`.
 public struct ContractID: Hashable, Sendable, CustomStringConvertible {
-    public var name: String
-    public var version: String
+    public private(set) var name: String
+    public private(set) var version: String
+    /// `name@version`, kept rather than rebuilt: it is hashed and logged with every command.
+    public let description: String
 
     public init(name: String, version: String) {
         self.name = name
         self.version = version
+        description = "\(name)@\(version)"
     }
 
     /// Parses `name@version`; names are dotted lowercase words, versions `v1`, `v1alpha1`, `v2beta3`.
     public init?(_ text: String) {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, ContractID.isValidName(parts[0]), ContractID.isValidVersion(parts[1]) else {
-            return nil
-        }
-        self.init(name: String(parts[0]), version: String(parts[1]))
+        guard let at = text.utf8.firstIndex(of: UInt8(ascii: "@")) else { return nil }
+        let name = text[..<at]
+        let version = text[text.utf8.index(after: at)...]
+        guard ContractID.isValidName(name), ContractID.isValidVersion(version) else { return nil }
+        self.name = String(name)
+        self.version = String(version)
+        description = text
     }
-
-    public var description: String { "\(name)@\(version)" }
 
     /// Dot-separated words, each `[a-z][a-z0-9_-]*`; checked on bytes (this runs per command).
     static func isValidName(_ name: Substring) -> Bool {
