@@ -40,4 +40,24 @@ import Testing
         #expect(result.status == 1)
         #expect(result.output.contains(":_secret"))
     }
+
+    /// `sluice send` with a wrong token says so and exits 3 (not 2, "timed out, may have run").
+    @Test func sendWithRefusedCredentialsSaysSoAndExitsThree() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        let broker = try BrokerProcess(dataDirectory: data)
+        defer { _ = broker.terminate() }
+        #expect(try broker.waitUntilServing(), "\(broker.output)")
+        let token = directory.path("wrong.token")
+        try "0000\n".write(to: token, atomically: true, encoding: .utf8)
+        let refused = try sluice([
+            "send", "task.create@v1", #"{"title": "x"}"#, "--key", "k", "--data-dir", data.path, "--token-file",
+            token.path,
+        ])
+        #expect(refused.status == 3, "\(refused.output)")
+        #expect(refused.output.contains("credentials_refused"), "\(refused.output)")
+        let accepted = try sluice(["send", "task.create@v1", #"{"title": "x"}"#, "--key", "k", "--data-dir", data.path])
+        #expect(accepted.status == 0, "\(accepted.output)")
+        #expect(accepted.output.contains(#""duplicate":false"#), "nothing ran before: \(accepted.output)")
+    }
 }
