@@ -30,22 +30,16 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
     }
 
-    /// From members in any order; nil when two names are the same bytes (a duplicate member).
-    public init?(unsorted: [Member]) {
-        members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
-        for index in members.indices.dropFirst()
-        where JSONValue.sameCodePoints(members[index - 1].name, members[index].name) {
-            return nil
-        }
-    }
-
-    /// The first name that appears twice in `unsorted`, if any.
-    public static func duplicateName(in unsorted: [Member]) -> String? {
-        let sorted = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
-        for index in sorted.indices.dropFirst() where JSONValue.sameCodePoints(sorted[index - 1].name, sorted[index].name) {
-            return sorted[index].name
-        }
-        return nil
+    /// From members in any order, sorted once; `duplicate` is the first name that appears twice
+    /// (the same bytes), or nil. The object keeps every member either way.
+    public static func sorting(_ unsorted: [Member]) -> (object: JSONObject, duplicate: String?) {
+        var object = JSONObject()
+        object.members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
+        let members = object.members
+        let duplicate = members.indices.dropFirst().first {
+            JSONValue.sameCodePoints(members[$0 - 1].name, members[$0].name)
+        }.map { members[$0].name }
+        return (object, duplicate)
     }
 
     private func position(of name: String) -> (index: Int, found: Bool) {
@@ -81,7 +75,6 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     }
 
     public var keys: [String] { members.map(\.name) }
-    public var values: [JSONValue] { members.map(\.value) }
     public var count: Int { members.count }
     public var isEmpty: Bool { members.isEmpty }
 
@@ -91,12 +84,6 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         for index in copy.members.indices {
             copy.members[index].value = try transform(copy.members[index].name, copy.members[index].value)
         }
-        return copy
-    }
-
-    public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
-        var copy = self
-        for index in copy.members.indices { copy.members[index].value = try transform(copy.members[index].value) }
         return copy
     }
 

@@ -107,10 +107,8 @@ private struct JSONParser {
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
                 // Names are the same member only when their code points are the same.
-                guard let object = JSONObject(unsorted: members) else {
-                    let name = JSONObject.duplicateName(in: members) ?? ""
-                    throw JSONParseError(offset: start, reason: "duplicate member \"\(name)\"")
-                }
+                let (object, duplicate) = JSONObject.sorting(members)
+                if let duplicate { throw JSONParseError(offset: start, reason: "duplicate member \"\(duplicate)\"") }
                 return .object(object)
             }
             throw fail("expected ',' or '}'")
