@@ -27,6 +27,8 @@ public final class Broker: Sendable {
     let auditKey: [UInt8]
     /// What each query contract reads (for cache invalidation), checked read-only at start.
     let queryRegions: [ContractID: DatabaseRegion]
+    /// What each projection reads and the seq it reflects at start.
+    let projections: ProjectionStart
     /// Identities and their tokens (`<data-dir>/tokens`).
     public let tokens: TokenStore
     let context = ZMQContext()
@@ -53,6 +55,7 @@ public final class Broker: Sendable {
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         try registry.checkEventTopics()
+        try registry.checkProjections()
         self.registry = registry
         try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
             .recordContracts(registry)
@@ -70,6 +73,7 @@ public final class Broker: Sendable {
             )
         }
         self.databases = databases
+        projections = try ProjectionStart(Array(registry.projections.values), databases: databases, logger: logger)
         queryRegions = try QueryCheck.regions(of: registry, in: databases)
         auditor = RejectionAuditorBox(
             try RejectionAuditor(
@@ -87,12 +91,12 @@ public final class Broker: Sendable {
         try startAuthenticator()
         for (name, database) in databases {
             try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
-                [configuration, auditKey, registry, logger] context, inbox in
+                [configuration, auditKey, registry, databases, logger] context, inbox in
                 do {
                     let writer = try CommandWriter(
                         database: database, maxBatchSize: configuration.maxBatchSize,
                         idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, registry: registry,
-                        logger: logger
+                        projectionSources: databases, logger: logger
                     )
                     writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
                 } catch {
@@ -231,7 +235,8 @@ public final class Broker: Sendable {
         let thread = Thread { [self] in
             let loop = BrokerIOLoop(
                 configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
-                queryRegions: queryRegions, queryReaderCount: configuration.queryReaderThreads,
+                queryRegions: queryRegions, projections: projections,
+                queryReaderCount: configuration.queryReaderThreads,
                 handshakeRefusals: handshakeRefusals, logger: logger
             )
             loop.run(

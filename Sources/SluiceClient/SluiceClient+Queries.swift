@@ -8,7 +8,13 @@ extension SluiceClient {
     /// - Parameters:
     ///   - limit: most rows wanted (the contract caps it too); `truncated` tells whether there were more.
     ///   - deadlineMs: the broker stops the read and answers `deadline_exceeded` after this long.
-    public func query(_ contract: String, _ parameters: JSONValue = [:], limit: Int? = nil, deadlineMs: Int? = nil)
+    ///   - minSourceSeq: for a query reading projections, the source seq they must reflect; the
+    ///     broker waits up to the deadline, then answers `stale`. Writes this client had
+    ///     acknowledged on a projection's source are waited for without it.
+    public func query(
+        _ contract: String, _ parameters: JSONValue = [:], limit: Int? = nil, deadlineMs: Int? = nil,
+        minSourceSeq: Int64? = nil
+    )
         async throws
         -> QueryResult
     {
@@ -17,7 +23,7 @@ extension SluiceClient {
         }
         let request = QueryRequest(
             requestID: makeRequestID(), contract: id, limit: limit, deadlineMs: deadlineMs,
-            after: acknowledgedSeqs.withLock { $0 },
+            after: acknowledgedSeqs.withLock { $0 }, minSourceSeq: minSourceSeq,
             parameters: parameters
         )
         let reply = try await self.request(request.message())

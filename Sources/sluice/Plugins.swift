@@ -61,10 +61,19 @@ struct PluginsInstall: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
+    @Option(
+        name: .long, parsing: .singleValue,
+        help: "Contract sets the broker serves (their projections are what the plugin may read). Default: examples/tasks when it exists."
+    )
+    var contracts: [String] = []
+
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        var sets = contracts
+        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
         let manifest = try PluginCatalog(dataDirectory: data).install(
-            from: URL(fileURLWithPath: path).standardizedFileURL)
+            from: URL(fileURLWithPath: path).standardizedFileURL,
+            contractDirectories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
         print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
         print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
         print("restart the broker to load it")

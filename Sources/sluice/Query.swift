@@ -18,6 +18,11 @@ struct Query: AsyncParsableCommand {
     @Option(name: .long, help: "Most rows to return.")
     var limit: Int?
 
+    @Option(
+        name: .long,
+        help: "For a query reading projections: wait until each reflects at least this seq of its source (else 'stale').")
+    var minSourceSeq: Int64?
+
     @Flag(name: .long, help: "Print the RESULT body as JSON instead of a table.")
     var json = false
 
@@ -33,19 +38,24 @@ struct Query: AsyncParsableCommand {
         let client = try connection.makeClient()
         defer { client.close() }
         do {
-            let result = try await client.query(contract, input, limit: limit)
+            let result = try await client.query(contract, input, limit: limit, minSourceSeq: minSourceSeq)
             if json {
-                let body: JSONValue = [
+                var body: [String: JSONValue] = [
                     "db": .string(result.db), "seq": .int(result.seq),
                     "columns": .array(result.columns.map(JSONValue.string)),
                     "rows": .array(result.rows.map(JSONValue.array)), "truncated": .bool(result.truncated),
                 ]
-                print(body.canonicalString)
+                if !result.projections.isEmpty {
+                    body["projections"] = .object(JSONObject(result.projections.mapValues(JSONValue.int)))
+                }
+                print(JSONValue.object(JSONObject(body)).canonicalString)
                 return
             }
             printTable(result.columns, result.rows.map { $0.map { $0.stringValue ?? $0.canonicalString } })
+            let reflected = result.projections.sorted { $0.key < $1.key }.map { "; \($0.key) reflects its source at seq \($0.value)" }
             print(
                 "\(result.rows.count) row(s)\(result.truncated ? " (truncated)" : ""), as of \(result.db) seq \(result.seq)"
+                    + reflected.joined()
             )
         } catch let error as WireError {
             FileHandle.standardError.write(Data((error.json.canonicalString + "\n").utf8))

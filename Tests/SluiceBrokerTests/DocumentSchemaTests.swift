@@ -47,4 +47,35 @@ import Testing
         withDatabase["database"] = "things"
         #expect(throws: ContractError.self) { try Contract(json: .object(withDatabase), file: "test.json") }
     }
+
+    @Test func theExampleProjectionMatchesTheSchemaAndLoads() throws {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("examples/projections/open_tasks.json")
+        let json = try document(url)
+        #expect(try schema("projection").violations(of: json) == [])
+        let projection = try Projection(json: json, file: url.path)
+        #expect(projection.capability == "projection:open_tasks:read")
+    }
+
+    @Test(arguments: [
+        #"{"name": "Open", "source": {"db": "tasks", "query": "SELECT 1"}, "target": {"db": "plugins", "table": "t"}, "columns": ["a"]}"#,
+        #"{"name": "p", "source": {"db": "tasks"}, "target": {"db": "plugins", "table": "t"}, "columns": ["a"]}"#,
+        #"{"name": "p", "source": {"db": "tasks", "query": "SELECT 1"}, "target": {"db": "plugins", "table": "t"}, "columns": []}"#,
+        #"{"name": "p", "source": {"db": "tasks", "query": "SELECT 1"}, "target": {"db": "plugins", "table": "t"}, "columns": ["a"], "every": "5s"}"#,
+    ])
+    func projectionsTheBrokerRefusesFailTheSchema(_ text: String) throws {
+        let json = try JSONValue(parsing: text)
+        #expect(!(try schema("projection").violations(of: json)).isEmpty)
+        #expect(throws: ContractError.self) { try Projection(json: json, file: "test.json") }
+    }
+
+    /// What the schema cannot say (JSON Schema as the broker's validator supports it), the broker
+    /// still refuses: its own tables as a target, arrays as parameters, a column twice.
+    @Test(arguments: [
+        #"{"name": "p", "source": {"db": "tasks", "query": "SELECT 1"}, "target": {"db": "plugins", "table": "sluice_log"}, "columns": ["a"]}"#,
+        #"{"name": "p", "source": {"db": "tasks", "query": "SELECT 1", "params": {"x": [1]}}, "target": {"db": "plugins", "table": "t"}, "columns": ["a"]}"#,
+        #"{"name": "p", "source": {"db": "tasks", "query": "SELECT 1"}, "target": {"db": "plugins", "table": "t"}, "columns": ["a", "a"]}"#,
+    ])
+    func projectionsOnlyTheBrokerRefuses(_ text: String) throws {
+        #expect(throws: ContractError.self) { try Projection(json: try JSONValue(parsing: text), file: "test.json") }
+    }
 }

@@ -3,7 +3,8 @@ public import SluiceWire
 
 /// Every contract and migration the broker serves, loaded once at start and read-only after.
 ///
-/// A contract set is a directory with `contracts/*.json` and `migrations/<database>/*.sql`.
+/// A contract set is a directory with `contracts/*.json`, `migrations/<database>/*.sql` and
+/// optionally `projections/*.json` (``Projection``).
 public struct ContractRegistry: Sendable {
     public private(set) var contracts: [ContractID: Contract] = [:]
     public private(set) var migrations: [String: [Migration]] = [:]
@@ -11,6 +12,8 @@ public struct ContractRegistry: Sendable {
     public private(set) var plugins: [String: PluginManifest] = [:]
     /// Where each database's file lives, relative to the data directory (default `<name>.db`).
     public private(set) var databaseFiles: [String: String] = [:]
+    /// The operator's projections by name (docs/projections.md).
+    public private(set) var projections: [String: Projection] = [:]
 
     /// The file of `database`, relative to the data directory.
     public func file(of database: String) -> String { databaseFiles[database] ?? "\(database).db" }
@@ -113,6 +116,36 @@ public struct ContractRegistry: Sendable {
         }
     }
 
+    /// Every projection reads a contract set's database and fills a table of a plugin's database
+    /// that no other projection fills. Checked once the plugins are loaded.
+    public func checkProjections() throws(ContractError) {
+        var tables: [String: String] = [:]
+        for projection in projections.values.sorted(by: { $0.name < $1.name }) {
+            guard migrations[projection.sourceDatabase] != nil, plugins[projection.sourceDatabase] == nil,
+                projection.sourceDatabase != "plugins"
+            else {
+                throw ContractError(
+                    file: projection.file,
+                    "projection \(projection.name) reads database '\(projection.sourceDatabase)', which no contract set defines (a projection copies core data, from a contract set's database)")
+            }
+            guard plugins.values.contains(where: { $0.databaseName == projection.targetDatabase }) else {
+                throw ContractError(
+                    file: projection.file,
+                    "projection \(projection.name) fills database '\(projection.targetDatabase)', which no installed plugin uses (the target is a plugin id with an exclusive database, or 'plugins' for the shared one)")
+            }
+            let place = "\(projection.targetDatabase).\(projection.table)"
+            if let other = tables[place] {
+                throw ContractError(file: projection.file, "projections \(other) and \(projection.name) both fill \(place)")
+            }
+            tables[place] = projection.name
+        }
+    }
+
+    /// The projections whose table lives in `database`.
+    public func projections(into database: String) -> [Projection] {
+        projections.values.filter { $0.targetDatabase == database }.sorted { $0.name < $1.name }
+    }
+
     /// The audit policy for `actor` running `contract`: the contract's, with the level of the
     /// actor's plugin manifest when it sets one.
     public func auditPolicy(for contract: Contract?, actor: String) -> AuditPolicy {
@@ -138,6 +171,13 @@ public struct ContractRegistry: Sendable {
         }
         for (path, json) in try ContractRegistry.contractDocuments(in: contractsDirectory) {
             try register(try Contract(json: json, file: path))
+        }
+        for (path, json) in try ContractRegistry.contractDocuments(in: directory.appendingPathComponent("projections")) {
+            let projection = try Projection(json: json, file: path)
+            if let existing = projections[projection.name] {
+                throw ContractError(file: path, "projection \(projection.name) is already defined in \(existing.file)")
+            }
+            projections[projection.name] = projection
         }
         let migrationsDirectory = directory.appendingPathComponent("migrations")
         let databases = ((try? files.contentsOfDirectory(atPath: migrationsDirectory.path)) ?? []).sorted()

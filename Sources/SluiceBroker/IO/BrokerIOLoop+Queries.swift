@@ -13,12 +13,25 @@ extension BrokerIOLoop {
         var actor: String
         var limit: Int
         var deadline: UInt64
-        var waiters: [(target: ReplyTarget, minSeq: Int64)]
+        var waiters: [Waiter]
+    }
+
+    /// A client waiting for a flight's answer, and what its snapshot must reflect.
+    struct Waiter {
+        var target: ReplyTarget
+        var minSeq: Int64
+        /// Projection → the source seq it must reflect.
+        var needs: [String: Int64]
+
+        func isSatisfied(by seq: Int64, projectionSeqs: [String: Int64]) -> Bool {
+            minSeq <= seq && needs.allSatisfy { (projectionSeqs[$0.key] ?? -1) >= $0.value }
+        }
     }
 
     struct CachedResult {
         var body: [UInt8]
         var seq: Int64
+        var projectionSeqs: [String: Int64]
         var database: String
         var contract: ContractID
         var expiresAt: UInt64
@@ -76,9 +89,32 @@ extension BrokerIOLoop {
             reject(target, outOfRange(violation), kind: .query, database: contract.database)
             return
         }
+        let needs: [String: Int64]
+        do {
+            needs = try projectionNeeds(request, contract)
+        } catch {
+            reject(target, error, kind: .query, header: message.header)
+            return
+        }
         actorCounters[target.actor, default: ActorCounters()].queries += 1
+        guard unmet(needs).isEmpty else {
+            let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? 5000
+            park(
+                ParkedQuery(
+                    request: request, contract: contract, target: target, receivedAt: receivedAt,
+                    deadline: receivedAt + UInt64(deadlineMs) * 1_000_000, needs: needs))
+            return
+        }
+        runQuery(request, contract, target: target, receivedAt: receivedAt, needs: needs)
+    }
+
+    /// Answers an admitted query from the cache, joins it to an identical query in flight, or
+    /// queues its execution.
+    func runQuery(
+        _ request: QueryRequest, _ contract: Contract, target: ReplyTarget, receivedAt: UInt64, needs: [String: Int64]
+    ) {
         let limit = min(request.limit ?? contract.maxRows, contract.maxRows)
-        let minSeq = request.after[contract.database] ?? 0
+        let waiter = Waiter(target: target, minSeq: request.after[contract.database] ?? 0, needs: needs)
         // Results that depend on who asks are cached per asker.
         let usesActor = contract.statements[0].parameters.contains("_actor")
         let key = "\(contract.id)\n\(limit)\n\(usesActor ? target.actor : "")\n\(request.parameters.canonicalString)"
@@ -86,7 +122,7 @@ extension BrokerIOLoop {
         defer { queryStats[contract.id] = counters }
 
         if let cached = queryCache[key] {
-            if cached.expiresAt > receivedAt, cached.seq >= minSeq {
+            if cached.expiresAt > receivedAt, waiter.isSatisfied(by: cached.seq, projectionSeqs: cached.projectionSeqs) {
                 counters.hits += 1
                 send(target, WireMessage.replyFrames(.result, requestID: target.requestID, encodedBody: cached.body))
                 return
@@ -95,7 +131,7 @@ extension BrokerIOLoop {
         }
         if var flight = queryFlights[key] {
             counters.coalesced += 1
-            flight.waiters.append((target, minSeq))
+            flight.waiters.append(waiter)
             queryFlights[key] = flight
             return
         }
@@ -107,7 +143,7 @@ extension BrokerIOLoop {
         let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? 5000
         queryFlights[key] = QueryFlight(
             contract: contract, parameters: request.parameters, actor: target.actor, limit: limit,
-            deadline: receivedAt + UInt64(deadlineMs) * 1_000_000, waiters: [(target, minSeq)]
+            deadline: receivedAt + UInt64(deadlineMs) * 1_000_000, waiters: [waiter]
         )
         startQuery(key)
     }
@@ -122,7 +158,8 @@ extension BrokerIOLoop {
             QueryReader.Job(
                 token: token, contract: flight.contract, parameters: flight.parameters, actor: flight.actor,
                 limit: flight.limit,
-                deadline: flight.deadline
+                deadline: flight.deadline,
+                projections: (projectionsReadByQuery[flight.contract.id] ?? []).map(\.name)
             )
         )
         dispatchQueries()
@@ -161,19 +198,26 @@ extension BrokerIOLoop {
             }
         case .success(let result):
             // Waiters who wrote after this snapshot began must see their write: run it again for them.
-            let late = flight.waiters.filter { $0.minSeq > result.seq }
-            for waiter in flight.waiters where waiter.minSeq <= result.seq {
+            let satisfied = { (waiter: Waiter) in
+                waiter.isSatisfied(by: result.seq, projectionSeqs: result.projectionSeqs)
+            }
+            let late = flight.waiters.filter { !satisfied($0) }
+            for waiter in flight.waiters where satisfied(waiter) {
                 send(
                     waiter.target,
                     WireMessage.replyFrames(.result, requestID: waiter.target.requestID, encodedBody: result.body))
             }
-            // Cache only what no known commit has overtaken; later commits invalidate it.
+            // Cache only what no known commit or projection refresh has overtaken; later ones
+            // invalidate it.
             let database = flight.contract.database
-            if let ttl = flight.contract.cacheTTLMs, result.seq >= (streams[database]?.seq ?? 0) {
+            if let ttl = flight.contract.cacheTTLMs, result.seq >= (streams[database]?.seq ?? 0),
+                result.projectionSeqs.allSatisfy({ $0.value >= (projectionSeqs[$0.key] ?? -1) })
+            {
                 cache(
                     key,
                     CachedResult(
-                        body: result.body, seq: result.seq, database: database, contract: flight.contract.id,
+                        body: result.body, seq: result.seq, projectionSeqs: result.projectionSeqs, database: database,
+                        contract: flight.contract.id,
                         expiresAt: Clock.monotonicNanoseconds() + UInt64(ttl) * 1_000_000
                     ))
             }

@@ -66,6 +66,18 @@ final class BrokerIOLoop {
     var queryStats: [ContractID: QueryCounters] = [:]
     /// What each query contract reads, for cache invalidation.
     let queryRegions: [ContractID: DatabaseRegion]
+    // Projections (BrokerIOLoop+Projections.swift).
+    /// The source tables each projection reads.
+    let projectionRegions: [String: DatabaseRegion]
+    let projectionsBySource: [String: [Projection]]
+    let projectionsReadByQuery: [ContractID: [Projection]]
+    /// The source seq each projection's table reflects, as its writer last reported.
+    var projectionSeqs: [String: Int64]
+    var parkedQueries: [ParkedQuery] = []
+    var projectionRefreshes: Int64 = 0
+    var projectionFailures: Int64 = 0
+    /// Set once a stop was asked for: nothing new goes to the writers but what they must answer.
+    var draining = false
 
     /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
     var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
@@ -97,11 +109,15 @@ final class BrokerIOLoop {
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
         streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
-        queryReaderCount: Int, handshakeRefusals: HandshakeRefusals,
+        projections: ProjectionStart, queryReaderCount: Int, handshakeRefusals: HandshakeRefusals,
         logger: Logger
     ) {
         self.handshakeRefusals = handshakeRefusals
         self.queryRegions = queryRegions
+        projectionRegions = projections.regions
+        projectionSeqs = projections.seqs
+        projectionsBySource = Dictionary(grouping: registry.projections.values, by: \.sourceDatabase)
+        projectionsReadByQuery = BrokerIOLoop.projectionsRead(registry: registry, queryRegions: queryRegions)
         self.queryReaderCount = queryReaderCount
         self.configuration = configuration
         self.registry = registry
@@ -182,7 +198,6 @@ final class BrokerIOLoop {
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
         var nextHeartbeat = Clock.monotonicNanoseconds()
-        var draining = false
         var workersRunning: Set<String> = Set(registry.databases)
         var helpersRunning: Set<String> = Set(
             ["rejection-auditor", "store-reader"] + (0..<queryReaderCount).map { "query-reader-\($0)" })
@@ -193,7 +208,9 @@ final class BrokerIOLoop {
                 publishHeartbeat()
                 nextHeartbeat = now + heartbeatNanos
             }
-            let timeout = Int((nextHeartbeat - min(nextHeartbeat, Clock.monotonicNanoseconds())) / 1_000_000) + 1
+            expireParkedQueries(now: now)
+            let wakeAt = min(nextHeartbeat, nextParkedDeadline ?? nextHeartbeat)
+            let timeout = Int((wakeAt - min(wakeAt, Clock.monotonicNanoseconds())) / 1_000_000) + 1
             let readable = try poller.poll(timeoutMilliseconds: timeout)
             if readable[doorbellIndex] {
                 doorbell.reset()
@@ -204,6 +221,7 @@ final class BrokerIOLoop {
                         try inbox.sendObject(WriterMessage.drainAndStop)
                     }
                     refuseQueuedQueries()
+                    refuseParkedQueries()
                     if workersRunning.isEmpty { try stopHelpers() }
                 }
             }
@@ -216,6 +234,7 @@ final class BrokerIOLoop {
                         rejectionBacklog -= handled
                         publish(events)
                     case .queryAnswer(let answer): answerQuery(answer)
+                    case .projected(let database, let results): projected(database: database, results)
                     case .compacted(let token, let result):
                         if let target = pendingReads.removeValue(forKey: token) {
                             switch result {
@@ -344,6 +363,7 @@ final class BrokerIOLoop {
         }
         for (database, change) in changed {
             invalidateCache(database: database, tables: change.tables, everything: change.everything)
+            refreshProjections(source: database, tables: change.tables, everything: change.everything)
         }
     }
 

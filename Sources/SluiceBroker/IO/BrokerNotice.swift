@@ -13,5 +13,7 @@ enum BrokerNotice: Sendable {
     case queryAnswer(QueryReader.Answer)
     /// The reply messages of one `SYNC` page, in order.
     case replay(token: UInt64, messages: [[[UInt8]]])
+    /// A writer refreshed projections whose tables live in `database` (or could not).
+    case projected(database: String, [Result<ProjectionTable.State, ProjectionFailure>])
     case stopped(String)
 }

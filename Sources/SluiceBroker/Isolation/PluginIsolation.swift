@@ -10,6 +10,8 @@ import SluiceWire
 public struct PluginIsolation: Sendable {
     /// Plugin id → the names it owns (lower-cased).
     let owned: [String: Set<String>]
+    /// Plugin id → the projection tables it may read (lower-cased).
+    let readable: [String: Set<String>]
 
     /// Checks every plugin of `registry` and works out what each owns. This is also what
     /// `sluice plugins install` runs, on the installed plugins plus the new one, before it copies
@@ -33,6 +35,19 @@ public struct PluginIsolation: Sendable {
             }
         }
         self.owned = owned
+        readable = PluginIsolation.readableProjections(in: registry)
+    }
+
+    /// The projection tables each plugin may read: those in its database whose read capability
+    /// its manifest grants.
+    static func readableProjections(in registry: ContractRegistry) -> [String: Set<String>] {
+        var readable: [String: Set<String>] = [:]
+        for manifest in registry.plugins.values {
+            readable[manifest.id] = Set(
+                registry.projections(into: manifest.databaseName)
+                    .filter { manifest.capabilities.contains($0.capability) }.map { $0.table.lowercased() })
+        }
+        return readable
     }
 
     /// The rules for one database file: its plugins' ownership and the plugin contracts that run on it.
@@ -40,7 +55,8 @@ public struct PluginIsolation: Sendable {
         DatabaseIsolation(
             owned: owned,
             contracts: registry.contracts.values.filter { $0.database == database && $0.plugin != nil }
-                .sorted { $0.id.description < $1.id.description }
+                .sorted { $0.id.description < $1.id.description },
+            projections: registry.projections(into: database), readable: readable
         )
     }
 
@@ -55,17 +71,24 @@ public struct PluginIsolation: Sendable {
         let contracts = registry.contracts.values.filter { $0.database == database && $0.plugin != nil }.sorted {
             $0.id.description < $1.id.description
         }
+        let projections = registry.projections(into: database)
+        let readable = readableProjections(in: registry)
         let scratch = try DatabaseQueue()
         let authorizer = PluginSQLAuthorizer()
         return try scratch.inDatabase { db in
             authorizer.install(on: db)
+            // The broker creates projection tables before any plugin migration runs, as it does
+            // in the real file (DatabaseFile), so a migration cannot claim or change one.
+            for projection in projections { try db.execute(sql: projection.createTableSQL) }
             let schemaNames = { () throws -> Set<String> in
                 Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master"))
             }
             for migration in migrations {
                 guard let plugin = migration.plugin else { continue }
                 let before = try schemaNames()
-                authorizer.scope = .init(plugin: plugin, owned: owned[plugin, default: []], phase: .migration)
+                authorizer.scope = .init(
+                    plugin: plugin, owned: owned[plugin, default: []], phase: .migration,
+                    readable: readable[plugin, default: []])
                 authorizer.clearDenial()
                 do {
                     try db.execute(sql: migration.sql)
@@ -80,7 +103,16 @@ public struct PluginIsolation: Sendable {
                 owned[plugin, default: []].formUnion(try schemaNames().subtracting(before))
                 owned[plugin, default: []].formUnion(authorizer.created[plugin, default: []])
             }
-            try DatabaseIsolation(owned: owned, contracts: contracts).checkContracts(in: db, authorizer: authorizer)
+            for (plugin, names) in owned {
+                if let projection = projections.first(where: { names.contains($0.table.lowercased()) }) {
+                    throw IsolationError(
+                        plugin: plugin, place: "migrations",
+                        reason: "claims \(projection.table), the table of projection \(projection.name), which only the broker writes")
+                }
+            }
+            try DatabaseIsolation(
+                owned: owned, contracts: contracts, projections: projections, readable: readable
+            ).checkContracts(in: db, authorizer: authorizer)
             return owned
         }
     }
@@ -90,9 +122,13 @@ public struct PluginIsolation: Sendable {
 struct DatabaseIsolation: Sendable {
     var owned: [String: Set<String>]
     var contracts: [Contract]
+    /// The projections whose tables live in this file (created before the plugins' migrations).
+    var projections: [Projection] = []
+    /// Plugin id → the projection tables it may read.
+    var readable: [String: Set<String>] = [:]
 
     func scope(for plugin: String, _ phase: PluginSQLAuthorizer.Scope.Phase) -> PluginSQLAuthorizer.Scope {
-        PluginSQLAuthorizer.Scope(plugin: plugin, owned: owned[plugin] ?? [], phase: phase)
+        PluginSQLAuthorizer.Scope(plugin: plugin, owned: owned[plugin] ?? [], phase: phase, readable: readable[plugin] ?? [])
     }
 
     /// Compiles every plugin contract statement of this database under its plugin's scope: a

@@ -16,6 +16,8 @@ final class PluginSQLAuthorizer {
         /// Lower-cased names of the tables, views, indexes and triggers the plugin owns.
         var owned: Set<String>
         var phase: Phase
+        /// Lower-cased names of tables it may read and never write: the projections it is granted.
+        var readable: Set<String> = []
     }
 
     var scope: Scope?
@@ -79,6 +81,9 @@ final class PluginSQLAuthorizer {
             if let name, schemaTables.contains(name.lowercased()) {
                 return migrating ? nil : "\(verb) \(name) in a contract statement (only migrations change the schema)"
             }
+            if let name, scope.readable.contains(name.lowercased()) {
+                return "\(verb) projection table \(name): projections are read-only, only the broker writes them"
+            }
             return owns(name) ? nil : "\(verb) table \(name ?? "?"), which plugin \(scope.plugin) does not own"
         }
         func schemaChange(_ verb: String, object: String?, on table: String?) -> String? {
@@ -90,6 +95,7 @@ final class PluginSQLAuthorizer {
         case SQLITE_SELECT, SQLITE_RECURSIVE:
             return nil
         case SQLITE_READ:
+            if let name = first?.lowercased(), scope.readable.contains(name) { return nil }
             return table("read", first)
         case SQLITE_INSERT:
             return table("insert into", first)

@@ -21,14 +21,15 @@ public struct PluginCatalog: Sendable {
     /// touching the data directory, then copies it to `installed/<id>/`, gives it a token and
     /// records it. Reinstalling replaces the copy; the broker loads it at its next start.
     @discardableResult
-    public func install(from source: URL) throws -> PluginManifest {
+    public func install(from source: URL, contractDirectories: [URL] = []) throws -> PluginManifest {
         let manifest = try PluginManifest(directory: source)
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)
         // Checked with every plugin already installed (this one's old version excepted), as the
         // broker will load them: its SQL reaches only what its own migrations create, also in the
-        // shared database next to the others' tables; refused here, before any copy.
-        var all = ContractRegistry()
+        // shared database next to the others' tables, and the projection tables it is granted
+        // (from `contractDirectories`) only to read; refused here, before any copy.
+        var all = try ContractRegistry(directories: contractDirectories)
         try all.loadInstalledPlugins(dataDirectory: dataDirectory, excluding: manifest.id)
         try all.loadPlugin(directory: source)
         try all.checkEventTopics()

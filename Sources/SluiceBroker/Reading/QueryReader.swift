@@ -18,14 +18,24 @@ final class QueryReader {
         var limit: Int
         /// Monotonic nanoseconds.
         var deadline: UInt64
+        /// The projections the query reads: the source seq each reflects is read in the same snapshot.
+        var projections: [String] = []
+    }
+
+    /// A query's answer: the `RESULT` body and what the snapshot reflected.
+    struct Snapshot: Sendable {
+        var body: [UInt8]
+        var seq: Int64
+        /// Per projection read: the source seq its table reflected.
+        var projectionSeqs: [String: Int64]
     }
 
     struct Answer: Sendable {
         var token: UInt64
         var reader: Int
         var contract: ContractID
-        /// The `RESULT` body and its snapshot seq, or why there is none.
-        var result: Result<(body: [UInt8], seq: Int64), WireError>
+        /// The `RESULT` body and its snapshot, or why there is none.
+        var result: Result<Snapshot, WireError>
     }
 
     enum Message: Sendable {
@@ -66,7 +76,7 @@ final class QueryReader {
         inbox.close()
     }
 
-    func execute(_ job: Job) -> Result<(body: [UInt8], seq: Int64), WireError> {
+    func execute(_ job: Job) -> Result<Snapshot, WireError> {
         guard let database = databases[job.contract.database] else {
             return .failure(WireError(.internal, "no database \(job.contract.database)"))
         }
@@ -77,6 +87,10 @@ final class QueryReader {
             return .success(
                 try database.pool.read { db in
                     let seq = try DatabaseFile.lastSeq(in: db)
+                    var projectionSeqs: [String: Int64] = [:]
+                    for name in job.projections {
+                        projectionSeqs[name] = try ProjectionTable.state(of: name, in: db)?.sourceSeq ?? -1
+                    }
                     let spec = job.contract.statements[0]
                     let statement = try db.cachedStatement(sql: spec.sql)
                     try statement.setArguments(
@@ -94,10 +108,13 @@ final class QueryReader {
                     var body = CanonicalObjectWriter(capacity: rows.bytes.count + 128)
                     body.value("columns", .array(statement.columnNames.map(JSONValue.string)))
                     body.string("db", database.name)
+                    if !projectionSeqs.isEmpty {
+                        body.value("projections", .object(JSONObject(projectionSeqs.mapValues(JSONValue.int))))
+                    }
                     body.raw("rows", rows.bytes)
                     body.int("seq", seq)
                     body.bool("truncated", rows.truncated)
-                    return (body.finish(), seq)
+                    return Snapshot(body: body.finish(), seq: seq, projectionSeqs: projectionSeqs)
                 }
             )
         } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {

@@ -78,6 +78,7 @@ public final class DatabaseFile: Sendable {
         try setup.inDatabase { authorizer.install(on: $0) }
         (epoch, self.ledgerRetentionMs) = try setup.write { db in
             try db.execute(sql: DatabaseFile.internalSchema)
+            if let isolation { try ProjectionTable.prepare(isolation.projections, in: db) }
             try MigrationRunner.run(migrations, in: db, isolation: isolation, authorizer: authorizer)
             try isolation?.checkContracts(in: db, authorizer: authorizer)
             if let ledgerRetentionMs {

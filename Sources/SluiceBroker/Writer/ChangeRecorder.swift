@@ -11,9 +11,13 @@ final class ChangeRecorder: TransactionObserver {
     }
 
     private(set) var changes: [Change] = []
+    /// Tables whose changes are not a command's: the projection tables the broker refreshes.
+    let ignored: Set<String>
+
+    init(ignoring ignored: Set<String> = []) { self.ignored = ignored }
 
     func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        !eventKind.tableName.hasPrefix("sluice_")
+        !eventKind.tableName.hasPrefix("sluice_") && !ignored.contains(eventKind.tableName.lowercased())
     }
 
     func databaseDidChange(with event: DatabaseEvent) {

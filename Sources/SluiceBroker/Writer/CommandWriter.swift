@@ -22,13 +22,20 @@ final class CommandWriter {
     /// For audit policies (contracts' and plugins' levels).
     let registry: ContractRegistry
     var nextSeq: Int64
-    let recorder = ChangeRecorder()
+    let recorder: ChangeRecorder
+    /// The projections whose tables live in this database, and the databases they read.
+    let projections: [String: Projection]
+    let projectionSources: [String: DatabaseFile]
 
     init(
         database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
-        publishes: Bool = true,
+        projectionSources: [String: DatabaseFile] = [:], publishes: Bool = true,
         logger: Logger
     ) throws {
+        let projections = registry.projections(into: database.name)
+        self.projections = Dictionary(uniqueKeysWithValues: projections.map { ($0.name, $0) })
+        self.projectionSources = projectionSources
+        recorder = ChangeRecorder(ignoring: Set(projections.map { $0.table.lowercased() }))
         self.database = database
         self.auditKey = auditKey
         self.publishes = publishes
@@ -51,18 +58,22 @@ final class CommandWriter {
             // Commands received and not yet run: a hand-over may bring more than one batch holds.
             var queue: [AdmittedCommand] = []
             var compaction: (token: UInt64, keep: Int64)?
+            // Projections to refresh once the commands received so far have run: requests that
+            // arrive while one waits merge, and one refresh reads the newest source snapshot.
+            var refreshes: Set<String> = []
             func take(_ message: WriterMessage) {
                 switch message {
                 case .commands(let commands): queue += commands
                 case .drainAndStop: stopping = true
                 case .compact(let token, let keep): compaction = (token, keep)
+                case .refreshProjections(let names): refreshes.formUnion(names)
                 }
             }
             // How long to wait for work before doing idle maintenance: -1 (forever) when there is
             // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
             var idleTimeout: Int32 = idleMaintenance()
-            while !stopping || !queue.isEmpty || compaction != nil {
-                if queue.isEmpty && compaction == nil {
+            while !stopping || !queue.isEmpty || compaction != nil || !refreshes.isEmpty {
+                if queue.isEmpty && compaction == nil && refreshes.isEmpty {
                     try inbox.setReceiveTimeout(idleTimeout)
                     guard let first = try inbox.receiveObject(WriterMessage.self) else {
                         idleTimeout = idleMaintenance()
@@ -86,6 +97,12 @@ final class CommandWriter {
                 if let pending = compaction, queue.isEmpty {
                     compaction = nil
                     try notices.sendObject(BrokerNotice.compacted(token: pending.token, compact(keep: pending.keep)))
+                }
+                if !refreshes.isEmpty {
+                    let names = refreshes.sorted()
+                    refreshes.removeAll()
+                    try notices.sendObject(BrokerNotice.projected(database: database.name, refreshProjections(names)))
+                    idleTimeout = idleCheckpointMs
                 }
             }
             markCleanStop()
@@ -120,6 +137,25 @@ final class CommandWriter {
         }
         checkpoint()
         return next
+    }
+
+    /// Refreshes each named projection in a transaction of its own; a failure (the target is full,
+    /// say) leaves that table at the seq it had and is reported, and the next refresh tries again.
+    func refreshProjections(_ names: [String]) -> [Result<ProjectionTable.State, ProjectionFailure>] {
+        names.compactMap { name in
+            guard let projection = projections[name], let source = projectionSources[projection.sourceDatabase] else {
+                return nil
+            }
+            do {
+                let state = try database.pool.write { db in try ProjectionTable.refresh(projection, from: source, in: db) }
+                _ = recorder.take()
+                return .success(state)
+            } catch {
+                _ = recorder.take()
+                logger.error("projection refresh failed", metadata: ["projection": "\(name)", "error": "\(error)"])
+                return .failure(ProjectionFailure(name: name, reason: "\(error)"))
+            }
+        }
     }
 
     /// After the last batch: records that every published seq is on disk, so the next start keeps

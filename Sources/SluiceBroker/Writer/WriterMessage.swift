@@ -8,4 +8,6 @@ enum WriterMessage: Sendable {
     case drainAndStop
     /// Snapshot the database and drop log rows older than the newest `keep`.
     case compact(token: UInt64, keep: Int64)
+    /// Bring these projections' tables (in this database) up to their sources' newest commit.
+    case refreshProjections([String])
 }

@@ -37,6 +37,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The events asked for were compacted away; `details.first_seq` is the oldest still stored.
     /// Not retryable: start from a snapshot or from `first_seq`.
     public static let compacted = ErrorCode(rawValue: "compacted")
+    /// A query asked for projections to reflect a source seq (`min_source_seq`, or `after` for the
+    /// source database) they had not reached by its deadline. Retryable.
+    public static let stale = ErrorCode(rawValue: "stale")
     /// Anything else; the broker logged the cause. Retryable: nothing was committed.
     public static let `internal` = ErrorCode(rawValue: "internal")
 
@@ -44,7 +47,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// for a different outcome.
     public var isRetryableByDefault: Bool {
         switch self {
-        case .rateLimited, .deadlineExceeded, .idempotencyInFlight, .overloaded, .internal: true
+        case .rateLimited, .deadlineExceeded, .idempotencyInFlight, .overloaded, .stale, .internal: true
         default: false
         }
     }
@@ -54,6 +57,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .unauthenticated, .capabilityDenied,
         .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
-        .overloaded, .compacted, .internal,
+        .overloaded, .compacted, .stale, .internal,
     ]
 }

@@ -9,13 +9,17 @@ public struct QueryRequest: Sendable, Equatable {
     /// Read-your-writes: per database, the seq of this client's last acknowledged write. The
     /// answer reflects at least that seq.
     public var after: [String: Int64]
+    /// For a query that reads projections: the source seq each must reflect (it waits up to its
+    /// deadline, then answers `stale`).
+    public var minSourceSeq: Int64?
     public var parameters: JSONValue
 
     public init(
         requestID: String, contract: ContractID, limit: Int? = nil, deadlineMs: Int? = nil,
-        after: [String: Int64] = [:],
+        after: [String: Int64] = [:], minSourceSeq: Int64? = nil,
         parameters: JSONValue
     ) {
+        self.minSourceSeq = minSourceSeq
         self.requestID = requestID
         self.contract = contract
         self.limit = limit
@@ -29,6 +33,7 @@ public struct QueryRequest: Sendable, Equatable {
         if let limit { header["limit"] = .int(Int64(limit)) }
         if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
         if !after.isEmpty { header["after"] = .object(after.mapValues { .int($0) }) }
+        if let minSourceSeq { header["min_source_seq"] = .int(minSourceSeq) }
         return WireMessage(kind: .query, header: header, body: parameters)
     }
 
@@ -65,12 +70,21 @@ public struct QueryRequest: Sendable, Equatable {
                 after[db] = number
             }
         }
+        var minSourceSeq: Int64?
+        if let value = message.header["min_source_seq"], !value.isNull {
+            guard let number = value.intValue, number >= 0 else {
+                throw WireError(
+                    .invalidMessage, "header.min_source_seq must be a seq (an integer >= 0)",
+                    details: ["field": "min_source_seq"])
+            }
+            minSourceSeq = number
+        }
         guard case .object = message.body else {
             throw WireError(
                 .invalidMessage, "a QUERY body must be a JSON object (the parameters)", details: ["frame": "body"])
         }
         self.init(
             requestID: requestID, contract: contract, limit: limit, deadlineMs: deadline, after: after,
-            parameters: message.body)
+            minSourceSeq: minSourceSeq, parameters: message.body)
     }
 }

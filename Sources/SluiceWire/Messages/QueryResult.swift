@@ -7,8 +7,14 @@ public struct QueryResult: Sendable, Equatable {
     public var rows: [[JSONValue]]
     /// True when rows were cut at the row or byte limit.
     public var truncated: Bool
+    /// For a query reading projections: per projection, the source seq its table reflected.
+    public var projections: [String: Int64]
 
-    public init(db: String, seq: Int64, columns: [String], rows: [[JSONValue]], truncated: Bool) {
+    public init(
+        db: String, seq: Int64, columns: [String], rows: [[JSONValue]], truncated: Bool,
+        projections: [String: Int64] = [:]
+    ) {
+        self.projections = projections
         self.db = db
         self.seq = seq
         self.columns = columns
@@ -21,7 +27,13 @@ public struct QueryResult: Sendable, Equatable {
             let columns = json["columns"]?.arrayValue?.compactMap(\.stringValue), let rows = json["rows"]?.arrayValue,
             let truncated = json["truncated"]?.boolValue
         else { return nil }
-        self.init(db: db, seq: seq, columns: columns, rows: rows.map { $0.arrayValue ?? [] }, truncated: truncated)
+        var projections: [String: Int64] = [:]
+        for (name, value) in json["projections"]?.objectMembers ?? JSONObject() {
+            if let seq = value.intValue { projections[name] = seq }
+        }
+        self.init(
+            db: db, seq: seq, columns: columns, rows: rows.map { $0.arrayValue ?? [] }, truncated: truncated,
+            projections: projections)
     }
 
     /// Rows as objects keyed by column name.
