@@ -6,6 +6,8 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure the broker against a baseline measured in the same run.",
         discussion:
             "Figures are ratios against the baseline because absolute numbers drift on shared machines. Build with -c release first.",
-        subcommands: [BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchFlood.self, BenchWorker.self]
+        subcommands: [
+            BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchProjection.self, BenchFlood.self, BenchWorker.self,
+        ]
     )
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceBroker
 import SluiceClient
+import SluiceWire
 
 /// A broker for a benchmark: its own data directory under `directory`, the benchmark contract
 /// set, warnings-only logging, and the operator's token for worker processes.
@@ -10,9 +11,14 @@ struct BenchBroker {
     let configuration: BrokerConfiguration
     let token: String
 
-    init(in directory: URL, synchronous: SynchronousMode = .full) throws {
+    /// With `projectionRows`, the contract set also has projection `recent` — the newest
+    /// `projectionRows` bench rows, copied into the shared plugins database of an installed plugin.
+    init(in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         try BenchWorker.writeContractSet(contracts)
+        if let projectionRows {
+            try BenchBroker.addProjection(rows: projectionRows, to: contracts, data: directory.appendingPathComponent("data"))
+        }
         var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
         configuration.contractDirectories = [contracts]
         configuration.synchronous = synchronous
@@ -22,6 +28,39 @@ struct BenchBroker {
         try broker.start()
         token = try broker.tokens.ensureToken(for: TokenStore.operatorName)
         self.configuration = configuration
+    }
+
+    static func addProjection(rows: Int, to contracts: URL, data: URL) throws {
+        let folder = contracts.appendingPathComponent("projections")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let projection: JSONValue = [
+            "name": "recent",
+            "source": [
+                "db": "bench", "query": "SELECT id, client, n FROM bench ORDER BY id DESC LIMIT :rows",
+                "params": ["rows": .int(Int64(rows))],
+            ],
+            "target": ["db": "plugins", "table": "recent_bench"],
+            "columns": ["id", "client", "n"],
+        ]
+        try projection.canonicalString.write(
+            to: folder.appendingPathComponent("recent.json"), atomically: true, encoding: .utf8)
+        // A plugin granted the projection, with a query that reads it (`viewer.recent@v1`).
+        let plugin = try PluginScaffold.create(
+            id: "viewer", mode: .shared, in: contracts.deletingLastPathComponent().appendingPathComponent("plugin-src"))
+        let manifest: JSONValue = [
+            "id": "viewer", "version": "0.1.0", "database": ["mode": "shared"],
+            "capabilities": ["data:viewer:create", "projection:recent:read"],
+            "contracts": ["viewer.item.create@v1", "viewer.recent@v1"],
+        ]
+        try manifest.canonicalString.write(
+            to: plugin.appendingPathComponent("plugin.json"), atomically: true, encoding: .utf8)
+        let query: JSONValue = [
+            "name": "viewer.recent", "version": "v1", "kind": "query", "capability": "data:viewer:create",
+            "input": ["type": "object"], "statements": ["SELECT count(*) AS rows FROM recent_bench"],
+        ]
+        try query.canonicalString.write(
+            to: plugin.appendingPathComponent("contracts/viewer.recent.v1.json"), atomically: true, encoding: .utf8)
+        try PluginCatalog(dataDirectory: data).install(from: plugin, contractDirectories: [contracts])
     }
 
     func client() throws -> SluiceClient {

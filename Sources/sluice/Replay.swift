@@ -36,10 +36,10 @@ struct Replay: AsyncParsableCommand {
     var contracts: [String] = []
 
     func run() async throws {
-        var sets = contracts
-        if sets.isEmpty { sets = ["examples/tasks"] }
-        let registry = try ContractRegistry(directories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
-        let source = URL(fileURLWithPath: dataDir).standardizedFileURL.appendingPathComponent("\(db).db")
+        // With the installed plugins: a plugin database's migrations are theirs, and its file is
+        // plugins.db or plugins/<id>.db.
+        let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
+        let source = URL(fileURLWithPath: dataDir).standardizedFileURL.appendingPathComponent(registry.file(of: db))
         guard FileManager.default.fileExists(atPath: source.path) else {
             throw ValidationError("no database \(source.path)")
         }

@@ -194,6 +194,8 @@ import Testing
         ("INSERT INTO open_tasks(id, title, priority) VALUES (:_id, 'forged', 0)", nil as String?),
         ("UPDATE open_tasks SET title = 'forged'", nil),
         ("DELETE FROM open_tasks", nil),
+        // A command reading it would depend on data its database's log does not hold.
+        ("INSERT INTO beta_items(id, title, created_at, created_by) SELECT id, title, '', '' FROM open_tasks", nil),
         ("SELECT 1", "DROP TABLE open_tasks"),
         ("SELECT 1", "CREATE TABLE open_tasks(id TEXT)"),
         ("SELECT 1", "CREATE TRIGGER forge AFTER INSERT ON open_tasks BEGIN DELETE FROM open_tasks; END"),
@@ -264,5 +266,69 @@ import Testing
         // The kill must have landed between a source commit and its refresh at least once, or this
         // test proved nothing about catching up.
         #expect(lagged > 0, "the projection never lagged its source at the kill")
+    }
+
+    /// `sluice projections list | verify | rebuild` and `sluice query --min-source-seq`, run as a
+    /// person would: verify passes a fresh projection, finds a row forged into the table by hand
+    /// (exit 1), and passes again after a rebuild.
+    @Test func theProjectionsCommandsListVerifyAndRebuild() async throws {
+        let directory = TemporaryDirectory()
+        let set = try Self.contractSet(in: directory)
+        try Self.installAlpha(directory, set: set)
+        let data = directory.path("data")
+        let common = ["--data-dir", data.path, "--contracts", set.path]
+        let broker = try BrokerProcess(dataDirectory: data, contracts: set)
+        try await ProcessTests().waitUntilServing(broker)
+        let client = try ProcessTests().client(broker, attemptTimeout: .seconds(10))
+        var seq: Int64 = 0
+        for index in 0..<3 {
+            seq = try await client.send("task.create@v1", ["title": .string("cli \(index)")], idempotencyKey: "cli-\(index)").seq
+        }
+        client.close()
+        let query = try Fixtures.run(
+            "sluice",
+            ["query", "alpha.open.list@v1", "--json", "--min-source-seq", String(seq), "--data-dir", data.path])
+        #expect(query.status == 0, "\(query.output)")
+        let result = try JSONValue(parsing: query.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result["rows"]?.arrayValue?.count == 3)
+        #expect(result["projections"]?["open_tasks"] == .int(seq))
+        #expect(broker.terminate() == 0)
+
+        let list = try Fixtures.run("sluice", ["projections", "list", "--json"] + common)
+        #expect(list.status == 0, "\(list.output)")
+        let listed = try JSONValue(parsing: list.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(listed["name"] == "open_tasks")
+        #expect(listed["reflected_seq"] == .int(seq))
+        #expect(listed["source_seq"] == .int(seq))
+        #expect(listed["rows"] == 3)
+        #expect(try Fixtures.run("sluice", ["projections", "verify", "open_tasks"] + common).status == 0)
+
+        // A row forged into the table behind the broker's back is drift.
+        let plugins = try DatabaseQueue(path: data.appendingPathComponent("plugins.db").path)
+        try await plugins.write { db in
+            try db.execute(sql: "INSERT INTO open_tasks VALUES ('forged', 'not a task', 0)")
+        }
+        let drift = try Fixtures.run("sluice", ["projections", "verify", "open_tasks", "--json"] + common)
+        #expect(drift.status == 1, "\(drift.output)")
+        let verdict = try JSONValue(parsing: drift.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(verdict["verdict"] == "drift")
+        #expect(verdict["extra_rows"] == 1)
+        #expect(verdict["missing_rows"] == 0)
+
+        let rebuild = try Fixtures.run("sluice", ["projections", "rebuild", "open_tasks"] + common)
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        #expect(rebuild.output.contains("3 row(s) at source seq \(seq)"))
+        #expect(try Fixtures.run("sluice", ["projections", "verify"] + common).status == 0)
+
+        // The command log does not fill projection tables: a replay of the plugins database leaves
+        // them out, and its verification does not count them as differences.
+        let replay = try Fixtures.run(
+            "sluice",
+            ["replay", "plugins", "--into", directory.path("replayed/plugins.db").path, "--verify"] + common)
+        #expect(replay.status == 0, "\(replay.output)")
+
+        let unknown = try Fixtures.run("sluice", ["projections", "verify", "no_such"] + common)
+        #expect(unknown.status == 64 || unknown.status == 2, "\(unknown.output)")
+        #expect(unknown.output.contains("no projection named no_such"))
     }
 }

@@ -475,6 +475,10 @@ extension BrokerIOLoop {
         body["cached_results"] = .int(Int64(queryCache.count))
         body["cached_result_bytes"] = .int(Int64(queryCacheBytes))
         body["queued_bytes"] = .object(queuedBytesPerDatabase.mapValues { .int(Int64($0)) })
+        if !registry.projections.isEmpty {
+            body["projections"] = projectionStatistics
+            body["parked_queries"] = .int(Int64(parkedQueries.count))
+        }
         return .object(body)
     }
 

@@ -106,10 +106,10 @@ extension BrokerIOLoop {
             switch result {
             case .success(let state):
                 projectionSeqs[state.name] = state.sourceSeq
-                projectionRefreshes += 1
+                projectionCounters[state.name, default: (0, 0)].refreshes += 1
                 if let table = registry.projections[state.name]?.table { tables.insert(table) }
             case .failure(let failure):
-                projectionFailures += 1
+                projectionCounters[failure.name, default: (0, 0)].failures += 1
                 logger.warning(
                     "projection not refreshed", metadata: ["projection": "\(failure.name)", "reason": "\(failure.reason)"])
             }
@@ -126,6 +126,19 @@ extension BrokerIOLoop {
             }
         }
         parkedQueries = waiting
+    }
+
+    /// For `STATS`: per projection, the source seq it reflects and its refresh counters.
+    var projectionStatistics: JSONValue {
+        var members: [String: JSONValue] = [:]
+        for name in registry.projections.keys {
+            let counters = projectionCounters[name] ?? (0, 0)
+            members[name] = [
+                "source_seq": .int(projectionSeqs[name] ?? -1), "refreshes": .int(counters.refreshes),
+                "failures": .int(counters.failures),
+            ]
+        }
+        return .object(JSONObject(members))
     }
 
     /// When the next parked query's deadline passes (nil when none waits).

@@ -88,7 +88,7 @@ public struct PluginIsolation: Sendable {
                 let before = try schemaNames()
                 authorizer.scope = .init(
                     plugin: plugin, owned: owned[plugin, default: []], phase: .migration,
-                    readable: readable[plugin, default: []])
+                    projectionTables: Set(projections.map { $0.table.lowercased() }))
                 authorizer.clearDenial()
                 do {
                     try db.execute(sql: migration.sql)
@@ -127,8 +127,15 @@ struct DatabaseIsolation: Sendable {
     /// Plugin id → the projection tables it may read.
     var readable: [String: Set<String>] = [:]
 
-    func scope(for plugin: String, _ phase: PluginSQLAuthorizer.Scope.Phase) -> PluginSQLAuthorizer.Scope {
-        PluginSQLAuthorizer.Scope(plugin: plugin, owned: owned[plugin] ?? [], phase: phase, readable: readable[plugin] ?? [])
+    /// A plugin's scope. Only its query contracts read the projections it is granted: a command
+    /// that read one would depend on data its database's log does not hold, and a replay of the
+    /// log could not reproduce it.
+    func scope(for plugin: String, _ phase: PluginSQLAuthorizer.Scope.Phase, query: Bool = false)
+        -> PluginSQLAuthorizer.Scope
+    {
+        PluginSQLAuthorizer.Scope(
+            plugin: plugin, owned: owned[plugin] ?? [], phase: phase, readable: query ? readable[plugin] ?? [] : [],
+            projectionTables: Set(projections.map { $0.table.lowercased() }))
     }
 
     /// Compiles every plugin contract statement of this database under its plugin's scope: a
@@ -137,7 +144,7 @@ struct DatabaseIsolation: Sendable {
         for contract in contracts {
             guard let plugin = contract.plugin else { continue }
             for (index, statement) in contract.statements.enumerated() {
-                authorizer.scope = scope(for: plugin, .contract)
+                authorizer.scope = scope(for: plugin, .contract, query: contract.kind == .query)
                 authorizer.clearDenial()
                 defer { authorizer.scope = nil }
                 do {

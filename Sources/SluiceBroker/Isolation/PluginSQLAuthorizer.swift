@@ -16,8 +16,11 @@ final class PluginSQLAuthorizer {
         /// Lower-cased names of the tables, views, indexes and triggers the plugin owns.
         var owned: Set<String>
         var phase: Phase
-        /// Lower-cased names of tables it may read and never write: the projections it is granted.
+        /// Lower-cased names of tables it may read and never write: the projections it is granted
+        /// (in a query contract's scope only).
         var readable: Set<String> = []
+        /// Lower-cased names of every projection table in the database, for clear refusals.
+        var projectionTables: Set<String> = []
     }
 
     var scope: Scope?
@@ -81,8 +84,10 @@ final class PluginSQLAuthorizer {
             if let name, schemaTables.contains(name.lowercased()) {
                 return migrating ? nil : "\(verb) \(name) in a contract statement (only migrations change the schema)"
             }
-            if let name, scope.readable.contains(name.lowercased()) {
-                return "\(verb) projection table \(name): projections are read-only, only the broker writes them"
+            if let name, scope.projectionTables.contains(name.lowercased()) {
+                return verb == "read"
+                    ? "read projection table \(name): only query contracts of a plugin granted the projection's projection:<name>:read capability read it"
+                    : "\(verb) projection table \(name): projections are read-only, only the broker writes them"
             }
             return owns(name) ? nil : "\(verb) table \(name ?? "?"), which plugin \(scope.plugin) does not own"
         }

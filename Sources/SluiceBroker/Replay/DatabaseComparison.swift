@@ -1,7 +1,8 @@
 import GRDB
 
-/// Compares the user tables (everything but `sluice_*` and SQLite's own) of two databases, row by
-/// row, and describes each difference.
+/// Compares the user tables (everything but `sluice_*`, SQLite's own and projection tables, which
+/// the log does not fill: the broker copies them from their source) of two databases, row by row,
+/// and describes each difference.
 enum DatabaseComparison {
     static func differences(live: Database, rebuilt: DatabasePool) throws -> [String] {
         let liveTables = try userTables(live)
@@ -35,13 +36,16 @@ enum DatabaseComparison {
     }
 
     private static func userTables(_ db: Database) throws -> [String] {
-        try String.fetchAll(
+        let projections =
+            try db.tableExists("sluice_projections")
+            ? Set(try String.fetchAll(db, sql: "SELECT target_table FROM sluice_projections")) : []
+        return try String.fetchAll(
             db,
             sql: """
                 SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'sluice_%'
                 ORDER BY name
                 """
-        )
+        ).filter { !projections.contains($0) }
     }
 
     /// `rowid` when the table has one, else every column (a WITHOUT ROWID table's primary key is
