@@ -44,6 +44,8 @@ struct BenchProjection: AsyncParsableCommand {
         var label: String
         var result: BenchResult
         var refreshes: Int64?
+        /// Time the target's writer spent refreshing (read, delete, insert), in microseconds.
+        var refreshMicros: Int64?
     }
 
     func run() async throws {
@@ -62,9 +64,9 @@ struct BenchProjection: AsyncParsableCommand {
         let baselineCPU = (baseline.result.serverCPU ?? 0) / Double(baseline.result.samples.count)
         print("")
         print(
-            "| broker | commands/s | × no projection | broker CPU µs/cmd | refreshes | commands per refresh | extra broker CPU µs per refresh |"
+            "| broker | commands/s | × no projection | broker CPU µs/cmd | refreshes | commands per refresh | µs per refresh (writer) | extra broker CPU µs per refresh |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for run in runs {
             let count = Double(run.result.samples.count)
             let cpu = (run.result.serverCPU ?? 0) / count
@@ -75,10 +77,11 @@ struct BenchProjection: AsyncParsableCommand {
             if let refreshes = run.refreshes, refreshes > 0 {
                 cells += [
                     "\(refreshes)", String(format: "%.1f", count / Double(refreshes)),
+                    String(format: "%.0f", Double(run.refreshMicros ?? 0) / Double(refreshes)),
                     String(format: "%.0f", (cpu - baselineCPU) * count * 1e6 / Double(refreshes)),
                 ]
             } else {
-                cells += ["–", "–", "–"]
+                cells += ["–", "–", "–", "–"]
             }
             print("| " + cells.joined(separator: " | ") + " |")
         }
@@ -105,13 +108,16 @@ struct BenchProjection: AsyncParsableCommand {
             }
         let used = CPUTime.now() - cpu
         var refreshes: Int64?
+        var refreshMicros: Int64?
         if projectionRows != nil {
             // The last refresh may still be running: wait for it (a query at the last seq), then
             // read the counters.
             let client = try bench.client()
             defer { client.close() }
             _ = try await client.query("viewer.recent@v1", deadlineMs: 60_000, minSourceSeq: Int64(samples.count))
-            refreshes = try await client.stats()["projections"]?["recent"]?["refreshes"]?.intValue
+            let counters = try await client.stats()["projections"]?["recent"]
+            refreshes = counters?["refreshes"]?.intValue
+            refreshMicros = counters?["refresh_us_sum"]?.intValue
         }
         let label = projectionRows.map { "projection of \($0) rows" } ?? "no projection"
         return Run(
@@ -119,6 +125,6 @@ struct BenchProjection: AsyncParsableCommand {
             result: BenchResult(
                 path: label, processes: clients, window: window, samples: samples, seconds: seconds,
                 serverCPU: used.selfSeconds, clientCPU: used.children),
-            refreshes: refreshes)
+            refreshes: refreshes, refreshMicros: refreshMicros)
     }
 }

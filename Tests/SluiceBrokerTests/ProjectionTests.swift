@@ -124,6 +124,8 @@ import Testing
             #expect(result.rows == (try Self.openTasks(directory.path("data"))), "after seq \(seq)")
         }
         #expect(try Self.openTasks(directory.path("data")).count == 8)
+        // Refreshes commit with NORMAL (docs/projections.md); the plugins' own commands still with FULL.
+        #expect(try broker.broker.writerSynchronousModes()["plugins"] == .full)
     }
 
     @Test func readYourWritesReachesTheProjectionsOfTheDatabaseWritten() async throws {

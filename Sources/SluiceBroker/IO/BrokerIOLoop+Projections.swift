@@ -106,10 +106,11 @@ extension BrokerIOLoop {
             switch result {
             case .success(let state):
                 projectionSeqs[state.name] = state.sourceSeq
-                projectionCounters[state.name, default: (0, 0)].refreshes += 1
+                projectionCounters[state.name, default: (0, 0, 0)].refreshes += 1
+                projectionCounters[state.name, default: (0, 0, 0)].micros += state.micros
                 if let table = registry.projections[state.name]?.table { tables.insert(table) }
             case .failure(let failure):
-                projectionCounters[failure.name, default: (0, 0)].failures += 1
+                projectionCounters[failure.name, default: (0, 0, 0)].failures += 1
                 logger.warning(
                     "projection not refreshed", metadata: ["projection": "\(failure.name)", "reason": "\(failure.reason)"])
             }
@@ -132,10 +133,10 @@ extension BrokerIOLoop {
     var projectionStatistics: JSONValue {
         var members: [String: JSONValue] = [:]
         for name in registry.projections.keys {
-            let counters = projectionCounters[name] ?? (0, 0)
+            let counters = projectionCounters[name] ?? (0, 0, 0)
             members[name] = [
                 "source_seq": .int(projectionSeqs[name] ?? -1), "refreshes": .int(counters.refreshes),
-                "failures": .int(counters.failures),
+                "refresh_us_sum": .int(counters.micros), "failures": .int(counters.failures),
             ]
         }
         return .object(JSONObject(members))

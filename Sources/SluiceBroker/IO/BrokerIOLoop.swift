@@ -74,8 +74,8 @@ final class BrokerIOLoop {
     /// The source seq each projection's table reflects, as its writer last reported.
     var projectionSeqs: [String: Int64]
     var parkedQueries: [ParkedQuery] = []
-    /// Per projection: refreshes committed and refreshes that failed (in `STATS`).
-    var projectionCounters: [String: (refreshes: Int64, failures: Int64)] = [:]
+    /// Per projection: refreshes committed, their time, and refreshes that failed (in `STATS`).
+    var projectionCounters: [String: (refreshes: Int64, micros: Int64, failures: Int64)] = [:]
     /// Set once a stop was asked for: nothing new goes to the writers but what they must answer.
     var draining = false
 

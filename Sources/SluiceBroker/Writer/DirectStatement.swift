@@ -45,6 +45,27 @@ extension Statement {
         }
     }
 
+    /// Steps this statement (on `source`) to its end and inserts each row through `insert` (on
+    /// `target`), column by column with `sqlite3_bind_value`: every value keeps its storage class
+    /// and no Swift value is made per row. Returns the number of rows copied.
+    func copyRows(from source: Database, into insert: Statement, in target: Database) throws -> Int64 {
+        defer { sqlite3_reset(sqliteStatement) }
+        let columns = sqlite3_column_count(sqliteStatement)
+        var rows: Int64 = 0
+        while true {
+            switch sqlite3_step(sqliteStatement) {
+            case SQLITE_DONE: return rows
+            case SQLITE_ROW:
+                for column in 0..<columns {
+                    _ = sqlite3_bind_value(insert.sqliteStatement, column + 1, sqlite3_column_value(sqliteStatement, column))
+                }
+                try insert.runDirect(in: target)
+                rows += 1
+            case let code: throw failure(code, in: source)
+            }
+        }
+    }
+
     private func failure(_ code: Int32, in db: Database) -> DatabaseError {
         let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
         return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
