@@ -136,6 +136,89 @@ import Testing
         return outcome
     }
 
+    /// Projection refreshes commit with NORMAL on a writer whose commands commit with FULL
+    /// (docs/projections.md). Under load on both the source (tasks) and the projection's own
+    /// database (plugin alpha's commands), cut the power: every acknowledged command of either
+    /// database is there, and the restarted broker brings the projection back exactly to its
+    /// source — a lost refresh loses nothing, and FULL came back after each refresh.
+    @Test func projectionRefreshesLoseNothingToAPowerCut() async throws {
+        let directory = TemporaryDirectory()
+        let set = try ProjectionTests.contractSet(in: directory)
+        let filesystem = try PowerCutFilesystem(mountPoint: directory.path("mnt"))
+        defer { filesystem.unmount() }
+        let data = filesystem.mountPoint.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try PluginCatalog(dataDirectory: data).install(
+            from: try ProjectionTests.plugin("alpha", in: directory, capabilities: ["projection:open_tasks:read"]),
+            contractDirectories: [set])
+        try filesystem.syncEverything()
+        var registry = try ContractRegistry(directories: [set])
+        try registry.loadInstalledPlugins(dataDirectory: data)
+        let projection = try #require(registry.projections["open_tasks"])
+
+        var acknowledged: [String: (contract: String, seq: Int64)] = [:]
+        var generator = SystemRandomNumberGenerator()
+        let cuts = max(2, Self.cuts / 2)
+        for round in 0...cuts {
+            let broker = try BrokerProcess(dataDirectory: data, contracts: set, socketDirectory: directory.url)
+            #expect(try broker.waitUntilServing(), "broker did not serve after cut \(round): \(broker.output)")
+            let check = try ProjectionCheck.check(projection, registry: registry, dataDirectory: data, compareRows: true)
+            #expect(check.verdict == .exact, "after cut \(round): \(check)")
+            // Every command acknowledged before a cut answers as a duplicate with its seq.
+            let operatorClient = try client(broker, attemptTimeout: .seconds(10))
+            let alpha = try pluginClient(broker, data: data)
+            for (key, (contract, seq)) in acknowledged {
+                let sender = contract == "task.create@v1" ? operatorClient : alpha
+                let ack = try await sender.send(contract, ["title": .string(key)], idempotencyKey: key)
+                #expect(ack.duplicate && ack.seq == seq, "acknowledged \(contract) \(key) (seq \(seq)) was lost")
+            }
+            operatorClient.close()
+            alpha.close()
+            guard round < cuts else {
+                #expect(broker.terminate() == 0)
+                break
+            }
+            let record = Acknowledgements()
+            let writers = [
+                (try client(broker, attemptTimeout: .seconds(3)), "task.create@v1"),
+                (try pluginClient(broker, data: data), "alpha.item.create@v1"),
+            ]
+            var sent: [String: String] = [:]
+            let load = (0..<32).map { lane in
+                let (sender, contract) = writers[lane % 2]
+                let prefix = "p\(round)-l\(lane)-"
+                return Task {
+                    for index in 0..<1_000_000 {
+                        let key = prefix + "\(index)"
+                        guard let ack = try? await sender.send(contract, ["title": .string(key)], idempotencyKey: key)
+                        else { return }
+                        await record.record(key, ack.seq)
+                    }
+                }
+            }
+            for lane in 0..<32 { sent["p\(round)-l\(lane)-"] = writers[lane % 2].1 }
+            await record.waitFor(count: Int.random(in: 200...800, using: &generator))
+            broker.kill9()
+            try filesystem.cut()
+            for task in load { await task.value }
+            for (sender, _) in writers { sender.close() }
+            for (key, seq) in await record.seqs {
+                let prefix = String(key[..<key.index(after: key.lastIndex(of: "-")!)])
+                acknowledged[key] = (sent[prefix]!, seq)
+            }
+        }
+        #expect(acknowledged.values.contains { $0.contract == "alpha.item.create@v1" })
+    }
+
+    func pluginClient(_ broker: BrokerProcess, data: URL) throws -> SluiceClient {
+        let token = try #require(TokenStore(dataDirectory: data).token(for: "alpha"))
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: "alpha", token: token))
+        configuration.attemptTimeout = .seconds(3)
+        configuration.maxAttempts = 1
+        return try SluiceClient(configuration: configuration)
+    }
+
     /// Resends every acknowledged key with its payload: each must come back as a duplicate with the
     /// seq it was acknowledged with. Returns the keys that did not.
     func verify(_ acknowledged: [String: Int64], on broker: BrokerProcess, data: URL) async throws -> [String] {
