@@ -2,7 +2,7 @@ public import Foundation
 import GRDB
 public import Logging
 import SluiceWire
-import SluiceZMQ
+public import SluiceZMQ
 import Synchronization
 
 /// A running Sluice broker: the I/O thread, one writer thread per database, the store reader and
@@ -38,6 +38,10 @@ public final class Broker: Sendable {
     let state = Mutex<State>(.created)
     /// Handshakes the ZAP handler refused, audited by the I/O thread.
     let handshakeRefusals = HandshakeRefusals()
+    /// CURVE keys for tcp endpoints (`<data-dir>/curve`).
+    public let curveKeys: CurveKeyStore
+    /// The broker's CURVE key pair, when an endpoint is tcp (clients need its public key).
+    public let curveKeyPair: ZMQCurve.KeyPair?
 
     enum State { case created, running, stopped }
 
@@ -52,6 +56,20 @@ public final class Broker: Sendable {
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         try tokens.ensureToken(for: TokenStore.operatorName)
+        curveKeys = CurveKeyStore(dataDirectory: configuration.dataDirectory)
+        if configuration.usesCurve {
+            guard ZMQCurve.isAvailable else {
+                throw BrokerStateError(message: "this libzmq has no CURVE support; tcp endpoints need it")
+            }
+            curveKeyPair = try curveKeys.brokerKeyPair()
+            try curveKeys.operatorKeyPair()
+        } else {
+            curveKeyPair = nil
+        }
+        if configuration.insecureTCP {
+            logger.warning(
+                "--insecure-tcp: tcp endpoints are served without encryption or authentication; every tcp connection is 'anonymous' and may only HELLO and PING")
+        }
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         try registry.checkEventTopics()
@@ -209,7 +227,7 @@ public final class Broker: Sendable {
     private func startAuthenticator() throws {
         let bound = DispatchSemaphore(value: 0)
         let failure = Mutex<String?>(nil)
-        let thread = Thread { [context, tokens, handshakeRefusals] in
+        let thread = Thread { [context, tokens, curveKeys, handshakeRefusals, configuration] in
             let socket: ZMQSocket
             do {
                 socket = try context.socket(.rep)
@@ -221,7 +239,10 @@ public final class Broker: Sendable {
                 return
             }
             bound.signal()
-            ZAPAuthenticator(tokens: tokens, refusals: handshakeRefusals).run(socket: socket)
+            ZAPAuthenticator(
+                tokens: tokens, curveKeys: curveKeys, allowsAnonymous: configuration.insecureTCP,
+                refusals: handshakeRefusals
+            ).run(socket: socket)
         }
         thread.name = "sluice-zap"
         thread.start()
@@ -235,7 +256,7 @@ public final class Broker: Sendable {
         let thread = Thread { [self] in
             let loop = BrokerIOLoop(
                 configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
-                queryRegions: queryRegions, projections: projections,
+                queryRegions: queryRegions, projections: projections, curveSecretKey: curveKeyPair?.secretKey,
                 queryReaderCount: configuration.queryReaderThreads,
                 handshakeRefusals: handshakeRefusals, logger: logger
             )

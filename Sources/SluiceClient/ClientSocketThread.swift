@@ -40,16 +40,18 @@ final class ClientSocketThread {
         try dealer.setReconnectInterval(100)
         try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
         let credentials = configuration.credentials ?? .anonymous
-        try dealer.setPlainCredentials(username: credentials.name, password: credentials.token)
+        try ClientSocketThread.present(credentials, on: dealer, endpoint: configuration.endpoint)
         let monitorEndpoint = "inproc://sluice-client-handshakes-\(UInt64.random(in: .min ... .max))"
-        try dealer.monitor(endpoint: monitorEndpoint, events: [.handshakeSucceeded, .handshakeFailedAuth])
+        try dealer.monitor(
+            endpoint: monitorEndpoint,
+            events: [.handshakeSucceeded, .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
         handshakes = try context.socket(.pair)
         try handshakes.setLinger(0)
         try handshakes.connect(monitorEndpoint)
         try dealer.connect(configuration.endpoint)
         if let eventEndpoint = configuration.eventEndpoint {
             let subscriber = try context.socket(.sub)
-            try subscriber.setPlainCredentials(username: credentials.name, password: credentials.token)
+            try ClientSocketThread.present(credentials, on: subscriber, endpoint: eventEndpoint)
             try subscriber.setLinger(0)
             try subscriber.setReceiveHighWaterMark(configuration.eventHighWaterMark)
             try subscriber.setReconnectInterval(100)
@@ -143,11 +145,31 @@ final class ClientSocketThread {
         return true
     }
 
+    /// PLAIN name and token on ipc; on tcp, CURVE keys when the credentials have them (a CURVE
+    /// broker refuses anything else), else no mechanism (a broker run with `--insecure-tcp`).
+    static func present(_ credentials: ClientCredentials, on socket: ZMQSocket, endpoint: String) throws {
+        guard endpoint.hasPrefix("tcp://") else {
+            try socket.setPlainCredentials(username: credentials.name, password: credentials.token)
+            return
+        }
+        if let curve = credentials.curve {
+            try socket.setCurveClient(
+                serverKey: curve.serverPublicKey, publicKey: curve.publicKey, secretKey: curve.secretKey)
+        }
+    }
+
     /// A refused handshake fails every waiting request at once: the broker will never answer them.
+    /// On tcp any failed handshake is a refusal too: a CURVE broker meeting a client without keys
+    /// (or with the wrong broker key) drops it before asking who it is, and libzmq reports that
+    /// as a protocol failure or without detail.
     private func noteHandshake(_ event: ZMQMonitorEvent) {
+        let refused =
+            event.kind == .handshakeFailedAuth
+            || (configuration.endpoint.hasPrefix("tcp://")
+                && (event.kind == .handshakeFailedProtocol || event.kind == .handshakeFailedNoDetail))
         if event.kind == .handshakeSucceeded {
             credentialsRefused = false
-        } else if event.kind == .handshakeFailedAuth {
+        } else if refused {
             credentialsRefused = true
             for entry in waiting.values { entry.request.continuation.resume(throwing: refusal) }
             waiting.removeAll()
@@ -162,6 +184,14 @@ final class ClientSocketThread {
                 code: .credentialsRefused,
                 message:
                     "this client has no credentials, and the broker refuses connections without them: give it a name and that identity's token (the operator is 'local', its token <data-dir>/tokens/local.token)"
+            )
+        }
+        if configuration.endpoint.hasPrefix("tcp://") {
+            return SluiceClientError(
+                code: .credentialsRefused,
+                message: credentials.curve == nil
+                    ? "the broker refused the handshake: its tcp endpoint speaks CURVE, and this client has no CURVE keys (docs/protocol.md §6)"
+                    : "the broker refused the CURVE handshake of '\(credentials.name)': its public key is not registered (or was revoked), or the broker key is wrong; register it with sluice keys add <id> <public-key>"
             )
         }
         return SluiceClientError(

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import SluiceClient
+import SluiceZMQ
 
 /// How client subcommands find the broker: by its data directory, or by explicit endpoints.
 struct ConnectionOptions: ParsableArguments {
@@ -24,7 +26,57 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "File holding the identity's token. Default: <data-dir>/tokens/<user>.token.")
     var tokenFile: String?
 
+    @Option(
+        name: .long,
+        help: "tcp endpoints: this client's CURVE key file (from `sluice keys generate`). Default for local: <data-dir>/curve/local.key.")
+    var keyFile: String?
+
+    @Option(
+        name: .long,
+        help: "tcp endpoints: the broker's CURVE public key (Z85, `sluice keys list` shows it). Default: read from <data-dir>/curve/broker.key.")
+    var serverKey: String?
+
     var dataDirectory: URL { URL(fileURLWithPath: dataDir).standardizedFileURL }
+
+    /// Whether an endpoint in use is tcp (CURVE).
+    func usesTCP(events: Bool) -> Bool {
+        commandEndpoint.hasPrefix("tcp://") || (events && eventEndpoint.hasPrefix("tcp://"))
+    }
+
+    /// The PLAIN token for ipc; on tcp, the CURVE keys (and the token too when it is readable).
+    func credentials(events: Bool) throws -> ClientCredentials {
+        guard usesTCP(events: events) else {
+            do {
+                return try ClientCredentials(name: user, tokenFile: tokenURL)
+            } catch {
+                throw ValidationError(
+                    "cannot read the token of '\(user)' from \(tokenURL.path): \(error.localizedDescription)")
+            }
+        }
+        let keys = dataDirectory.appendingPathComponent("curve")
+        let keyURL =
+            keyFile.map { URL(fileURLWithPath: $0) }
+            ?? (user == "local" ? keys.appendingPathComponent("local.key") : nil)
+        guard let keyURL else {
+            throw ValidationError("a tcp endpoint needs this client's CURVE key file: --key-file (from sluice keys generate)")
+        }
+        let server: String
+        if let serverKey {
+            server = serverKey
+        } else {
+            do {
+                server = try ZMQCurve.readKeyFile(keys.appendingPathComponent("broker.key")).publicKey
+            } catch {
+                throw ValidationError(
+                    "a tcp endpoint needs the broker's public key: --server-key (sluice keys list prints it on the broker's host)")
+            }
+        }
+        do {
+            return ClientCredentials(name: user, curve: try CurveCredentials(keyFile: keyURL, serverKey: server))
+        } catch {
+            throw ValidationError("cannot read the CURVE keys: \(error)")
+        }
+    }
     var commandEndpoint: String { endpoint ?? "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path }
     var eventEndpoint: String { eventsEndpoint ?? "ipc://" + dataDirectory.appendingPathComponent("events.sock").path }
 

@@ -56,13 +56,7 @@ struct Send: AsyncParsableCommand {
 
 extension ConnectionOptions {
     func makeClient(events: Bool = false) throws -> SluiceClient {
-        let credentials: ClientCredentials
-        do {
-            credentials = try ClientCredentials(name: user, tokenFile: tokenURL)
-        } catch {
-            throw ValidationError(
-                "cannot read the token of '\(user)' from \(tokenURL.path): \(error.localizedDescription)")
-        }
+        let credentials = try self.credentials(events: events)
         var configuration = ClientConfiguration(
             endpoint: commandEndpoint, eventEndpoint: events ? eventEndpoint : nil, credentials: credentials
         )

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceBroker
+import SluiceZMQ
 import UnixSignals
 
 struct Serve: AsyncParsableCommand {
@@ -50,6 +51,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve tcp endpoints without CURVE (no encryption; every tcp connection is 'anonymous' and may only HELLO and PING).",
+            discussion: "Without it a tcp endpoint is always CURVE; PLAIN (tokens) is never offered on tcp."))
+    var insecureTCP = false
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -78,6 +86,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.synchronous = mode
         configuration.maxBatchSize = max(1, maxBatch)
+        configuration.insecureTCP = insecureTCP
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)
@@ -85,6 +94,9 @@ struct Serve: AsyncParsableCommand {
         print("  data directory: \(directory.path)")
         print("  requests:       \(configuration.commandEndpoint)")
         print("  events:         \(configuration.eventEndpoint)")
+        if let keys = broker.curveKeyPair {
+            print("  CURVE key:      \(keys.publicKey) (clients of the tcp endpoints need it)")
+        }
         print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
         print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
         let plugins = broker.registry.plugins.keys.sorted()

@@ -19,15 +19,15 @@ public final class BrokerProcess: @unchecked Sendable {
     /// `socketDirectory` to put them elsewhere (a filesystem that cannot hold sockets, say).
     public init(
         dataDirectory: URL, contracts: URL = Fixtures.tasksContracts, socketDirectory: URL? = nil,
-        extraArguments: [String] = []
+        endpoints: (commands: String, events: String)? = nil, extraArguments: [String] = []
     ) throws {
         self.dataDirectory = dataDirectory
         let sockets = socketDirectory ?? dataDirectory
         if let socketDirectory {
             try FileManager.default.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
         }
-        commandEndpoint = "ipc://" + sockets.appendingPathComponent("sluice.sock").path
-        eventEndpoint = "ipc://" + sockets.appendingPathComponent("events.sock").path
+        commandEndpoint = endpoints?.commands ?? "ipc://" + sockets.appendingPathComponent("sluice.sock").path
+        eventEndpoint = endpoints?.events ?? "ipc://" + sockets.appendingPathComponent("events.sock").path
         // The operator token exists before the process does, so clients can connect at once.
         try TokenStore(dataDirectory: dataDirectory).ensureToken(for: TokenStore.operatorName)
         log = (socketDirectory ?? dataDirectory.deletingLastPathComponent()).appendingPathComponent(
@@ -57,8 +57,10 @@ public final class BrokerProcess: @unchecked Sendable {
     /// Waits (up to 10 s) until the broker answers a PING; false if it never does.
     public func waitUntilServing() throws -> Bool {
         // A DEALER, not a REQ: after an unanswered ping a REQ socket refuses to send again.
-        let probe = try socket(.dealer, receiveTimeoutMs: 200)
+        var probe = try socket(.dealer, receiveTimeoutMs: 200)
         for _ in 0..<50 {
+            // On tcp the operator's CURVE keys appear when the broker starts: read them again.
+            if commandEndpoint.hasPrefix("tcp://") { probe = try socket(.dealer, receiveTimeoutMs: 200) }
             try probe.send([[], frame("SLU1"), frame("PING"), frame("{}"), frame("{}")])
             if try probe.receive() != nil { return true }
         }

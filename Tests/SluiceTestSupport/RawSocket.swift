@@ -17,7 +17,13 @@ public final class RawSocket {
     ) throws {
         socket = try context.socket(type)
         try socket.setLinger(0)
-        if let credentials { try socket.setPlainCredentials(username: credentials.name, password: credentials.token) }
+        // CURVE on tcp when the credentials have keys; otherwise PLAIN (which a tcp endpoint refuses).
+        if let curve = credentials?.curve, endpoint.hasPrefix("tcp://") {
+            try socket.setCurveClient(
+                serverKey: curve.serverPublicKey, publicKey: curve.publicKey, secretKey: curve.secretKey)
+        } else if let credentials {
+            try socket.setPlainCredentials(username: credentials.name, password: credentials.token)
+        }
         try socket.setReceiveTimeout(receiveTimeoutMs)
         if !reconnect { try socket.setReconnectInterval(-1) }
         if watchHandshakes {

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """A Sluice client in Python, written from docs/protocol.md alone.
 
-Usage: python3 client.py [DATA_DIR]      (default: ./data; needs `pip install pyzmq`)
+Usage: python3 client.py [DATA_DIR] [REQUEST_ENDPOINT EVENT_ENDPOINT]
+       (default: ./data and its ipc sockets; needs `pip install pyzmq`)
+
+With tcp:// endpoints it speaks CURVE (protocol.md section 6.1) with the operator's keys from
+DATA_DIR/curve: local.key (its pair) and broker.key (the broker's public key).
 
 It connects as the operator, sends a command, retries it with the same idempotency key,
 asks STATUS, watches the invalidation event of a commit, catches up with SYNC and runs a
@@ -17,23 +21,42 @@ import zmq
 TAG = b"SLU1"
 
 
+def read_key_file(path):
+    """A key file: 'public-key = <z85>' and 'secret-key = <z85>' lines (protocol.md section 6.1)."""
+    keys = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                name, value = line.split("=", 1)
+                keys[name.strip()] = value.strip().encode()
+    return keys
+
+
 class Broker:
-    def __init__(self, data_dir):
-        with open(os.path.join(data_dir, "tokens", "local.token")) as f:
-            token = f.read().strip()
+    def __init__(self, data_dir, request_endpoint=None, event_endpoint=None):
+        request_endpoint = request_endpoint or "ipc://" + os.path.join(data_dir, "sluice.sock")
+        event_endpoint = event_endpoint or "ipc://" + os.path.join(data_dir, "events.sock")
         self.context = zmq.Context()
         self.requests = self.context.socket(zmq.DEALER)
-        self.requests.plain_username = b"local"          # protocol.md section 6
-        self.requests.plain_password = token.encode()
-        self.requests.linger = 0
-        self.requests.rcvtimeo = 10000
-        self.requests.connect("ipc://" + os.path.join(data_dir, "sluice.sock"))
-        self.events = self.context.socket(zmq.SUB)
-        self.events.plain_username = b"local"            # the event socket authenticates too
-        self.events.plain_password = token.encode()
-        self.events.linger = 0
-        self.events.rcvtimeo = 10000
-        self.events.connect("ipc://" + os.path.join(data_dir, "events.sock"))
+        self.events = self.context.socket(zmq.SUB)       # the event socket authenticates too
+        for socket, endpoint in ((self.requests, request_endpoint), (self.events, event_endpoint)):
+            if endpoint.startswith("tcp://"):
+                # CURVE (section 6.1): our key pair, and the broker's public key.
+                mine = read_key_file(os.path.join(data_dir, "curve", "local.key"))
+                broker = read_key_file(os.path.join(data_dir, "curve", "broker.key"))
+                socket.curve_serverkey = broker["public-key"]
+                socket.curve_publickey = mine["public-key"]
+                socket.curve_secretkey = mine["secret-key"]
+            else:
+                # PLAIN (section 6): our name and token.
+                with open(os.path.join(data_dir, "tokens", "local.token")) as f:
+                    token = f.read().strip()
+                socket.plain_username = b"local"
+                socket.plain_password = token.encode()
+            socket.linger = 0
+            socket.rcvtimeo = 10000
+            socket.connect(endpoint)
 
     def send(self, kind, header, body):
         header = dict(header, request_id=header.get("request_id") or str(uuid.uuid4()))
@@ -64,7 +87,8 @@ class Broker:
 
 def main():
     data_dir = sys.argv[1] if len(sys.argv) > 1 else "data"
-    broker = Broker(data_dir)
+    endpoints = sys.argv[2:4] if len(sys.argv) > 3 else [None, None]
+    broker = Broker(data_dir, *endpoints)
     checks = 0
 
     kind, welcome = broker.request("HELLO", {}, {"client": "python-example"})

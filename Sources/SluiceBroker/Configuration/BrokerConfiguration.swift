@@ -57,6 +57,31 @@ public struct BrokerConfiguration: Sendable {
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
+    /// Serve `tcp://` endpoints without encryption: the NULL mechanism, where every connection is
+    /// the identity `anonymous`, which holds no capability (it may `HELLO` and `PING`). Default
+    /// false: a tcp endpoint is always CURVE (docs/security.md). PLAIN is never offered on tcp:
+    /// it would send tokens in the clear.
+    public var insecureTCP = false
+
+    /// How a socket bound to an endpoint authenticates its peers.
+    public enum SocketSecurity: Sendable, Equatable {
+        /// Name and token (PLAIN), on ipc and inproc: the socket file's permissions already keep
+        /// the bytes on the host.
+        case plain
+        /// CURVE: encrypted, the peer identified by its registered public key.
+        case curve
+        /// No mechanism (only with ``insecureTCP``): every peer is `anonymous`.
+        case null
+    }
+
+    public func security(of endpoint: String) -> SocketSecurity {
+        guard endpoint.hasPrefix("tcp://") else { return .plain }
+        return insecureTCP ? .null : .curve
+    }
+
+    /// Whether either endpoint needs the broker's CURVE key pair.
+    public var usesCurve: Bool { security(of: commandEndpoint) == .curve || security(of: eventEndpoint) == .curve }
+
     /// Sockets reachable by a group of other OS users (plugin processes), the data directory
     /// private; set with ``useSharedSockets(_:)``. Default nil: sockets inside the data directory.
     public private(set) var sharedSockets: SharedSocketLayout?

@@ -96,6 +96,9 @@ final class BrokerIOLoop {
         var code: String
     }
 
+    /// The broker's CURVE secret key (Z85), for sockets on tcp endpoints.
+    let curveSecretKey: String?
+
     /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
     let handshakeRefusals: HandshakeRefusals
 
@@ -109,9 +112,11 @@ final class BrokerIOLoop {
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
         streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
-        projections: ProjectionStart, queryReaderCount: Int, handshakeRefusals: HandshakeRefusals,
+        projections: ProjectionStart, curveSecretKey: String?, queryReaderCount: Int,
+        handshakeRefusals: HandshakeRefusals,
         logger: Logger
     ) {
+        self.curveSecretKey = curveSecretKey
         self.handshakeRefusals = handshakeRefusals
         self.queryRegions = queryRegions
         projectionRegions = projections.regions
@@ -138,7 +143,7 @@ final class BrokerIOLoop {
             try notices.setReceiveHighWaterMark(0)
             try notices.bind(BrokerIOLoop.noticeEndpoint)
             router = try context.socket(.router)
-            try router.setPlainServer(domain: ZAPAuthenticator.domain)
+            try secure(router, for: configuration.commandEndpoint)
             try router.setLinger(2000)
             try router.setRouterMandatory(true)
             try router.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
@@ -149,7 +154,7 @@ final class BrokerIOLoop {
             // Events: an XPUB behind the same handshake; each subscription is granted per identity
             // (BrokerIOLoop+Subscriptions.swift).
             publisher = try context.socket(.xpub)
-            try publisher.setPlainServer(domain: ZAPAuthenticator.domain)
+            try secure(publisher, for: configuration.eventEndpoint)
             try publisher.setXPubManual(true)
             try publisher.setLinger(1000)
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
@@ -179,6 +184,16 @@ final class BrokerIOLoop {
         }
         notices.close()
         closeSockets()
+    }
+
+    /// PLAIN on ipc, CURVE (or, with `insecureTCP`, NULL) on tcp; every connection goes through
+    /// the ZAP handler, which fails closed.
+    private func secure(_ socket: ZMQSocket, for endpoint: String) throws(ZMQError) {
+        switch configuration.security(of: endpoint) {
+        case .plain: try socket.setPlainServer(domain: ZAPAuthenticator.domain)
+        case .curve: try socket.setCurveServer(secretKey: curveSecretKey ?? "", domain: ZAPAuthenticator.domain)
+        case .null: try socket.setNullServer(domain: ZAPAuthenticator.domain)
+        }
     }
 
     private func closeSockets() {

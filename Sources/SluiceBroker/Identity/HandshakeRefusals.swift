@@ -14,7 +14,12 @@ final class HandshakeRefusals: Sendable {
     /// Counts one refused handshake that presented `name` (the PLAIN username, untrusted bytes).
     func record(presentedName name: [UInt8]) {
         let text = String(decoding: name, as: UTF8.self)
-        let label = TokenStore.isValidName(text) ? text : HandshakeRefusals.invalidName
+        record(label: TokenStore.isValidName(text) ? text : HandshakeRefusals.invalidName)
+    }
+
+    /// Counts one refused handshake under a label the broker wrote (for a CURVE key: whose
+    /// revoked key it was, or that it is unregistered).
+    func record(label: String) {
         counts.withLock { counts in
             if counts[label] != nil || counts.count < HandshakeRefusals.maxNames - 1 {
                 counts[label, default: 0] += 1

@@ -1,7 +1,8 @@
 import SluiceZMQ
 
 /// The ZeroMQ Authentication Protocol (RFC 27) handler for the broker's context: it judges the
-/// PLAIN credentials of every new connection to the request and event sockets and names the peer.
+/// credentials of every new connection to the request and event sockets and names the peer: PLAIN
+/// name and token on ipc, the registered CURVE public key on tcp (``CurveKeyStore``).
 ///
 /// Valid credentials make the connection's `User-Id` the identity's name. Anything else — an
 /// unknown name, a wrong token, another mechanism — is refused at the handshake (status 400): the
@@ -12,10 +13,15 @@ final class ZAPAuthenticator {
     static let domain = "sluice"
 
     let tokens: TokenStore
+    let curveKeys: CurveKeyStore
+    /// NULL-mechanism connections (tcp with `insecureTCP`) are let in as `anonymous`.
+    let allowsAnonymous: Bool
     let refusals: HandshakeRefusals
 
-    init(tokens: TokenStore, refusals: HandshakeRefusals) {
+    init(tokens: TokenStore, curveKeys: CurveKeyStore, allowsAnonymous: Bool, refusals: HandshakeRefusals) {
         self.tokens = tokens
+        self.curveKeys = curveKeys
+        self.allowsAnonymous = allowsAnonymous
         self.refusals = refusals
     }
 
@@ -31,14 +37,7 @@ final class ZAPAuthenticator {
             }
             // version, request id, domain, address, routing id, mechanism, credentials...
             guard request.count >= 6 else { continue }
-            var userID: String?
-            if request[5] == Array("PLAIN".utf8), request.count == 8 {
-                let name = String(decoding: request[6], as: UTF8.self)
-                if tokens.verify(name: name, presented: request[7]) { userID = name }
-                if userID == nil { refusals.record(presentedName: request[6]) }
-            } else {
-                refusals.record(presentedName: [])
-            }
+            let userID = identify(request)
             let reply: [[UInt8]] =
                 if let userID {
                     [Array("1.0".utf8), request[1], Array("200".utf8), Array("OK".utf8), Array(userID.utf8), []]
@@ -48,5 +47,26 @@ final class ZAPAuthenticator {
             do { try socket.send(reply) } catch { break }
         }
         socket.close()
+    }
+
+    /// The identity a ZAP request's credentials prove, or nil (the refusal is recorded).
+    func identify(_ request: [[UInt8]]) -> String? {
+        let mechanism = String(decoding: request[5], as: UTF8.self)
+        switch (mechanism, request.count) {
+        case ("PLAIN", 8):
+            let name = String(decoding: request[6], as: UTF8.self)
+            if tokens.verify(name: name, presented: request[7]) { return name }
+            refusals.record(presentedName: request[6])
+        case ("CURVE", 7):
+            // The client's long-term public key, which CURVE has proved it holds the secret of.
+            if let id = curveKeys.identity(for: request[6]) { return id }
+            let revoked = curveKeys.revokedIdentity(for: request[6])
+            refusals.record(label: revoked.map { "revoked key of \($0)" } ?? "unregistered CURVE key")
+        case ("NULL", 6) where allowsAnonymous:
+            return "anonymous"
+        default:
+            refusals.record(presentedName: [])
+        }
+        return nil
     }
 }

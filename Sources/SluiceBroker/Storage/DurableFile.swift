@@ -8,6 +8,30 @@ public import Foundation
 /// at them, and the directory is fsync'ed after the name changes (a new or renamed name is durable
 /// only then). Every file the broker creates and relies on goes through here.
 public enum DurableFile {
+    private static func writeAll(_ data: Data, to descriptor: Int32, _ url: URL) throws {
+        try data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw failure("write", url) }
+                offset += written
+            }
+        }
+    }
+
+    /// Appends `data` to `url` (created 0600 if missing) and fsyncs it (and, for a new file, its
+    /// directory): an append-only record that survives a power cut once this returns.
+    public static func append(_ data: Data, to url: URL) throws {
+        let isNew = !FileManager.default.fileExists(atPath: url.path)
+        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw failure("open", url) }
+        defer { close(descriptor) }
+        try writeAll(data, to: descriptor, url)
+        guard fsync(descriptor) == 0 else { throw failure("fsync", url) }
+        if isNew { try syncDirectory(of: url) }
+    }
+
     /// Replaces `url` atomically with `data`: writes `.<name>.partial`, fsyncs it, renames it over
     /// `url` and fsyncs the directory. A crash at any point leaves the old file or the new one.
     public static func write(_ data: Data, to url: URL, permissions: mode_t = 0o600) throws {
@@ -16,15 +40,7 @@ public enum DurableFile {
         guard descriptor >= 0 else { throw failure("create", staging) }
         defer { close(descriptor) }
         _ = fchmod(descriptor, permissions)
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw failure("write", staging) }
-                offset += written
-            }
-        }
+        try writeAll(data, to: descriptor, staging)
         guard fsync(descriptor) == 0 else { throw failure("fsync", staging) }
         guard rename(staging.path, url.path) == 0 else { throw failure("rename", url) }
         try syncDirectory(of: url)
