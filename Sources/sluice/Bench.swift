@@ -7,7 +7,8 @@ struct Bench: AsyncParsableCommand {
         discussion:
             "Figures are ratios against the baseline because absolute numbers drift on shared machines. Build with -c release first.",
         subcommands: [
-            BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchProjection.self, BenchFlood.self, BenchWorker.self,
+            BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchProjection.self, BenchTransport.self, BenchFlood.self,
+            BenchWorker.self,
         ]
     )
 }

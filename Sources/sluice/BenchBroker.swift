@@ -13,7 +13,11 @@ struct BenchBroker {
 
     /// With `projectionRows`, the contract set also has projection `recent` — the newest
     /// `projectionRows` bench rows, copied into the shared plugins database of an installed plugin.
-    init(in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil) throws {
+    /// With `endpoints`, it serves there (tcp endpoints speak CURVE) instead of ipc in its data directory.
+    init(
+        in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil,
+        endpoints: (commands: String, events: String)? = nil
+    ) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         try BenchWorker.writeContractSet(contracts)
         if let projectionRows {
@@ -22,6 +26,10 @@ struct BenchBroker {
         var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
         configuration.contractDirectories = [contracts]
         configuration.synchronous = synchronous
+        if let endpoints {
+            configuration.commandEndpoint = endpoints.commands
+            configuration.eventEndpoint = endpoints.events
+        }
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         broker = try Broker(configuration: configuration, logger: logger)
@@ -63,9 +71,11 @@ struct BenchBroker {
         try PluginCatalog(dataDirectory: data).install(from: plugin, contractDirectories: [contracts])
     }
 
+    /// The operator's client (PLAIN on ipc, its CURVE keys from the data directory on tcp).
     func client() throws -> SluiceClient {
         try SluiceClient(
-            endpoint: configuration.commandEndpoint, credentials: ClientCredentials(name: "local", token: token))
+            endpoint: configuration.commandEndpoint,
+            credentials: ClientCredentials.operator(dataDirectory: configuration.dataDirectory))
     }
 
     func stop() {

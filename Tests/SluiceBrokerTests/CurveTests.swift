@@ -45,8 +45,8 @@ import Testing
             try CurveKeyStore(dataDirectory: data).add(id: id, publicKey: pair.publicKey)
             keys[id] = pair
         }
-        let commands = try TCPPort.endpoint()
-        let events = try TCPPort.endpoint()
+        let commands = try LoopbackPort.endpoint()
+        let events = try LoopbackPort.endpoint()
         let broker = try RunningBroker(directory: directory) {
             $0.commandEndpoint = commands
             $0.eventEndpoint = events
@@ -207,7 +207,7 @@ import Testing
         let data = directory.path("data")
         try PluginCatalog(dataDirectory: data).install(
             from: try PluginScaffold.create(id: "alpha", mode: .exclusiveSQLite, in: directory.path("sources")))
-        let endpoints = (try TCPPort.endpoint(), try TCPPort.endpoint())
+        let endpoints = (try LoopbackPort.endpoint(), try LoopbackPort.endpoint())
         let broker = try BrokerProcess(dataDirectory: data, endpoints: endpoints)
         #expect(try broker.waitUntilServing(), "\(broker.output)")
         let tcp = ["--data-dir", data.path, "--endpoint", endpoints.0, "--events-endpoint", endpoints.1]
@@ -243,7 +243,7 @@ import Testing
 
         // --insecure-tcp: served with a warning; a connection without keys is `anonymous`.
         let insecure = try BrokerProcess(
-            dataDirectory: data, endpoints: (try TCPPort.endpoint(), try TCPPort.endpoint()),
+            dataDirectory: data, endpoints: (try LoopbackPort.endpoint(), try LoopbackPort.endpoint()),
             extraArguments: ["--insecure-tcp", "--log-level", "warning"])
         let anonymous = try RawSocket(.dealer, endpoint: insecure.commandEndpoint, receiveTimeoutMs: 10_000)
         let welcome = try #require(try anonymous.request(WireMessage(kind: .hello, header: ["request_id": "h"], body: [:])))

@@ -22,7 +22,7 @@ import Testing
     @Test func thePythonExamplePassesOverTCPWithCURVE() async throws {
         let directory = TemporaryDirectory()
         let data = directory.path("data")
-        let endpoints = (try TCPPort.endpoint(), try TCPPort.endpoint())
+        let endpoints = (try LoopbackPort.endpoint(), try LoopbackPort.endpoint())
         let broker = try BrokerProcess(dataDirectory: data, endpoints: endpoints)
         defer { _ = broker.terminate() }
         #expect(try broker.waitUntilServing())

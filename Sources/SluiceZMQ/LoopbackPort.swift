@@ -4,9 +4,9 @@ import Foundation
     import Glibc
 #endif
 
-/// A loopback tcp port nobody listens on now: the kernel picks it for a socket bound to port 0,
-/// which is then closed. (Another process could take it in between; on a test machine it does not.)
-public enum TCPPort {
+/// A loopback tcp port nobody listens on now, for benchmarks and tests: the kernel picks it for a
+/// socket bound to port 0, which is then closed. (Another process could take it in between.)
+public enum LoopbackPort {
     public static func free() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
