@@ -257,6 +257,8 @@ public final class Broker: Sendable {
             let loop = BrokerIOLoop(
                 configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
                 queryRegions: queryRegions, projections: projections, curveSecretKey: curveKeyPair?.secretKey,
+                databaseFiles: databases.values.map(\.url)
+                    + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
                 queryReaderCount: configuration.queryReaderThreads,
                 handshakeRefusals: handshakeRefusals, logger: logger
             )

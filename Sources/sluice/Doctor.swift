@@ -5,7 +5,8 @@ import SluiceBroker
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check a data directory: permissions, manifests, database integrity, WAL sizes, orphan files.",
+        abstract:
+            "Check a data directory: permissions, manifests, database integrity, WAL sizes, orphan files, other processes holding databases open.",
         discussion:
             "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving."
     )
@@ -104,6 +105,24 @@ struct Doctor: AsyncParsableCommand {
                 report("warning", "\(file)-wal is \(size >> 20) MiB: a reader may hold an old snapshot")
             }
         }
+        // The golden invariant at runtime: who else holds the databases open. The broker is the
+        // process holding broker.lock; sluice's own read-only tools are named as such.
+        let brokers = Set(
+            OpenFileHolders.holders(of: [data.appendingPathComponent("broker.lock")], excluding: nil).map(\.pid))
+        let ownExecutable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let holders = OpenFileHolders.holders(
+            of: found.map { data.appendingPathComponent($0) }, excluding: ProcessInfo.processInfo.processIdentifier
+        ).filter { !brokers.contains($0.pid) }
+        for holder in holders {
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.pid)/exe")) == ownExecutable {
+                report("warning", "pid \(holder.pid) (\(holder.command)), a sluice command, has \(holder.file) open")
+            } else {
+                report(
+                    "problem",
+                    "pid \(holder.pid) (\(holder.command)) holds \(holder.file) open: only the broker may open its databases")
+            }
+        }
+        if holders.isEmpty { report("ok", "no process but the broker holds a database open") }
         if problems > 0 {
             print("\(problems) problem(s)")
             throw ExitCode(1)

@@ -32,7 +32,10 @@ struct KeysGenerate: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw ValidationError("\(url.path) exists; a key file is never overwritten")
         }
-        let pair = try ZMQCurve.generateKeyPair()
+        // A key is Z85, whose alphabet has '-': one starting with it would read as an option on a
+        // command line (`sluice keys add alpha -…`), so keys made here never do.
+        var pair = try ZMQCurve.generateKeyPair()
+        while pair.publicKey.hasPrefix("-") { pair = try ZMQCurve.generateKeyPair() }
         try DurableFile.write(
             Data(ZMQCurve.keyFileText(pair, includingSecret: true, comment: "a Sluice client's CURVE key pair").utf8),
             to: url)
@@ -47,7 +50,8 @@ struct KeysAdd: AsyncParsableCommand {
     @Argument(help: "The identity: a plugin id or local.")
     var id: String
 
-    @Argument(help: "Its public key: 40 characters of Z85, as `sluice keys generate` printed it.")
+    @Argument(
+        help: "Its public key: 40 characters of Z85, as `sluice keys generate` printed it (one starting with '-' goes after `--`).")
     var publicKey: String
 
     @Option(name: .long, help: "The broker's data directory.")

@@ -12,7 +12,7 @@ struct SluiceCommand: AsyncParsableCommand {
             Serve.self, Send.self, Query.self, Status.self, Stats.self, Tail.self, Audit.self, Log.self, Replay.self,
             Verify.self,
             Compact.self,
-            Backup.self, Restore.self, Plugins.self, Projections.self, Keys.self, Capabilities.self, Contracts.self, Migrate.self, Doctor.self,
+            Backup.self, Restore.self, Plugins.self, Projections.self, Keys.self, Capabilities.self, Validate.self, Contracts.self, Migrate.self, Doctor.self,
             Bench.self,
         ]
     )

@@ -223,8 +223,9 @@ import Testing
         #expect(ZMQCurve.decode(publicKey) != nil)
         let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
         #expect(mode == 0o600)
+        #expect(!publicKey.hasPrefix("-"), "generated keys never start with '-' (it would read as an option)")
         #expect(try Fixtures.run("sluice", ["keys", "add", "alpha", publicKey, "--data-dir", data.path]).status == 0)
-        let again = try Fixtures.run("sluice", ["keys", "add", "alpha", publicKey, "--data-dir", data.path])
+        let again = try Fixtures.run("sluice", ["keys", "add", "--data-dir", data.path, "alpha", "--", publicKey])
         #expect(again.status != 0 && again.output.contains("already"), "\(again.output)")
         let list = try Fixtures.run("sluice", ["keys", "list", "--json", "--data-dir", data.path])
         #expect(list.output.contains(publicKey) && list.output.contains("(broker)"), "\(list.output)")

@@ -98,6 +98,12 @@ final class BrokerIOLoop {
 
     /// The broker's CURVE secret key (Z85), for sockets on tcp endpoints.
     let curveSecretKey: String?
+    /// Every database file the broker owns (for the golden invariant's runtime check).
+    let databaseFiles: [URL]
+    /// Opens of the database files, to notice another process holding one (BrokerIOLoop+Invariant.swift).
+    var openWatch: DatabaseOpenWatch?
+    /// (pid, file) pairs already reported, so each holder is logged and audited once.
+    var reportedHolders: Set<OpenFileHolders.Holder> = []
 
     /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
     let handshakeRefusals: HandshakeRefusals
@@ -112,11 +118,12 @@ final class BrokerIOLoop {
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
         streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
-        projections: ProjectionStart, curveSecretKey: String?, queryReaderCount: Int,
+        projections: ProjectionStart, curveSecretKey: String?, databaseFiles: [URL], queryReaderCount: Int,
         handshakeRefusals: HandshakeRefusals,
         logger: Logger
     ) {
         self.curveSecretKey = curveSecretKey
+        self.databaseFiles = databaseFiles
         self.handshakeRefusals = handshakeRefusals
         self.queryRegions = queryRegions
         projectionRegions = projections.regions
@@ -211,6 +218,9 @@ final class BrokerIOLoop {
         let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
+        openWatch = DatabaseOpenWatch(files: databaseFiles)
+        let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
+        checkForeignHolders()
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
         var nextHeartbeat = Clock.monotonicNanoseconds()
         var workersRunning: Set<String> = Set(registry.databases)
@@ -239,6 +249,10 @@ final class BrokerIOLoop {
                     refuseParkedQueries()
                     if workersRunning.isEmpty { try stopHelpers() }
                 }
+            }
+            if let openWatchIndex, readable[openWatchIndex] {
+                openWatch?.drain()
+                checkForeignHolders()
             }
             if readable[noticeIndex] {
                 while let notice = try notices.receiveObject(BrokerNotice.self, dontWait: true) {
