@@ -4,11 +4,17 @@ public import ServiceLifecycle
 /// ServiceGroup) stops admitting, commits and answers what is queued, then closes the sockets.
 public struct BrokerService: Service {
     public let broker: Broker
+    /// Called once the broker serves (its endpoints are bound).
+    let onStarted: @Sendable () -> Void
 
-    public init(broker: Broker) { self.broker = broker }
+    public init(broker: Broker, onStarted: @escaping @Sendable () -> Void = {}) {
+        self.broker = broker
+        self.onStarted = onStarted
+    }
 
     public func run() async throws {
         try broker.start()
+        onStarted()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await broker.stopped()

@@ -18,6 +18,10 @@ public struct ClientConfiguration: Sendable {
     public var eventBufferLimit = 10_000
     /// Who this client is. Without credentials the broker refuses the connection and every request fails with `credentials_refused`.
     public var credentials: ClientCredentials?
+    /// Ephemeral mode: when set, creating the client first makes sure a broker serves this data
+    /// directory, starting one in the background if none does (``BrokerAutoStart``). The
+    /// credentials are then usually `.operator(dataDirectory:)`, read after the start.
+    public var autoStart: BrokerAutoStart?
 
     public init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil) {
         self.endpoint = endpoint

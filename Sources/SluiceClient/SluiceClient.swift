@@ -29,6 +29,7 @@ public final class SluiceClient: Sendable {
 
     /// Connects (lazily, as ZeroMQ does: the broker may start later) and starts the socket thread.
     public init(configuration: ClientConfiguration) throws {
+        try configuration.autoStart?.ensureRunning()
         self.configuration = configuration
         let ready = DispatchSemaphore(value: 0)
         let failure = Mutex<String?>(nil)

@@ -13,6 +13,8 @@ public struct ZMQMonitorEvent: Sendable, Equatable {
         public static let handshakeFailedProtocol = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
         /// The connection closed (for a refused handshake, sometimes the only sign).
         public static let disconnected = Kind(rawValue: UInt16(ZMQ_EVENT_DISCONNECTED))
+        /// A peer connected to a bound socket (before its handshake).
+        public static let accepted = Kind(rawValue: UInt16(ZMQ_EVENT_ACCEPTED))
         /// The peer's authenticator (ZAP) refused our credentials.
         public static let handshakeFailedAuth = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
     }

@@ -36,6 +36,35 @@ struct ConnectionOptions: ParsableArguments {
         help: "tcp endpoints: the broker's CURVE public key (Z85, `sluice keys list` shows it). Default: read from <data-dir>/curve/broker.key.")
     var serverKey: String?
 
+    @Flag(
+        name: .long,
+        help: "Do not start a broker when none serves --data-dir (by default one starts in the background and exits when idle).")
+    var noAutoStart = false
+
+    @Option(name: .long, help: "Seconds an automatically started broker stays up with no client and nothing pending.")
+    var idleExit: Int = 300
+
+    @Option(
+        name: .long, parsing: .singleValue,
+        help: "Contract sets for an automatically started broker, as for serve. Default: its own (examples/tasks when it exists).")
+    var contracts: [String] = []
+
+    /// Ephemeral mode (docs/operations.md): for a data directory's own ipc endpoints, start a
+    /// broker when none serves it. Explicit endpoints are someone else's broker: never started.
+    func startBrokerIfNeeded() throws {
+        guard !noAutoStart, endpoint == nil, eventsEndpoint == nil else { return }
+        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        let autoStart = BrokerAutoStart(
+            executable: executable, dataDirectory: dataDirectory,
+            contracts: contracts.map { URL(fileURLWithPath: $0).standardizedFileURL }, idleExit: .seconds(idleExit))
+        do {
+            try autoStart.ensureRunning()
+        } catch {
+            FileHandle.standardError.write(Data("could not start a broker for \(dataDirectory.path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
     var dataDirectory: URL { URL(fileURLWithPath: dataDir).standardizedFileURL }
 
     /// Whether an endpoint in use is tcp (CURVE).

@@ -56,6 +56,7 @@ struct Send: AsyncParsableCommand {
 
 extension ConnectionOptions {
     func makeClient(events: Bool = false) throws -> SluiceClient {
+        try startBrokerIfNeeded()
         let credentials = try self.credentials(events: events)
         var configuration = ClientConfiguration(
             endpoint: commandEndpoint, eventEndpoint: events ? eventEndpoint : nil, credentials: credentials

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceBroker
+import SluiceClient
 import SluiceZMQ
 import UnixSignals
 
@@ -51,6 +52,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(
+        name: .long,
+        help: "Stop after this many milliseconds with no client connected and nothing pending (ephemeral mode; default: never).")
+    var idleExitMs: Int?
+
+    @Option(name: .long, help: "Write everything the broker prints to this file (appended) instead of the terminal.")
+    var logFile: String?
+
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Print 'sluice-ready' on the original standard output once serving (with --log-file: the only line it gets).",
+            discussion: "How a client that starts a broker in the background knows it serves."))
+    var readyLine = false
+
     @Flag(
         name: .long,
         help: ArgumentHelp(
@@ -59,6 +75,31 @@ struct Serve: AsyncParsableCommand {
     var insecureTCP = false
 
     func run() async throws {
+        // With --log-file, the broker's output goes there; the original stdout keeps only the ready
+        // line (and the reason, if it cannot start), so a starter reading it can close it.
+        var readyOutput: Int32 = 1
+        if let logFile {
+            let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard log >= 0 else { throw ValidationError("cannot open --log-file \(logFile)") }
+            readyOutput = dup(1)
+            dup2(log, 1)
+            dup2(log, 2)
+            close(log)
+        }
+        do {
+            try await serve(readyOutput: readyOutput)
+        } catch {
+            if readyOutput != 1 { Self.write("sluice serve: \(error)\n", to: readyOutput) }
+            throw error
+        }
+    }
+
+    static func write(_ text: String, to descriptor: Int32) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(descriptor, &bytes, bytes.count)
+    }
+
+    private func serve(readyOutput: Int32) async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -87,6 +128,7 @@ struct Serve: AsyncParsableCommand {
         configuration.synchronous = mode
         configuration.maxBatchSize = max(1, maxBatch)
         configuration.insecureTCP = insecureTCP
+        configuration.idleExitMs = idleExitMs
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)
@@ -104,7 +146,17 @@ struct Serve: AsyncParsableCommand {
         fflush(nil)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: BrokerService(broker: broker))],
+                services: [
+                    .init(
+                        service: BrokerService(broker: broker) { [readyLine] in
+                            guard readyLine else { return }
+                            fflush(nil)
+                            Self.write(BrokerAutoStart.readyLine + "\n", to: readyOutput)
+                            if readyOutput != 1 { close(readyOutput) }
+                        },
+                        // An idle exit ends the broker by itself: a normal end, not a failure.
+                        successTerminationBehavior: .gracefullyShutdownGroup)
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

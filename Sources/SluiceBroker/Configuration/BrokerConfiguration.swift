@@ -57,6 +57,11 @@ public struct BrokerConfiguration: Sendable {
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
+    /// Ephemeral mode: stop once no client has been connected and nothing has been pending (no
+    /// command, query or read in flight) for this many milliseconds. Default nil: serve until
+    /// asked to stop. `sluice` clients that start a broker set it (docs/operations.md).
+    public var idleExitMs: Int?
+
     /// Serve `tcp://` endpoints without encryption: the NULL mechanism, where every connection is
     /// the identity `anonymous`, which holds no capability (it may `HELLO` and `PING`). Default
     /// false: a tcp endpoint is always CURVE (docs/security.md). PLAIN is never offered on tcp:

@@ -185,7 +185,11 @@ final class BrokerIOLoop {
         }
         ready(nil)
         do {
-            try serve(notices: notices, doorbell: doorbell, stopRequested: stopRequested)
+            let idleExit = try configuration.idleExitMs.map { milliseconds throws(ZMQError) in
+                try IdleExit(context: context, sockets: [router, publisher], afterMs: milliseconds)
+            }
+            defer { idleExit?.close() }
+            try serve(notices: notices, doorbell: doorbell, idleExit: idleExit, stopRequested: stopRequested)
         } catch {
             logger.critical("I/O loop stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }
@@ -212,12 +216,21 @@ final class BrokerIOLoop {
         for socket in queryReaders { socket.close() }
     }
 
-    private func serve(notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool) throws(ZMQError) {
+    /// Nothing in flight: no command, query, parked query or store read waits for an answer.
+    var isQuiet: Bool {
+        pendingCommands.isEmpty && queryFlights.isEmpty && queryQueue.isEmpty && pendingReads.isEmpty
+            && parkedQueries.isEmpty
+    }
+
+    private func serve(
+        notices: ZMQSocket, doorbell: Doorbell, idleExit: IdleExit?, stopRequested: () -> Bool
+    ) throws(ZMQError) {
         var poller = ZMQPoller()
         let routerIndex = poller.add(router)
         let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
+        let idle = idleExit?.registered(with: &poller)
         openWatch = DatabaseOpenWatch(files: databaseFiles)
         let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
         checkForeignHolders()
@@ -234,13 +247,19 @@ final class BrokerIOLoop {
                 nextHeartbeat = now + heartbeatNanos
             }
             expireParkedQueries(now: now)
-            let wakeAt = min(nextHeartbeat, nextParkedDeadline ?? nextHeartbeat)
+            var wakeAt = min(nextHeartbeat, nextParkedDeadline ?? nextHeartbeat)
+            if let exitAt = idle?.exitAt, !draining { wakeAt = min(wakeAt, exitAt) }
             let timeout = Int((wakeAt - min(wakeAt, Clock.monotonicNanoseconds())) / 1_000_000) + 1
             let readable = try poller.poll(timeoutMilliseconds: timeout)
-            if readable[doorbellIndex] {
-                doorbell.reset()
-                if stopRequested() && !draining {
+            if readable[doorbellIndex] { doorbell.reset() }
+            let idleExpired = idle.map { $0.note(quiet: isQuiet, now: Clock.monotonicNanoseconds()) } ?? false
+            if let idle {
+                for index in idle.indexes where readable[index] { idle.countConnections(socket: index) }
+            }
+            if readable[doorbellIndex] || idleExpired {
+                if (stopRequested() || idleExpired) && !draining {
                     draining = true
+                    if idleExpired { logger.info("idle: no client and nothing pending; stopping") }
                     logger.info("draining: new requests get 'overloaded'; committing what is queued")
                     for inbox in writerInboxes.values {
                         try inbox.sendObject(WriterMessage.drainAndStop)

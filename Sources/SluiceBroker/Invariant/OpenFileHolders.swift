@@ -38,6 +38,20 @@ public enum OpenFileHolders {
         return found.sorted { ($0.pid, $0.file) < ($1.pid, $1.file) }
     }
 
+    /// A procfs file's bytes: they report size 0, so read until EOF rather than by size.
+    public static func readProcFile(_ path: String) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            guard count > 0 else { return bytes }
+            bytes += buffer[0..<count]
+        }
+    }
+
     static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink(path, &buffer, buffer.count - 1)
@@ -46,7 +60,8 @@ public enum OpenFileHolders {
     }
 
     static func command(of pid: String) -> String {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else {
+        let data = readProcFile("/proc/\(pid)/cmdline")
+        guard !data.isEmpty else {
             return (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
         }
