@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["JSONSchemaTestSuite"],
             swiftSettings: strict

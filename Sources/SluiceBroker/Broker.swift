@@ -31,7 +31,12 @@ public final class Broker: Sendable {
     let projections: ProjectionStart
     /// Identities and their tokens (`<data-dir>/tokens`).
     public let tokens: TokenStore
-    let context = ZMQContext()
+    /// The broker's ZeroMQ context: in-process clients of ``BrokerConfiguration/inprocIdentities``
+    /// connect through it (`ClientConfiguration.sharedContext`).
+    public let context = ZMQContext()
+
+    /// The request endpoint of an in-process identity.
+    public static func inprocEndpoint(for identity: String) -> String { "inproc://sluice/\(identity)" }
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)
     let stopped = DispatchSemaphore(value: 0)
@@ -56,6 +61,9 @@ public final class Broker: Sendable {
         auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         try tokens.ensureToken(for: TokenStore.operatorName)
+        for identity in configuration.inprocIdentities where !TokenStore.isValidName(identity) {
+            throw BrokerStateError(message: "inproc identity '\(identity)' is not an identity name")
+        }
         curveKeys = CurveKeyStore(dataDirectory: configuration.dataDirectory)
         if configuration.usesCurve {
             guard ZMQCurve.isAvailable else {

@@ -1,3 +1,4 @@
+public import SluiceZMQ
 /// How a ``SluiceClient`` connects and retries.
 public struct ClientConfiguration: Sendable {
     /// The broker's request endpoint, e.g. `ipc://./data/sluice.sock`.
@@ -22,6 +23,10 @@ public struct ClientConfiguration: Sendable {
     /// directory, starting one in the background if none does (``BrokerAutoStart``). The
     /// credentials are then usually `.operator(dataDirectory:)`, read after the start.
     public var autoStart: BrokerAutoStart?
+    /// For an `inproc://` endpoint of a broker embedded in this process: its ZeroMQ context
+    /// (`Broker.context`), which inproc requires the client to share. The client then leaves it
+    /// running when it closes.
+    public var sharedContext: ZMQContext?
 
     public init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil) {
         self.endpoint = endpoint

@@ -18,7 +18,7 @@ public final class SluiceClient: Sendable {
     public let configuration: ClientConfiguration
     let outbox = ClientOutbox()
     let doorbell = Doorbell()
-    let context = ZMQContext()
+    let context: ZMQContext
     let requestPrefix = String(UUID().uuidString.prefix(8)).lowercased()
     let requestCounter = Atomic<UInt64>(0)
     let finished = DispatchSemaphore(value: 0)
@@ -31,6 +31,7 @@ public final class SluiceClient: Sendable {
     public init(configuration: ClientConfiguration) throws {
         try configuration.autoStart?.ensureRunning()
         self.configuration = configuration
+        context = configuration.sharedContext ?? ZMQContext()
         let ready = DispatchSemaphore(value: 0)
         let failure = Mutex<String?>(nil)
         let thread = Thread { [context, doorbell, outbox, configuration, finished] in
@@ -72,7 +73,7 @@ public final class SluiceClient: Sendable {
         guard !isClosed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         enqueue(.close)
         finished.wait()
-        context.terminate()
+        if configuration.sharedContext == nil { context.terminate() }
     }
 
     func enqueue(_ item: ClientOutgoing) {

@@ -16,7 +16,7 @@ struct BenchBroker {
     /// With `endpoints`, it serves there (tcp endpoints speak CURVE) instead of ipc in its data directory.
     init(
         in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil,
-        endpoints: (commands: String, events: String)? = nil
+        endpoints: (commands: String, events: String)? = nil, inproc: Bool = false
     ) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         try BenchWorker.writeContractSet(contracts)
@@ -30,6 +30,7 @@ struct BenchBroker {
             configuration.commandEndpoint = endpoints.commands
             configuration.eventEndpoint = endpoints.events
         }
+        if inproc { configuration.inprocIdentities = [TokenStore.operatorName] }
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         broker = try Broker(configuration: configuration, logger: logger)
@@ -69,6 +70,13 @@ struct BenchBroker {
         try query.canonicalString.write(
             to: plugin.appendingPathComponent("contracts/viewer.recent.v1.json"), atomically: true, encoding: .utf8)
         try PluginCatalog(dataDirectory: data).install(from: plugin, contractDirectories: [contracts])
+    }
+
+    /// The operator's client in this process, over `inproc://` (the broker's own context).
+    func inprocClient() throws -> SluiceClient {
+        var configuration = ClientConfiguration(endpoint: Broker.inprocEndpoint(for: TokenStore.operatorName))
+        configuration.sharedContext = broker.context
+        return try SluiceClient(configuration: configuration)
     }
 
     /// The operator's client (PLAIN on ipc, its CURVE keys from the data directory on tcp).

@@ -10,7 +10,7 @@ import SluiceZMQ
 struct BenchTransport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transport",
-        abstract: "Round trips and pipelined commands over ipc (PLAIN) and loopback tcp (CURVE).",
+        abstract: "Round trips and pipelined commands over ipc (PLAIN), loopback tcp (CURVE) and inproc (embedded).",
         discussion: """
             One broker per transport, one SluiceClient in this process: --pings PINGs one at a time (round-trip \
             latency), then --commands inserts with 64 in flight (throughput, durable: synchronous=FULL). The broker, \
@@ -43,6 +43,10 @@ struct BenchTransport: AsyncParsableCommand {
         let tcp = (try LoopbackPort.endpoint(), try LoopbackPort.endpoint())
         rows.append(
             try await measure("tcp loopback (CURVE)", BenchBroker(in: root.appendingPathComponent("tcp"), endpoints: tcp)))
+        rows.append(
+            try await measure(
+                "inproc (embedded broker)", BenchBroker(in: root.appendingPathComponent("inproc"), inproc: true),
+                inproc: true))
         print("")
         print("| transport | ping p50 µs | ping p99 µs | × ipc p50 | commands/s | × ipc |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -54,9 +58,10 @@ struct BenchTransport: AsyncParsableCommand {
         }
     }
 
-    private func measure(_ transport: String, _ bench: BenchBroker) async throws -> Row {
+    private func measure(_ transport: String, _ bench: BenchBroker, inproc: Bool = false) async throws -> Row {
+        // The client closes before the broker stops (an inproc client shares the broker's context).
         defer { bench.stop() }
-        let client = try bench.client()
+        let client = try inproc ? bench.inprocClient() : bench.client()
         defer { client.close() }
         try await client.ping()
         var latencies: [Double] = []

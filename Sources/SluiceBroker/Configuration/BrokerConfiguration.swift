@@ -57,6 +57,13 @@ public struct BrokerConfiguration: Sendable {
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
+    /// Embedded brokers: identities (plugin ids, or `local`) that threads of this process reach
+    /// over `inproc://sluice/<id>` (``Broker/inprocEndpoint(for:)``), with the context
+    /// ``Broker/context``. inproc has no handshake, so the endpoint is the identity: every
+    /// request on it acts as `<id>`, with that identity's capabilities. (Code in the process could
+    /// connect to any of them: in-process plugins share the host's trust.) Default: none.
+    public var inprocIdentities: [String] = []
+
     /// Ephemeral mode: stop once no client has been connected and nothing has been pending (no
     /// command, query or read in flight) for this many milliseconds. Default nil: serve until
     /// asked to stop. `sluice` clients that start a broker set it (docs/operations.md).

@@ -9,10 +9,11 @@ extension BrokerIOLoop {
     func actor(for target: ReplyTarget) -> String { target.actor }
 
     /// Handles one ROUTER message. Never throws: every problem becomes an ERROR to the sender.
-    func handle(_ frames: [[UInt8]], actor: String, draining: Bool) {
+    func handle(_ frames: [[UInt8]], actor: String, draining: Bool, socket: Int = 0) {
         counters.received += 1
         var (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
         envelopeTarget.actor = actor
+        envelopeTarget.socket = socket
         guard wellFormed else {
             counters.malformed += 1
             reject(

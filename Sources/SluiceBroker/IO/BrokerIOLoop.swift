@@ -110,6 +110,8 @@ final class BrokerIOLoop {
 
     // Sockets, set up in `run` on the I/O thread.
     var router: ZMQSocket!
+    /// One ROUTER per in-process identity (`inproc://sluice/<id>`): the socket names the actor.
+    var inprocRouters: [(socket: ZMQSocket, actor: String)] = []
     var publisher: ZMQSocket!
     var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
@@ -158,6 +160,16 @@ final class BrokerIOLoop {
             try router.setReceiveHighWaterMark(configuration.clientHighWaterMark)
             try router.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
             try router.bind(configuration.commandEndpoint)
+            for identity in configuration.inprocIdentities {
+                let socket = try context.socket(.router)
+                try socket.setLinger(0)
+                try socket.setRouterMandatory(true)
+                try socket.setMaxMessageSize(Int64(configuration.limits.maxFrameBytes))
+                try socket.setSendHighWaterMark(configuration.clientHighWaterMark)
+                try socket.setReceiveHighWaterMark(configuration.clientHighWaterMark)
+                try socket.bind(Broker.inprocEndpoint(for: identity))
+                inprocRouters.append((socket, identity))
+            }
             // Events: an XPUB behind the same handshake; each subscription is granted per identity
             // (BrokerIOLoop+Subscriptions.swift).
             publisher = try context.socket(.xpub)
@@ -209,6 +221,7 @@ final class BrokerIOLoop {
 
     private func closeSockets() {
         router?.close()
+        for (socket, _) in inprocRouters { socket.close() }
         publisher?.close()
         for socket in writerInboxes.values { socket.close() }
         auditorInbox?.close()
@@ -227,6 +240,7 @@ final class BrokerIOLoop {
     ) throws(ZMQError) {
         var poller = ZMQPoller()
         let routerIndex = poller.add(router)
+        let inprocIndexes = inprocRouters.map { poller.add($0.socket) }
         let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
@@ -306,6 +320,15 @@ final class BrokerIOLoop {
                     if let message = frames.first { handleSubscription(message, actor: userID ?? "") }
                 }
             }
+            for (position, index) in inprocIndexes.enumerated() where readable[index] {
+                var handled = 0
+                let (socket, actor) = inprocRouters[position]
+                while handled < 512, let frames = try socket.receive(dontWait: true) {
+                    handle(frames, actor: actor, draining: draining, socket: position + 1)
+                    handled += 1
+                }
+                flushHandoffs()
+            }
             if readable[routerIndex] {
                 var handled = 0
                 while handled < 512, let (frames, userID) = try router.receive(dontWait: true, property: "User-Id") {
@@ -334,7 +357,8 @@ final class BrokerIOLoop {
 
     func send(_ target: ReplyTarget, _ frames: [[UInt8]]) {
         do {
-            try router.send(target.envelope + frames, dontWait: true)
+            let socket: ZMQSocket = target.socket == 0 ? router : inprocRouters[target.socket - 1].socket
+            try socket.send(target.envelope + frames, dontWait: true)
         } catch {
             // The client went away (EHOSTUNREACH) or stopped reading (EAGAIN). Its work stands;
             // it can ask STATUS with its key.

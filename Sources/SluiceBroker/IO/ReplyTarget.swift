@@ -8,6 +8,8 @@ struct ReplyTarget {
     /// Who is on the other end, from the connection's authenticated `User-Id`; empty when its
     /// credentials were refused.
     var actor = ""
+    /// The socket it came in on: 0 the request socket, n the n-th in-process identity's.
+    var socket = 0
 
     /// Splits a ROUTER message into its envelope and the Sluice frames. The envelope ends at the
     /// first empty frame, which must be followed by the protocol tag; otherwise the message is
