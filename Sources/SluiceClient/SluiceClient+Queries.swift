@@ -13,7 +13,7 @@ extension SluiceClient {
     ///     acknowledged on a projection's source are waited for without it.
     public func query(
         _ contract: String, _ parameters: JSONValue = [:], limit: Int? = nil, deadlineMs: Int? = nil,
-        minSourceSeq: Int64? = nil
+        minSourceSeq: Int64? = nil, context: CallerContext? = nil
     )
         async throws
         -> QueryResult
@@ -23,7 +23,7 @@ extension SluiceClient {
         }
         let request = QueryRequest(
             requestID: makeRequestID(), contract: id, limit: limit, deadlineMs: deadlineMs,
-            after: acknowledgedSeqs.withLock { $0 }, minSourceSeq: minSourceSeq,
+            after: acknowledgedSeqs.withLock { $0 }, minSourceSeq: minSourceSeq, context: context,
             parameters: parameters
         )
         let reply = try await self.request(request.message())

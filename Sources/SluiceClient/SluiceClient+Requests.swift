@@ -14,7 +14,12 @@ extension SluiceClient {
     ///   - deadlineMs: the broker answers `deadline_exceeded` instead of running it later than this.
     /// - Throws: `WireError` for a broker refusal, `SluiceClientError` for timeouts and closing.
     @discardableResult
-    public func send(_ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil)
+    ///
+    /// `context` (a W3C `traceparent`, a `tenant`) travels into the command log and the audit events.
+    public func send(
+        _ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil,
+        context: CallerContext? = nil
+    )
         async throws
         -> Acknowledgement
     {
@@ -23,7 +28,7 @@ extension SluiceClient {
         }
         let request = CommandRequest(
             requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
-            deadlineMs: deadlineMs, payload: payload
+            deadlineMs: deadlineMs, context: context, payload: payload
         )
         let reply = try await self.request(request.message())
         guard let ack = Acknowledgement(json: reply.body), reply.kind == .ack else {

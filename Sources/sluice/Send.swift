@@ -27,6 +27,12 @@ struct Send: AsyncParsableCommand {
     @Option(name: .long, help: "Milliseconds after which the broker must not start the command.")
     var deadlineMs: Int?
 
+    @Option(name: .long, help: "A W3C traceparent to record with the command (00-<32 hex>-<16 hex>-<2 hex>).")
+    var traceparent: String?
+
+    @Option(name: .long, help: "The tenant the command acts for (recorded in the log and the audit event).")
+    var tenant: String?
+
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
@@ -41,7 +47,9 @@ struct Send: AsyncParsableCommand {
         let client = try connection.makeClient()
         defer { client.close() }
         do {
-            let ack = try await client.send(contract, payload, idempotencyKey: key, deadlineMs: deadlineMs)
+            let context = CallerContext(traceparent: traceparent, tenant: tenant)
+            let ack = try await client.send(
+                contract, payload, idempotencyKey: key, deadlineMs: deadlineMs, context: context.isEmpty ? nil : context)
             print(ack.json.canonicalString)
         } catch let error as WireError {
             FileHandle.standardError.write(Data((error.json.canonicalString + "\n").utf8))

@@ -26,6 +26,8 @@ struct LoggedCommandEvents {
     var request: JSONValue?
     /// The stored result (or error), redacted, at level `requestResponse`.
     var response: JSONValue?
+    /// The caller's `traceparent` and `tenant`.
+    var context: CallerContext?
 
     /// Applies the contract's audit policy to the command's input and result.
     mutating func apply(
@@ -50,6 +52,7 @@ struct LoggedCommandEvents {
         idempotencyKey = row["idempotency_key"]
         status = row["status"]
         latencyMicros = row["latency_us"]
+        context = CommandLog.context(in: row)
         let changesText: String = row["changes"]
         changesBytes = Array(changesText.utf8)
         let changes = try JSONValue(parsing: changesBytes)
@@ -82,6 +85,7 @@ struct LoggedCommandEvents {
         keys = .array(changes.keys.map(JSONValue.string))
         tablesBytes = changes.tablesBytes
         self.latencyMicros = latencyMicros
+        context = command.request.context
         level = .metadata
         apply(policy, payload: command.request.payload, result: result, key: key)
     }
@@ -109,6 +113,8 @@ struct LoggedCommandEvents {
         if let response { audit.value("response", response) }
         audit.int("seq", seq)
         audit.string("status", status)
+        if let tenant = context?.tenant { audit.string("tenant", tenant) }
+        if let traceparent = context?.traceparent { audit.string("traceparent", traceparent) }
         audit.string("ts", timestamp)
         return audit.finish()
     }

@@ -40,6 +40,8 @@ extension BrokerIOLoop {
         do {
             // Every kind's request_id follows one rule; the kinds that require it check that too.
             target.requestID = try HeaderField.optionalRequestID(message.header, limits: configuration.limits)
+            // For the audit of a refusal (a malformed context is refused by the kind's own parse).
+            target.context = try? CallerContext.parse(message.header)
         } catch {
             counters.malformed += 1
             reject(envelopeTarget, error, kind: message.kind)
@@ -529,6 +531,8 @@ extension BrokerIOLoop {
         if let contract { record["contract"] = .string(contract) }
         if let idempotencyKey { record["idempotency_key"] = .string(idempotencyKey) }
         if let database { record["db"] = .string(database) }
+        if let tenant = target.context?.tenant { record["tenant"] = .string(tenant) }
+        if let traceparent = target.context?.traceparent { record["traceparent"] = .string(traceparent) }
         guard rejectionBacklog < configuration.maxRejectionBacklog else {
             overflowedRejections[RejectionKind(actor: target.actor, code: error.code.rawValue), default: 0] += 1
             return

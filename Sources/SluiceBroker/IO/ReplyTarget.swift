@@ -8,6 +8,8 @@ struct ReplyTarget {
     /// Who is on the other end, from the connection's authenticated `User-Id`; empty when its
     /// credentials were refused.
     var actor = ""
+    /// The caller's `traceparent` and `tenant`, for the audit of a refusal.
+    var context: CallerContext?
     /// The socket it came in on: 0 the request socket, n the n-th in-process identity's.
     var socket = 0
 

@@ -118,7 +118,7 @@ public struct LogReplayer {
         let payloadText: String = row["payload"]
         let request = CommandRequest(
             requestID: row["request_id"], contract: id, idempotencyKey: row["idempotency_key"],
-            payload: try JSONValue(parsing: payloadText)
+            context: CommandLog.context(in: row), payload: try JSONValue(parsing: payloadText)
         )
         return AdmittedCommand(
             token: UInt64(seq), actor: row["actor"], request: request, contract: contract, timestamp: row["ts"],

@@ -78,6 +78,7 @@ public final class DatabaseFile: Sendable {
         try setup.inDatabase { authorizer.install(on: $0) }
         (epoch, self.ledgerRetentionMs) = try setup.write { db in
             try db.execute(sql: DatabaseFile.internalSchema)
+            try CommandLog.addContextColumn(in: db)
             if let isolation { try ProjectionTable.prepare(isolation.projections, in: db) }
             try MigrationRunner.run(migrations, in: db, isolation: isolation, authorizer: authorizer)
             try isolation?.checkContracts(in: db, authorizer: authorizer)
@@ -156,6 +157,7 @@ public final class DatabaseFile: Sendable {
             status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
             result TEXT NOT NULL,
             changes TEXT NOT NULL,
-            latency_us INTEGER NOT NULL);
+            latency_us INTEGER NOT NULL,
+            context TEXT);
         """
 }

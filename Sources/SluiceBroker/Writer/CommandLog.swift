@@ -18,14 +18,30 @@ enum CommandLog {
         var result: [UInt8]
         var changes: [UInt8]
         var latencyMicros: Int64
+        /// The caller's `traceparent` and `tenant`, as canonical JSON; nil when none was given.
+        var context: [UInt8]? = nil
+    }
+
+    /// The `context` column of a log row (absent from rows written before it existed).
+    static func context(in row: Row) -> CallerContext? {
+        guard row.hasColumn("context"), let text: String = row["context"],
+            let json = try? JSONValue(parsing: Array(text.utf8))
+        else { return nil }
+        return CallerContext(json: json)
+    }
+
+    /// Adds the `context` column to a log made before it existed.
+    static func addContextColumn(in db: Database) throws {
+        let columns = try db.columns(in: "sluice_log").map(\.name)
+        if !columns.contains("context") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN context TEXT") }
     }
 
     static func append(_ entry: Entry, in db: Database) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
-                    status, result, changes, latency_us)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    status, result, changes, latency_us, context)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         statement.bind(entry.seq, at: 1)
@@ -40,6 +56,7 @@ enum CommandLog {
         statement.bind(entry.result, asTextAt: 10)
         statement.bind(entry.changes, asTextAt: 11)
         statement.bind(entry.latencyMicros, at: 12)
+        if let context = entry.context { statement.bind(context, asTextAt: 13) } else { statement.bindNull(at: 13) }
         try statement.runDirect(in: db)
     }
 }

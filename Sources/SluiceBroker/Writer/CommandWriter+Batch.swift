@@ -162,7 +162,8 @@ extension CommandWriter {
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
                 generatedID: command.generatedID, payload: payloadBytes, status: status, result: storedBytes,
-                changes: changesBytes, latencyMicros: latency
+                changes: changesBytes, latencyMicros: latency,
+                context: command.request.context.map { $0.json.canonicalBytes() }
             ),
             in: db
         )

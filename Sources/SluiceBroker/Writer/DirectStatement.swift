@@ -28,6 +28,8 @@ extension Statement {
 
     func bind(_ value: Int64, at index: Int32) { _ = sqlite3_bind_int64(sqliteStatement, index, value) }
 
+    func bindNull(at index: Int32) { _ = sqlite3_bind_null(sqliteStatement, index) }
+
     /// Steps a statement that returns no rows to completion, then resets it.
     func runDirect(in db: Database) throws {
         defer { sqlite3_reset(sqliteStatement) }

@@ -6,11 +6,15 @@ public struct CommandRequest: Sendable, Equatable {
     /// Milliseconds after the broker receives the command within which it must start running;
     /// past it the command is answered `deadline_exceeded` and not run.
     public var deadlineMs: Int?
+    /// `traceparent` and `tenant`, when the caller gave them.
+    public var context: CallerContext?
     public var payload: JSONValue
 
     public init(
-        requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil, payload: JSONValue
+        requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil,
+        context: CallerContext? = nil, payload: JSONValue
     ) {
+        self.context = context
         self.requestID = requestID
         self.contract = contract
         self.idempotencyKey = idempotencyKey
@@ -25,6 +29,7 @@ public struct CommandRequest: Sendable, Equatable {
             "idempotency_key": .string(idempotencyKey),
         ]
         if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
+        context?.write(into: &header)
         return WireMessage(kind: .command, header: header, body: payload)
     }
 
@@ -62,13 +67,15 @@ public struct CommandRequest: Sendable, Equatable {
             }
             deadline = Int(milliseconds)
         }
+        let context = try CallerContext.parse(message.header)
         guard case .object = message.body else {
             throw WireError(
                 .invalidMessage, "a COMMAND body must be a JSON object (the contract's input)",
                 details: ["frame": "body"])
         }
         self.init(
-            requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, payload: message.body)
+            requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, context: context,
+            payload: message.body)
     }
 }
 

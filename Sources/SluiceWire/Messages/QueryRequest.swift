@@ -12,13 +12,16 @@ public struct QueryRequest: Sendable, Equatable {
     /// For a query that reads projections: the source seq each must reflect (it waits up to its
     /// deadline, then answers `stale`).
     public var minSourceSeq: Int64?
+    /// `traceparent` and `tenant`, when the caller gave them.
+    public var context: CallerContext?
     public var parameters: JSONValue
 
     public init(
         requestID: String, contract: ContractID, limit: Int? = nil, deadlineMs: Int? = nil,
-        after: [String: Int64] = [:], minSourceSeq: Int64? = nil,
+        after: [String: Int64] = [:], minSourceSeq: Int64? = nil, context: CallerContext? = nil,
         parameters: JSONValue
     ) {
+        self.context = context
         self.minSourceSeq = minSourceSeq
         self.requestID = requestID
         self.contract = contract
@@ -34,6 +37,7 @@ public struct QueryRequest: Sendable, Equatable {
         if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
         if !after.isEmpty { header["after"] = .object(after.mapValues { .int($0) }) }
         if let minSourceSeq { header["min_source_seq"] = .int(minSourceSeq) }
+        context?.write(into: &header)
         return WireMessage(kind: .query, header: header, body: parameters)
     }
 
@@ -79,12 +83,13 @@ public struct QueryRequest: Sendable, Equatable {
             }
             minSourceSeq = number
         }
+        let context = try CallerContext.parse(message.header)
         guard case .object = message.body else {
             throw WireError(
                 .invalidMessage, "a QUERY body must be a JSON object (the parameters)", details: ["frame": "body"])
         }
         self.init(
             requestID: requestID, contract: contract, limit: limit, deadlineMs: deadline, after: after,
-            minSourceSeq: minSourceSeq, parameters: message.body)
+            minSourceSeq: minSourceSeq, context: context, parameters: message.body)
     }
 }
