@@ -81,6 +81,8 @@ import Testing
         for round in 0...cuts {
             let broker = try BrokerProcess(
                 dataDirectory: data, socketDirectory: directory.url, extraArguments: ["--synchronous", mode.rawValue])
+            // Whatever ends this round (a failed expectation that throws included), no broker outlives it.
+            defer { broker.kill9() }
             #expect(try broker.waitUntilServing(), "broker did not serve after cut \(round): \(broker.output)")
             let token = try #require(TokenStore(dataDirectory: data).token(for: TokenStore.operatorName))
             if operatorToken == nil { operatorToken = token }
@@ -161,6 +163,7 @@ import Testing
         let cuts = max(2, Self.cuts / 2)
         for round in 0...cuts {
             let broker = try BrokerProcess(dataDirectory: data, contracts: set, socketDirectory: directory.url)
+            defer { broker.kill9() }
             #expect(try broker.waitUntilServing(), "broker did not serve after cut \(round): \(broker.output)")
             let check = try ProjectionCheck.check(projection, registry: registry, dataDirectory: data, compareRows: true)
             #expect(check.verdict == .exact, "after cut \(round): \(check)")

@@ -70,8 +70,9 @@ public final class BrokerProcess: @unchecked Sendable {
     /// What the broker printed so far (for failure messages).
     public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
+    /// SIGKILL, if it still runs (so a cleanup path may call it after any other end).
     public func kill9() {
-        kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
