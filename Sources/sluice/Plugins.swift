@@ -9,6 +9,7 @@ struct Plugins: AsyncParsableCommand {
         abstract: "Create, install and inspect plugins.",
         subcommands: [
             PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
+            PluginsRotateToken.self,
         ]
     )
 }
@@ -77,6 +78,30 @@ struct PluginsInstall: AsyncParsableCommand {
         print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
         print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
         print("restart the broker to load it")
+    }
+}
+
+struct PluginsRotateToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-token",
+        abstract: "Give an identity a new token; the old one is refused from its next connection.",
+        discussion:
+            "Works while the broker serves (it reads tokens at every handshake). Connections already open stay until they close. Hand the plugin <data-dir>/tokens/<id>.token again."
+    )
+
+    @Argument(help: "A plugin id, or local.")
+    var id: String
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let tokens = TokenStore(dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL)
+        guard tokens.token(for: id) != nil else {
+            throw ValidationError("\(id) has no token in \(tokens.directory.path): is it installed?")
+        }
+        try tokens.rotateToken(for: id)
+        print("\(id): new token in \(tokens.url(for: id).path); the old one is refused from its next connection")
     }
 }
 

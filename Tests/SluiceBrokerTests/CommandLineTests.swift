@@ -1,6 +1,9 @@
 import Foundation
 import GRDB
+import SluiceBroker
+import SluiceClient
 import SluiceTestSupport
+import SluiceWire
 import Testing
 
 /// The `sluice` executable's operator commands, run as a person would run them.
@@ -59,5 +62,46 @@ import Testing
         let accepted = try sluice(["send", "task.create@v1", #"{"title": "x"}"#, "--key", "k", "--data-dir", data.path])
         #expect(accepted.status == 0, "\(accepted.output)")
         #expect(accepted.output.contains(#""duplicate":false"#), "nothing ran before: \(accepted.output)")
+    }
+
+    /// `sluice plugins rotate-token`: the old token is refused from the next connection, the new
+    /// one works, while the broker keeps serving.
+    @Test func rotateTokenRefusesTheOldTokenOnTheNextConnection() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        try PluginCatalog(dataDirectory: data).install(
+            from: try PluginScaffold.create(id: "alpha", mode: .exclusiveSQLite, in: directory.path("sources")))
+        let broker = try RunningBroker(directory: directory)
+        defer { broker.stop() }
+        let tokens = TokenStore(dataDirectory: data)
+        let old = try #require(tokens.token(for: "alpha"))
+        func client(_ token: String) throws -> SluiceClient {
+            var configuration = ClientConfiguration(
+                endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: "alpha", token: token))
+            configuration.attemptTimeout = .seconds(10)
+            return try SluiceClient(configuration: configuration)
+        }
+        let before = try client(old)
+        _ = try await before.send("alpha.item.create@v1", ["title": "before"], idempotencyKey: "b")
+        before.close()
+
+        let rotated = try sluice(["plugins", "rotate-token", "alpha", "--data-dir", data.path])
+        #expect(rotated.status == 0, "\(rotated.output)")
+        let new = try #require(tokens.token(for: "alpha"))
+        #expect(new != old)
+
+        let stale = try client(old)
+        defer { stale.close() }
+        do {
+            try await stale.ping()
+            Issue.record("the old token was accepted after the rotation")
+        } catch let error as SluiceClientError {
+            #expect(error.code == .credentialsRefused)
+        }
+        let fresh = try client(new)
+        defer { fresh.close() }
+        _ = try await fresh.send("alpha.item.create@v1", ["title": "after"], idempotencyKey: "a")
+        let unknown = try sluice(["plugins", "rotate-token", "nobody", "--data-dir", data.path])
+        #expect(unknown.status != 0 && unknown.output.contains("no token"))
     }
 }

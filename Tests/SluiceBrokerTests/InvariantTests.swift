@@ -92,7 +92,7 @@ import Testing
             try? input.fileHandleForWriting.close()
             intruder.waitUntilExit()
         }
-        let ready = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let ready = String(decoding: Fixtures.readChunk(output.fileHandleForReading.fileDescriptor), as: UTF8.self)
         #expect(ready.hasPrefix("open"))
         let pid = intruder.processIdentifier
 

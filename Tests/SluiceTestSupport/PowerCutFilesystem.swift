@@ -31,7 +31,7 @@ public final class PowerCutFilesystem: @unchecked Sendable {
         // It prints "ready" once the kernel has mounted it; EOF first means it failed.
         var printed = Data()
         while !String(decoding: printed, as: UTF8.self).contains("ready") {
-            let chunk = ready.fileHandleForReading.availableData
+            let chunk = Data(Fixtures.readChunk(ready.fileHandleForReading.fileDescriptor))
             if chunk.isEmpty {
                 process.waitUntilExit()
                 throw Failure(description: "powercutfs did not mount \(mountPoint.path): \(log)")

@@ -286,21 +286,49 @@ extension BrokerIOLoop {
                 details: ["limit": "max_in_flight", "value": .int(Int64(maximum))]
             )
         }
-        if let rate = limits.ratePerSecond {
-            var bucket = rateBuckets[actor] ?? (tokens: rate, refilledAt: now)
-            bucket.tokens = min(rate, bucket.tokens + Double(now - bucket.refilledAt) / 1e9 * rate)
-            bucket.refilledAt = now
-            guard bucket.tokens >= 1 else {
-                rateBuckets[actor] = bucket
-                let wait = Int(((1 - bucket.tokens) / rate * 1000).rounded(.up))
-                return WireError(
-                    .rateLimited, "plugin \(actor) exceeds its rate of \(rate) commands/s", retryAfterMs: max(1, wait),
-                    details: ["limit": "rate_per_second", "value": .double(rate)]
-                )
-            }
-            bucket.tokens -= 1
-            rateBuckets[actor] = bucket
+        if let rate = limits.ratePerSecond, let wait = BrokerIOLoop.take(from: &rateBuckets, actor, rate: rate, now: now) {
+            return WireError(
+                .rateLimited, "plugin \(actor) exceeds its rate of \(rate) commands/s", retryAfterMs: wait,
+                details: ["limit": "rate_per_second", "value": .double(rate)]
+            )
         }
+        return nil
+    }
+
+    /// The same for queries: queries in flight (`max_queries_in_flight`) and their rate
+    /// (`query_rate_per_second`), so a plugin's reads cannot crowd out everyone's readers.
+    func admitQueryUnderLimits(actor: String, now: UInt64) -> WireError? {
+        guard let limits = registry.plugins[actor]?.limits else { return nil }
+        if let maximum = limits.maxQueriesInFlight, queriesInFlightPerActor[actor, default: 0] >= maximum {
+            return WireError(
+                .rateLimited, "plugin \(actor) has \(maximum) queries in flight, its max_queries_in_flight",
+                retryAfterMs: 10, details: ["limit": "max_queries_in_flight", "value": .int(Int64(maximum))]
+            )
+        }
+        if let rate = limits.queryRatePerSecond,
+            let wait = BrokerIOLoop.take(from: &queryRateBuckets, actor, rate: rate, now: now)
+        {
+            return WireError(
+                .rateLimited, "plugin \(actor) exceeds its rate of \(rate) queries/s", retryAfterMs: wait,
+                details: ["limit": "query_rate_per_second", "value": .double(rate)]
+            )
+        }
+        return nil
+    }
+
+    /// Takes one token from `actor`'s bucket (refilled at `rate` per second, holding one second's
+    /// worth and at least one token, so a rate below 1/s still lets one through now and then);
+    /// nil when there was one, else the milliseconds until there will be.
+    static func take(
+        from buckets: inout [String: (tokens: Double, refilledAt: UInt64)], _ actor: String, rate: Double, now: UInt64
+    ) -> Int? {
+        let capacity = max(1, rate)
+        var bucket = buckets[actor] ?? (tokens: capacity, refilledAt: now)
+        bucket.tokens = min(capacity, bucket.tokens + Double(now - bucket.refilledAt) / 1e9 * rate)
+        bucket.refilledAt = now
+        defer { buckets[actor] = bucket }
+        guard bucket.tokens >= 1 else { return max(1, Int(((1 - bucket.tokens) / rate * 1000).rounded(.up))) }
+        bucket.tokens -= 1
         return nil
     }
 

@@ -72,6 +72,7 @@ extension BrokerIOLoop {
             reject(
                 query.target, WireError(.overloaded, "too many queries are waiting for projections", retryAfterMs: 50),
                 kind: .query)
+            queryAnswered(query.target)
             return
         }
         parkedQueries.append(query)
@@ -166,6 +167,7 @@ extension BrokerIOLoop {
                 ]
             )
             reject(query.target, error, kind: .query, database: query.contract.database)
+            queryAnswered(query.target)
         }
         parkedQueries = waiting
     }
@@ -173,7 +175,10 @@ extension BrokerIOLoop {
     /// At shutdown: queries waiting for projections are answered `overloaded`.
     func refuseParkedQueries() {
         let shuttingDown = WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000)
-        for query in parkedQueries { reply(query.target, .error, body: shuttingDown.json) }
+        for query in parkedQueries {
+            reply(query.target, .error, body: shuttingDown.json)
+            queryAnswered(query.target)
+        }
         parkedQueries.removeAll()
     }
 }

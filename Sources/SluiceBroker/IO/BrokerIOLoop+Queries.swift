@@ -96,7 +96,12 @@ extension BrokerIOLoop {
             reject(target, error, kind: .query, header: message.header)
             return
         }
+        if let denial = admitQueryUnderLimits(actor: target.actor, now: receivedAt) {
+            reject(target, denial, kind: .query, database: contract.database)
+            return
+        }
         actorCounters[target.actor, default: ActorCounters()].queries += 1
+        queriesInFlightPerActor[target.actor, default: 0] += 1
         guard unmet(needs).isEmpty else {
             let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? 5000
             park(
@@ -125,6 +130,7 @@ extension BrokerIOLoop {
             if cached.expiresAt > receivedAt, waiter.isSatisfied(by: cached.seq, projectionSeqs: cached.projectionSeqs) {
                 counters.hits += 1
                 send(target, WireMessage.replyFrames(.result, requestID: target.requestID, encodedBody: cached.body))
+                queryAnswered(target)
                 return
             }
             uncache(key)
@@ -137,6 +143,7 @@ extension BrokerIOLoop {
         }
         guard queryQueue.count < BrokerIOLoop.maximumQueuedQueries else {
             reject(target, WireError(.overloaded, "too many queries are waiting", retryAfterMs: 50), kind: .query)
+            queryAnswered(target)
             return
         }
         counters.misses += 1
@@ -192,6 +199,7 @@ extension BrokerIOLoop {
             if error.code == .deadlineExceeded { queryStats[answer.contract, default: QueryCounters()].timeouts += 1 }
             for waiter in flight.waiters {
                 reply(waiter.target, .error, body: error.json)
+                queryAnswered(waiter.target)
                 auditRejection(
                     error, target: waiter.target, kind: .query, contract: answer.contract.description,
                     idempotencyKey: nil, database: flight.contract.database)
@@ -206,6 +214,7 @@ extension BrokerIOLoop {
                 send(
                     waiter.target,
                     WireMessage.replyFrames(.result, requestID: waiter.target.requestID, encodedBody: result.body))
+                queryAnswered(waiter.target)
             }
             // Cache only what no known commit or projection refresh has overtaken; later ones
             // invalidate it.
@@ -276,9 +285,18 @@ extension BrokerIOLoop {
             else {
                 continue
             }
-            for waiter in flight.waiters { reply(waiter.target, .error, body: shuttingDown.json) }
+            for waiter in flight.waiters {
+                reply(waiter.target, .error, body: shuttingDown.json)
+                queryAnswered(waiter.target)
+            }
         }
         queryQueue.removeAll()
+    }
+
+    /// A query of `target.actor` got its answer: one fewer in flight (`max_queries_in_flight`).
+    func queryAnswered(_ target: ReplyTarget) {
+        let remaining = queriesInFlightPerActor[target.actor, default: 1] - 1
+        queriesInFlightPerActor[target.actor] = remaining > 0 ? remaining : nil
     }
 
     var queryStatistics: JSONValue {

@@ -81,6 +81,9 @@ final class BrokerIOLoop {
 
     /// Token buckets per actor (for `rate_per_second`), in monotonic nanoseconds.
     var rateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
+    /// The same for queries, and each actor's queries admitted and not yet answered.
+    var queryRateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
+    var queriesInFlightPerActor: [String: Int] = [:]
     var heartbeatSeq: Int64 = 0
     /// Random bytes for the ids generated at admission, fetched from the kernel in blocks.
     var randomSource = BufferedRandom()

@@ -37,6 +37,20 @@ public struct TokenStore: Sendable {
         return token
     }
 
+    /// Replaces `name`'s token with a fresh one (durably, before it returns) and returns it. The
+    /// broker reads tokens at every handshake: the old token is refused from the next connection
+    /// on; connections already open stay until they close.
+    @discardableResult
+    public func rotateToken(for name: String) throws -> String {
+        guard TokenStore.isValidName(name), token(for: name) != nil else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: url(for: name).path])
+        }
+        var generator = SystemRandomNumberGenerator()
+        let fresh = SHA256.hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        try DurableFile.write(Data((fresh + "\n").utf8), to: url(for: name))
+        return fresh
+    }
+
     public func token(for name: String) -> String? {
         guard TokenStore.isValidName(name), let text = try? String(contentsOf: url(for: name), encoding: .utf8) else {
             return nil

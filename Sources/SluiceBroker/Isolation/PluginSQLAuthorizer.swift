@@ -38,7 +38,8 @@ final class PluginSQLAuthorizer {
             { context, action, first, second, third, fourth in
                 let authorizer = Unmanaged<PluginSQLAuthorizer>.fromOpaque(context!).takeUnretainedValue()
                 return authorizer.authorize(
-                    action, first.map { String(cString: $0) }, second.map { String(cString: $0) })
+                    action, first.map { String(cString: $0) }, second.map { String(cString: $0) },
+                    database: third.map { String(cString: $0) })
             },
             context
         )
@@ -46,8 +47,11 @@ final class PluginSQLAuthorizer {
 
     func clearDenial() { denial = nil }
 
-    private func authorize(_ action: Int32, _ first: String?, _ second: String?) -> Int32 {
+    private func authorize(_ action: Int32, _ first: String?, _ second: String?, database: String?) -> Int32 {
         guard let scope else { return SQLITE_OK }
+        // A read with no database is of a common table expression (WITH …), not of a table:
+        // every real table read names its database (`main`).
+        if action == SQLITE_READ, database == nil { return SQLITE_OK }
         let created = created[scope.plugin, default: []]
         if let reason = PluginSQLAuthorizer.refusal(action, first, second, scope: scope, created: created) {
             denial = reason

@@ -30,6 +30,10 @@ public struct PluginManifest: Sendable, Equatable {
         public var ratePerSecond: Double?
         /// Deadline applied to the plugin's commands that do not set `deadline_ms`.
         public var timeoutMs: Int?
+        /// Queries of this plugin admitted and not yet answered, at most.
+        public var maxQueriesInFlight: Int?
+        /// Sustained queries per second (a token bucket of one second's burst).
+        public var queryRatePerSecond: Double?
     }
 
     public var id: String
@@ -125,11 +129,12 @@ public struct PluginManifest: Sendable, Equatable {
             guard case .object(let values) = limitMembers else {
                 throw Invalid(field: "limits", reason: "must be an object")
             }
-            for key in values.keys.sorted()
-            where !["storage_mb", "max_in_flight", "rate_per_second", "timeout_ms"].contains(key) {
-                throw Invalid(
-                    field: "limits.\(key)",
-                    reason: "is not a limit (storage_mb, max_in_flight, rate_per_second, timeout_ms)")
+            let known = [
+                "storage_mb", "max_in_flight", "rate_per_second", "timeout_ms", "max_queries_in_flight",
+                "query_rate_per_second",
+            ]
+            for key in values.keys.sorted() where !known.contains(key) {
+                throw Invalid(field: "limits.\(key)", reason: "is not a limit (\(known.joined(separator: ", ")))")
             }
             func positive(_ key: String) throws(Invalid) -> Int? {
                 guard let value = values[key] else { return nil }
@@ -141,12 +146,16 @@ public struct PluginManifest: Sendable, Equatable {
             limits.storageMB = try positive("storage_mb")
             limits.maxInFlight = try positive("max_in_flight")
             limits.timeoutMs = try positive("timeout_ms")
-            if let rate = values["rate_per_second"] {
-                guard let number = rate.doubleValue, number > 0 else {
-                    throw Invalid(field: "limits.rate_per_second", reason: "must be a positive number")
+            func rate(_ key: String) throws(Invalid) -> Double? {
+                guard let value = values[key] else { return nil }
+                guard let number = value.doubleValue, number > 0 else {
+                    throw Invalid(field: "limits.\(key)", reason: "must be a positive number")
                 }
-                limits.ratePerSecond = number
+                return number
             }
+            limits.ratePerSecond = try rate("rate_per_second")
+            limits.maxQueriesInFlight = try positive("max_queries_in_flight")
+            limits.queryRatePerSecond = try rate("query_rate_per_second")
         }
         var auditLevel: AuditPolicy.Level?
         if let audit = members["audit"] {
