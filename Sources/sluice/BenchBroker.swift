@@ -72,6 +72,32 @@ struct BenchBroker {
         try PluginCatalog(dataDirectory: data).install(from: plugin, contractDirectories: [contracts])
     }
 
+    /// Drives this broker with `clients` worker processes, each sending `commands` inserts with
+    /// `window` in flight: the C load generator at `loadgenPath` (`generator` "c") or `sluice bench
+    /// worker` processes. Returns the latencies, the wall time and the CPU used meanwhile (the
+    /// broker is this process; the workers are its children).
+    func drive(clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String) throws -> (
+        samples: [Double], seconds: Double, cpu: CPUTime
+    ) {
+        let endpoint = configuration.commandEndpoint
+        let token = token
+        let started = CPUTime.now()
+        let (samples, seconds) =
+            if generator == "c" {
+                try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
+                    [endpoint, token, "\(index)", "\(commands)", "\(window)"]
+                }
+            } else {
+                try spawnBenchWorkers(clients) { index in
+                    [
+                        "bench", "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
+                        "\(commands)", "--window", "\(window)", "--token", token,
+                    ]
+                }
+            }
+        return (samples, seconds, CPUTime.now() - started)
+    }
+
     /// The operator's client in this process, over `inproc://` (the broker's own context).
     func inprocClient() throws -> SluiceClient {
         var configuration = ClientConfiguration(endpoint: Broker.inprocEndpoint(for: TokenStore.operatorName))

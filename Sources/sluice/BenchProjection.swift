@@ -90,23 +90,8 @@ struct BenchProjection: AsyncParsableCommand {
     private func brokerRun(_ directory: URL, projectionRows: Int?) async throws -> Run {
         let bench = try BenchBroker(in: directory, projectionRows: projectionRows)
         defer { bench.stop() }
-        let configuration = bench.configuration
-        let token = bench.token
-        let cpu = CPUTime.now()
-        let (samples, seconds) =
-            if loadGenerator == "c" {
-                try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
-                    [configuration.commandEndpoint, token, "\(index)", "\(commands)", "\(window)"]
-                }
-            } else {
-                try spawnBenchWorkers(clients) { index in
-                    [
-                        "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id",
-                        "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token", token,
-                    ]
-                }
-            }
-        let used = CPUTime.now() - cpu
+        let (samples, seconds, used) = try bench.drive(
+            clients: clients, commands: commands, window: window, generator: loadGenerator, loadgenPath: loadgenPath)
         var refreshes: Int64?
         var refreshMicros: Int64?
         if projectionRows != nil {

@@ -120,23 +120,8 @@ struct BenchWrite: AsyncParsableCommand {
     {
         let bench = try BenchBroker(in: directory, synchronous: synchronous)
         defer { bench.stop() }
-        let configuration = bench.configuration
-        let token = bench.token
-        let cpu = CPUTime.now()
-        let (samples, seconds) =
-            if generator == "c" {
-                try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
-                    [configuration.commandEndpoint, token, "\(index)", "\(commands)", "\(window)"]
-                }
-            } else {
-                try spawnBenchWorkers(clients) { index in
-                    [
-                        "bench", "worker", "--mode", "broker", "--target", configuration.commandEndpoint, "--id",
-                        "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token", token,
-                    ]
-                }
-            }
-        let used = CPUTime.now() - cpu
+        let (samples, seconds, used) = try bench.drive(
+            clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath)
         return BenchResult(
             path: "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients)",
             processes: clients, window: window, samples: samples, seconds: seconds,
