@@ -72,7 +72,8 @@ import Testing
     @Test func aBrokerStartedByAClientExitsOnceIdleAndNotBefore() async throws {
         let directory = TemporaryDirectory()
         let data = directory.path("data")
-        let autoStart = Self.autoStart(data, idleExit: .milliseconds(300))
+        // Long enough that even a slow machine connects the client before the broker could stop.
+        let autoStart = Self.autoStart(data, idleExit: .seconds(1))
         var configuration = ClientConfiguration(endpoint: "ipc://" + data.appendingPathComponent("sluice.sock").path)
         configuration.autoStart = autoStart
         #expect(!autoStart.isServing())
@@ -82,7 +83,7 @@ import Testing
         let client = try SluiceClient(configuration: configuration)
         _ = try await client.send("task.create@v1", ["title": "ephemeral"], idempotencyKey: "e-1")
         // Connected but silent for several idle periods: time passing is what is tested here.
-        try await Task.sleep(for: .milliseconds(1200))
+        try await Task.sleep(for: .seconds(3))
         #expect(autoStart.isServing(), "a broker with a connected client must not exit")
         try await client.ping()
         client.close()

@@ -149,6 +149,7 @@ final class BrokerIOLoop {
         context: ZMQContext, doorbell: Doorbell, stopRequested: @escaping () -> Bool, ready: ((any Error)?) -> Void
     ) {
         let notices: ZMQSocket
+        var idleExit: IdleExit?
         do {
             notices = try context.socket(.pull)
             try notices.setLinger(0)
@@ -162,7 +163,6 @@ final class BrokerIOLoop {
             try router.setSendHighWaterMark(configuration.clientHighWaterMark)
             try router.setReceiveHighWaterMark(configuration.clientHighWaterMark)
             try router.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
-            try router.bind(configuration.commandEndpoint)
             for identity in configuration.inprocIdentities {
                 let socket = try context.socket(.router)
                 try socket.setLinger(0)
@@ -180,6 +180,12 @@ final class BrokerIOLoop {
             try publisher.setXPubManual(true)
             try publisher.setLinger(1000)
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
+            // The idle exit's monitors watch before the sockets bind: a client already trying to
+            // connect is counted, whenever it gets in.
+            idleExit = try configuration.idleExitMs.map { milliseconds throws(ZMQError) in
+                try IdleExit(context: context, sockets: [router, publisher], afterMs: milliseconds)
+            }
+            try router.bind(configuration.commandEndpoint)
             try publisher.bind(configuration.eventEndpoint)
             try configuration.sharedSockets?.grant(endpoints: [configuration.commandEndpoint, configuration.eventEndpoint])
             for database in registry.databases {
@@ -194,15 +200,13 @@ final class BrokerIOLoop {
             }
             readerInbox = try context.handoverSocket(to: StoreReader.inboxEndpoint, linger: -1)
         } catch {
+            idleExit?.close()
             closeSockets()
             ready(error)
             return
         }
         ready(nil)
         do {
-            let idleExit = try configuration.idleExitMs.map { milliseconds throws(ZMQError) in
-                try IdleExit(context: context, sockets: [router, publisher], afterMs: milliseconds)
-            }
             defer { idleExit?.close() }
             try serve(notices: notices, doorbell: doorbell, idleExit: idleExit, stopRequested: stopRequested)
         } catch {
