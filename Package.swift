@@ -82,6 +82,18 @@ let package = Package(
             name: "tasks-example", dependencies: ["SluiceClient", "SluiceWire"], path: "examples/tasks/app",
             swiftSettings: strict
         ),
+        .target(
+            name: "InventoryRules", dependencies: ["SluiceBroker", "SluiceWire"], path: "examples/handlers/rules",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "handlers-example",
+            dependencies: [
+                "InventoryRules", "SluiceBroker", "SluiceClient", "SluiceWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/handlers/app", swiftSettings: strict
+        ),
         .executableTarget(
             name: "audit-tail-example", dependencies: ["SluicePluginHost", "SluiceClient", "SluiceWire"],
             path: "examples/audit-tail", exclude: ["plugin"], swiftSettings: strict
@@ -101,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "SluiceBrokerTests",
             dependencies: [
-                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport",
+                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport", "InventoryRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

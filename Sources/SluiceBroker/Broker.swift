@@ -29,6 +29,8 @@ public final class Broker: Sendable {
     let queryRegions: [ContractID: DatabaseRegion]
     /// What each projection reads and the seq it reflects at start.
     let projections: ProjectionStart
+    /// The Swift code of `"handler": "swift"` contracts.
+    let handlers: [ContractID: CommandHandler]
     /// Identities and their tokens (`<data-dir>/tokens`).
     public let tokens: TokenStore
     /// The broker's ZeroMQ context: in-process clients of ``BrokerConfiguration/inprocIdentities``
@@ -99,6 +101,7 @@ public final class Broker: Sendable {
             )
         }
         self.databases = databases
+        handlers = try CommandWriter.handlers(configuration.commandHandlers, of: registry)
         projections = try ProjectionStart(Array(registry.projections.values), databases: databases, logger: logger)
         queryRegions = try QueryCheck.regions(of: registry, in: databases)
         auditor = RejectionAuditorBox(
@@ -117,12 +120,12 @@ public final class Broker: Sendable {
         try startAuthenticator()
         for (name, database) in databases {
             try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
-                [configuration, auditKey, registry, databases, logger] context, inbox in
+                [configuration, auditKey, registry, databases, handlers, logger] context, inbox in
                 do {
                     let writer = try CommandWriter(
                         database: database, maxBatchSize: configuration.maxBatchSize,
                         idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, registry: registry,
-                        projectionSources: databases, logger: logger
+                        projectionSources: databases, handlers: handlers, logger: logger
                     )
                     writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
                 } catch {

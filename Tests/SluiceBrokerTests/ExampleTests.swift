@@ -52,4 +52,14 @@ import Testing
         #expect(metrics.output.contains("sluice_actor_commands_total{actor=\"local\"} 6"), "\(metrics.output)")
         #expect(metrics.output.contains("sluice_query_executions_total{contract=\"task.list@v1\"}"))
     }
+
+    /// examples/handlers: a host embedding the broker, with a command implemented in Swift.
+    @Test func theHandlersExampleEmbedsTheBrokerAndAppliesItsRules() throws {
+        let directory = TemporaryDirectory()
+        let result = try run("handlers-example", [directory.path("data").path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("the same key again: duplicate, nothing ran twice"), "\(result.output)")
+        #expect(result.output.contains("refused: rule_violation insufficient_stock"), "\(result.output)")
+        #expect(result.output.contains("reservations: 1"), "\(result.output)")
+    }
 }

@@ -57,6 +57,11 @@ public struct BrokerConfiguration: Sendable {
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 
+    /// Embedded brokers: the Swift code of every contract whose document says `"handler":
+    /// "swift"`, by `name@version` (``CommandHandler``). The broker refuses to start when a
+    /// handler contract has none, or a handler names no such contract.
+    public var commandHandlers: [String: CommandHandler] = [:]
+
     /// Embedded brokers: identities (plugin ids, or `local`) that threads of this process reach
     /// over `inproc://sluice/<id>` (``Broker/inprocEndpoint(for:)``), with the context
     /// ``Broker/context``. inproc has no handshake, so the endpoint is the identity: every

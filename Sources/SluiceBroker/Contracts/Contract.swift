@@ -16,6 +16,9 @@ public struct Contract: Sendable {
     public var capability: String?
     public var input: InputSchema
     public var statements: [Statement]
+    /// Implemented in Swift (`"handler": "swift"`): a ``CommandHandler`` registered with the
+    /// broker runs instead of statements, in the same transaction, with the same guarantees.
+    public var handler = false
     /// Extra invalidation keys announced with every commit of this contract.
     public var invalidates: [String]
     /// What its audit events carry, and what they hide.
@@ -71,7 +74,7 @@ public struct Contract: Sendable {
 
     static let knownMembers: Set<String> = [
         "name", "version", "kind", "database", "capability", "input", "statements", "invalidates", "description",
-        "$schema", "audit", "limits",
+        "$schema", "audit", "limits", "handler",
     ]
 
     /// Parses a contract document. A plugin's contracts (`plugin` set) run in the plugin's
@@ -114,7 +117,18 @@ public struct Contract: Sendable {
             }
             database = declared
         }
-        guard let statementList = members["statements"]?.arrayValue, !statementList.isEmpty else {
+        // A command implemented in Swift by the host that embeds the broker (CommandHandler).
+        var handler = false
+        if let value = members["handler"] {
+            guard value.stringValue == "swift", kind == .command, plugin == nil, members["statements"] == nil else {
+                throw ContractError(
+                    file: file,
+                    "'handler' is \"swift\" on a contract set's command contract without 'statements': its rules run in the host's Swift code (CommandHandler)")
+            }
+            handler = true
+        }
+        let statementList = handler ? [] : members["statements"]?.arrayValue ?? []
+        guard handler || !statementList.isEmpty else {
             throw ContractError(file: file, "'statements' must be a non-empty array of SQL strings")
         }
         var statements: [Statement] = []
@@ -142,6 +156,7 @@ public struct Contract: Sendable {
         self.database = database
         self.capability = members["capability"]?.stringValue
         self.statements = statements
+        self.handler = handler
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.audit = try AuditPolicy(json: members["audit"], file: file)
         self.plugin = plugin

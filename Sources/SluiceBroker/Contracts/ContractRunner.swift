@@ -6,7 +6,14 @@ import SluiceWire
 enum ContractRunner {
     /// Executes every statement in order and returns `{"changes": n, "rows": [...]}`, where rows
     /// come from statements that return rows (`RETURNING`, `SELECT`).
-    static func run(_ command: AdmittedCommand, in db: Database) throws -> JSONValue {
+    static func run(_ command: AdmittedCommand, handler: CommandHandler?, in db: Database) throws -> JSONValue {
+        if let handler {
+            return try handler(
+                CommandHandlerContext(
+                    input: command.request.payload, actor: command.actor,
+                    idempotencyKey: command.request.idempotencyKey, timestamp: command.timestamp,
+                    generatedID: command.generatedID, database: HandlerDatabase(db: db)))
+        }
         // Members by exact name (a Swift dictionary would merge look-alike names).
         let input = command.request.payload.objectMembers ?? JSONObject()
         let before = db.totalChangesCount

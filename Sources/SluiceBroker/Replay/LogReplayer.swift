@@ -26,9 +26,15 @@ public struct LogReplayer {
 
     public let registry: ContractRegistry
     public let logger: Logger
+    /// The Swift handlers of `"handler": "swift"` contracts, by `name@version` (as the broker had them).
+    public let handlers: [String: CommandHandler]
 
-    public init(registry: ContractRegistry, logger: Logger = Logger(label: "sluice.replay")) {
+    public init(
+        registry: ContractRegistry, handlers: [String: CommandHandler] = [:],
+        logger: Logger = Logger(label: "sluice.replay")
+    ) {
         self.registry = registry
+        self.handlers = handlers
         self.logger = logger
     }
 
@@ -73,7 +79,7 @@ public struct LogReplayer {
             )
             let writer = try CommandWriter(
                 database: rebuilt, maxBatchSize: 1000, idleCheckpointMs: 1000, auditKey: [], registry: registry,
-                publishes: false,
+                handlers: try CommandWriter.handlers(handlers, of: registry, database: name), publishes: false,
                 logger: logger
             )
             let head = try DatabaseFile.lastSeq(in: db)

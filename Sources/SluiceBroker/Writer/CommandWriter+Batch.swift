@@ -114,12 +114,12 @@ extension CommandWriter {
 
         // A single statement is atomic on its own (SQLite undoes a failed statement and keeps the
         // transaction), so only multi-statement contracts pay for a savepoint.
-        let savepoint = command.contract.statements.count > 1
+        let savepoint = command.contract.statements.count > 1 || command.contract.handler
         if savepoint { try db.cachedStatement(sql: "SAVEPOINT sluice_command").execute() }
         let result: CommandOutcome.Result
         let status: String
         do {
-            let value = try ContractRunner.run(command, in: db)
+            let value = try ContractRunner.run(command, handler: handlers[command.contract.id], in: db)
             if savepoint { try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute() }
             result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
@@ -140,6 +140,28 @@ extension CommandWriter {
             }
             result = .failed(wire)
             status = "failed"
+        } catch let violation as RuleViolation {
+            // A handler's refusal is deterministic like a constraint: undone, stored, logged.
+            try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
+            try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            _ = recorder.take()
+            var details = violation.details
+            details["rule"] = .string(violation.rule)
+            result = .failed(WireError(.ruleViolation, violation.message, details: details))
+            status = "failed"
+        } catch {
+            // Any other error of a handler (its SQL refused, a bug): undone, answered, not stored.
+            guard db.isInsideTransaction else { throw error }
+            if savepoint {
+                try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
+                try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
+            }
+            _ = recorder.take()
+            logger.error(
+                "command handler failed", metadata: ["contract": "\(command.contract.id)", "error": "\(error)"])
+            return Pending(
+                command: command,
+                result: .failed(WireError(.internal, "the command's handler failed; nothing was written")), logged: nil)
         }
         let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates)
         let changesBytes = changes.canonicalBytes

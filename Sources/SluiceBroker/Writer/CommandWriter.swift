@@ -26,12 +26,16 @@ final class CommandWriter {
     /// The projections whose tables live in this database, and the databases they read.
     let projections: [String: Projection]
     let projectionSources: [String: DatabaseFile]
+    /// The Swift code of this broker's `"handler": "swift"` contracts.
+    let handlers: [ContractID: CommandHandler]
 
     init(
         database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
-        projectionSources: [String: DatabaseFile] = [:], publishes: Bool = true,
+        projectionSources: [String: DatabaseFile] = [:], handlers: [ContractID: CommandHandler] = [:],
+        publishes: Bool = true,
         logger: Logger
     ) throws {
+        self.handlers = handlers
         let projections = registry.projections(into: database.name)
         self.projections = Dictionary(uniqueKeysWithValues: projections.map { ($0.name, $0) })
         self.projectionSources = projectionSources
@@ -48,6 +52,28 @@ final class CommandWriter {
     }
 
     static func inboxEndpoint(_ database: String) -> String { "inproc://sluice-writer-\(database)" }
+
+    /// `handlers` by contract id, checked against `registry`: every handler contract has one, and
+    /// every one names a handler contract.
+    static func handlers(
+        _ handlers: [String: CommandHandler], of registry: ContractRegistry, database: String? = nil
+    ) throws -> [ContractID: CommandHandler] {
+        var byID: [ContractID: CommandHandler] = [:]
+        for (name, handler) in handlers {
+            guard let id = ContractID(name), let contract = registry[id], contract.handler else {
+                throw ContractError(
+                    file: name, "a command handler is registered for \(name), which is no contract with \"handler\": \"swift\"")
+            }
+            byID[id] = handler
+        }
+        for contract in registry.contracts.values
+        where contract.handler && byID[contract.id] == nil && (database == nil || contract.database == database) {
+            throw ContractError(
+                file: contract.file,
+                "\(contract.id) is implemented in Swift (\"handler\": \"swift\"), and no handler is registered for it (BrokerConfiguration.commandHandlers; a replay: LogReplayer(handlers:))")
+        }
+        return byID
+    }
 
     /// The thread body: runs until `drainAndStop` arrives or the context terminates.
     func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {

@@ -32,6 +32,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// A SQL constraint (UNIQUE, CHECK, NOT NULL, FOREIGN KEY) rejected the command. Stored in the
     /// ledger: a retry with the same key gets the same answer.
     public static let constraintViolation = ErrorCode(rawValue: "constraint_violation")
+    /// A business rule of a command implemented in Swift refused the command (`details.rule`
+    /// names it). Stored in the ledger like `constraint_violation`: a retry with the same key gets
+    /// the same answer. Not retryable.
+    public static let ruleViolation = ErrorCode(rawValue: "rule_violation")
     /// The broker's queues are full or it is shutting down. Retryable.
     public static let overloaded = ErrorCode(rawValue: "overloaded")
     /// The events asked for were compacted away; `details.first_seq` is the oldest still stored.
@@ -57,6 +61,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         .invalidMessage, .payloadTooLarge, .unknownContract, .validationFailed, .unauthenticated, .capabilityDenied,
         .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
+        .ruleViolation,
         .overloaded, .compacted, .stale, .internal,
     ]
 }
