@@ -6,14 +6,24 @@ struct SluiceCommand: AsyncParsableCommand {
         commandName: "sluice",
         abstract:
             "A broker that owns SQLite databases for many plugins: typed commands over ZeroMQ, one writer per file, idempotency keys, audit and invalidation events.",
-        discussion:
-            "Start a broker with `sluice serve`, then talk to it with `sluice send`, `sluice status` and `sluice tail`. Every client command finds the broker through --data-dir (default ./data).",
-        subcommands: [
-            Serve.self, Send.self, Query.self, Status.self, Stats.self, Tail.self, Audit.self, Log.self, Replay.self,
-            Verify.self,
-            Compact.self,
-            Backup.self, Restore.self, Plugins.self, Projections.self, Keys.self, Capabilities.self, Validate.self, Contracts.self, Migrate.self, Doctor.self,
-            Bench.self,
+        discussion: """
+            Start a broker with `sluice serve` (or let any client command start one in the background), then talk \
+            to it with `sluice send`, `sluice query`, `sluice status` and `sluice tail`. Every command finds the \
+            broker through --data-dir (default ./data). `sluice <command> --help` explains each.
+            """,
+        groupedSubcommands: [
+            CommandGroup(name: "Broker", subcommands: [Serve.self]),
+            CommandGroup(
+                name: "Client",
+                subcommands: [Send.self, Query.self, Status.self, Stats.self, Tail.self, Audit.self, Compact.self]),
+            CommandGroup(
+                name: "History and recovery",
+                subcommands: [Log.self, Replay.self, Verify.self, Backup.self, Restore.self, Projections.self]),
+            CommandGroup(
+                name: "Plugins, identities and contracts",
+                subcommands: [Plugins.self, Keys.self, Capabilities.self, Contracts.self, Migrate.self]),
+            CommandGroup(name: "Check", subcommands: [Doctor.self, Validate.self]),
+            CommandGroup(name: "Measurement", subcommands: [Bench.self]),
         ]
     )
 }

@@ -104,4 +104,51 @@ import Testing
         let unknown = try sluice(["plugins", "rotate-token", "nobody", "--data-dir", data.path])
         #expect(unknown.status != 0 && unknown.output.contains("no token"))
     }
+
+    /// The subcommands a `--help` lists (the first word of each line under a "SUBCOMMANDS:" heading).
+    static func subcommands(inHelp help: String) -> [String] {
+        var names: [String] = []
+        var inSection = false
+        for line in help.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasSuffix("SUBCOMMANDS:") {
+                inSection = true
+                continue
+            }
+            if line.isEmpty || !line.hasPrefix(" ") {
+                inSection = inSection && line.isEmpty ? true : false
+                continue
+            }
+            if inSection, line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first {
+                names.append(String(name))
+            }
+        }
+        // Command names are lowercase words ("See 'sluice help …'" is not one).
+        return names.filter { name in
+            name != "help" && name.allSatisfy { ($0 >= "a" && $0 <= "z") || $0 == "-" }
+        }
+    }
+
+    /// Every command a person can type: `--help` explains it (exit 0), and a wrong option is
+    /// refused with the usage and an error, without running anything.
+    @Test func everySubcommandHasHelpAndRefusesAWrongOption() throws {
+        let top = try sluice(["--help"])
+        #expect(top.status == 0)
+        for group in ["BROKER", "CLIENT", "HISTORY AND RECOVERY", "PLUGINS, IDENTITIES AND CONTRACTS", "CHECK", "MEASUREMENT"] {
+            #expect(top.output.contains("\(group) SUBCOMMANDS:"), "\(top.output)")
+        }
+        var paths = Self.subcommands(inHelp: top.output).map { [$0] }
+        #expect(paths.count >= 20, "\(paths)")
+        var checked = 0
+        while let path = paths.popLast() {
+            let help = try sluice(path + ["--help"])
+            #expect(help.status == 0, "sluice \(path.joined(separator: " ")) --help: \(help.output)")
+            #expect(help.output.contains("USAGE: sluice \(path.joined(separator: " "))"), "\(help.output)")
+            paths += Self.subcommands(inHelp: help.output).map { path + [$0] }
+            let wrong = try sluice(path + ["--no-such-option"])
+            #expect(wrong.status != 0, "sluice \(path.joined(separator: " ")) --no-such-option ran")
+            #expect(wrong.output.contains("Error:"), "\(wrong.output)")
+            checked += 1
+        }
+        #expect(checked >= 35, "only \(checked) commands found")
+    }
 }
