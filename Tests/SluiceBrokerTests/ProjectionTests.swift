@@ -19,8 +19,14 @@ import Testing
         }
         """
 
+    /// The same projection with a deliberately slow query (a bounded cross join, tens of
+    /// milliseconds): the crash test needs refreshes long enough that a kill lands inside one.
+    static let slowProjection = projection.replacingOccurrences(
+        of: "WHERE done = :done",
+        with: "WHERE done = :done AND (SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT 400) a, (SELECT 1 FROM tasks LIMIT 400) b) >= 0")
+
     /// The tasks contract set plus the `open_tasks` projection into the shared plugins database.
-    static func contractSet(in directory: TemporaryDirectory) throws -> URL {
+    static func contractSet(in directory: TemporaryDirectory, slowRefresh: Bool = false) throws -> URL {
         let set = directory.path("contracts")
         try FileManager.default.createDirectory(at: set, withIntermediateDirectories: true)
         for folder in ["contracts", "migrations"] {
@@ -29,7 +35,7 @@ import Testing
         }
         try FileManager.default.createDirectory(
             at: set.appendingPathComponent("projections"), withIntermediateDirectories: true)
-        try projection.write(
+        try (slowRefresh ? slowProjection : projection).write(
             to: set.appendingPathComponent("projections/open_tasks.json"), atomically: true, encoding: .utf8)
         return set
     }
@@ -223,7 +229,7 @@ import Testing
     @Test func killedBetweenASourceCommitAndItsRefreshTheProjectionIsExactAfterRestart() async throws {
         let rounds = Int(ProcessInfo.processInfo.environment["SLUICE_PROJECTION_CRASH_ROUNDS"] ?? "") ?? 3
         let directory = TemporaryDirectory()
-        let set = try Self.contractSet(in: directory)
+        let set = try Self.contractSet(in: directory, slowRefresh: true)
         try Self.installAlpha(directory, set: set)
         let data = directory.path("data")
         var registry = try ContractRegistry(directories: [set])

@@ -251,7 +251,8 @@ final class BrokerIOLoop {
         let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
-        let idle = idleExit?.registered(with: &poller)
+        idleExit?.register(with: &poller)
+        let idle = idleExit
         openWatch = DatabaseOpenWatch(files: databaseFiles)
         let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
         checkForeignHolders()

@@ -6,8 +6,8 @@ import SluiceZMQ
 /// a monitor event, a request, a notice, or at `exitAt`.
 final class IdleExit {
     let monitors: [ZMQSocket]
-    /// The monitors' places in the I/O thread's poller.
-    let indexes: [Int]
+    /// The monitors' places in the I/O thread's poller (``register(with:)``).
+    private(set) var indexes: [Int] = []
     let afterNanoseconds: UInt64
     private(set) var connections = 0
     private(set) var idleSince: UInt64?
@@ -23,20 +23,11 @@ final class IdleExit {
             monitors.append(pair)
         }
         self.monitors = monitors
-        indexes = []
         afterNanoseconds = UInt64(max(0, afterMs)) * 1_000_000
     }
 
-    private init(monitors: [ZMQSocket], indexes: [Int], afterNanoseconds: UInt64) {
-        self.monitors = monitors
-        self.indexes = indexes
-        self.afterNanoseconds = afterNanoseconds
-    }
-
-    /// The same monitors, registered with `poller`.
-    func registered(with poller: inout ZMQPoller) -> IdleExit {
-        IdleExit(monitors: monitors, indexes: monitors.map { poller.add($0) }, afterNanoseconds: afterNanoseconds)
-    }
+    /// Adds the monitors to the I/O thread's `poller`.
+    func register(with poller: inout ZMQPoller) { indexes = monitors.map { poller.add($0) } }
 
     /// Counts the connect and disconnect events waiting on the monitor at poller index `index`.
     func countConnections(socket index: Int) {
