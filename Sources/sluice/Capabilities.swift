@@ -20,6 +20,9 @@ struct Capabilities: AsyncParsableCommand {
     )
     var contracts: [String] = []
 
+    @Flag(name: .long, help: "Print JSON, one object per (identity, capability).")
+    var json = false
+
     func run() async throws {
         let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
         var rows: [[String]] = []
@@ -32,7 +35,7 @@ struct Capabilities: AsyncParsableCommand {
             if manifest.capabilities.isEmpty { rows.append([id, "(none)", ""]) }
         }
         if plugin == nil || plugin == "local" { rows.append(["local", "(all)", "every contract"]) }
-        printTable(["identity", "capability", "contracts"], rows)
+        printTable(["identity", "capability", "contracts"], rows, json: json)
     }
 }
 

@@ -111,15 +111,18 @@ struct PluginsList: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
+    @Flag(name: .long, help: "Print JSON, one object per plugin.")
+    var json = false
+
     func run() async throws {
         let plugins = try PluginCatalog(dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL).list()
-        if plugins.isEmpty {
+        if plugins.isEmpty && !json {
             print("no plugins installed")
             return
         }
         printTable(
             ["plugin", "version", "database", "installed"],
-            plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] })
+            plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] }, json: json)
     }
 }
 
@@ -184,6 +187,16 @@ struct PluginsDatabase: AsyncParsableCommand {
 }
 
 /// Prints rows as an aligned plain-text table.
+/// A table for people, or with `json` one object per row keyed by the header (for scripts).
+func printTable(_ header: [String], _ rows: [[String]], json: Bool) {
+    guard json else { return printTable(header, rows) }
+    for row in rows {
+        var members: [String: JSONValue] = [:]
+        for (name, value) in zip(header, row) { members[name] = .string(value) }
+        print(JSONValue.object(JSONObject(members)).canonicalString)
+    }
+}
+
 func printTable(_ header: [String], _ rows: [[String]]) {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
     func line(_ cells: [String]) -> String {

@@ -151,4 +151,24 @@ import Testing
         }
         #expect(checked >= 35, "only \(checked) commands found")
     }
+
+    /// Commands that print a table print JSON objects (one per row, keyed like the columns) with `--json`.
+    @Test func tablesAreAlsoJSON() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        try PluginCatalog(dataDirectory: data).install(
+            from: try PluginScaffold.create(id: "alpha", mode: .shared, in: directory.path("sources")))
+        let plugins = try sluice(["plugins", "list", "--json", "--data-dir", data.path])
+        #expect(plugins.status == 0, "\(plugins.output)")
+        let listed = try JSONValue(parsing: plugins.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(listed["plugin"] == "alpha")
+        #expect(listed["database"] == "shared")
+        let capabilities = try sluice(
+            ["capabilities", "--json", "--plugin", "alpha", "--data-dir", data.path, "--contracts", Fixtures.tasksContracts.path])
+        #expect(capabilities.status == 0, "\(capabilities.output)")
+        let row = try JSONValue(parsing: capabilities.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(row["identity"] == "alpha")
+        #expect(row["capability"] == "data:alpha:create")
+        #expect(row["contracts"] == "alpha.item.create@v1")
+    }
 }
