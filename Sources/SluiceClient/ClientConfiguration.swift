@@ -27,6 +27,10 @@ public struct ClientConfiguration: Sendable {
     /// (`Broker.context`), which inproc requires the client to share. The client then leaves it
     /// running when it closes.
     public var sharedContext: ZMQContext?
+    /// Called (on the client's socket thread; keep it quick) each time a request is sent again
+    /// after its attempt timed out, with the caller's request id and the attempt's number (2, 3,
+    /// …): for logs and metrics of retries.
+    public var onRetry: (@Sendable (_ requestID: String, _ attempt: Int) -> Void)?
 
     public init(endpoint: String, eventEndpoint: String? = nil, credentials: ClientCredentials? = nil) {
         self.endpoint = endpoint

@@ -284,6 +284,7 @@ final class ClientSocketThread {
                 waiting[entry.request.id] = entry
                 scheduleResendCheck(resendAt)
                 transmit(entry.request)
+                configuration.onRetry?(entry.request.callerID, entry.attempts)
             }
         }
     }

@@ -132,31 +132,62 @@ extension PluginHost {
     }
 
     /// Runs `body` on the plugin's thread, giving up after `limit` (the job may go on running:
-    /// a hung plugin cannot be stopped, only abandoned).
+    /// a hung plugin cannot be stopped, only abandoned). Nothing here waits for the job once the
+    /// limit passed: a job stuck on its thread for good leaves only a suspended watcher behind.
     func withTimeout<Value: Sendable>(
         _ limit: Duration, on executor: ThreadExecutor, _ body: @escaping @Sendable () async throws -> Value
     ) async -> Timed<Value> {
         let job = Task(executorPreference: executor) { try await body() }
-        return await withTaskGroup(of: Timed<Value>?.self) { group in
-            group.addTask {
-                switch await job.result {
-                case .success(let value): return .value(value)
-                case .failure(let error): return .threw(error)
-                }
+        let first = FirstOutcome<Value>()
+        Task {
+            switch await job.result {
+            case .success(let value): first.finish(.value(value))
+            case .failure(let error): first.finish(.threw(error))
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: limit)
-                    return .timedOut
-                } catch {
-                    return .cancelled
-                }
+        }
+        let timer = Task {
+            do {
+                try await Task.sleep(for: limit)
+                first.finish(.timedOut)
+            } catch {}  // cancelled: the job answered first
+        }
+        let outcome = await withTaskCancellationHandler {
+            await first.value()
+        } onCancel: {
+            first.finish(.cancelled)
+        }
+        timer.cancel()
+        switch outcome {
+        case .timedOut, .cancelled: job.cancel()
+        case .value, .threw: break
+        }
+        return outcome
+    }
+}
+
+/// The first of several outcomes racing to be reported; the later ones are dropped.
+final class FirstOutcome<Value: Sendable>: Sendable {
+    private let state = Mutex<(outcome: PluginHost.Timed<Value>?, waiter: CheckedContinuation<PluginHost.Timed<Value>, Never>?)>(
+        (nil, nil))
+
+    func finish(_ outcome: PluginHost.Timed<Value>) {
+        let waiter = state.withLock { state -> CheckedContinuation<PluginHost.Timed<Value>, Never>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    func value() async -> PluginHost.Timed<Value> {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> PluginHost.Timed<Value>? in
+                if let outcome = state.outcome { return outcome }
+                state.waiter = continuation
+                return nil
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            if case .timedOut = first { job.cancel() }
-            if case .cancelled = first { job.cancel() }
-            return first ?? .cancelled
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }

@@ -74,7 +74,9 @@ import Testing
         let data = directory.path("data")
         // Long enough that even a slow machine connects the client before the broker could stop.
         let autoStart = Self.autoStart(data, idleExit: .seconds(1))
-        var configuration = ClientConfiguration(endpoint: "ipc://" + data.appendingPathComponent("sluice.sock").path)
+        var configuration = ClientConfiguration(
+            endpoint: "ipc://" + data.appendingPathComponent("sluice.sock").path,
+            eventEndpoint: "ipc://" + data.appendingPathComponent("events.sock").path)
         configuration.autoStart = autoStart
         #expect(!autoStart.isServing())
         // The client starts it; its credentials are the operator's, read once it serves.
@@ -82,8 +84,13 @@ import Testing
         configuration.credentials = try .operator(dataDirectory: data)
         let client = try SluiceClient(configuration: configuration)
         _ = try await client.send("task.create@v1", ["title": "ephemeral"], idempotencyKey: "e-1")
-        // Connected but silent for several idle periods: time passing is what is tested here.
-        try await Task.sleep(for: .seconds(3))
+        // Connected but sending nothing for several idle periods, measured by the broker's own
+        // heartbeats (one a second): the fourth comes at least three idle periods later.
+        var heartbeats = 0
+        for try await _ in client.events(topic: Topic.heartbeat) {
+            heartbeats += 1
+            if heartbeats == 4 { break }
+        }
         #expect(autoStart.isServing(), "a broker with a connected client must not exit")
         try await client.ping()
         client.close()

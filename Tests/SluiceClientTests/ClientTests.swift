@@ -93,10 +93,13 @@ import Testing
         )
         configuration.attemptTimeout = .milliseconds(200)
         configuration.maxAttempts = 50
+        // The client reports each retry: the broker appears once three attempts went unanswered.
+        let (retries, retried) = AsyncStream<Int>.makeStream()
+        configuration.onRetry = { _, attempt in retried.yield(attempt) }
         let client = try SluiceClient(configuration: configuration)
         defer { client.close() }
         async let ack = client.send("task.create@v1", ["title": "patient"], idempotencyKey: "patient-1")
-        try await Task.sleep(for: .milliseconds(700))  // several attempts go unanswered
+        for await attempt in retries where attempt >= 3 { break }
         let broker = try RunningBroker(directory: directory)
         let result = try await ack
         #expect(result.seq == 1)

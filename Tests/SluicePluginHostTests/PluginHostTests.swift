@@ -43,6 +43,7 @@ final class CallTally: Sendable {
     }
 }
 
+/// One command at a time, each sent once the previous one is answered.
 final class SteadyPlugin: Plugin {
     let tally: CallTally
     init(_ tally: CallTally) { self.tally = tally }
@@ -57,7 +58,6 @@ final class SteadyPlugin: Plugin {
             } catch {
                 tally.count(.failed)
             }
-            try await Task.sleep(for: .milliseconds(20))  // its pace: one command every 20 ms
         }
     }
 }
@@ -76,15 +76,38 @@ final class CrashingPlugin: Plugin {
 }
 
 final class HangingPlugin: Plugin {
+    let gate: Gate
+    init(_ gate: Gate) { self.gate = gate }
     func initialize(_ context: PluginContext) async throws {}
     func run(_ context: PluginContext) async throws {
-        blockThisThread(seconds: 2)  // health() cannot answer: its thread is busy
+        gate.block()  // health() cannot answer: its thread is busy until the test opens the gate
     }
 }
 
-/// Blocks the calling thread (what a buggy plugin does), out of reach of async's checks.
-func blockThisThread(seconds: Double) {
-    Thread.sleep(forTimeInterval: seconds)
+/// Blocks the threads that reach it (what a buggy plugin does, out of reach of async's checks)
+/// until the test opens it.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, blocked: Int)>((false, 0))
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func block() {
+        let wait = state.withLock { state in
+            guard !state.open else { return false }
+            state.blocked += 1
+            return true
+        }
+        if wait { semaphore.wait() }
+    }
+
+    /// Lets every blocked thread go, and every later one through.
+    func open() {
+        let blocked = state.withLock { state in
+            state.open = true
+            defer { state.blocked = 0 }
+            return state.blocked
+        }
+        for _ in 0..<blocked { semaphore.signal() }
+    }
 }
 
 final class FloodingPlugin: Plugin {
@@ -141,11 +164,13 @@ final class FloodingPlugin: Plugin {
         let broker = try RunningBroker(directory: directory)
         defer { broker.stop() }
         let tally = CallTally()
+        let gate = Gate()
+        defer { gate.open() }
         let host = Self.host(directory)
         host.register(id: "good") { SteadyPlugin(tally) }
         host.register(id: "badstart") { FailingStartPlugin() }
         host.register(id: "crasher") { CrashingPlugin() }
-        host.register(id: "hanger") { HangingPlugin() }
+        host.register(id: "hanger") { HangingPlugin(gate) }
         var changes = host.statusChanges().makeAsyncIterator()
         host.start()
         // Wait until every failure was seen and handled (each status change is an event)…
@@ -172,6 +197,7 @@ final class FloodingPlugin: Plugin {
         #expect(hanger.restarts >= 1)
         #expect(hanger.lastError?.contains("hung") == true)
 
+        gate.open()  // the hung plugins' threads end, so stop() can wait for every plugin's work
         await host.stop()
         #expect(host.statuses().allSatisfy { $0.state == .stopped })
         // stop() returns once every plugin's work has ended: what it acknowledged is final.
