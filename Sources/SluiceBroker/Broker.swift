@@ -57,6 +57,7 @@ public final class Broker: Sendable {
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "sluice.broker")) throws {
         self.configuration = configuration
         self.logger = logger
+        SQLiteProcess.prepare()
         try DurableFile.createDirectory(configuration.dataDirectory)
         try configuration.sharedSockets?.prepareDirectory(dataDirectory: configuration.dataDirectory)
         lock = try DataDirectoryLock(directory: configuration.dataDirectory)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceBroker
 
 @main
 struct SluiceCommand: AsyncParsableCommand {
@@ -26,4 +27,10 @@ struct SluiceCommand: AsyncParsableCommand {
             CommandGroup(name: "Measurement", subcommands: [Bench.self]),
         ]
     )
+
+    /// SQLite's process-wide settings come first: they apply only before any database opens.
+    static func main() async {
+        SQLiteProcess.prepare()
+        await main(nil)
+    }
 }

@@ -81,4 +81,37 @@ import Testing
         #expect(heartbeat.body["streams"]?["tasks"]?["seq"] == 3)
         #expect(heartbeat.body["broker_epoch"]?.stringValue == broker.broker.epoch)
     }
+
+    /// `DELETE FROM tasks` without WHERE: SQLite would erase the table at once (its truncate
+    /// optimization) and report no rows, unless the writer keeps it from doing so. The
+    /// invalidation event names every deleted row.
+    @Test func aDeleteOfEveryRowNamesEachRowInTheInvalidationEvent() throws {
+        let directory = TemporaryDirectory()
+        let set = directory.path("contracts-set")
+        try FileManager.default.copyItem(at: Fixtures.tasksContracts, to: set)
+        let purge: JSONValue = [
+            "name": "task.purge", "version": "v1", "kind": "command", "database": "tasks",
+            "input": ["type": "object"], "statements": ["DELETE FROM tasks"], "invalidates": ["tasks:list"],
+        ]
+        try purge.canonicalString.write(
+            to: set.appendingPathComponent("contracts/task.purge.v1.json"), atomically: true, encoding: .utf8)
+        let broker = try RunningBroker(directory: directory) { $0.contractDirectories = [set] }
+        let socket = try broker.socket(.req)
+        for index in 0..<3 {
+            let create = CommandRequest(
+                requestID: "c\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "c\(index)",
+                payload: ["title": "t"])
+            _ = try #require(try socket.request(create.message()))
+        }
+        let events = try subscriber(broker, ["inval."])
+        let request = CommandRequest(
+            requestID: "p", contract: ContractID("task.purge@v1")!, idempotencyKey: "p", payload: [:])
+        let reply = try #require(try socket.request(request.message()))
+        let ack = try #require(Acknowledgement(json: reply.body))
+        #expect(ack.result["changes"] == 3)
+
+        let invalidation = try #require(try next(events, topic: "inval.tasks"))
+        #expect(invalidation.seq == ack.seq)
+        #expect(invalidation.body["tables"]?["tasks"] == [1, 2, 3])
+    }
 }

@@ -4,39 +4,14 @@ import SluiceWire
 
 /// Runs a command contract's statements for one admitted command, on the writer's connection.
 enum ContractRunner {
-    /// Executes every statement in order and returns `{"changes": n, "rows": [...]}`, where rows
-    /// come from statements that return rows (`RETURNING`, `SELECT`).
-    static func run(_ command: AdmittedCommand, handler: CommandHandler?, in db: Database) throws -> JSONValue {
-        if let handler {
-            return try handler(
-                CommandHandlerContext(
-                    input: command.request.payload, actor: command.actor,
-                    idempotencyKey: command.request.idempotencyKey, timestamp: command.timestamp,
-                    generatedID: command.generatedID, database: HandlerDatabase(db: db)))
-        }
-        // Members by exact name (a Swift dictionary would merge look-alike names).
-        let input = command.request.payload.objectMembers ?? JSONObject()
-        let before = db.totalChangesCount
-        var rows: [JSONValue] = []
-        for statementSpec in command.contract.statements {
-            let statement = try db.cachedStatement(sql: statementSpec.sql)
-            try statement.setArguments(
-                arguments(for: statementSpec, input: input) { name in
-                    switch name {
-                    case "_now": command.timestamp
-                    case "_id": command.generatedID
-                    case "_actor": command.actor
-                    case "_key": command.request.idempotencyKey
-                    default: nil
-                    }
-                })
-            if statement.columnCount > 0 {
-                for row in try Row.fetchAll(statement) { rows.append(json(row)) }
-            } else {
-                try statement.execute()
-            }
-        }
-        return ["changes": .int(Int64(db.totalChangesCount - before)), "rows": .array(rows)]
+    /// Runs a `"handler": "swift"` contract's handler for one admitted command, on the writer's
+    /// connection (statement contracts run as a ``PreparedContract``).
+    static func run(_ command: AdmittedCommand, handler: CommandHandler, in db: Database) throws -> JSONValue {
+        try handler(
+            CommandHandlerContext(
+                input: command.request.payload, actor: command.actor,
+                idempotencyKey: command.request.idempotencyKey, timestamp: command.timestamp,
+                generatedID: command.generatedID, database: HandlerDatabase(db: db)))
     }
 
     /// The values of a statement's parameters, by position: the broker's (`fixed`, names starting

@@ -1,11 +1,22 @@
+import CSQLite
+import Foundation
 import GRDB
 
-/// Collects which user rows a command changed, from SQLite's update hook through GRDB.
+/// Collects which user rows a command changed, from SQLite's update hook on the writer's
+/// connection.
 ///
-/// GRDB holds events raised inside a savepoint until it is released and drops them on rollback,
-/// so after each command's RELEASE the recorder holds exactly that command's changes.
-final class ChangeRecorder: TransactionObserver {
-    struct Change: Hashable {
+/// The hook is installed straight on the connection, not through GRDB's transaction observers:
+/// the writer steps contract statements through SQLite's C API (``PreparedContract``), which
+/// GRDB's observation never sees, and GRDB installs no hook of its own while nobody observes.
+/// Changes arrive as SQLite makes them, inside savepoints too; the writer takes them after each
+/// command and drops them when the command or the batch is undone.
+///
+/// A pre-update hook that does nothing is installed with it: while one is set, SQLite compiles
+/// `DELETE FROM t` (no WHERE) as row-by-row deletes instead of erasing the table at once (the
+/// "truncate optimization"), which the update hook would not see. It is read when a statement
+/// compiles, so the recorder is installed before the writer prepares any.
+final class ChangeRecorder {
+    struct Change {
         var table: String
         var rowID: Int64
     }
@@ -13,19 +24,35 @@ final class ChangeRecorder: TransactionObserver {
     private(set) var changes: [Change] = []
     /// Tables whose changes are not a command's: the projection tables the broker refreshes.
     let ignored: Set<String>
+    /// The last table SQLite named and whether its changes count: a command's changes are
+    /// nearly always to one or two tables, so this spares a String per change.
+    private var lastTable: (name: String, counts: Bool)?
 
     init(ignoring ignored: Set<String> = []) { self.ignored = ignored }
 
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        !eventKind.tableName.hasPrefix("sluice_") && !ignored.contains(eventKind.tableName.lowercased())
+    /// Installs the hooks for as long as the connection lives (the recorder must outlive it).
+    func install(on db: Database) {
+        guard let connection = db.sqliteConnection else { return }
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        sqlite3_update_hook(
+            connection,
+            { context, _, _, table, rowID in
+                guard let context, let table else { return }
+                Unmanaged<ChangeRecorder>.fromOpaque(context).takeUnretainedValue().record(table, rowID)
+            }, context)
+        sqlite3_preupdate_hook(connection, { _, _, _, _, _, _, _ in }, nil)
     }
 
-    func databaseDidChange(with event: DatabaseEvent) {
-        changes.append(Change(table: event.tableName, rowID: event.rowID))
+    private func record(_ table: UnsafePointer<CChar>, _ rowID: Int64) {
+        if let last = lastTable, last.name.withCString({ strcmp($0, table) == 0 }) {
+            if last.counts { changes.append(Change(table: last.name, rowID: rowID)) }
+            return
+        }
+        let name = String(cString: table)
+        let counts = !name.hasPrefix("sluice_") && !ignored.contains(name.lowercased())
+        lastTable = (name, counts)
+        if counts { changes.append(Change(table: name, rowID: rowID)) }
     }
-
-    func databaseDidCommit(_ db: Database) {}
-    func databaseDidRollback(_ db: Database) { changes.removeAll() }
 
     /// Returns and forgets what was recorded since the last call.
     func take() -> [Change] {

@@ -14,7 +14,7 @@ struct CommandOutcome: Sendable {
     /// Audit and invalidation events to publish (empty when nothing reached the log).
     var events: [EncodedEvent]
     /// Tables whose rows the command changed, for the query cache.
-    var changedTables: Set<String> = []
+    var changedTables: [String] = []
     /// True when the command changed rows SQLite could not attribute to a table (WITHOUT ROWID).
     var changedUnnamedRows = false
 

@@ -70,7 +70,7 @@ extension CommandWriter {
                 events: entry.logged.map { events(for: entry, $0) } ?? []
             )
             if let logged = entry.logged {
-                outcome.changedTables = Set(logged.changes.rowsByTable.keys)
+                outcome.changedTables = logged.changes.tableNames
                 if outcome.changedTables.isEmpty, case .committed(let ack) = entry.result,
                     (ack.result["changes"]?.intValue ?? 0) > 0
                 {
@@ -119,7 +119,12 @@ extension CommandWriter {
         let result: CommandOutcome.Result
         let status: String
         do {
-            let value = try ContractRunner.run(command, handler: handlers[command.contract.id], in: db)
+            let value =
+                if let handler = handlers[command.contract.id] {
+                    try ContractRunner.run(command, handler: handler, in: db)
+                } else {
+                    try prepared(command.contract, in: db).run(command, in: db)
+                }
             if savepoint { try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute() }
             result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
@@ -164,7 +169,7 @@ extension CommandWriter {
                 result: .failed(WireError(.internal, "the command's handler failed; nothing was written")), logged: nil)
         }
         let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates)
-        let changesBytes = changes.canonicalBytes
+        let changesBytes = changes.canonicalBytes  // once, for the log row and both events
         let seq = nextSeq
         let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
         let stored: JSONValue
@@ -195,6 +200,14 @@ extension CommandWriter {
             logged: LoggedCommand(
                 seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency,
                 stored: stored))
+    }
+
+    /// `contract`'s statements, prepared on this writer's connection the first time it runs.
+    private func prepared(_ contract: Contract, in db: Database) throws -> PreparedContract {
+        if let prepared = preparedContracts[contract.id] { return prepared }
+        let prepared = try PreparedContract(contract, in: db)
+        preparedContracts[contract.id] = prepared
+        return prepared
     }
 
     private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {

@@ -28,6 +28,9 @@ final class CommandWriter {
     let projectionSources: [String: DatabaseFile]
     /// The Swift code of this broker's `"handler": "swift"` contracts.
     let handlers: [ContractID: CommandHandler]
+    /// Statement contracts' statements, prepared on this writer's connection as each first runs.
+    /// Used on the writer's thread only.
+    var preparedContracts: [ContractID: PreparedContract] = [:]
 
     init(
         database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
@@ -48,7 +51,7 @@ final class CommandWriter {
         self.idleCheckpointMs = Int32(idleCheckpointMs)
         self.logger = logger
         self.nextSeq = try database.lastSeq() + 1
-        database.pool.writeWithoutTransaction { [recorder] db in db.add(transactionObserver: recorder) }
+        database.pool.writeWithoutTransaction { [recorder] db in recorder.install(on: db) }
     }
 
     static func inboxEndpoint(_ database: String) -> String { "inproc://sluice-writer-\(database)" }

@@ -1,5 +1,6 @@
 import CSQLite
 import GRDB
+import SluiceWire
 
 /// Binding and stepping the broker's own statements (ledger lookup and insert, log append)
 /// straight through SQLite's C API, by position. They run once or twice per command on the
@@ -30,6 +31,20 @@ extension Statement {
 
     func bindNull(at index: Int32) { _ = sqlite3_bind_null(sqliteStatement, index) }
 
+    /// How a JSON input value binds: scalars as themselves, booleans as 0/1, arrays and objects as
+    /// their canonical JSON text (usable with SQLite's JSON functions), a missing member as NULL.
+    func bind(_ value: JSONValue?, at index: Int32) {
+        switch value {
+        case nil, .null?: bindNull(at: index)
+        case .bool(let flag)?: bind(flag ? 1 : 0, at: index)
+        case .int(let number)?: bind(number, at: index)
+        case .double(let number)?: _ = sqlite3_bind_double(sqliteStatement, index, number)
+        case .string(let text)?: bind(text, at: index)
+        case .decimal(let text)?: bind(text, at: index)  // not reached: admission refuses such inputs
+        case .array?, .object?: bind(value!.canonicalBytes(), asTextAt: index)
+        }
+    }
+
     /// Steps a statement that returns no rows to completion, then resets it.
     func runDirect(in db: Database) throws {
         defer { sqlite3_reset(sqliteStatement) }
@@ -44,6 +59,18 @@ extension Statement {
         case SQLITE_ROW: return read(sqliteStatement)
         case SQLITE_DONE: return nil
         case let code: throw failure(code, in: db)
+        }
+    }
+
+    /// Steps to the end, calling `read` with each row, then resets.
+    func forEachRowDirect(in db: Database, _ read: (OpaquePointer) throws -> Void) throws {
+        defer { sqlite3_reset(sqliteStatement) }
+        while true {
+            switch sqlite3_step(sqliteStatement) {
+            case SQLITE_ROW: try read(sqliteStatement)
+            case SQLITE_DONE: return
+            case let code: throw failure(code, in: db)
+            }
         }
     }
 

@@ -25,7 +25,29 @@ public struct CanonicalObjectWriter {
 
     public mutating func int(_ name: String, _ value: Int64) {
         key(name)
-        bytes.append(contentsOf: String(value).utf8)
+        JSONValue.appendInteger(value, to: &bytes)
+    }
+
+    /// A member whose value is an array of integers: `"name":[1,2]`.
+    public mutating func integers(_ name: String, _ values: [Int64]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (position, value) in values.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.appendInteger(value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// A member whose value is an array of strings: `"name":["a","b"]`.
+    public mutating func strings(_ name: String, _ values: [String]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (position, value) in values.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.appendString(value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     public mutating func bool(_ name: String, _ value: Bool) {

@@ -9,6 +9,11 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         public var name: String
         public var value: JSONValue
 
+        public init(name: String, value: JSONValue) {
+            self.name = name
+            self.value = value
+        }
+
         public static func == (lhs: Member, rhs: Member) -> Bool {
             JSONValue.sameCodePoints(lhs.name, rhs.name) && lhs.value == rhs.value
         }
@@ -23,6 +28,16 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     public private(set) var members: [Member]
 
     public init() { members = [] }
+
+    /// From members already sorted by name (UTF-8 byte order), no two the same; checked in debug
+    /// builds. For hot paths that write a fixed shape.
+    public init(sortedMembers: [Member]) {
+        assert(
+            sortedMembers.indices.dropFirst().allSatisfy {
+                JSONValue.utf8Precedes(sortedMembers[$0 - 1].name, sortedMembers[$0].name)
+            }, "members out of order")
+        members = sortedMembers
+    }
 
     /// From a Swift dictionary (whose keys are already distinct).
     public init(_ dictionary: [String: JSONValue]) {

@@ -17,7 +17,7 @@ extension JSONValue {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
-        case .int(let value): output.append(contentsOf: String(value).utf8)
+        case .int(let value): JSONValue.appendInteger(value, to: &output)
         case .double(let value): JSONValue.appendDouble(value, to: &output)
         case .decimal(let text): output.append(contentsOf: text.utf8)
         case .string(let value): JSONValue.appendString(value, to: &output)
@@ -37,6 +37,26 @@ extension JSONValue {
                 member.value.append(to: &output)
             }
             output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Decimal digits of `value`, written in place (no intermediate String).
+    public static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        guard magnitude >= 10 else {
+            output.append(UInt8(ascii: "0") + UInt8(magnitude))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 19 digits at most, filled from the end
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                count += 1
+                buffer[buffer.count - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            output.append(contentsOf: buffer[(buffer.count - count)...])
         }
     }
 

@@ -1,0 +1,107 @@
+import CSQLite
+import Foundation
+import GRDB
+import SluiceWire
+
+/// A command contract's statements, prepared once on the writer's connection, each parameter's
+/// source resolved when prepared: a command binds its values by position, straight from the
+/// input's members into SQLite, and steps the statements through SQLite's C API.
+///
+/// What this spares per command, against binding through GRDB (`StatementArguments`, a statement
+/// cache keyed by SQL text, GRDB's per-statement observation set-up): an array of boxed values,
+/// a hash of the SQL text, and GRDB's bookkeeping around each step. Changes are seen by the
+/// writer's ``ChangeRecorder`` hook, which does not depend on how a statement is stepped.
+struct PreparedContract {
+    /// Where a parameter's value comes from.
+    enum Source {
+        case now, generatedID, actor, idempotencyKey
+        /// A top-level input member, by exact name (missing binds NULL).
+        case input(String)
+
+        init(_ name: String) {
+            switch name {
+            case "_now": self = .now
+            case "_id": self = .generatedID
+            case "_actor": self = .actor
+            case "_key": self = .idempotencyKey
+            default: self = .input(name)
+            }
+        }
+    }
+
+    struct Step {
+        let statement: Statement
+        /// By SQLite's parameter index, from 1.
+        let sources: [Source]
+        /// The result columns' names; empty for a statement that returns no rows.
+        let columns: [String]
+    }
+
+    let steps: [Step]
+
+    /// Prepares `contract`'s statements on `db` (the writer's connection, whose ``ChangeRecorder``
+    /// is already installed: SQLite decides how a DELETE runs when it compiles it).
+    init(_ contract: Contract, in db: Database) throws {
+        steps = try contract.statements.map { specification in
+            let statement = try db.makeStatement(sql: specification.sql)
+            let handle = statement.sqliteStatement
+            let columns = (0..<sqlite3_column_count(handle)).map { String(cString: sqlite3_column_name(handle, $0)) }
+            return Step(statement: statement, sources: specification.bindOrder.map(Source.init), columns: columns)
+        }
+    }
+
+    /// Runs every statement in order for `command` and returns `{"changes": n, "rows": [...]}`,
+    /// rows from statements that return rows (`RETURNING`, `SELECT`). Throws SQLite's error as a
+    /// `DatabaseError`, like GRDB would.
+    func run(_ command: AdmittedCommand, in db: Database) throws -> JSONValue {
+        // Members by exact name (a Swift dictionary would merge look-alike names).
+        let input = command.request.payload.objectMembers ?? JSONObject()
+        let before = db.totalChangesCount
+        var rows: [JSONValue] = []
+        for step in steps {
+            let handle = step.statement.sqliteStatement
+            for (offset, source) in step.sources.enumerated() {
+                let index = Int32(offset + 1)
+                switch source {
+                case .now: step.statement.bind(command.timestamp, at: index)
+                case .generatedID: step.statement.bind(command.generatedID, at: index)
+                case .actor: step.statement.bind(command.actor, at: index)
+                case .idempotencyKey: step.statement.bind(command.request.idempotencyKey, at: index)
+                case .input(let name): step.statement.bind(input[name], at: index)
+                }
+            }
+            if step.columns.isEmpty {
+                try step.statement.runDirect(in: db)
+            } else {
+                try step.statement.forEachRowDirect(in: db) { row in
+                    rows.append(PreparedContract.json(row: row, columns: step.columns))
+                }
+            }
+            sqlite3_clear_bindings(handle)
+        }
+        return .object(
+            JSONObject(sortedMembers: [
+                JSONObject.Member(name: "changes", value: .int(Int64(db.totalChangesCount - before))),
+                JSONObject.Member(name: "rows", value: .array(rows)),
+            ]))
+    }
+
+    /// A result row as a JSON object: numbers and text as themselves, blobs as base64 text.
+    static func json(row: OpaquePointer, columns: [String]) -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        for (index, column) in columns.enumerated() {
+            let index = Int32(index)
+            switch sqlite3_column_type(row, index) {
+            case SQLITE_INTEGER: members[column] = .int(sqlite3_column_int64(row, index))
+            case SQLITE_FLOAT: members[column] = .double(sqlite3_column_double(row, index))
+            case SQLITE_TEXT: members[column] = .string(Statement.text(row, index))
+            case SQLITE_BLOB:
+                let count = Int(sqlite3_column_bytes(row, index))
+                let data = sqlite3_column_blob(row, index).map { Data(bytes: $0, count: count) } ?? Data()
+                members[column] = .string(data.base64EncodedString())
+            default: members[column] = .null
+            }
+        }
+        return .object(members)
+    }
+}
