@@ -14,6 +14,13 @@ struct EncodedEvent: Sendable {
         frames = event.frames()
     }
 
+    init(stream: String, seq: Int64, epoch: String, frames: [[UInt8]]) {
+        self.stream = stream
+        self.seq = seq
+        self.epoch = epoch
+        self.frames = frames
+    }
+
     init(topic: String, stream: String, seq: Int64, epoch: String, body: [UInt8]) {
         self.stream = stream
         self.seq = seq

@@ -134,11 +134,8 @@ struct LoggedCommandEvents {
         topic == Topic.invalidation(database) ? invalidationBody : auditBody
     }
 
-    var encoded: [EncodedEvent] {
-        [
-            EncodedEvent(topic: Topic.audit(database), stream: database, seq: seq, epoch: epoch, body: auditBody),
-            EncodedEvent(
-                topic: Topic.invalidation(database), stream: database, seq: seq, epoch: epoch, body: invalidationBody),
-        ]
+    /// Both events, framed with the writer's precomputed topics and header.
+    func encoded(_ framing: EventFraming) -> [EncodedEvent] {
+        framing.events(seq: seq, auditBody: auditBody, invalidationBody: invalidationBody)
     }
 }

@@ -2,17 +2,36 @@ import SluiceWire
 
 /// A command that passed admission, with everything the I/O thread fixed for it: the values a
 /// replay must reproduce (`timestamp`, `generatedID`) and the bookkeeping to answer it.
-struct AdmittedCommand: Sendable {
+///
+/// A class, immutable once made: the command travels from the I/O thread through the writer's
+/// queue, its batch and its outcome, and each of those holds it with one reference count instead
+/// of copying a contract and a request field by field.
+final class AdmittedCommand: Sendable {
     /// The I/O thread's handle for the waiting client(s).
-    var token: UInt64
-    var actor: String
-    var request: CommandRequest
-    var contract: Contract
-    var timestamp: String
+    let token: UInt64
+    let actor: String
+    let request: CommandRequest
+    let contract: Contract
+    let timestamp: String
     /// `timestamp` in milliseconds since 1970; idempotency expiry is judged against it.
-    var admittedMs: Int64
-    var generatedID: String
-    var receivedAt: UInt64
+    let admittedMs: Int64
+    let generatedID: String
+    let receivedAt: UInt64
     /// Monotonic nanoseconds after which the command must not start.
-    var deadline: UInt64?
+    let deadline: UInt64?
+
+    init(
+        token: UInt64, actor: String, request: CommandRequest, contract: Contract, timestamp: String,
+        admittedMs: Int64, generatedID: String, receivedAt: UInt64, deadline: UInt64?
+    ) {
+        self.token = token
+        self.actor = actor
+        self.request = request
+        self.contract = contract
+        self.timestamp = timestamp
+        self.admittedMs = admittedMs
+        self.generatedID = generatedID
+        self.receivedAt = receivedAt
+        self.deadline = deadline
+    }
 }

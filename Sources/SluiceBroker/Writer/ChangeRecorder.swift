@@ -44,12 +44,14 @@ final class ChangeRecorder {
     }
 
     private func record(_ table: UnsafePointer<CChar>, _ rowID: Int64) {
+        // The ledger and the log change with every command: no String for them.
+        if strncmp(table, "sluice_", 7) == 0 { return }
         if let last = lastTable, last.name.withCString({ strcmp($0, table) == 0 }) {
             if last.counts { changes.append(Change(table: last.name, rowID: rowID)) }
             return
         }
         let name = String(cString: table)
-        let counts = !name.hasPrefix("sluice_") && !ignored.contains(name.lowercased())
+        let counts = !ignored.contains(name.lowercased())
         lastTable = (name, counts)
         if counts { changes.append(Change(table: name, rowID: rowID)) }
     }

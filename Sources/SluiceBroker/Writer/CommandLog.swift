@@ -36,14 +36,14 @@ enum CommandLog {
         if !columns.contains("context") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN context TEXT") }
     }
 
-    static func append(_ entry: Entry, in db: Database) throws {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
-                    status, result, changes, latency_us, context)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        )
+    static let appendSQL = """
+        INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
+            status, result, changes, latency_us, context)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Appends `entry` with `statement` (``appendSQL``, prepared by the caller).
+    static func append(_ entry: Entry, using statement: Statement, in db: Database) throws {
         statement.bind(entry.seq, at: 1)
         statement.bind(entry.timestamp, at: 2)
         statement.bind(entry.actor, at: 3)

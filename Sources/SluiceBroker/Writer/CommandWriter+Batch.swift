@@ -99,7 +99,8 @@ extension CommandWriter {
         // when it was admitted, so a replay skips the lookup.
         if publishes,
             let previous = try IdempotencyLedger.lookup(
-                actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs, in: db)
+                actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs,
+                using: bookkeeping(db).ledgerLookup, in: db)
         {
             guard previous.payloadHash == payloadHash else {
                 let error = WireError(
@@ -120,7 +121,7 @@ extension CommandWriter {
         let status: String
         do {
             let value =
-                if let handler = handlers[command.contract.id] {
+                if command.contract.handler, let handler = handlers[command.contract.id] {
                     try ContractRunner.run(command, handler: handler, in: db)
                 } else {
                     try prepared(command.contract, in: db).run(command, in: db)
@@ -182,7 +183,7 @@ extension CommandWriter {
             actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
             status: status,
             result: storedBytes, committedAt: command.timestamp,
-            expiresMs: command.admittedMs + database.ledgerRetentionMs, in: db
+            expiresMs: command.admittedMs + database.ledgerRetentionMs, using: bookkeeping(db).ledgerRecord, in: db
         )
         try CommandLog.append(
             CommandLog.Entry(
@@ -192,7 +193,7 @@ extension CommandWriter {
                 changes: changesBytes, latencyMicros: latency,
                 context: command.request.context.map { $0.json.canonicalBytes() }
             ),
-            in: db
+            using: bookkeeping(db).logAppend, in: db
         )
         nextSeq += 1
         return Pending(
@@ -200,6 +201,17 @@ extension CommandWriter {
             logged: LoggedCommand(
                 seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency,
                 stored: stored))
+    }
+
+    /// The ledger's and the log's statements, prepared on this writer's connection once.
+    private func bookkeeping(_ db: Database) throws -> BookkeepingStatements {
+        if let statements = bookkeepingStatements { return statements }
+        let statements = BookkeepingStatements(
+            ledgerLookup: try db.makeStatement(sql: IdempotencyLedger.lookupSQL),
+            ledgerRecord: try db.makeStatement(sql: IdempotencyLedger.recordSQL),
+            logAppend: try db.makeStatement(sql: CommandLog.appendSQL))
+        bookkeepingStatements = statements
+        return statements
     }
 
     /// `contract`'s statements, prepared on this writer's connection the first time it runs.
@@ -219,6 +231,6 @@ extension CommandWriter {
             errorCode: errorCode, changes: logged.changes, changesBytes: logged.changesBytes,
             latencyMicros: logged.latencyMicros, result: logged.stored,
             policy: registry.auditPolicy(for: entry.command.contract, actor: entry.command.actor), key: auditKey
-        ).encoded
+        ).encoded(eventFraming)
     }
 }

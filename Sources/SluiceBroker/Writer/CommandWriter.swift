@@ -5,6 +5,14 @@ import Logging
 import SluiceWire
 import SluiceZMQ
 
+/// The statements every command runs besides its contract's, prepared once per writer: looking
+/// a key up in the ledger, recording its outcome, appending to the log.
+struct BookkeepingStatements {
+    let ledgerLookup: Statement
+    let ledgerRecord: Statement
+    let logAppend: Statement
+}
+
 /// The single writer of one database file, on its own thread.
 ///
 /// It blocks on its inbox, then drains whatever else is queued (up to `maxBatchSize`) and runs the
@@ -31,6 +39,10 @@ final class CommandWriter {
     /// Statement contracts' statements, prepared on this writer's connection as each first runs.
     /// Used on the writer's thread only.
     var preparedContracts: [ContractID: PreparedContract] = [:]
+    /// The ledger's and the log's statements, prepared on first use; writer's thread only.
+    var bookkeepingStatements: BookkeepingStatements?
+    /// The topics and event header of this database's events.
+    let eventFraming: EventFraming
 
     init(
         database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
@@ -44,6 +56,7 @@ final class CommandWriter {
         self.projectionSources = projectionSources
         recorder = ChangeRecorder(ignoring: Set(projections.map { $0.table.lowercased() }))
         self.database = database
+        eventFraming = EventFraming(database: database.name, epoch: database.epoch)
         self.auditKey = auditKey
         self.publishes = publishes
         self.registry = registry

@@ -31,12 +31,18 @@ enum IdempotencyLedger {
     /// The entry for `(actor, key)` that is still in force at `nowMs` (an expired entry answers
     /// for nothing, whether or not the sweep has removed it yet).
     static func lookup(actor: String, key: String, nowMs: Int64, in db: Database) throws -> Entry? {
-        let statement = try db.cachedStatement(
-            sql: """
-                SELECT payload_hash, seq, status, result FROM sluice_ledger
-                WHERE actor = ? AND idempotency_key = ? AND expires_ms > ?
-                """
-        )
+        try lookup(actor: actor, key: key, nowMs: nowMs, using: db.cachedStatement(sql: lookupSQL), in: db)
+    }
+
+    static let lookupSQL = """
+        SELECT payload_hash, seq, status, result FROM sluice_ledger
+        WHERE actor = ? AND idempotency_key = ? AND expires_ms > ?
+        """
+
+    /// ``lookup(actor:key:nowMs:in:)`` with `statement` (``lookupSQL``, prepared by the caller).
+    static func lookup(actor: String, key: String, nowMs: Int64, using statement: Statement, in db: Database) throws
+        -> Entry?
+    {
         statement.bind(actor, at: 1)
         statement.bind(key, at: 2)
         statement.bind(nowMs, at: 3)
@@ -48,17 +54,17 @@ enum IdempotencyLedger {
         }
     }
 
+    static let recordSQL = """
+        INSERT OR REPLACE INTO sluice_ledger(
+            actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Stores a command's outcome with `statement` (``recordSQL``, prepared by the caller).
     static func record(
         actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: [UInt8],
-        committedAt: String, expiresMs: Int64, in db: Database
+        committedAt: String, expiresMs: Int64, using statement: Statement, in db: Database
     ) throws {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT OR REPLACE INTO sluice_ledger(
-                    actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        )
         statement.bind(actor, at: 1)
         statement.bind(key, at: 2)
         statement.bind(payloadHash, at: 3)

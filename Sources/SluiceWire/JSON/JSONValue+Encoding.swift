@@ -81,7 +81,7 @@ extension JSONValue {
         }
     }
 
-    static func appendString(_ value: String, to output: inout [UInt8]) {
+    public static func appendString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { bytes in
