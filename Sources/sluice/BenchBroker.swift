@@ -16,7 +16,7 @@ struct BenchBroker {
     /// With `endpoints`, it serves there (tcp endpoints speak CURVE) instead of ipc in its data directory.
     init(
         in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil,
-        endpoints: (commands: String, events: String)? = nil, inproc: Bool = false
+        endpoints: (commands: String, events: String)? = nil, inproc: Bool = false, maxBatch: Int? = nil
     ) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         try BenchWorker.writeContractSet(contracts)
@@ -26,6 +26,7 @@ struct BenchBroker {
         var configuration = BrokerConfiguration(dataDirectory: directory.appendingPathComponent("data"))
         configuration.contractDirectories = [contracts]
         configuration.synchronous = synchronous
+        if let maxBatch { configuration.maxBatchSize = max(1, maxBatch) }
         if let endpoints {
             configuration.commandEndpoint = endpoints.commands
             configuration.eventEndpoint = endpoints.events

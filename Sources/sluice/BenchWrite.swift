@@ -41,6 +41,11 @@ struct BenchWrite: AsyncParsableCommand {
             discussion: "The C generator costs a few µs per command, so the broker's own cost shows."))
     var loadGenerator: [String] = ["swift"]
 
+    @Option(
+        parsing: .upToNextOption,
+        help: "The broker's largest batch (serve --max-batch); one broker run per value.")
+    var maxBatch: [Int] = [BrokerConfiguration.defaultMaxBatchSize]
+
     @Option(help: "The compiled C load generator (make bench builds it).")
     var loadgenPath = ".build/loadgen"
 
@@ -78,12 +83,14 @@ struct BenchWrite: AsyncParsableCommand {
         }
         for mode in modes {
             for depth in window {
-                for generator in loadGenerator {
-                    rows.append(
-                        try await brokerRun(
-                            root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)-\(generator)"), window: depth,
-                            synchronous: mode, generator: generator
-                        ))
+                for batch in maxBatch {
+                    for generator in loadGenerator {
+                        rows.append(
+                            try await brokerRun(
+                                root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)-\(batch)-\(generator)"),
+                                window: depth, synchronous: mode, generator: generator, maxBatch: batch
+                            ))
+                    }
                 }
             }
         }
@@ -115,15 +122,17 @@ struct BenchWrite: AsyncParsableCommand {
         )
     }
 
-    private func brokerRun(_ directory: URL, window: Int, synchronous: SynchronousMode, generator: String)
-        async throws -> BenchResult
-    {
-        let bench = try BenchBroker(in: directory, synchronous: synchronous)
+    private func brokerRun(
+        _ directory: URL, window: Int, synchronous: SynchronousMode, generator: String, maxBatch: Int
+    ) async throws -> BenchResult {
+        let bench = try BenchBroker(in: directory, synchronous: synchronous, maxBatch: maxBatch)
         defer { bench.stop() }
         let (samples, seconds, used) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath)
         return BenchResult(
-            path: "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients)",
+            path:
+                "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients"
+                + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,
             serverCPU: used.selfSeconds, clientCPU: used.children
         )

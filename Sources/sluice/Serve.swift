@@ -47,7 +47,7 @@ struct Serve: AsyncParsableCommand {
     var synchronous: String = "full"
 
     @Option(name: .long, help: "Most commands per transaction.")
-    var maxBatch: Int = 1000
+    var maxBatch: Int = BrokerConfiguration.defaultMaxBatchSize
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"

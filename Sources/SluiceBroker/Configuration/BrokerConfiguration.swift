@@ -14,9 +14,12 @@ public struct BrokerConfiguration: Sendable {
     public var eventEndpoint: String
     /// Frame and field size limits announced in `WELCOME`.
     public var limits = ProtocolLimits()
-    /// Most commands a writer puts in one transaction. Default 1000: large enough to amortize the
-    /// fsync, small enough that one batch holds the write lock for a few milliseconds.
-    public var maxBatchSize = 1000
+    /// Most commands a writer puts in one transaction. Default 256: large enough to amortize the
+    /// fsync, and small enough that under a deep pipeline the I/O thread answers one batch while
+    /// the writer runs the next (with 8 clients × 64 in flight, 256 carried ~1.5× the commands/s
+    /// of 1000, whose single batch swallowed everything in flight; docs/benchmarks.md).
+    public var maxBatchSize = BrokerConfiguration.defaultMaxBatchSize
+    public static let defaultMaxBatchSize = 256
     /// Commands admitted but not yet answered, per database, beyond which new ones get
     /// `overloaded`. Default 50,000.
     public var maxQueuedCommandsPerDatabase = 50_000

@@ -49,6 +49,12 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     /// (the same bytes), or nil. The object keeps every member either way.
     public static func sorting(_ unsorted: [Member]) -> (object: JSONObject, duplicate: String?) {
         var object = JSONObject()
+        // Canonical senders (the Swift and C clients) send members already in order, each name
+        // strictly after the last: then there is nothing to sort and no duplicate.
+        if unsorted.indices.dropFirst().allSatisfy({ JSONValue.utf8Precedes(unsorted[$0 - 1].name, unsorted[$0].name) }) {
+            object.members = unsorted
+            return (object, nil)
+        }
         object.members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
         let members = object.members
         let duplicate = members.indices.dropFirst().first {

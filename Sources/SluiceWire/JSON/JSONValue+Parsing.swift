@@ -258,6 +258,8 @@ private struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
+        // Integers of up to 18 digits fit an Int64 whatever they are: read them without a String.
+        if isInteger, let value = smallInteger(start..<index) { return .int(value) }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         // Beyond 64-bit integers, and where a double would overflow or underflow to zero, keep
@@ -265,6 +267,21 @@ private struct JSONParser {
         guard let exact = ExactNumber(text: text) else { throw JSONParseError(offset: start, reason: "invalid number") }
         if !isInteger, let value = Double(text), value.isFinite, value != 0 || exact.isZero { return .double(value) }
         return .decimal(exact.canonicalText)
+    }
+
+    /// The value of an integer's bytes (an optional minus, then digits) when it has at most 18
+    /// digits; nil for longer ones, which take the exact path.
+    func smallInteger(_ range: Range<Int>) -> Int64? {
+        var position = range.lowerBound
+        let negative = bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        guard range.upperBound - position <= 18 else { return nil }
+        var value: Int64 = 0
+        while position < range.upperBound {
+            value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0"))
+            position += 1
+        }
+        return negative ? -value : value
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
