@@ -31,16 +31,20 @@ extension CommandWriter {
         pending.reserveCapacity(batch.count)
         do {
             try database.pool.writeWithoutTransaction { db in
-                try db.execute(sql: "BEGIN IMMEDIATE")
+                // Through GRDB (which follows the transaction's state), from its statement cache:
+                // a batch of a few commands must not pay for compiling them.
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
                     for command in batch { pending.append(try run(command, in: db)) }
                     // Under sustained load the writer is never idle: expired ledger entries are
                     // removed here too, twice as many as the batch adds at most, so the ledger
                     // stays within its retention without an idle moment.
                     if publishes {
-                        _ = try IdempotencyLedger.sweep(nowMs: Clock.now().milliseconds, limit: 2 * batch.count, in: db)
+                        _ = try IdempotencyLedger.sweep(
+                            nowMs: Clock.now().milliseconds, limit: 2 * batch.count, using: bookkeeping(db).ledgerSweep,
+                            in: db)
                     }
-                    try db.execute(sql: "COMMIT")
+                    try db.cachedStatement(sql: "COMMIT").execute()
                 } catch {
                     try? db.execute(sql: "ROLLBACK")
                     throw error
@@ -204,12 +208,13 @@ extension CommandWriter {
     }
 
     /// The ledger's and the log's statements, prepared on this writer's connection once.
-    private func bookkeeping(_ db: Database) throws -> BookkeepingStatements {
+    func bookkeeping(_ db: Database) throws -> BookkeepingStatements {
         if let statements = bookkeepingStatements { return statements }
         let statements = BookkeepingStatements(
             ledgerLookup: try db.makeStatement(sql: IdempotencyLedger.lookupSQL),
             ledgerRecord: try db.makeStatement(sql: IdempotencyLedger.recordSQL),
-            logAppend: try db.makeStatement(sql: CommandLog.appendSQL))
+            logAppend: try db.makeStatement(sql: CommandLog.appendSQL),
+            ledgerSweep: try db.makeStatement(sql: IdempotencyLedger.sweepSQL))
         bookkeepingStatements = statements
         return statements
     }

@@ -6,11 +6,13 @@ import SluiceWire
 import SluiceZMQ
 
 /// The statements every command runs besides its contract's, prepared once per writer: looking
-/// a key up in the ledger, recording its outcome, appending to the log.
+/// a key up in the ledger, recording its outcome, appending to the log, and each batch's sweep of
+/// expired ledger entries.
 struct BookkeepingStatements {
     let ledgerLookup: Statement
     let ledgerRecord: Statement
     let logAppend: Statement
+    let ledgerSweep: Statement
 }
 
 /// The single writer of one database file, on its own thread.

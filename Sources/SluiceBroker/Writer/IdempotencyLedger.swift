@@ -79,13 +79,19 @@ enum IdempotencyLedger {
     /// Deletes up to `limit` entries expired at `nowMs`; returns how many. Garbage collection
     /// only: expired entries are already ignored by ``lookup(actor:key:nowMs:in:)``.
     static func sweep(nowMs: Int64, limit: Int, in db: Database) throws -> Int {
-        try db.execute(
-            sql: """
-                DELETE FROM sluice_ledger WHERE (actor, idempotency_key) IN (
-                    SELECT actor, idempotency_key FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
-                """,
-            arguments: [nowMs, limit]
-        )
+        try sweep(nowMs: nowMs, limit: limit, using: db.cachedStatement(sql: sweepSQL), in: db)
+    }
+
+    static let sweepSQL = """
+        DELETE FROM sluice_ledger WHERE (actor, idempotency_key) IN (
+            SELECT actor, idempotency_key FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
+        """
+
+    /// ``sweep(nowMs:limit:in:)`` with `statement` (``sweepSQL``, prepared by the caller).
+    static func sweep(nowMs: Int64, limit: Int, using statement: Statement, in db: Database) throws -> Int {
+        statement.bind(nowMs, at: 1)
+        statement.bind(Int64(limit), at: 2)
+        try statement.runDirect(in: db)
         return db.changesCount
     }
 }
