@@ -72,10 +72,18 @@ public final class ZMQSocket {
     /// Sends a multipart message. With `dontWait`, a full queue throws an error whose
     /// ``ZMQError/isWouldBlock`` is true instead of blocking.
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws(ZMQError) {
+        try send(frames, then: [], dontWait: dontWait)
+    }
+
+    /// Sends `head` then `tail` as one multipart message, without joining the two arrays (a ROUTER
+    /// reply: the envelope, then the frames).
+    public func send(_ head: [[UInt8]], then tail: [[UInt8]], dontWait: Bool = false) throws(ZMQError) {
         let socket = try live("send")
-        for (index, frame) in frames.enumerated() {
+        let last = head.count + tail.count - 1
+        for index in 0...last {
+            let frame = index < head.count ? head[index] : tail[index - head.count]
             var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
+            if index < last { flags |= ZMQ_SNDMORE }
             while true {
                 let rc = frame.withUnsafeBytes { buffer in zmq_send(socket, buffer.baseAddress, buffer.count, flags) }
                 if rc >= 0 { break }

@@ -366,7 +366,7 @@ final class BrokerIOLoop {
     func send(_ target: ReplyTarget, _ frames: [[UInt8]]) {
         do {
             let socket: ZMQSocket = target.socket == 0 ? router : inprocRouters[target.socket - 1].socket
-            try socket.send(target.envelope + frames, dontWait: true)
+            try socket.send(target.envelope, then: frames, dontWait: true)
         } catch {
             // The client went away (EHOSTUNREACH) or stopped reading (EAGAIN). Its work stands;
             // it can ask STATUS with its key.
@@ -376,15 +376,22 @@ final class BrokerIOLoop {
 
     func publish(_ events: [EncodedEvent]) {
         for event in events {
-            do {
-                try publisher.send(event.frames, dontWait: true)
-                counters.eventsPublished += 1
-            } catch {
-                logger.warning(
-                    "could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
-            }
-            if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
+            send(event)
+            advanceStream(to: event)
         }
+    }
+
+    func send(_ event: EncodedEvent) {
+        do {
+            try publisher.send(event.frames, dontWait: true)
+            counters.eventsPublished += 1
+        } catch {
+            logger.warning("could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
+        }
+    }
+
+    func advanceStream(to event: EncodedEvent) {
+        if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
     }
 
     private func publishHeartbeat() {
@@ -405,17 +412,21 @@ final class BrokerIOLoop {
         let now = Clock.monotonicNanoseconds()
         // What the batch changed, per database: the query cache is invalidated once per batch.
         var changed: [String: (tables: Set<String>, everything: Bool)] = [:]
+        // The queue counts per database, settled once per database rather than once per command
+        // (a batch comes from one writer).
+        var answered: [String: (commands: Int, bytes: Int)] = [:]
+        // The newest event, for the heartbeat's stream position: once per batch, not per event.
+        var newestEvent: EncodedEvent?
         for outcome in outcomes {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
             inFlightPerActor[pending.key.actor, default: 1] -= 1
-            var actor = actorCounters[pending.key.actor, default: ActorCounters()]
-            actor.latencyMsSum += Double(now - pending.receivedAt) / 1e6
-            actor.latencyCount += 1
-            if case .failed = outcome.result { actor.failed += 1 }
-            actorCounters[pending.key.actor] = actor
-            queuedPerDatabase[pending.database, default: 1] -= 1
-            queuedBytesPerDatabase[pending.database, default: pending.bytes] -= pending.bytes
+            let failed = if case .failed = outcome.result { true } else { false }
+            BrokerIOLoop.count(
+                &actorCounters[pending.key.actor, default: ActorCounters()],
+                latencyMs: Double(now - pending.receivedAt) / 1e6, failed: failed)
+            answered[pending.database, default: (0, 0)].commands += 1
+            answered[pending.database]!.bytes += pending.bytes
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
@@ -439,12 +450,28 @@ final class BrokerIOLoop {
                         idempotencyKey: pending.key.key, database: pending.database)
                 }
             }
-            publish(outcome.events)
+            for event in outcome.events {
+                send(event)
+                if let newest = newestEvent, newest.stream != event.stream { advanceStream(to: newest) }
+                newestEvent = event
+            }
+        }
+        if let newestEvent { advanceStream(to: newestEvent) }
+        for (database, count) in answered {
+            queuedPerDatabase[database, default: count.commands] -= count.commands
+            queuedBytesPerDatabase[database, default: count.bytes] -= count.bytes
         }
         for (database, change) in changed {
             invalidateCache(database: database, tables: change.tables, everything: change.everything)
             refreshProjections(source: database, tables: change.tables, everything: change.everything)
         }
+    }
+
+    /// One answered command in its actor's counters (modified in place: one lookup).
+    private static func count(_ counters: inout ActorCounters, latencyMs: Double, failed: Bool) {
+        counters.latencyMsSum += latencyMs
+        counters.latencyCount += 1
+        if failed { counters.failed += 1 }
     }
 
     private func answerStatus(token: UInt64, _ status: Result<CommandStatus, WireError>) {

@@ -209,9 +209,11 @@ private struct JSONParser {
     }
 
     func validUTF8(_ range: Range<Int>) throws(JSONParseError) -> String {
-        guard let text = String(validating: bytes[range], as: UTF8.self) else {
-            throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8")
+        // On the contiguous bytes: the slice-based initializer takes a generic, much slower path.
+        let text = bytes.withUnsafeBufferPointer { buffer in
+            String(validating: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self)
         }
+        guard let text else { throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8") }
         return text
     }
 
