@@ -1,3 +1,4 @@
+import CSQLite
 public import Foundation
 import GRDB
 public import Logging
@@ -84,10 +85,18 @@ public struct LogReplayer {
             )
             let head = try DatabaseFile.lastSeq(in: db)
             let last = min(toSeq ?? head, head)
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT * FROM sluice_log WHERE seq > ? AND seq <= ? ORDER BY seq",
-                arguments: [startAfter, last])
-            var batch: [(command: AdmittedCommand, row: Row)] = []
+            // Log rows read by column position through SQLite's C API: a replay reads every row once,
+            // and GRDB's row objects (copied, looked up by name) cost as much as the rerun's parsing.
+            let hasContext = try db.columns(in: "sluice_log").contains { $0.name == "context" }
+            let rows = try db.makeStatement(
+                sql: """
+                    SELECT seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, status, result,
+                        \(hasContext ? "context" : "NULL")
+                    FROM sluice_log WHERE seq > ? AND seq <= ? ORDER BY seq
+                    """)
+            rows.bind(startAfter, at: 1)
+            rows.bind(last, at: 2)
+            var batch: [(command: AdmittedCommand, row: LoggedRow)] = []
             var replayed = 0
             func flush() throws {
                 let outcomes = writer.runBatch(batch.map(\.command))
@@ -95,8 +104,9 @@ public struct LogReplayer {
                 replayed += batch.count
                 batch.removeAll(keepingCapacity: true)
             }
-            while let row = try rows.next() {
-                batch.append((try command(from: row), row.copy()))
+            try rows.forEachRowDirect(in: db) { statement in
+                let row = LoggedRow(statement)
+                batch.append((try command(from: row), row))
                 if batch.count == 1000 { try flush() }
             }
             try flush()
@@ -114,44 +124,64 @@ public struct LogReplayer {
         return try live.read { db in try DatabaseComparison.differences(live: db, rebuilt: rebuilt) }
     }
 
-    private func command(from row: Row) throws -> AdmittedCommand {
-        let seq: Int64 = row["seq"]
-        let contractText: String = row["contract"]
-        guard let id = ContractID(contractText), let contract = registry[id] else {
-            throw Failure(
-                message: "seq \(seq): contract \(contractText) is not loaded; pass its contract set with --contracts")
+    /// The columns of a `sluice_log` row a replay uses.
+    private struct LoggedRow {
+        var seq: Int64
+        var timestamp, actor, contract, idempotencyKey, requestID, generatedID, payload, status, result: String
+        var context: String?
+
+        init(_ statement: OpaquePointer) {
+            seq = sqlite3_column_int64(statement, 0)
+            timestamp = Statement.text(statement, 1)
+            actor = Statement.text(statement, 2)
+            contract = Statement.text(statement, 3)
+            idempotencyKey = Statement.text(statement, 4)
+            requestID = Statement.text(statement, 5)
+            generatedID = Statement.text(statement, 6)
+            payload = Statement.text(statement, 7)
+            status = Statement.text(statement, 8)
+            result = Statement.text(statement, 9)
+            context = sqlite3_column_type(statement, 10) == SQLITE_NULL ? nil : Statement.text(statement, 10)
         }
-        let payloadText: String = row["payload"]
+    }
+
+    private func command(from row: LoggedRow) throws -> AdmittedCommand {
+        guard let id = ContractID(row.contract), let contract = registry[id] else {
+            throw Failure(
+                message: "seq \(row.seq): contract \(row.contract) is not loaded; pass its contract set with --contracts")
+        }
+        let context = row.context.flatMap { try? JSONValue(parsing: $0) }.flatMap(CallerContext.init(json:))
         let request = CommandRequest(
-            requestID: row["request_id"], contract: id, idempotencyKey: row["idempotency_key"],
-            context: CommandLog.context(in: row), payload: try JSONValue(parsing: payloadText)
+            requestID: row.requestID, contract: id, idempotencyKey: row.idempotencyKey, context: context,
+            payload: try JSONValue(parsing: row.payload)
         )
         return AdmittedCommand(
-            token: UInt64(seq), actor: row["actor"], request: request, contract: contract, timestamp: row["ts"],
-            admittedMs: Clock.milliseconds(fromTimestamp: row["ts"]) ?? 0, generatedID: row["generated_id"],
-            receivedAt: 0,
-            deadline: nil
+            token: UInt64(row.seq), actor: row.actor, request: request, contract: contract, timestamp: row.timestamp,
+            admittedMs: Clock.milliseconds(fromTimestamp: row.timestamp) ?? 0, generatedID: row.generatedID,
+            receivedAt: 0, deadline: nil
         )
     }
 
-    /// The rerun must give what the log says: same seq, same status, same stored result.
-    private func check(_ outcome: CommandOutcome, against row: Row) throws {
-        let seq: Int64 = row["seq"]
-        let status: String = row["status"]
-        let resultText: String = row["result"]
-        let expected = try JSONValue(parsing: resultText)
+    /// The rerun must give what the log says: same seq, same status, same stored result (both are
+    /// canonical JSON, so equal results are equal bytes).
+    private func check(_ outcome: CommandOutcome, against row: LoggedRow) throws {
         switch outcome.result {
-        case .committed(let ack) where status == "ok" && ack.seq == seq && !ack.duplicate && ack.result == expected:
+        case .committed(let ack)
+        where row.status == "ok" && ack.seq == row.seq && !ack.duplicate
+            && ack.result.canonicalBytes().elementsEqual(row.result.utf8):
             return
-        case .failed(let error) where status == "failed" && error.code.rawValue == expected["code"]?.stringValue:
+        case .failed(let error)
+        where row.status == "failed"
+            && error.code.rawValue == (try? JSONValue(parsing: row.result))?["code"]?.stringValue:
             return
         case .committed(let ack):
             throw Failure(
                 message:
-                    "seq \(seq): the log says \(status) \(resultText), the replay committed seq \(ack.seq) \(ack.result)"
+                    "seq \(row.seq): the log says \(row.status) \(row.result), the replay committed seq \(ack.seq) \(ack.result)"
             )
         case .failed(let error):
-            throw Failure(message: "seq \(seq): the log says \(status) \(resultText), the replay failed: \(error)")
+            throw Failure(
+                message: "seq \(row.seq): the log says \(row.status) \(row.result), the replay failed: \(error)")
         }
     }
 }
