@@ -1,3 +1,4 @@
+import CSQLite
 import GRDB
 import SluiceWire
 
@@ -40,30 +41,48 @@ struct LoggedCommandEvents {
         if policy.level == .requestResponse { response = policy.redacted(result(), key: key) }
     }
 
-    /// Reads a `sluice_log` row (all columns); `policy` is the contract's audit policy.
-    init(logRow row: Row, database: String, epoch: String, policy: AuditPolicy, key: [UInt8]) throws {
+    /// The `sluice_log` columns ``init(logRow:database:epoch:policy:key:invalidation:)`` reads, in
+    /// its order.
+    static let logColumns =
+        "seq, ts, request_id, actor, contract, idempotency_key, status, latency_us, changes, result, payload, context"
+
+    /// Reads a `sluice_log` row selected with ``logColumns``, by position; `policy` is the
+    /// contract's audit policy. Only what the wanted body needs is parsed: the changes for the
+    /// invalidation event, the result for a failure's code or a `requestResponse` audit, the payload
+    /// for a `request` audit.
+    init(
+        logRow row: OpaquePointer, database: String, epoch: String, policy: AuditPolicy, key: [UInt8],
+        invalidation: Bool
+    ) throws {
         self.database = database
         self.epoch = epoch
-        seq = row["seq"]
-        timestamp = row["ts"]
-        requestID = row["request_id"]
-        actor = row["actor"]
-        contract = row["contract"]
-        idempotencyKey = row["idempotency_key"]
-        status = row["status"]
-        latencyMicros = row["latency_us"]
-        context = CommandLog.context(in: row)
-        let changesText: String = row["changes"]
-        changesBytes = Array(changesText.utf8)
-        let changes = try JSONValue(parsing: changesBytes)
-        keys = changes["keys"] ?? .array([])
-        tablesBytes = (changes["tables"] ?? .object([:])).canonicalBytes()
-        let resultText: String = row["result"]
-        let result = (try? JSONValue(parsing: resultText)) ?? .null
-        if status == "failed" { errorCode = result["code"]?.stringValue }
+        seq = sqlite3_column_int64(row, 0)
+        timestamp = Statement.text(row, 1)
+        requestID = Statement.text(row, 2)
+        actor = Statement.text(row, 3)
+        contract = Statement.text(row, 4)
+        idempotencyKey = Statement.text(row, 5)
+        status = Statement.text(row, 6)
+        latencyMicros = sqlite3_column_int64(row, 7)
+        changesBytes = Statement.bytes(row, 8)
+        if invalidation {
+            let changes = try JSONValue(parsing: changesBytes)
+            keys = changes["keys"] ?? .array([])
+            tablesBytes = (changes["tables"] ?? .object([:])).canonicalBytes()
+        } else {
+            keys = .array([])
+            tablesBytes = []
+        }
+        context =
+            sqlite3_column_type(row, 11) == SQLITE_NULL
+            ? nil : (try? JSONValue(parsing: Statement.bytes(row, 11))).flatMap(CallerContext.init(json:))
         level = .metadata
-        let payloadText: String = row["payload"]
-        apply(policy, payload: (try? JSONValue(parsing: payloadText)) ?? .null, result: result, key: key)
+        guard !invalidation else { return }
+        let needsResult = status == "failed" || policy.level == .requestResponse
+        let result = needsResult ? (try? JSONValue(parsing: Statement.bytes(row, 9))) ?? .null : .null
+        if status == "failed" { errorCode = result["code"]?.stringValue }
+        apply(
+            policy, payload: (try? JSONValue(parsing: Statement.bytes(row, 10))) ?? .null, result: result, key: key)
     }
 
     init(
@@ -127,11 +146,6 @@ struct LoggedCommandEvents {
         invalidation.int("seq", seq)
         invalidation.raw("tables", tablesBytes)
         return invalidation.finish()
-    }
-
-    /// The body of the event on `topic` (`audit.<db>` or `inval.<db>`).
-    func body(forTopic topic: String) -> [UInt8] {
-        topic == Topic.invalidation(database) ? invalidationBody : auditBody
     }
 
     /// Both events, framed with the writer's precomputed topics and header.

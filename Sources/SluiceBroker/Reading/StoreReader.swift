@@ -161,19 +161,21 @@ final class StoreReader {
                     ]
                 )
             }
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT * FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?",
-                arguments: [request.fromSeq, request.limit]
-            )
+            // Read by column position through SQLite's C API (a page is thousands of rows).
+            let rows = try db.cachedStatement(
+                sql: "SELECT \(LoggedCommandEvents.logColumns) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
+            rows.bind(request.fromSeq, at: 1)
+            rows.bind(Int64(request.limit), at: 2)
+            let invalidation = request.topic == Topic.invalidation(database.name)
             var events: [(seq: Int64, body: [UInt8])] = []
-            while let row = try rows.next() {
-                let contract: String = row["contract"]
-                let actor: String = row["actor"]
-                let policy = registry.auditPolicy(for: ContractID(contract).flatMap { registry[$0] }, actor: actor)
+            try rows.forEachRowDirect(in: db) { row in
+                let contract = Statement.text(row, 4)
+                let policy = registry.auditPolicy(
+                    for: ContractID(contract).flatMap { registry[$0] }, actor: Statement.text(row, 3))
                 let logged = try LoggedCommandEvents(
-                    logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey
-                )
-                events.append((logged.seq, logged.body(forTopic: request.topic)))
+                    logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
+                    invalidation: invalidation)
+                events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
             }
             return (database.epoch, head, events)
         }

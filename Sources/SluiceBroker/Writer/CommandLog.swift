@@ -22,14 +22,6 @@ enum CommandLog {
         var context: [UInt8]? = nil
     }
 
-    /// The `context` column of a log row (absent from rows written before it existed).
-    static func context(in row: Row) -> CallerContext? {
-        guard row.hasColumn("context"), let text: String = row["context"],
-            let json = try? JSONValue(parsing: Array(text.utf8))
-        else { return nil }
-        return CallerContext(json: json)
-    }
-
     /// Adds the `context` column to a log made before it existed.
     static func addContextColumn(in db: Database) throws {
         let columns = try db.columns(in: "sluice_log").map(\.name)

@@ -100,6 +100,13 @@ extension Statement {
         return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
     }
 
+    /// A text or blob column's bytes (empty for NULL).
+    static func bytes(_ statement: OpaquePointer, _ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(statement, column))
+        guard count > 0, let base = sqlite3_column_blob(statement, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
     static func text(_ statement: OpaquePointer, _ column: Int32) -> String {
         guard let text = sqlite3_column_text(statement, column) else { return "" }
         return String(cString: text)
