@@ -1,10 +1,25 @@
 import ArgumentParser
 import Foundation
+import SluiceBroker
 import SluiceClient
 import SluiceWire
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "The audit trail: print it, export it with its archive, verify the archive's chain.",
+        discussion: """
+            Compaction removes old log rows; their audit events are archived first, in segments chained by hash \
+            (<data-dir>/audit-archive/<db>/, docs/operations.md). `show` prints what the broker still holds, \
+            `export` the whole trail (archive, then the live log), `verify` checks the archive.
+            """,
+        subcommands: [AuditShow.self, AuditExport.self, AuditVerify.self],
+        defaultSubcommand: AuditShow.self
+    )
+}
+
+struct AuditShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Print audit records: commands run (audit.<db>) and requests refused (audit.rejected).",
         discussion: """
             Reads the stored audit streams through the broker (SYNC), so it sees every record, redacted as the \
@@ -63,5 +78,100 @@ struct Audit: AsyncParsableCommand {
         if let since, let ts = event.body["ts"]?.stringValue, ts < since { return }
         print("\(event.topic) \(event.stream)#\(event.seq) \(event.body.canonicalString)")
         fflush(nil)
+    }
+}
+
+struct AuditExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Print every audit record of the commands run, archived ones included, as JSON lines.",
+        discussion: """
+            Each line is {"epoch","event","seq","stream","topic"}, in seq order per database: first the records \
+            archived by compactions (read from <data-dir>/audit-archive), then the ones the log still holds \
+            (read through the broker, SYNC). Redacted as the contracts say, as when they were published.
+            """
+    )
+
+    @Option(name: .long, help: "Only this database (default: every database with a log or an archive).")
+    var db: String?
+
+    @Option(name: .long, help: "Only records at or after this time (RFC 3339, e.g. 2026-11-23T12:00:00Z).")
+    var since: String?
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let dataDirectory = URL(fileURLWithPath: connection.dataDir)
+        let archives = Dictionary(
+            AuditArchive.all(in: dataDirectory).map { ($0.stream, $0) }, uniquingKeysWith: { first, _ in first })
+        let client = try connection.makeClient(events: false)
+        defer { client.close() }
+        let live = try await client.hello()["databases"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let streams = db.map { [$0] } ?? Set(live).union(archives.keys).sorted()
+        for stream in streams {
+            var next: Int64 = 1
+            for record in try archives[stream]?.records() ?? [] {
+                show(record.json, ts: record.event["ts"]?.stringValue)
+                next = record.seq + 1
+            }
+            guard live.contains(stream) else { continue }
+            while true {
+                let page: (events: [Event], end: SyncEnd)
+                do {
+                    page = try await client.sync(topic: Topic.audit(stream), fromSeq: next)
+                } catch let error as WireError where error.code == .compacted {
+                    // Seqs neither archived nor logged (compacted before archiving existed): go on.
+                    guard let first = error.details["first_seq"]?.intValue, first > next else { throw error }
+                    next = first
+                    continue
+                }
+                for event in page.events {
+                    let record = AuditArchive.Record(
+                        topic: event.topic, stream: event.stream, seq: event.seq, epoch: event.epoch, event: event.body)
+                    show(record.json, ts: event.body["ts"]?.stringValue)
+                }
+                if page.end.complete { break }
+                next = page.end.lastSeq + 1
+            }
+        }
+    }
+
+    private func show(_ record: JSONValue, ts: String?) {
+        // RFC 3339 UTC timestamps of one format compare correctly as strings.
+        if let since, let ts, ts < since { return }
+        print(record.canonicalString)
+    }
+}
+
+struct AuditVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the audit archive: its hash chain, its anchor in each database, no seq missing.",
+        discussion: """
+            Reads the files of --data-dir (a broker may be serving). Exit status 0 when every database's trail \
+            is whole, 1 when a problem is found (each named with its file).
+            """
+    )
+
+    @Option(name: .long, help: "The data directory.")
+    var dataDir: String = "data"
+
+    @Flag(name: .long, help: "One JSON object per database instead of lines of text.")
+    var json = false
+
+    func run() throws {
+        let reports = try AuditTrail.verify(dataDirectory: URL(fileURLWithPath: dataDir))
+        for report in reports {
+            if json {
+                print(report.json.canonicalString)
+                continue
+            }
+            let archived = report.archived.map { "seqs \($0.lowerBound)…\($0.upperBound) archived in \(report.segments) segment(s)" }
+                ?? "nothing archived"
+            let log = report.logFirst <= report.logLast ? "log holds \(report.logFirst)…\(report.logLast)" : "log empty"
+            print("\(report.problems.isEmpty ? "ok" : "FAILED") \(report.stream): \(archived); \(log)")
+            for problem in report.problems { print("  \(problem)") }
+        }
+        if reports.contains(where: { !$0.problems.isEmpty }) { throw ExitCode(1) }
     }
 }

@@ -154,7 +154,7 @@ final class StoreReader {
             guard request.fromSeq >= first || request.fromSeq > head else {
                 throw WireError(
                     .compacted,
-                    "seqs before \(first) of \(database.name) were compacted; start from \(first) or rebuild from the snapshot",
+                    "seqs before \(first) of \(database.name) were compacted; start from \(first) or rebuild from the snapshot (their audit records are archived: sluice audit export)",
                     details: [
                         "first_seq": .int(first),
                         "snapshot_seq": .int(try DatabaseFile.meta("snapshot_seq", in: db) ?? 0),

@@ -48,13 +48,20 @@ extension CommandWriter {
             try DurableFile.syncDirectory(directory)
 
             let cutoff = max(0, head - keep)
+            // The audit events of the rows about to go, archived (durably) first: a crash after this
+            // leaves a segment whose rows are still in the log, never rows gone unarchived.
+            let anchor = try archiveAuditEvents(through: cutoff)
             let deleted = try database.pool.write { db in
                 try db.execute(sql: "DELETE FROM sluice_log WHERE seq <= ?", arguments: [cutoff])
                 let deleted = db.changesCount
-                for (key, value) in [("snapshot_seq", head), ("log_first_seq", cutoff + 1)] {
+                var meta = [("snapshot_seq", String(head)), ("log_first_seq", String(cutoff + 1))]
+                if let anchor {
+                    meta += [("audit_archived_seq", String(anchor.header.lastSeq)), ("audit_archive_sha256", anchor.sha256)]
+                }
+                for (key, value) in meta {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES (?, ?)",
-                        arguments: [key, String(value)]
+                        arguments: [key, value]
                     )
                 }
                 return deleted
@@ -74,5 +81,41 @@ extension CommandWriter {
             logger.error("compaction failed", metadata: ["db": "\(database.name)", "error": "\(error)"])
             return .failure(WireError(.internal, "compaction of \(database.name) failed: \(error)"))
         }
+    }
+
+    /// Largest number of events in one archive segment (a compaction of a long log writes several).
+    static let eventsPerArchiveSegment: Int64 = 10_000
+
+    /// Archives the audit events of the log rows after the archive's newest segment up to
+    /// `cutoff`, in segments of at most ``eventsPerArchiveSegment``; returns the newest segment
+    /// (the anchor the database records), nil when there is none.
+    private func archiveAuditEvents(through cutoff: Int64) throws -> (header: AuditArchive.Header, sha256: String)? {
+        let archive = AuditArchive(databaseAt: database.url)
+        var newest = try archive.newest()
+        let firstLogged = try database.pool.read { db in try DatabaseFile.firstLoggedSeq(in: db) }
+        var from = max(newest.map { $0.header.lastSeq + 1 } ?? 1, firstLogged)
+        while from <= cutoff {
+            let through = min(cutoff, from + CommandWriter.eventsPerArchiveSegment - 1)
+            let events = try database.pool.read { db in
+                let rows = try db.makeStatement(
+                    sql: "SELECT \(LoggedCommandEvents.logColumns) FROM sluice_log WHERE seq >= ? AND seq <= ? ORDER BY seq")
+                rows.bind(from, at: 1)
+                rows.bind(through, at: 2)
+                var events: [(seq: Int64, body: [UInt8])] = []
+                try rows.forEachRowDirect(in: db) { row in
+                    let policy = registry.auditPolicy(
+                        for: ContractID(Statement.text(row, 4)).flatMap { registry[$0] }, actor: Statement.text(row, 3))
+                    let logged = try LoggedCommandEvents(
+                        logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
+                        invalidation: false)
+                    events.append((logged.seq, logged.auditBody))
+                }
+                return events
+            }
+            guard !events.isEmpty else { break }
+            newest = try archive.append(events: events, epoch: database.epoch)
+            from = through + 1
+        }
+        return newest
     }
 }
