@@ -4,11 +4,12 @@ import SluiceBroker
 
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy every database of the data directory into a new directory, while the broker serves.",
+        abstract: "Copy the data directory's databases and state into a new directory, while the broker serves.",
         discussion: """
             Uses SQLite's online backup on read-only connections: each database is copied as of one consistent \
-            point, its data, ledger and command log together. Writes a backup.json listing each database's last \
-            seq and epoch.
+            point, its data, ledger and command log together. Also copies what a restore into an empty directory \
+            needs: tokens, the audit key, CURVE keys, installed plugins, compaction snapshots and the audit \
+            archive. Writes a backup.json (last) listing each database's last seq and epoch and the files copied.
             """
     )
 
@@ -26,13 +27,16 @@ struct Backup: AsyncParsableCommand {
         for (name, state) in manifest.databases.sorted(by: { $0.key < $1.key }) {
             print("\(name): seq \(state.lastSeq), epoch \(state.epoch)")
         }
+        for file in manifest.files { print("\(file): copied") }
     }
 }
 
 struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replace the data directory's databases with a backup (the broker must be stopped).",
+        abstract: "Replace the data directory's databases and state with a backup (the broker must be stopped).",
         discussion: """
+            Works into an empty directory too: tokens, keys, installed plugins, snapshots and the audit archive come \
+            back with the databases, so a broker serves from it as from the original. \
             Every restored database gets a new epoch: subscribers see it in the next heartbeat and resync from the \
             restored history. Commands acknowledged after the backup was taken are gone; their clients can resend \
             them with the same keys.

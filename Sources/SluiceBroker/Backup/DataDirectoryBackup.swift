@@ -14,6 +14,8 @@ public enum DataDirectoryBackup {
         public var createdAt: String
         /// Per database file (without `.db`): its last seq and epoch at backup time.
         public var databases: [String: (lastSeq: Int64, epoch: String)]
+        /// The other state copied (``DataDirectoryBackup/stateFiles`` that existed).
+        public var files: [String] = []
 
         var json: JSONValue {
             [
@@ -21,6 +23,7 @@ public enum DataDirectoryBackup {
                 "databases": .object(
                     databases.mapValues { ["last_seq": .int($0.lastSeq), "epoch": .string($0.epoch)] }
                 ),
+                "files": .array(files.map(JSONValue.string)),
             ]
         }
     }
@@ -64,6 +67,14 @@ public enum DataDirectoryBackup {
             try copy.close()
             manifest.databases[String(name.dropLast(3))] = state
         }
+        // What a restore needs besides the databases: the identities' credentials, the audit key,
+        // installed plugins, compaction snapshots (a replay starts from them) and the audit archive.
+        for path in stateFiles where files.fileExists(atPath: dataDirectory.appendingPathComponent(path).path) {
+            let target = destination.appendingPathComponent(path)
+            try files.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try files.copyItem(at: dataDirectory.appendingPathComponent(path), to: target)
+            manifest.files.append(path)
+        }
         // backup.json last: a backup that has it is complete, and everything it lists is on disk.
         try DurableFile.syncTree(destination)
         try DurableFile.write(
@@ -71,8 +82,19 @@ public enum DataDirectoryBackup {
         return manifest
     }
 
-    /// Replaces the databases of `dataDirectory` with those of a backup, each with a new epoch.
-    /// Fails if a broker is serving the directory.
+    /// The files and directories besides the databases that a backup copies and a restore puts
+    /// back, relative to the data directory: tokens, the audit key, CURVE keys and the key
+    /// registry, installed plugins, compaction snapshots and the audit archive (the top level's
+    /// and the plugins' databases'). Sockets, locks, logs and WAL files are not state.
+    public static let stateFiles = [
+        "tokens", "audit.key", "curve", "installed", "snapshots", "audit-archive", "plugins/snapshots",
+        "plugins/audit-archive",
+    ]
+
+    /// Replaces the databases of `dataDirectory` with those of a backup, each with a new epoch, and
+    /// puts back the rest of the backup's state (``stateFiles``): restored into an empty
+    /// directory, a broker serves from it as the backed-up one did. Fails if a broker is serving
+    /// the directory.
     public static func restore(from backup: URL, to dataDirectory: URL) throws -> [String: String] {
         let files = FileManager.default
         guard files.fileExists(atPath: backup.appendingPathComponent("backup.json").path) else {
@@ -81,6 +103,14 @@ public enum DataDirectoryBackup {
         try DurableFile.createDirectory(dataDirectory)
         let lock = try DataDirectoryLock(directory: dataDirectory)
         defer { lock.release() }
+        for path in stateFiles where files.fileExists(atPath: backup.appendingPathComponent(path).path) {
+            let target = dataDirectory.appendingPathComponent(path)
+            try? files.removeItem(at: target)
+            try files.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try files.copyItem(at: backup.appendingPathComponent(path), to: target)
+            try DurableFile.syncTree(target)
+            try DurableFile.syncDirectory(of: target)
+        }
         var epochs: [String: String] = [:]
         for name in try databaseFiles(in: backup) {
             let target = dataDirectory.appendingPathComponent(name)
