@@ -10,7 +10,7 @@ struct Send: AsyncParsableCommand {
             Example: sluice send task.create@v1 '{"title": "write docs"}' --key docs-1
             With --key, sending the same command again is safe: it commits once and later sends print the \
             stored result with "duplicate": true. Exit status: 0 on ACK, 1 on a broker ERROR (printed as JSON \
-            on stderr), 2 on a timeout (the command may have committed: ask `sluice status <key>`), 3 when the \
+            on stderr), 4 on a timeout (the command may have committed: ask `sluice status <key>`), 3 when the \
             broker refused the credentials (nothing was sent).
             """
     )
@@ -56,8 +56,10 @@ struct Send: AsyncParsableCommand {
             throw ExitCode(1)
         } catch let error as SluiceClientError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            // Refused credentials: nothing was sent, and sending again will not help (exit 3).
-            throw ExitCode(error.code == .credentialsRefused ? 3 : 2)
+            // Refused credentials: nothing was sent, and sending again will not help (exit 3). Any
+            // other client error (no answer in time): the command may have run (exit 4); sending it
+            // again with the same key is safe.
+            throw ExitCode(error.code == .credentialsRefused ? 3 : 4)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SluiceBroker
 
 @main
@@ -29,8 +30,26 @@ struct SluiceCommand: AsyncParsableCommand {
     )
 
     /// SQLite's process-wide settings come first: they apply only before any database opens.
+    /// A wrong argument or option exits with status 2 (the usual status of a usage error), after
+    /// the message and the usage; every other outcome is ArgumentParser's.
     static func main() async {
         SQLiteProcess.prepare()
-        await main(nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(usageError)
+            }
+            exit(withError: error)
+        }
     }
+
+    /// The exit status of a wrong argument or option.
+    static let usageError: Int32 = 2
 }
