@@ -37,6 +37,15 @@ public final class Broker: Sendable {
     /// connect through it (`ClientConfiguration.sharedContext`).
     public let context = ZMQContext()
 
+    /// Counters and gauges for Prometheus (``MetricsEndpoint`` serves them), refreshed by the I/O
+    /// thread at each heartbeat.
+    public let metrics = BrokerMetrics()
+
+    /// True from `start()` until a shutdown begins: the broker admits requests.
+    public var isServing: Bool {
+        state.withLock { $0 == .running } && !stopRequested.load(ordering: .sequentiallyConsistent)
+    }
+
     /// The request endpoint of an in-process identity.
     public static func inprocEndpoint(for identity: String) -> String { "inproc://sluice/\(identity)" }
     let doorbell = Doorbell()
@@ -272,7 +281,7 @@ public final class Broker: Sendable {
                 databaseFiles: databases.values.map(\.url)
                     + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
                 queryReaderCount: configuration.queryReaderThreads,
-                handshakeRefusals: handshakeRefusals, logger: logger
+                handshakeRefusals: handshakeRefusals, metrics: metrics, logger: logger
             )
             loop.run(
                 context: context, doorbell: doorbell,

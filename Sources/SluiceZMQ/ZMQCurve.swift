@@ -18,14 +18,19 @@ public enum ZMQCurve {
     /// Whether this libzmq was built with CURVE (libsodium or its own TweetNaCl).
     public static var isAvailable: Bool { zmq_has("curve") == 1 }
 
-    /// A fresh key pair from libzmq's random source.
+    /// A fresh key pair from libzmq's random source. Its public key never starts with `-`: people
+    /// pass public keys as command-line arguments (`--server-key K`, `keys add id K`), where a
+    /// leading `-` reads as an option (a CLI test met one: 1 key in 85).
     public static func generateKeyPair() throws(ZMQError) -> KeyPair {
-        var publicKey = [CChar](repeating: 0, count: 41)
-        var secretKey = [CChar](repeating: 0, count: 41)
-        guard zmq_curve_keypair(&publicKey, &secretKey) == 0 else { throw ZMQError.last("zmq_curve_keypair") }
-        return KeyPair(
-            publicKey: String(decoding: publicKey.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self),
-            secretKey: String(decoding: secretKey.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        while true {
+            var publicKey = [CChar](repeating: 0, count: 41)
+            var secretKey = [CChar](repeating: 0, count: 41)
+            guard zmq_curve_keypair(&publicKey, &secretKey) == 0 else { throw ZMQError.last("zmq_curve_keypair") }
+            let pair = KeyPair(
+                publicKey: String(decoding: publicKey.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                secretKey: String(decoding: secretKey.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            if !pair.publicKey.hasPrefix("-") { return pair }
+        }
     }
 
     /// The 32 bytes a Z85 key stands for, or nil when `text` is not a 40-character Z85 key.

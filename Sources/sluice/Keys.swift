@@ -32,10 +32,8 @@ struct KeysGenerate: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw ValidationError("\(url.path) exists; a key file is never overwritten")
         }
-        // A key is Z85, whose alphabet has '-': one starting with it would read as an option on a
-        // command line (`sluice keys add alpha -…`), so keys made here never do.
-        var pair = try ZMQCurve.generateKeyPair()
-        while pair.publicKey.hasPrefix("-") { pair = try ZMQCurve.generateKeyPair() }
+        // Never starts with '-' (it would read as an option on a command line): see generateKeyPair.
+        let pair = try ZMQCurve.generateKeyPair()
         try DurableFile.write(
             Data(ZMQCurve.keyFileText(pair, includingSecret: true, comment: "a Sluice client's CURVE key pair").utf8),
             to: url)

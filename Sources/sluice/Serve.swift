@@ -49,6 +49,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Most commands per transaction.")
     var maxBatch: Int = BrokerConfiguration.defaultMaxBatchSize
 
+    @Option(
+        name: .long,
+        help: "Serve GET /metrics (Prometheus) and GET /health over HTTP on HOST:PORT, e.g. 127.0.0.1:9464 (no authentication: keep it on loopback or a private network).")
+    var metricsEndpoint: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -133,6 +138,7 @@ struct Serve: AsyncParsableCommand {
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)
+        let metrics = try metricsEndpoint.map { try MetricsEndpoint(address: $0, broker: broker) }
         print("sluice broker")
         print("  data directory: \(directory.path)")
         print("  requests:       \(configuration.commandEndpoint)")
@@ -142,6 +148,7 @@ struct Serve: AsyncParsableCommand {
         }
         print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
         print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
+        if let metrics { print("  metrics:        http://\(metrics.host):\(metrics.port)/metrics and /health") }
         let plugins = broker.registry.plugins.keys.sorted()
         print("  plugins:        \(plugins.isEmpty ? "(none installed)" : plugins.joined(separator: ", "))")
         fflush(nil)
@@ -157,7 +164,7 @@ struct Serve: AsyncParsableCommand {
                         },
                         // An idle exit ends the broker by itself: a normal end, not a failure.
                         successTerminationBehavior: .gracefullyShutdownGroup)
-                ],
+                ] + (metrics.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -39,6 +39,8 @@ final class BrokerIOLoop {
     var streams: [String: (seq: Int64, epoch: String)]
 
     var counters = BrokerCounters()
+    /// Where the counters go for Prometheus, once per heartbeat.
+    let metrics: BrokerMetrics?
     var actorCounters: [String: ActorCounters] = [:]
     /// Rate-limited requests per identity not yet audited (they are audited once per heartbeat).
     var rateLimitedSinceAudit: [String: Int] = [:]
@@ -124,12 +126,13 @@ final class BrokerIOLoop {
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
         streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
         projections: ProjectionStart, curveSecretKey: String?, databaseFiles: [URL], queryReaderCount: Int,
-        handshakeRefusals: HandshakeRefusals,
+        handshakeRefusals: HandshakeRefusals, metrics: BrokerMetrics? = nil,
         logger: Logger
     ) {
         self.curveSecretKey = curveSecretKey
         self.databaseFiles = databaseFiles
         self.handshakeRefusals = handshakeRefusals
+        self.metrics = metrics
         self.queryRegions = queryRegions
         projectionRegions = projections.regions
         projectionSeqs = projections.seqs
@@ -394,7 +397,25 @@ final class BrokerIOLoop {
         if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
     }
 
+    /// Copies the counters to the Prometheus metrics (once per heartbeat: nothing per request).
+    private func publishMetrics() {
+        guard let metrics else { return }
+        var databases: [String: (lastSeq: Int64, queued: Int, queuedBytes: Int)] = [:]
+        for database in writerInboxes.keys {
+            databases[database] = (
+                streams[database]?.seq ?? 0, queuedPerDatabase[database, default: 0],
+                queuedBytesPerDatabase[database, default: 0]
+            )
+        }
+        metrics.publish(
+            BrokerMetrics.Snapshot(
+                counters: counters, actors: actorCounters, databases: databases, parkedQueries: parkedQueries.count,
+                queries: Dictionary(uniqueKeysWithValues: queryStats.map { ($0.key.description, $0.value) }),
+                cachedResults: queryCache.count))
+    }
+
     private func publishHeartbeat() {
+        publishMetrics()
         if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
         auditRefusedHandshakes()
         auditOverflowedRejections()
