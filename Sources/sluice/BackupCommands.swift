@@ -20,10 +20,12 @@ struct Backup: AsyncParsableCommand {
     var dataDir: String = "data"
 
     func run() async throws {
+        let progress = ProgressLine("backup")
         let manifest = try DataDirectoryBackup.backup(
             dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL,
             to: URL(fileURLWithPath: destination).standardizedFileURL
-        )
+        ) { file, done, total in progress.update("\(file) (\(done + 1) of \(total) databases)") }
+        progress.finish()
         for (name, state) in manifest.databases.sorted(by: { $0.key < $1.key }) {
             print("\(name): seq \(state.lastSeq), epoch \(state.epoch)")
         }
@@ -50,10 +52,12 @@ struct Restore: AsyncParsableCommand {
     var dataDir: String = "data"
 
     func run() async throws {
+        let progress = ProgressLine("restore")
         let epochs = try DataDirectoryBackup.restore(
             from: URL(fileURLWithPath: source).standardizedFileURL,
             to: URL(fileURLWithPath: dataDir).standardizedFileURL
-        )
+        ) { file, done, total in progress.update("\(file) (\(done + 1) of \(total) databases)") }
+        progress.finish()
         for (name, epoch) in epochs.sorted(by: { $0.key < $1.key }) { print("\(name): restored, new epoch \(epoch)") }
     }
 }

@@ -67,7 +67,9 @@ struct BenchWrite: AsyncParsableCommand {
             return mode
         }
         print("sluice bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
+        Self.announce("direct writers: \(clients) processes")
         let direct = try directBaseline(root.appendingPathComponent("direct"))
+        Self.announce("ceiling: one process, the same rows")
         let ceiling = try BenchCeiling.run(
             in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
         var rows = [direct, ceiling]
@@ -85,6 +87,8 @@ struct BenchWrite: AsyncParsableCommand {
             for depth in window {
                 for batch in maxBatch {
                     for generator in loadGenerator {
+                        Self.announce(
+                            "broker: \(mode.rawValue), \(depth) in flight per client, batches ≤ \(batch), \(generator) clients")
                         rows.append(
                             try await brokerRun(
                                 root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)-\(batch)-\(generator)"),
@@ -120,6 +124,11 @@ struct BenchWrite: AsyncParsableCommand {
             path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds,
             serverCPU: nil, clientCPU: used.children
         )
+    }
+
+    /// A phase of the benchmark, on standard error (standard output keeps the table).
+    static func announce(_ phase: String) {
+        FileHandle.standardError.write(Data("bench write: \(phase)…\n".utf8))
     }
 
     private func brokerRun(

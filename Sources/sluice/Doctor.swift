@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import GRDB
 import SluiceBroker
+import SluiceWire
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Check a data directory: permissions, manifests, database integrity, WAL sizes, orphan files, other processes holding databases open.",
         discussion:
-            "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving."
+            "Prints one line per check (ok, warning, problem) and exits 1 when there is a problem. Read-only; safe while serving. With --json, one {\"level\", \"message\"} object per check."
     )
 
     @Option(name: .long, help: "The broker's data directory.")
@@ -19,12 +20,19 @@ struct Doctor: AsyncParsableCommand {
     )
     var contracts: [String] = []
 
+    @Flag(name: .long, help: "One JSON object per check ({\"level\", \"message\"}) instead of lines of text.")
+    var json = false
+
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
         var problems = 0
         func report(_ level: String, _ text: String) {
             if level == "problem" { problems += 1 }
-            print("\(level): \(text)")
+            if json {
+                print(JSONValue.object(["level": .string(level), "message": .string(text)]).canonicalString)
+            } else {
+                print("\(level): \(text)")
+            }
         }
         let files = FileManager.default
         guard files.fileExists(atPath: data.path) else {
@@ -123,6 +131,20 @@ struct Doctor: AsyncParsableCommand {
             }
         }
         if holders.isEmpty { report("ok", "no process but the broker holds a database open") }
+        // The audit trail: the archive's chain and anchors (what `sluice audit verify` checks).
+        for trail in (try? AuditTrail.verify(dataDirectory: data)) ?? [] {
+            if trail.problems.isEmpty {
+                if trail.segments > 0 {
+                    report("ok", "\(trail.stream): audit archive of \(trail.segments) segment(s) verified")
+                }
+            } else {
+                for problem in trail.problems { report("problem", "audit trail: \(problem)") }
+            }
+        }
+        if json {
+            if problems > 0 { throw ExitCode(1) }
+            return
+        }
         if problems > 0 {
             print("\(problems) problem(s)")
             throw ExitCode(1)

@@ -46,9 +46,11 @@ struct Replay: AsyncParsableCommand {
         var logger = Logger(label: "sluice.replay")
         logger.logLevel = .warning
         let started = Date()
+        let progress = ProgressLine("replay")
         let report = try LogReplayer(registry: registry, logger: logger).replay(
             database: source, into: URL(fileURLWithPath: into).standardizedFileURL, toSeq: toSeq, verify: verify
-        )
+        ) { replayed, last in progress.update("\(replayed) commands run, up to seq \(last)") }
+        progress.finish()
         let seconds = Date().timeIntervalSince(started)
         print(
             "replayed \(report.replayed) commands (seq 1…\(report.lastSeq)) into \(into) in \(String(format: "%.2f", seconds)) s"

@@ -171,5 +171,15 @@ import Testing
         #expect(row["identity"] == "alpha")
         #expect(row["capability"] == "data:alpha:create")
         #expect(row["contracts"] == "alpha.item.create@v1")
+
+        // doctor: one {"level", "message"} object per check; a problem still exits 1.
+        let broker = try RunningBroker(directory: directory)
+        broker.stop()
+        let doctor = try sluice(
+            ["doctor", "--json", "--data-dir", data.path, "--contracts", Fixtures.tasksContracts.path])
+        let checks = doctor.output.split(separator: "\n").map { try? JSONValue(parsing: String($0)) }
+        #expect(!checks.isEmpty && checks.allSatisfy { $0?["level"]?.stringValue != nil && $0?["message"] != nil })
+        #expect(checks.contains { $0?["message"] == "tasks.db: integrity ok" }, "\(doctor.output)")
+        #expect(doctor.status == (checks.contains { $0?["level"] == "problem" } ? 1 : 0), "\(doctor.output)")
     }
 }

@@ -48,11 +48,13 @@ import Testing
         try await create(client, 300..<350)
         #expect(try TasksDatabase.logSeqs(try broker!.open()) == Array(301...350))
 
+        var progress: [(Int, Int64)] = []
         let report = try LogReplayer(registry: try ContractRegistry(directories: [Fixtures.tasksContracts])).replay(
             database: broker!.broker.configuration.dataDirectory.appendingPathComponent("tasks.db"),
             into: directory.path("rebuilt/tasks.db"), verify: true
-        )
+        ) { replayed, last in progress.append((replayed, last)) }
         #expect(report.replayed == 50, "only the tail after the snapshot runs again")
+        #expect(progress.last.map { [$0.0, Int($0.1)] } == [50, 350], "progress ends at what ran, up to the last seq")
         #expect(report.differences == [])
         #expect(
             try TasksDatabase.count(

@@ -35,7 +35,9 @@ public enum DataDirectoryBackup {
 
     /// Copies every `*.db` of `dataDirectory` into `destination` (created; must be empty).
     @discardableResult
-    public static func backup(dataDirectory: URL, to destination: URL) throws -> Manifest {
+    public static func backup(
+        dataDirectory: URL, to destination: URL, progress: ((_ file: String, _ done: Int, _ total: Int) -> Void)? = nil
+    ) throws -> Manifest {
         let files = FileManager.default
         if files.fileExists(atPath: destination.path),
             !((try? files.contentsOfDirectory(atPath: destination.path)) ?? []).isEmpty
@@ -44,7 +46,9 @@ public enum DataDirectoryBackup {
         }
         try DurableFile.createDirectory(destination)
         var manifest = Manifest(createdAt: Clock.timestamp(), databases: [:])
-        for name in try databaseFiles(in: dataDirectory) {
+        let names = try databaseFiles(in: dataDirectory)
+        for (index, name) in names.enumerated() {
+            progress?(name, index, names.count)
             var configuration = Configuration()
             configuration.readonly = true
             let source = try DatabaseQueue(
@@ -95,7 +99,9 @@ public enum DataDirectoryBackup {
     /// puts back the rest of the backup's state (``stateFiles``): restored into an empty
     /// directory, a broker serves from it as the backed-up one did. Fails if a broker is serving
     /// the directory.
-    public static func restore(from backup: URL, to dataDirectory: URL) throws -> [String: String] {
+    public static func restore(
+        from backup: URL, to dataDirectory: URL, progress: ((_ file: String, _ done: Int, _ total: Int) -> Void)? = nil
+    ) throws -> [String: String] {
         let files = FileManager.default
         guard files.fileExists(atPath: backup.appendingPathComponent("backup.json").path) else {
             throw Failure(message: "\(backup.path) has no backup.json: not a sluice backup")
@@ -112,7 +118,9 @@ public enum DataDirectoryBackup {
             try DurableFile.syncDirectory(of: target)
         }
         var epochs: [String: String] = [:]
-        for name in try databaseFiles(in: backup) {
+        let names = try databaseFiles(in: backup)
+        for (index, name) in names.enumerated() {
+            progress?(name, index, names.count)
             let target = dataDirectory.appendingPathComponent(name)
             try files.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: target.path + suffix) }

@@ -42,7 +42,12 @@ public struct LogReplayer {
     /// Replays `database` (a live `<name>.db`) into `target` (a new `<name>.db` path) up to
     /// `toSeq` (default: everything). With `verify`, compares every user table of the rebuilt file
     /// with the live one, as of the same snapshot the log was read from.
-    public func replay(database source: URL, into target: URL, toSeq: Int64? = nil, verify: Bool) throws -> Report {
+    /// `progress`, when given, is called after every 1,000 commands with how many ran so far and
+    /// the last seq to replay.
+    public func replay(
+        database source: URL, into target: URL, toSeq: Int64? = nil, verify: Bool,
+        progress: ((_ replayed: Int, _ lastSeq: Int64) -> Void)? = nil
+    ) throws -> Report {
         let name = source.deletingPathExtension().lastPathComponent
         guard target.pathExtension == "db", target.deletingPathExtension().lastPathComponent == name else {
             throw Failure(message: "the target must be named \(name).db (in another directory)")
@@ -103,6 +108,7 @@ public struct LogReplayer {
                 for (outcome, entry) in zip(outcomes, batch) { try check(outcome, against: entry.row) }
                 replayed += batch.count
                 batch.removeAll(keepingCapacity: true)
+                progress?(replayed, last)
             }
             try rows.forEachRowDirect(in: db) { statement in
                 let row = LoggedRow(statement)
