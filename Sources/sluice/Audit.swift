@@ -8,11 +8,12 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The audit trail: print it, export it with its archive, verify the archive's chain.",
         discussion: """
+            Every answered query is recorded too (`reads`). \
             Compaction removes old log rows; their audit events are archived first, in segments chained by hash \
             (<data-dir>/audit-archive/<db>/, docs/operations.md). `show` prints what the broker still holds, \
             `export` the whole trail (archive, then the live log), `verify` checks the archive.
             """,
-        subcommands: [AuditShow.self, AuditExport.self, AuditVerify.self],
+        subcommands: [AuditShow.self, AuditExport.self, AuditVerify.self, AuditReads.self],
         defaultSubcommand: AuditShow.self
     )
 }
@@ -173,5 +174,39 @@ struct AuditVerify: ParsableCommand {
             for problem in report.problems { print("  \(problem)") }
         }
         if reports.contains(where: { !$0.problems.isEmpty }) { throw ExitCode(1) }
+    }
+}
+
+struct AuditReads: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reads",
+        abstract: "Print the read audit: one record per answered query, as JSON lines.",
+        discussion: """
+            Each record: {"actor","cache","contract","db","kind":"query","latency_ms","params_sha256","request_id",\
+            "seq","status","ts"} (+ "tenant", "traceparent" when the caller gave them); never the rows. `cache` says \
+            where the answer came from: cache, executed, coalesced (an identical query in flight), parked (it waited \
+            for a projection) or refused. Read from <data-dir>/audit.db (a broker may be serving); the newest \
+            1,000,000 records are kept. A query contract opts out with "audit": {"reads": false}.
+            """
+    )
+
+    @Option(name: .long, help: "Only records of this actor (a plugin id, or `local`).")
+    var plugin: String?
+
+    @Option(name: .long, help: "Only records of this database.")
+    var db: String?
+
+    @Option(name: .long, help: "Only records at or after this time (RFC 3339, e.g. 2026-11-23T12:00:00Z).")
+    var since: String?
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        for record in try ReadAudit.records(
+            dataDirectory: URL(fileURLWithPath: dataDir), actor: plugin, database: db, since: since)
+        {
+            print(record.canonicalString)
+        }
     }
 }

@@ -64,7 +64,10 @@ struct BenchQuery: AsyncParsableCommand {
             BenchResult(
                 path: "direct SQLite reads", processes: clients, window: 1, samples: direct.samples,
                 seconds: direct.seconds, serverCPU: nil, clientCPU: 0))
-        for (label, contract) in [("broker, cache on", "bench.hot@v1"), ("broker, cache off", "bench.cold@v1")] {
+        for (label, contract) in [
+            ("broker, cache on", "bench.hot@v1"), ("broker, cache on, reads not audited", "bench.hotquiet@v1"),
+            ("broker, cache off", "bench.cold@v1"), ("broker, cache off, reads not audited", "bench.coldquiet@v1"),
+        ] {
             let run = try spawnBenchWorkers(clients) { index in
                 [
                     "bench", "worker", "--mode", "query", "--contract", contract, "--target",

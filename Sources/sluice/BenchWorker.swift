@@ -69,12 +69,17 @@ struct BenchWorker: AsyncParsableCommand {
         ]
         try contract.canonicalString.write(
             to: directory.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
-        for (name, cached) in [("bench.hot", true), ("bench.cold", false)] {
+        // The same query cached and not, each also without read audit (to measure what it costs).
+        for (name, cached, audited) in [
+            ("bench.hot", true, true), ("bench.cold", false, true), ("bench.hotquiet", true, false),
+            ("bench.coldquiet", false, false),
+        ] {
             var query: [String: JSONValue] = [
                 "name": .string(name), "version": "v1", "kind": "query", "database": "bench",
                 "statements": [.string(hotQuery)],
             ]
             if cached { query["limits"] = ["cache_ttl_ms": 60_000] }
+            if !audited { query["audit"] = ["reads": false] }
             try JSONValue.object(query).canonicalString.write(
                 to: directory.appendingPathComponent("contracts/\(name).v1.json"), atomically: true, encoding: .utf8
             )

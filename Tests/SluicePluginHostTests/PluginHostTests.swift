@@ -56,6 +56,9 @@ final class SteadyPlugin: Plugin {
             } catch is CancellationError {
                 return
             } catch {
+                // The host stopping (cancelling this task, closing its client) is no failure,
+                // whatever error the send in flight then ends with.
+                if Task.isCancelled { return }
                 tally.count(.failed)
             }
         }
@@ -202,9 +205,10 @@ final class FloodingPlugin: Plugin {
         #expect(host.statuses().allSatisfy { $0.state == .stopped })
         // stop() returns once every plugin's work has ended: what it acknowledged is final.
         let settled = tally.succeeded.load(ordering: .relaxed)
-        // Every command the good plugin had acknowledged is in the database.
-        #expect(
-            try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE created_by = 'good'") == settled)
+        // Every command the good plugin had acknowledged is in the database; the one it had in
+        // flight when stop() cancelled it may have committed too (its ACK never came back).
+        let stored = try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE created_by = 'good'")
+        #expect(stored >= settled && stored <= settled + 1, "\(stored) rows, \(settled) acknowledged")
     }
 
     @Test func aFloodingPluginIsRateLimitedAndAnotherIsNotSlowedToFailure() async throws {

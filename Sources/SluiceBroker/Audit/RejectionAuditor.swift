@@ -14,6 +14,8 @@ import SluiceZMQ
 final class RejectionAuditor {
     enum Message: Sendable {
         case record([String: JSONValue])
+        /// Answered queries for the read audit (the I/O thread sends a pass's worth at once).
+        case reads([ReadRecord])
         case stop
     }
 
@@ -24,6 +26,8 @@ final class RejectionAuditor {
     let epoch: String
     let logger: Logger
     private(set) var nextSeq: Int64
+    /// The read audit's next seq (its own sequence, in table `reads`).
+    private var nextReadSeq: Int64
 
     /// Records kept: older ones are deleted as new ones are written (a `SYNC` before the oldest
     /// kept is answered `compacted`), so a flood of refusals cannot fill the disk.
@@ -41,12 +45,14 @@ final class RejectionAuditor {
                     CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS rejections(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
                     CREATE INDEX IF NOT EXISTS rejections_by_actor ON rejections(json_extract(record, '$.actor'), seq);
+                    CREATE TABLE IF NOT EXISTS reads(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
                     """
             )
             let epoch = try StreamEpoch.begin(in: db, mode: synchronous)
             let last = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM rejections") ?? 0
             return (epoch, last + 1)
         }
+        nextReadSeq = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM reads") ?? 0 } + 1
         try synchronous.apply(to: queue)
         self.queue = queue
         self.epoch = epoch
@@ -63,15 +69,19 @@ final class RejectionAuditor {
             var stopping = false
             while !stopping, let first = try inbox.receiveObject(Message.self) {
                 var records: [[String: JSONValue]] = []
+                var reads: [ReadRecord] = []
                 var next: Message? = first
                 while let message = next {
                     switch message {
                     case .record(let record): records.append(record)
+                    case .reads(let answered): reads += answered
                     case .stop: stopping = true
                     }
                     next =
-                        records.count < 1000 && !stopping ? try inbox.receiveObject(Message.self, dontWait: true) : nil
+                        records.count < 1000 && reads.count < 10_000 && !stopping
+                        ? try inbox.receiveObject(Message.self, dontWait: true) : nil
                 }
+                if !reads.isEmpty { write(reads) }
                 if !records.isEmpty {
                     try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
                 }
@@ -91,6 +101,29 @@ final class RejectionAuditor {
             try queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         } catch {
             logger.warning("could not record a clean stop of audit.db", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The read audit: one row per answered query, in one transaction per batch, the newest
+    /// `retention` kept. A failure loses the batch's records (logged), never a query's answer.
+    private func write(_ reads: [ReadRecord]) {
+        let firstSeq = nextReadSeq
+        do {
+            try queue.write { db in
+                let insert = try db.cachedStatement(sql: "INSERT INTO reads(seq, ts, record) VALUES (?, ?, ?)")
+                for read in reads {
+                    let record = read.json(seq: nextReadSeq)
+                    insert.bind(nextReadSeq, at: 1)
+                    insert.bind(record["ts"]?.stringValue ?? "", at: 2)
+                    insert.bind(record.canonicalBytes(), asTextAt: 3)
+                    try insert.runDirect(in: db)
+                    nextReadSeq += 1
+                }
+                try db.execute(sql: "DELETE FROM reads WHERE seq <= ?", arguments: [nextReadSeq - 1 - retention])
+            }
+        } catch {
+            nextReadSeq = firstSeq
+            logger.error("could not record reads", metadata: ["count": "\(reads.count)", "error": "\(error)"])
         }
     }
 

@@ -20,6 +20,10 @@ public struct BrokerConfiguration: Sendable {
     /// of 1000, whose single batch swallowed everything in flight; docs/benchmarks.md).
     public var maxBatchSize = BrokerConfiguration.defaultMaxBatchSize
     public static let defaultMaxBatchSize = 256
+    /// Record every answered `QUERY` in the read audit (`audit.db`, `sluice audit reads`): who,
+    /// which contract, a hash of the parameters, status, latency, cache. On by default; a query
+    /// contract opts out with `"audit": {"reads": false}`. Off only to measure what it costs.
+    public var auditReads = true
     /// Commands admitted but not yet answered, per database, beyond which new ones get
     /// `overloaded`. Default 50,000.
     public var maxQueuedCommandsPerDatabase = 50_000

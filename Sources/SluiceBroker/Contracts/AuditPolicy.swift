@@ -26,10 +26,13 @@ public struct AuditPolicy: Sendable, Equatable {
     /// Member names whose values are redacted wherever they appear in the input or the result.
     public var redact: Set<String> = []
     public var redaction: Redaction = .mask
+    /// For a query contract: whether each read is recorded in the read audit (`audit.db`,
+    /// `sluice audit reads`). On unless the contract says `"reads": false`.
+    public var reads = true
 
     public init() {}
 
-    static let knownMembers: Set<String> = ["level", "redact", "redaction"]
+    static let knownMembers: Set<String> = ["level", "redact", "redaction", "reads"]
 
     init(json: JSONValue?, file: String) throws(ContractError) {
         guard let json else { return }
@@ -50,6 +53,12 @@ public struct AuditPolicy: Sendable, Equatable {
                 throw ContractError(file: file, "'audit.redact' must be an array of member names")
             }
             redact = Set(list.compactMap(\.stringValue))
+        }
+        if let reads = members["reads"] {
+            guard case .bool(let flag) = reads else {
+                throw ContractError(file: file, "'audit.reads' must be true or false")
+            }
+            self.reads = flag
         }
         if let mode = members["redaction"] {
             guard let name = mode.stringValue, let parsed = Redaction(rawValue: name) else {

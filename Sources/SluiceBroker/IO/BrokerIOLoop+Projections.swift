@@ -17,6 +17,12 @@ extension BrokerIOLoop {
         var deadline: UInt64
         /// Projection → the source seq it must reflect.
         var needs: [String: Int64]
+
+        func answered(status: String, source: String) -> AnsweredRead {
+            AnsweredRead(
+                contract: contract, parameters: request.parameters, receivedAt: receivedAt, status: status,
+                source: source)
+        }
     }
 
     /// At most this many queries wait for projections at once; more are answered `overloaded`.
@@ -72,7 +78,7 @@ extension BrokerIOLoop {
             reject(
                 query.target, WireError(.overloaded, "too many queries are waiting for projections", retryAfterMs: 50),
                 kind: .query)
-            queryAnswered(query.target)
+            queryAnswered(query.target, query.answered(status: "overloaded", source: "refused"))
             return
         }
         parkedQueries.append(query)
@@ -167,7 +173,7 @@ extension BrokerIOLoop {
                 ]
             )
             reject(query.target, error, kind: .query, database: query.contract.database)
-            queryAnswered(query.target)
+            queryAnswered(query.target, query.answered(status: error.code.rawValue, source: "parked"))
         }
         parkedQueries = waiting
     }
@@ -177,7 +183,7 @@ extension BrokerIOLoop {
         let shuttingDown = WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000)
         for query in parkedQueries {
             reply(query.target, .error, body: shuttingDown.json)
-            queryAnswered(query.target)
+            queryAnswered(query.target, query.answered(status: shuttingDown.code.rawValue, source: "parked"))
         }
         parkedQueries.removeAll()
     }

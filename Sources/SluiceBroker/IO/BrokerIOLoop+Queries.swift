@@ -14,6 +14,12 @@ extension BrokerIOLoop {
         var limit: Int
         var deadline: UInt64
         var waiters: [Waiter]
+
+        func answered(_ waiter: Waiter, status: String) -> AnsweredRead {
+            AnsweredRead(
+                contract: contract, parameters: parameters, receivedAt: waiter.receivedAt, status: status,
+                source: waiter.coalesced ? "coalesced" : "executed")
+        }
     }
 
     /// A client waiting for a flight's answer, and what its snapshot must reflect.
@@ -22,6 +28,10 @@ extension BrokerIOLoop {
         var minSeq: Int64
         /// Projection → the source seq it must reflect.
         var needs: [String: Int64]
+        /// Monotonic nanoseconds at admission (the read audit's latency).
+        var receivedAt: UInt64 = 0
+        /// Joined an identical query already in flight.
+        var coalesced = false
 
         func isSatisfied(by seq: Int64, projectionSeqs: [String: Int64]) -> Bool {
             minSeq <= seq && needs.allSatisfy { (projectionSeqs[$0.key] ?? -1) >= $0.value }
@@ -119,7 +129,13 @@ extension BrokerIOLoop {
         _ request: QueryRequest, _ contract: Contract, target: ReplyTarget, receivedAt: UInt64, needs: [String: Int64]
     ) {
         let limit = min(request.limit ?? contract.maxRows, contract.maxRows)
-        let waiter = Waiter(target: target, minSeq: request.after[contract.database] ?? 0, needs: needs)
+        var waiter = Waiter(
+            target: target, minSeq: request.after[contract.database] ?? 0, needs: needs, receivedAt: receivedAt)
+        let read = { (status: String, source: String) in
+            AnsweredRead(
+                contract: contract, parameters: request.parameters, receivedAt: receivedAt, status: status,
+                source: source)
+        }
         // Results that depend on who asks are cached per asker.
         let usesActor = contract.statements[0].parameters.contains("_actor")
         let key = "\(contract.id)\n\(limit)\n\(usesActor ? target.actor : "")\n\(request.parameters.canonicalString)"
@@ -130,20 +146,21 @@ extension BrokerIOLoop {
             if cached.expiresAt > receivedAt, waiter.isSatisfied(by: cached.seq, projectionSeqs: cached.projectionSeqs) {
                 counters.hits += 1
                 send(target, WireMessage.replyFrames(.result, requestID: target.requestID, encodedBody: cached.body))
-                queryAnswered(target)
+                queryAnswered(target, read("ok", "cache"))
                 return
             }
             uncache(key)
         }
         if var flight = queryFlights[key] {
             counters.coalesced += 1
+            waiter.coalesced = true
             flight.waiters.append(waiter)
             queryFlights[key] = flight
             return
         }
         guard queryQueue.count < BrokerIOLoop.maximumQueuedQueries else {
             reject(target, WireError(.overloaded, "too many queries are waiting", retryAfterMs: 50), kind: .query)
-            queryAnswered(target)
+            queryAnswered(target, read("overloaded", "refused"))
             return
         }
         counters.misses += 1
@@ -199,7 +216,7 @@ extension BrokerIOLoop {
             if error.code == .deadlineExceeded { queryStats[answer.contract, default: QueryCounters()].timeouts += 1 }
             for waiter in flight.waiters {
                 reply(waiter.target, .error, body: error.json)
-                queryAnswered(waiter.target)
+                queryAnswered(waiter.target, flight.answered(waiter, status: error.code.rawValue))
                 auditRejection(
                     error, target: waiter.target, kind: .query, contract: answer.contract.description,
                     idempotencyKey: nil, database: flight.contract.database)
@@ -214,7 +231,7 @@ extension BrokerIOLoop {
                 send(
                     waiter.target,
                     WireMessage.replyFrames(.result, requestID: waiter.target.requestID, encodedBody: result.body))
-                queryAnswered(waiter.target)
+                queryAnswered(waiter.target, flight.answered(waiter, status: "ok"))
             }
             // Cache only what no known commit or projection refresh has overtaken; later ones
             // invalidate it.
@@ -287,16 +304,47 @@ extension BrokerIOLoop {
             }
             for waiter in flight.waiters {
                 reply(waiter.target, .error, body: shuttingDown.json)
-                queryAnswered(waiter.target)
+                queryAnswered(waiter.target, flight.answered(waiter, status: shuttingDown.code.rawValue))
             }
         }
         queryQueue.removeAll()
     }
 
-    /// A query of `target.actor` got its answer: one fewer in flight (`max_queries_in_flight`).
-    func queryAnswered(_ target: ReplyTarget) {
+    /// What the read audit records of one answered query.
+    struct AnsweredRead {
+        var contract: Contract
+        var parameters: JSONValue
+        var receivedAt: UInt64
+        /// `ok` or the answer's error code.
+        var status: String
+        /// `cache`, `executed`, `coalesced`, `parked` (waited for a projection) or `refused`.
+        var source: String
+    }
+
+    /// A query of `target.actor` got its answer: one fewer in flight (`max_queries_in_flight`),
+    /// and a record for the read audit (written by the auditor thread, a pass's worth at a time).
+    func queryAnswered(_ target: ReplyTarget, _ read: AnsweredRead) {
         let remaining = queriesInFlightPerActor[target.actor, default: 1] - 1
         queriesInFlightPerActor[target.actor] = remaining > 0 ? remaining : nil
+        guard configuration.auditReads, read.contract.audit.reads else { return }
+        let latency = Int64((Clock.monotonicNanoseconds() - min(read.receivedAt, Clock.monotonicNanoseconds())) / 1000)
+        answeredReads.append(
+            ReadRecord(
+                admittedMs: Clock.wallMilliseconds() - latency / 1000, requestID: target.requestID ?? "",
+                actor: target.actor, database: read.contract.database, contract: read.contract.id.description,
+                parameters: read.parameters, status: read.status, latencyMicros: latency, source: read.source,
+                context: target.context))
+    }
+
+    /// Hands the read records of this pass to the auditor thread, in one message.
+    func flushReadAudit() {
+        guard !answeredReads.isEmpty else { return }
+        defer { answeredReads.removeAll(keepingCapacity: true) }
+        do {
+            try auditorInbox.sendObject(RejectionAuditor.Message.reads(answeredReads))
+        } catch {
+            logger.error("could not hand read records to the auditor", metadata: ["error": "\(error)"])
+        }
     }
 
     var queryStatistics: JSONValue {

@@ -86,6 +86,8 @@ final class BrokerIOLoop {
     /// The same for queries, and each actor's queries admitted and not yet answered.
     var queryRateBuckets: [String: (tokens: Double, refilledAt: UInt64)] = [:]
     var queriesInFlightPerActor: [String: Int] = [:]
+    /// Answered queries of the current pass, for the read audit (``flushReadAudit()``).
+    var answeredReads: [ReadRecord] = []
     var heartbeatSeq: Int64 = 0
     /// Random bytes for the ids generated at admission, fetched from the kernel in blocks.
     var randomSource = BufferedRandom()
@@ -348,10 +350,12 @@ final class BrokerIOLoop {
                 }
                 flushHandoffs()
             }
+            flushReadAudit()
         }
     }
 
     private func stopHelpers() throws(ZMQError) {
+        flushReadAudit()  // the last reads, before the auditor stops
         auditRateLimited()  // the last aggregates, before the auditor stops
         auditRefusedHandshakes()
         auditOverflowedRejections(force: true)

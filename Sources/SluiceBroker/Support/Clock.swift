@@ -23,6 +23,18 @@ enum Clock {
         return (format(spec), milliseconds)
     }
 
+    /// Wall-clock milliseconds since 1970, without formatting (`text(milliseconds:)` later).
+    static func wallMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec / 1_000_000)
+    }
+
+    /// The timestamp text of `milliseconds` since 1970, as ``now()`` writes it.
+    static func text(milliseconds: Int64) -> String {
+        format(timespec(tv_sec: Int(milliseconds / 1000), tv_nsec: Int(milliseconds % 1000) * 1_000_000))
+    }
+
     /// Milliseconds since 1970 of a timestamp written by ``now()``; nil for anything else.
     static func milliseconds(fromTimestamp text: String) -> Int64? {
         let bytes = Array(text.utf8)
