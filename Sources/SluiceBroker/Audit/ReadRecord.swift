@@ -20,17 +20,24 @@ struct ReadRecord: Sendable {
     var source: String
     var context: CallerContext?
 
-    /// The stored record: `{"actor","cache","contract","db","kind":"query","latency_ms",
-    /// "params_sha256","request_id","seq","status","ts"}` (+ `tenant`, `traceparent`).
-    func json(seq: Int64) -> JSONValue {
-        var record: [String: JSONValue] = [
-            "actor": .string(actor), "cache": .string(source), "contract": .string(contract), "db": .string(database),
-            "kind": "query", "latency_ms": .double(Double(latencyMicros) / 1000),
-            "params_sha256": .string(SHA256.hexDigest(parameters.canonicalBytes())), "request_id": .string(requestID),
-            "seq": .int(seq), "status": .string(status), "ts": .string(Clock.text(milliseconds: admittedMs)),
-        ]
-        if let tenant = context?.tenant { record["tenant"] = .string(tenant) }
-        if let traceparent = context?.traceparent { record["traceparent"] = .string(traceparent) }
-        return .object(record)
+    /// The stored record, canonical: `{"actor","cache","contract","db","kind":"query","latency_ms",
+    /// "params_sha256","request_id","seq","status","tenant"?,"traceparent"?,"ts"}`. Written member
+    /// by member (keys in canonical order) rather than through a dictionary: one per query.
+    func encoded(seq: Int64, timestamp: String) -> [UInt8] {
+        var record = CanonicalObjectWriter(capacity: 320)
+        record.string("actor", actor)
+        record.string("cache", source)
+        record.string("contract", contract)
+        record.string("db", database)
+        record.string("kind", "query")
+        record.double("latency_ms", Double(latencyMicros) / 1000)
+        record.string("params_sha256", SHA256.hexDigest(parameters.canonicalBytes()))
+        record.string("request_id", requestID)
+        record.int("seq", seq)
+        record.string("status", status)
+        if let tenant = context?.tenant { record.string("tenant", tenant) }
+        if let traceparent = context?.traceparent { record.string("traceparent", traceparent) }
+        record.string("ts", timestamp)
+        return record.finish()
     }
 }

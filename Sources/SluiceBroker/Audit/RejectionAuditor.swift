@@ -112,10 +112,10 @@ final class RejectionAuditor {
             try queue.write { db in
                 let insert = try db.cachedStatement(sql: "INSERT INTO reads(seq, ts, record) VALUES (?, ?, ?)")
                 for read in reads {
-                    let record = read.json(seq: nextReadSeq)
+                    let timestamp = Clock.text(milliseconds: read.admittedMs)
                     insert.bind(nextReadSeq, at: 1)
-                    insert.bind(record["ts"]?.stringValue ?? "", at: 2)
-                    insert.bind(record.canonicalBytes(), asTextAt: 3)
+                    insert.bind(timestamp, at: 2)
+                    insert.bind(read.encoded(seq: nextReadSeq, timestamp: timestamp), asTextAt: 3)
                     try insert.runDirect(in: db)
                     nextReadSeq += 1
                 }
