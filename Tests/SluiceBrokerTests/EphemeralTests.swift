@@ -46,20 +46,16 @@ import Testing
     @Test func eightProcessesRacingToStartGetOneBrokerAndAllAreServed() throws {
         let directory = TemporaryDirectory()
         let data = directory.path("data")
-        let senders = (0..<8).map { index in
-            let process = Process()
-            process.executableURL = Fixtures.sluiceExecutable
-            process.arguments = [
-                "send", "task.create@v1", "{\"title\": \"racer \(index)\"}", "--data-dir", data.path,
-                "--contracts", Fixtures.tasksContracts.path, "--idle-exit", "60", "--timeout", "20",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            return process
+        let senders = try (0..<8).map { index in
+            try ChildProcess(
+                Fixtures.sluiceExecutable,
+                [
+                    "send", "task.create@v1", "{\"title\": \"racer \(index)\"}", "--data-dir", data.path,
+                    "--contracts", Fixtures.tasksContracts.path, "--idle-exit", "60", "--timeout", "20",
+                ], captureOutput: false)
         }
-        for sender in senders { try sender.run() }
-        for sender in senders { sender.waitUntilExit() }
-        #expect(senders.allSatisfy { $0.terminationStatus == 0 }, "\(senders.map(\.terminationStatus))")
+        let statuses = senders.map { $0.wait() }
+        #expect(statuses.allSatisfy { $0 == 0 }, "\(statuses)")
         let brokers = Self.servingProcesses(data)
         #expect(brokers.count == 1, "brokers serving \(data.path): \(brokers)")
         #expect(try brokers.first == Self.brokerPID(data))

@@ -31,17 +31,10 @@ public enum Fixtures {
     /// Runs one of this package's executables (or any path) to completion: its exit status and
     /// everything it printed.
     public static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL =
-            executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Fixtures.executable(executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: readToEnd(pipe.fileHandleForReading.fileDescriptor), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let child = try ChildProcess(
+            executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Fixtures.executable(executable), arguments)
+        let output = child.readOutput()
+        return (child.wait(), output)
     }
 
     /// Everything `descriptor` yields until EOF, retrying a read a signal interrupted (Foundation's

@@ -1,0 +1,73 @@
+public import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process started with `posix_spawn`, for tests that run this package's executables.
+///
+/// Not Foundation's `Process`: on this toolchain its `run()` walks the parent's descriptors to
+/// close them in the child and crashed (a `memcpy` in `Process.run`) when a test process with
+/// thousands of descriptors (many brokers in parallel) opened and closed them meanwhile. Here the
+/// child gets standard input from `/dev/null` and standard output and error on one pipe (or
+/// `/dev/null`); everything else this process opens is close-on-exec (ZeroMQ's and SQLite's
+/// descriptors, and this pipe).
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    /// The read end of the child's output pipe (nil when its output is discarded).
+    public let output: Int32?
+    private var exitStatus: Int32?
+
+    public init(_ executable: URL, _ arguments: [String], captureOutput: Bool = true) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var ends: [Int32] = [-1, -1]
+        if captureOutput {
+            // (pipe2 is not exported to Swift here: close-on-exec right after, for both ends.)
+            guard pipe(&ends) == 0 else { throw ChildProcessError(message: "pipe: \(errno)") }
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        if captureOutput { close(ends[1]) }
+        guard spawned == 0 else {
+            if captureOutput { close(ends[0]) }
+            throw ChildProcessError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
+        }
+        self.pid = pid
+        output = captureOutput ? ends[0] : nil
+    }
+
+    deinit { if let output { close(output) } }
+
+    /// Everything the child printed, until it closes its output (nil output: empty).
+    public func readOutput() -> String {
+        guard let output else { return "" }
+        return String(decoding: Fixtures.readToEnd(output), as: UTF8.self)
+    }
+
+    /// Waits for the child to exit: its exit status, or 128 + the signal that ended it.
+    @discardableResult
+    public func wait() -> Int32 {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        exitStatus = code
+        return code
+    }
+}
+
+public struct ChildProcessError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
