@@ -5,10 +5,8 @@ public import SluiceZMQ
 
 /// A `sluice serve` child process, for tests about processes: crash, restart, signals.
 public final class BrokerProcess: @unchecked Sendable {
-    // Process is used from the test's task only; @unchecked because Foundation's Process is not Sendable.
-    public let process = Process()
-    /// Signalled once the process has exited.
-    private let exited = DispatchSemaphore(value: 0)
+    /// The `sluice serve` child (spawned with posix_spawn, reaped by a thread of its own).
+    public let process: WatchedChild
     public let dataDirectory: URL
     private let log: URL
 
@@ -33,16 +31,14 @@ public final class BrokerProcess: @unchecked Sendable {
         log = (socketDirectory ?? dataDirectory.deletingLastPathComponent()).appendingPathComponent(
             "broker-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = Fixtures.sluiceExecutable
-        process.arguments = [
-            "serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning",
-            "--endpoint", commandEndpoint, "--events-endpoint", eventEndpoint,
-        ] + extraArguments
         let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.terminationHandler = { [exited] _ in exited.signal() }
-        try process.run()
+        process = try WatchedChild(
+            Fixtures.sluiceExecutable,
+            [
+                "serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning",
+                "--endpoint", commandEndpoint, "--events-endpoint", eventEndpoint,
+            ] + extraArguments, outputDescriptor: handle.fileDescriptor)
+        try handle.close()
     }
 
 
@@ -89,11 +85,8 @@ public final class BrokerProcess: @unchecked Sendable {
 
     /// Waits up to `limit` seconds for the process to end; false if it is still running.
     public func waitForExit(limit: TimeInterval) -> Bool {
-        // Signalled by the process's termination handler: the exit itself, not a poll.
-        guard exited.wait(timeout: .now() + limit) == .success else { return false }
-        exited.signal()  // later waits return at once too
-        process.waitUntilExit()
-        return true
+        // Signalled by the thread that reaps the child: the exit itself, not a poll.
+        process.waitForExit(limit: limit)
     }
 
     deinit {

@@ -71,3 +71,54 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
+
+/// A long-running child (a broker) with a thread that reaps it: `isRunning`, the exit status and
+/// waits with a limit, like Foundation's `Process` offers, without its `run()` (see
+/// ``ChildProcess``). Output goes to `outputDescriptor` (a log file).
+public final class WatchedChild: @unchecked Sendable {
+    public let processIdentifier: pid_t
+    private let exited = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var status: Int32?
+
+    public init(_ executable: URL, _ arguments: [String], outputDescriptor: Int32) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
+        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 2)
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw ChildProcessError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
+        }
+        processIdentifier = pid
+        Thread.detachNewThread { [self, pid] in
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            let code = (raw & 0x7F) == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+            lock.withLock { status = code }
+            exited.signal()
+        }
+    }
+
+    public var isRunning: Bool { lock.withLock { status == nil } }
+
+    /// The exit status (128 + signal when a signal ended it); -1 while it runs.
+    public var terminationStatus: Int32 { lock.withLock { status ?? -1 } }
+
+    /// Waits up to `limit` seconds for the exit; false if it still runs.
+    public func waitForExit(limit: TimeInterval) -> Bool {
+        guard exited.wait(timeout: .now() + limit) == .success else { return false }
+        exited.signal()  // later waits return at once too
+        return true
+    }
+
+    public func waitUntilExit() {
+        exited.wait()
+        exited.signal()
+    }
+}
