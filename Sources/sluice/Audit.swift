@@ -85,7 +85,7 @@ struct AuditShow: AsyncParsableCommand {
 struct AuditExport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Print every audit record of the commands run, archived ones included, as JSON lines.",
+        abstract: "Print every audit record (commands run, requests refused), archived ones included, as JSON lines.",
         discussion: """
             Each line is {"epoch","event","seq","stream","topic"}, in seq order per database: first the records \
             archived by compactions (read from <data-dir>/audit-archive), then the ones the log still holds \
@@ -93,7 +93,9 @@ struct AuditExport: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Only this database (default: every database with a log or an archive).")
+    @Option(
+        name: .long,
+        help: "Only this database, or `rejected` for refused requests (default: every database, then rejected).")
     var db: String?
 
     @Option(name: .long, help: "Only records at or after this time (RFC 3339, e.g. 2026-11-23T12:00:00Z).")
@@ -108,18 +110,20 @@ struct AuditExport: AsyncParsableCommand {
         let client = try connection.makeClient(events: false)
         defer { client.close() }
         let live = try await client.hello()["databases"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let streams = db.map { [$0] } ?? Set(live).union(archives.keys).sorted()
+        // Databases, and `rejected` (audit.rejected: refused requests, archived beyond retention).
+        let streams = db.map { [$0] } ?? Set(live).union(archives.keys).union(["rejected"]).sorted()
         for stream in streams {
             var next: Int64 = 1
             for record in try archives[stream]?.records() ?? [] {
                 show(record.json, ts: record.event["ts"]?.stringValue)
                 next = record.seq + 1
             }
-            guard live.contains(stream) else { continue }
+            guard live.contains(stream) || stream == "rejected" else { continue }
+            let topic = stream == "rejected" ? Topic.rejected : Topic.audit(stream)
             while true {
                 let page: (events: [Event], end: SyncEnd)
                 do {
-                    page = try await client.sync(topic: Topic.audit(stream), fromSeq: next)
+                    page = try await client.sync(topic: topic, fromSeq: next)
                 } catch let error as WireError where error.code == .compacted {
                     // Seqs neither archived nor logged (compacted before archiving existed): go on.
                     guard let first = error.details["first_seq"]?.intValue, first > next else { throw error }

@@ -119,4 +119,41 @@ import Testing
         #expect(problems.contains { $0.contains("the archive starts at seq 6, not 1") }, "\(problems)")
         #expect(problems.contains { $0.contains("prev_sha256") }, "\(problems)")
     }
+
+    /// Refused requests beyond audit.rejected's retention are archived before they are deleted.
+    @Test func refusalsBeyondTheRetentionAreArchivedNotLost() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try RunningBroker(directory: directory) { $0.rejectionRetention = 20 }
+        let data = broker.broker.configuration.dataDirectory
+        let client = try broker.client()
+        defer { client.close() }
+        let rejected = try broker.subscriber([Topic.rejected])
+        for index in 0..<40 {
+            _ = try? await client.send("task.nope@v1", ["n": .int(Int64(index))], idempotencyKey: "n\(index)")
+        }
+        // The 40th refusal is published after its commit; the pruning that follows it is the
+        // auditor's next step, done before it handles anything else: one more refusal's event
+        // proves it ran.
+        var seen = 0
+        while seen < 40, let frames = try rejected.receive() {
+            if (try? Event(frames: frames))?.topic == Topic.rejected { seen += 1 }
+        }
+        _ = try? await client.send("task.nope@v1", ["n": 40], idempotencyKey: "n40")
+        while let frames = try rejected.receive() {
+            if (try? Event(frames: frames))?.body["idempotency_key"] == "n40" { break }
+        }
+
+        let reports = try AuditTrail.verify(dataDirectory: data)
+        let refusals = try #require(reports.first { $0.stream == "rejected" })
+        #expect(refusals.problems == [], "\(refusals.problems)")
+        let archived = try #require(refusals.archived)
+        #expect(archived.lowerBound == 1 && archived.upperBound >= 20, "\(archived)")
+        #expect(refusals.logFirst == archived.upperBound + 1)
+
+        let export = try Fixtures.run("sluice", ["audit", "export", "--db", "rejected", "--data-dir", data.path])
+        #expect(export.status == 0, "\(export.output)")
+        let lines = export.output.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+        #expect(lines.map { $0["seq"]?.intValue } == Array(1...41).map(Optional.some), "\(export.output)")
+        #expect(lines.allSatisfy { $0["topic"] == "audit.rejected" && $0["event"]?["code"] == "unknown_contract" })
+    }
 }

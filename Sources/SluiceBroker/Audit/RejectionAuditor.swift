@@ -24,6 +24,8 @@ final class RejectionAuditor {
 
     let queue: DatabaseQueue
     let epoch: String
+    /// Where refusals beyond the retention go before they are deleted (`audit-archive/rejected`).
+    let archive: AuditArchive
     let logger: Logger
     private(set) var nextSeq: Int64
     /// The read audit's next seq (its own sequence, in table `reads`).
@@ -35,6 +37,9 @@ final class RejectionAuditor {
 
     init(directory: URL, synchronous: SynchronousMode = .full, retention: Int64 = 1_000_000, logger: Logger) throws {
         self.retention = max(1, retention)
+        archive = AuditArchive(
+            directory: directory.appendingPathComponent("audit-archive").appendingPathComponent(RejectionAuditor.stream),
+            stream: RejectionAuditor.stream)
         var configuration = Configuration()
         configuration.journalMode = .wal
         let queue = try DatabaseQueue.openForSetUp(
@@ -84,6 +89,7 @@ final class RejectionAuditor {
                 if !reads.isEmpty { write(reads) }
                 if !records.isEmpty {
                     try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
+                    pruneRejections()
                 }
             }
             markCleanStop()
@@ -101,6 +107,50 @@ final class RejectionAuditor {
             try queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         } catch {
             logger.warning("could not record a clean stop of audit.db", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Retention without losing history: once more than `retention` records plus a chunk are kept,
+    /// the oldest beyond `retention` are archived (``AuditArchive``, durably, before anything is
+    /// deleted), then deleted in a transaction that records the archive's newest segment in
+    /// `sluice_meta`, as a compaction does for a database's log. Chunks of a tenth of the retention
+    /// (at most 10,000) keep segments few and the work off most batches.
+    private func pruneRejections() {
+        let cutoff = nextSeq - 1 - retention
+        let chunk = max(1, min(10_000, retention / 10))
+        do {
+            let archivedThrough = try archive.newest()?.header.lastSeq ?? 0
+            let firstKept = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT min(seq) FROM rejections") } ?? nextSeq
+            let from = max(archivedThrough + 1, firstKept)
+            guard cutoff - from + 1 >= chunk else { return }
+            var newest: (header: AuditArchive.Header, sha256: String)?
+            var start = from
+            while start <= cutoff {
+                let through = min(cutoff, start + CommandWriter.eventsPerArchiveSegment - 1)
+                let events = try queue.read { db in
+                    try Row.fetchAll(
+                        db, sql: "SELECT seq, record FROM rejections WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                        arguments: [start, through]
+                    ).map { row -> (seq: Int64, body: [UInt8]) in (row[0], Array((row[1] as String).utf8)) }
+                }
+                guard !events.isEmpty else { break }
+                newest = try archive.append(events: events, epoch: epoch)
+                start = through + 1
+            }
+            guard let newest else { return }
+            try queue.write { db in
+                try db.execute(sql: "DELETE FROM rejections WHERE seq <= ?", arguments: [newest.header.lastSeq])
+                for (key, value) in [
+                    ("audit_archived_seq", String(newest.header.lastSeq)), ("audit_archive_sha256", newest.sha256),
+                ] {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO sluice_meta(key, value) VALUES (?, ?)", arguments: [key, value])
+                }
+            }
+        } catch {
+            // Nothing is deleted unarchived: the table keeps growing past its retention until
+            // archiving works again.
+            logger.error("could not archive refusals beyond the retention", metadata: ["error": "\(error)"])
         }
     }
 
@@ -145,8 +195,6 @@ final class RejectionAuditor {
                                 body: .object(record))))
                     nextSeq += 1
                 }
-                // Retention: the rejections table keeps the newest `retention` records.
-                try db.execute(sql: "DELETE FROM rejections WHERE seq <= ?", arguments: [nextSeq - 1 - retention])
                 return events
             }
         } catch {
