@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import SluiceWire
+import SluiceZMQ
+
+/// Admission of `COMMAND`s and their hand-over to the writers.
+extension BrokerIOLoop {
+    func admitCommand(_ message: WireMessage, target: ReplyTarget, size: Int) {
+        let receivedAt = Clock.monotonicNanoseconds()
+        let request: CommandRequest
+        do {
+            request = try CommandRequest(message, limits: configuration.limits)
+        } catch {
+            reject(target, error, kind: .command, header: message.header)
+            return
+        }
+        guard let contract = registry[request.contract] else {
+            reject(target, unknownContract(request.contract), kind: .command, request: request)
+            return
+        }
+        guard contract.kind == .command else {
+            reject(
+                target, WireError(.invalidMessage, "\(contract.id) is a query contract; send it as QUERY"),
+                kind: .command, request: request, database: contract.database
+            )
+            return
+        }
+        if let limit = contract.maxPayloadBytes {
+            let size = request.payload.canonicalBytes().count
+            if size > limit {
+                reject(
+                    target,
+                    WireError(
+                        .payloadTooLarge, "input is \(size) bytes; \(contract.id) accepts at most \(limit)",
+                        details: ["part": "body", "size": .int(Int64(size)), "limit": .int(Int64(limit))]
+                    ),
+                    kind: .command, request: request, database: contract.database
+                )
+                return
+            }
+        }
+        if let denial = capabilityDenial(actor: target.actor, contract: contract) {
+            reject(target, denial, kind: .command, request: request, database: contract.database)
+            return
+        }
+        guard contract.input.accepts(request.payload) else {
+            reject(
+                target, validationFailed(contract, request.payload, what: "input does"), kind: .command,
+                request: request,
+                database: contract.database
+            )
+            return
+        }
+        if let violation = ContractRunner.outOfRange(request.payload) {
+            reject(target, outOfRange(violation), kind: .command, request: request, database: contract.database)
+            return
+        }
+        let actor = actor(for: target)
+        let key = InFlightKey(actor: actor, database: contract.database, key: request.idempotencyKey)
+        if let token = inFlight[key], var pending = pendingCommands[token] {
+            // Same key still queued: share the first command's outcome instead of running twice.
+            guard pending.payload == request.payload, pending.contract == request.contract else {
+                reject(
+                    target,
+                    WireError(
+                        .idempotencyMismatch, "idempotency key is in flight with a different contract or payload"),
+                    kind: .command, request: request, database: contract.database
+                )
+                return
+            }
+            counters.coalesced += 1
+            pending.waiters.append(target)
+            pendingCommands[token] = pending
+            return
+        }
+        let queued = queuedPerDatabase[contract.database, default: 0]
+        let queuedBytes = queuedBytesPerDatabase[contract.database, default: 0]
+        guard queued < configuration.maxQueuedCommandsPerDatabase,
+            queued == 0 || queuedBytes + size <= configuration.maxQueuedBytesPerDatabase,
+            writerInboxes[contract.database] != nil
+        else {
+            reject(
+                target,
+                WireError(
+                    .overloaded, "\(queued) commands (\(queuedBytes) bytes) are queued for \(contract.database)",
+                    retryAfterMs: 100, details: ["queued": .int(Int64(queued)), "queued_bytes": .int(Int64(queuedBytes))]),
+                kind: .command, request: request, database: contract.database
+            )
+            return
+        }
+        let token = nextToken
+        nextToken += 1
+        if let limited = admitUnderLimits(actor: actor, now: receivedAt) {
+            reject(target, limited, kind: .command, request: request, database: contract.database)
+            return
+        }
+        // Commands without a deadline of their own get the contract's timeout, else the plugin's.
+        let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? registry.plugins[actor]?.limits.timeoutMs
+        let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
+        let now = Clock.now()
+        let command = AdmittedCommand(
+            token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
+            admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(using: &randomSource), receivedAt: receivedAt,
+            deadline: deadline
+        )
+        // Handed to the writer with the others admitted in this pass (`flushHandoffs`).
+        handoffs[contract.database, default: []].append(command)
+        counters.admitted += 1
+        actorCounters[actor, default: ActorCounters()].commands += 1
+        inFlightPerActor[actor, default: 0] += 1
+        inFlight[key] = token
+        pendingCommands[token] = PendingCommand(
+            primary: target, key: key, receivedAt: receivedAt, contract: request.contract, payload: request.payload,
+            database: contract.database, bytes: size
+        )
+        queuedPerDatabase[contract.database] = queued + 1
+        queuedBytesPerDatabase[contract.database] = queuedBytes + size
+    }
+
+    /// Hands every command admitted since the last call to its writer, one message per database:
+    /// one wake-up and one hand-over per batch instead of per command. A writer that cannot take
+    /// them (it stopped) fails them like an uncommitted batch.
+    func flushHandoffs() {
+        guard !handoffs.isEmpty else { return }
+        for (database, commands) in handoffs {
+            do {
+                // (Admission checked that the database has a writer.)
+                try writerInboxes[database]?.sendObject(WriterMessage.commands(commands))
+            } catch {
+                logger.error("could not hand commands to their writer", metadata: ["db": "\(database)", "error": "\(error)"])
+                let failure = WireError(.internal, "the writer for \(database) is unavailable")
+                answer(
+                    commands.map {
+                        CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
+                    })
+            }
+        }
+        handoffs.removeAll(keepingCapacity: true)
+    }
+}
