@@ -1,4 +1,3 @@
-import CSQLite
 import GRDB
 import SluiceWire
 
@@ -41,30 +40,24 @@ struct LoggedCommandEvents {
         if policy.level == .requestResponse { response = policy.redacted(result(), key: key) }
     }
 
-    /// The `sluice_log` columns ``init(logRow:database:epoch:policy:key:invalidation:)`` reads, in
-    /// its order.
-    static let logColumns =
-        "seq, ts, request_id, actor, contract, idempotency_key, status, latency_us, changes, result, payload, context"
-
-    /// Reads a `sluice_log` row selected with ``logColumns``, by position; `policy` is the
-    /// contract's audit policy. Only what the wanted body needs is parsed: the changes for the
-    /// invalidation event, the result for a failure's code or a `requestResponse` audit, the payload
-    /// for a `request` audit.
+    /// Reads a log row; `policy` is the contract's audit policy. Only what the wanted body needs is
+    /// parsed: the changes for the invalidation event, the result for a failure's code or a
+    /// `requestResponse` audit, the payload for a `request` audit.
     init(
-        logRow row: OpaquePointer, database: String, epoch: String, policy: AuditPolicy, key: [UInt8],
+        logRow row: CommandLog.Row, database: String, epoch: String, policy: AuditPolicy, key: [UInt8],
         invalidation: Bool
     ) throws {
         self.database = database
         self.epoch = epoch
-        seq = sqlite3_column_int64(row, 0)
-        timestamp = Statement.text(row, 1)
-        requestID = Statement.text(row, 2)
-        actor = Statement.text(row, 3)
-        contract = Statement.text(row, 4)
-        idempotencyKey = Statement.text(row, 5)
-        status = Statement.text(row, 6)
-        latencyMicros = sqlite3_column_int64(row, 7)
-        changesBytes = Statement.bytes(row, 8)
+        seq = row.seq
+        timestamp = row.timestamp
+        requestID = row.requestID
+        actor = row.actor
+        contract = row.contract
+        idempotencyKey = row.idempotencyKey
+        status = row.status
+        latencyMicros = row.latencyMicros
+        changesBytes = row.changes
         if invalidation {
             let changes = try JSONValue(parsing: changesBytes)
             keys = changes["keys"] ?? .array([])
@@ -73,16 +66,13 @@ struct LoggedCommandEvents {
             keys = .array([])
             tablesBytes = []
         }
-        context =
-            sqlite3_column_type(row, 11) == SQLITE_NULL
-            ? nil : (try? JSONValue(parsing: Statement.bytes(row, 11))).flatMap(CallerContext.init(json:))
+        context = row.callerContext
         level = .metadata
         guard !invalidation else { return }
         let needsResult = status == "failed" || policy.level == .requestResponse
-        let result = needsResult ? (try? JSONValue(parsing: Statement.bytes(row, 9))) ?? .null : .null
+        let result = needsResult ? (try? JSONValue(parsing: row.result)) ?? .null : .null
         if status == "failed" { errorCode = result["code"]?.stringValue }
-        apply(
-            policy, payload: (try? JSONValue(parsing: Statement.bytes(row, 10))) ?? .null, result: result, key: key)
+        apply(policy, payload: (try? JSONValue(parsing: row.payload)) ?? .null, result: result, key: key)
     }
 
     init(

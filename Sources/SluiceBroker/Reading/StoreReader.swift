@@ -163,15 +163,15 @@ final class StoreReader {
             }
             // Read by column position through SQLite's C API (a page is thousands of rows).
             let rows = try db.cachedStatement(
-                sql: "SELECT \(LoggedCommandEvents.logColumns) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
+                sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
             rows.bind(request.fromSeq, at: 1)
             rows.bind(Int64(request.limit), at: 2)
             let invalidation = request.topic == Topic.invalidation(database.name)
             var events: [(seq: Int64, body: [UInt8])] = []
-            try rows.forEachRowDirect(in: db) { row in
-                let contract = Statement.text(row, 4)
+            try rows.forEachRowDirect(in: db) { statement in
+                let row = CommandLog.Row(statement)
                 let policy = registry.auditPolicy(
-                    for: ContractID(contract).flatMap { registry[$0] }, actor: Statement.text(row, 3))
+                    for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
                 let logged = try LoggedCommandEvents(
                     logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
                     invalidation: invalidation)

@@ -1,4 +1,3 @@
-import CSQLite
 public import Foundation
 import GRDB
 public import Logging
@@ -95,13 +94,12 @@ public struct LogReplayer {
             let hasContext = try db.columns(in: "sluice_log").contains { $0.name == "context" }
             let rows = try db.makeStatement(
                 sql: """
-                    SELECT seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, status, result,
-                        \(hasContext ? "context" : "NULL")
+                    SELECT \(CommandLog.Row.columns(hasContext: hasContext))
                     FROM sluice_log WHERE seq > ? AND seq <= ? ORDER BY seq
                     """)
             rows.bind(startAfter, at: 1)
             rows.bind(last, at: 2)
-            var batch: [(command: AdmittedCommand, row: LoggedRow)] = []
+            var batch: [(command: AdmittedCommand, row: CommandLog.Row)] = []
             var replayed = 0
             func flush() throws {
                 let outcomes = writer.runBatch(batch.map(\.command))
@@ -111,7 +109,7 @@ public struct LogReplayer {
                 progress?(replayed, last)
             }
             try rows.forEachRowDirect(in: db) { statement in
-                let row = LoggedRow(statement)
+                let row = CommandLog.Row(statement)
                 batch.append((try command(from: row), row))
                 if batch.count == 1000 { try flush() }
             }
@@ -130,35 +128,13 @@ public struct LogReplayer {
         return try live.read { db in try DatabaseComparison.differences(live: db, rebuilt: rebuilt) }
     }
 
-    /// The columns of a `sluice_log` row a replay uses.
-    private struct LoggedRow {
-        var seq: Int64
-        var timestamp, actor, contract, idempotencyKey, requestID, generatedID, payload, status, result: String
-        var context: String?
-
-        init(_ statement: OpaquePointer) {
-            seq = sqlite3_column_int64(statement, 0)
-            timestamp = Statement.text(statement, 1)
-            actor = Statement.text(statement, 2)
-            contract = Statement.text(statement, 3)
-            idempotencyKey = Statement.text(statement, 4)
-            requestID = Statement.text(statement, 5)
-            generatedID = Statement.text(statement, 6)
-            payload = Statement.text(statement, 7)
-            status = Statement.text(statement, 8)
-            result = Statement.text(statement, 9)
-            context = sqlite3_column_type(statement, 10) == SQLITE_NULL ? nil : Statement.text(statement, 10)
-        }
-    }
-
-    private func command(from row: LoggedRow) throws -> AdmittedCommand {
+    private func command(from row: CommandLog.Row) throws -> AdmittedCommand {
         guard let id = ContractID(row.contract), let contract = registry[id] else {
             throw Failure(
                 message: "seq \(row.seq): contract \(row.contract) is not loaded; pass its contract set with --contracts")
         }
-        let context = row.context.flatMap { try? JSONValue(parsing: $0) }.flatMap(CallerContext.init(json:))
         let request = CommandRequest(
-            requestID: row.requestID, contract: id, idempotencyKey: row.idempotencyKey, context: context,
+            requestID: row.requestID, contract: id, idempotencyKey: row.idempotencyKey, context: row.callerContext,
             payload: try JSONValue(parsing: row.payload)
         )
         return AdmittedCommand(
@@ -170,11 +146,12 @@ public struct LogReplayer {
 
     /// The rerun must give what the log says: same seq, same status, same stored result (both are
     /// canonical JSON, so equal results are equal bytes).
-    private func check(_ outcome: CommandOutcome, against row: LoggedRow) throws {
+    private func check(_ outcome: CommandOutcome, against row: CommandLog.Row) throws {
+        let logged = String(decoding: row.result, as: UTF8.self)
         switch outcome.result {
         case .committed(let ack)
         where row.status == "ok" && ack.seq == row.seq && !ack.duplicate
-            && ack.result.canonicalBytes().elementsEqual(row.result.utf8):
+            && ack.result.canonicalBytes() == row.result:
             return
         case .failed(let error)
         where row.status == "failed"
@@ -183,11 +160,11 @@ public struct LogReplayer {
         case .committed(let ack):
             throw Failure(
                 message:
-                    "seq \(row.seq): the log says \(row.status) \(row.result), the replay committed seq \(ack.seq) \(ack.result)"
+                    "seq \(row.seq): the log says \(row.status) \(logged), the replay committed seq \(ack.seq) \(ack.result)"
             )
         case .failed(let error):
             throw Failure(
-                message: "seq \(row.seq): the log says \(row.status) \(row.result), the replay failed: \(error)")
+                message: "seq \(row.seq): the log says \(row.status) \(logged), the replay failed: \(error)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CSQLite
 import GRDB
 import SluiceWire
 
@@ -20,6 +21,44 @@ enum CommandLog {
         var latencyMicros: Int64
         /// The caller's `traceparent` and `tenant`, as canonical JSON; nil when none was given.
         var context: [UInt8]? = nil
+    }
+
+    /// A log row read by column position through SQLite's C API (``Row/columns``), for the code
+    /// that reads many rows: `SYNC` pages, the audit archive, replay.
+    struct Row {
+        /// The SELECT list, in the order ``init(_:)`` reads. `hasContext` false: a log made before
+        /// the `context` column existed, read as NULL.
+        static func columns(hasContext: Bool = true) -> String {
+            "seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, status, result, changes, "
+                + "latency_us, \(hasContext ? "context" : "NULL")"
+        }
+
+        var seq: Int64
+        var timestamp, actor, contract, idempotencyKey, requestID, generatedID, status: String
+        /// Canonical JSON bytes.
+        var payload, result, changes: [UInt8]
+        var latencyMicros: Int64
+        var context: [UInt8]?
+
+        init(_ statement: OpaquePointer) {
+            seq = sqlite3_column_int64(statement, 0)
+            timestamp = Statement.text(statement, 1)
+            actor = Statement.text(statement, 2)
+            contract = Statement.text(statement, 3)
+            idempotencyKey = Statement.text(statement, 4)
+            requestID = Statement.text(statement, 5)
+            generatedID = Statement.text(statement, 6)
+            payload = Statement.bytes(statement, 7)
+            status = Statement.text(statement, 8)
+            result = Statement.bytes(statement, 9)
+            changes = Statement.bytes(statement, 10)
+            latencyMicros = sqlite3_column_int64(statement, 11)
+            context = sqlite3_column_type(statement, 12) == SQLITE_NULL ? nil : Statement.bytes(statement, 12)
+        }
+
+        var callerContext: CallerContext? {
+            context.flatMap { try? JSONValue(parsing: $0) }.flatMap(CallerContext.init(json:))
+        }
     }
 
     /// Adds the `context` column to a log made before it existed.

@@ -98,13 +98,14 @@ extension CommandWriter {
             let through = min(cutoff, from + CommandWriter.eventsPerArchiveSegment - 1)
             let events = try database.pool.read { db in
                 let rows = try db.makeStatement(
-                    sql: "SELECT \(LoggedCommandEvents.logColumns) FROM sluice_log WHERE seq >= ? AND seq <= ? ORDER BY seq")
+                    sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? AND seq <= ? ORDER BY seq")
                 rows.bind(from, at: 1)
                 rows.bind(through, at: 2)
                 var events: [(seq: Int64, body: [UInt8])] = []
-                try rows.forEachRowDirect(in: db) { row in
+                try rows.forEachRowDirect(in: db) { statement in
+                    let row = CommandLog.Row(statement)
                     let policy = registry.auditPolicy(
-                        for: ContractID(Statement.text(row, 4)).flatMap { registry[$0] }, actor: Statement.text(row, 3))
+                        for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
                     let logged = try LoggedCommandEvents(
                         logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
                         invalidation: false)
