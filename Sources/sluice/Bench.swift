@@ -8,6 +8,7 @@ struct Bench: AsyncParsableCommand {
             "Figures are ratios against the baseline because absolute numbers drift on shared machines. Build with -c release first.",
         subcommands: [
             BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchProjection.self, BenchTransport.self, BenchFlood.self,
+            BenchMemory.self,
             BenchWorker.self,
         ]
     )
