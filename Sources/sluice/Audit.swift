@@ -8,7 +8,7 @@ struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The audit trail: print it, export it with its archive, verify the archive's chain.",
         discussion: """
-            Every answered query is recorded too (`reads`). \
+            Every answered read (QUERY, STATUS, SYNC) is recorded too (`reads`). \
             Compaction removes old log rows; their audit events are archived first, in segments chained by hash \
             (<data-dir>/audit-archive/<db>/, docs/operations.md). `show` prints what the broker still holds, \
             `export` the whole trail (archive, then the live log), `verify` checks the archive.
@@ -184,13 +184,14 @@ struct AuditVerify: ParsableCommand {
 struct AuditReads: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reads",
-        abstract: "Print the read audit: one record per answered query, as JSON lines.",
+        abstract: "Print the read audit: one record per answered QUERY, STATUS or SYNC, as JSON lines.",
         discussion: """
-            Each record: {"actor","cache","contract","db","kind":"query","latency_ms","params_sha256","request_id",\
-            "seq","status","ts"} (+ "tenant", "traceparent" when the caller gave them); never the rows. `cache` says \
-            where the answer came from: cache, executed, coalesced (an identical query in flight), parked (it waited \
-            for a projection) or refused. Read from <data-dir>/audit.db (a broker may be serving); the newest \
-            1,000,000 records are kept. A query contract opts out with "audit": {"reads": false}.
+            Each record: {"actor","cache"?,"contract"?,"db"?,"kind","latency_ms","params_sha256","request_id",\
+            "seq","status","topic"?,"ts"} (+ "tenant", "traceparent" when the caller gave them); never the rows or \
+            events. `kind` is query, status or sync; for a query `cache` says where the answer came from: cache, \
+            executed, coalesced (an identical query in flight), parked (it waited for a projection) or refused. \
+            Read from <data-dir>/audit.db (a broker may be serving); the newest 1,000,000 records are kept. A query \
+            contract opts out with "audit": {"reads": false}.
             """
     )
 

@@ -6,12 +6,12 @@ public import Foundation
 
 /// A child process started with `posix_spawn`, for tests that run this package's executables.
 ///
-/// Not Foundation's `Process`: on this toolchain its `run()` walks the parent's descriptors to
-/// close them in the child and crashed (a `memcpy` in `Process.run`) when a test process with
-/// thousands of descriptors (many brokers in parallel) opened and closed them meanwhile. Here the
-/// child gets standard input from `/dev/null` and standard output and error on one pipe (or
-/// `/dev/null`); everything else this process opens is close-on-exec (ZeroMQ's and SQLite's
-/// descriptors, and this pipe).
+/// Not Foundation's `Process`: on this toolchain its `run()` crashed (a `memcpy` in
+/// `Process.run`) when a test process with thousands of descriptors (many brokers in parallel)
+/// opened and closed them meanwhile. Here the child gets standard input from `/dev/null`,
+/// standard output and error on one pipe (or `/dev/null`), and no other descriptor of this
+/// process: a child that kept, say, another test's half-written copy of a binary or an unlinked
+/// file open would make that test's `exec` fail with "text file busy" or its disk stay full.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     /// The read end of the child's output pipe (nil when its output is discarded).
@@ -34,6 +34,7 @@ public final class ChildProcess: @unchecked Sendable {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
+        closeInheritedDescriptors(&actions)
         let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -88,6 +89,7 @@ public final class WatchedChild: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
         posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 2)
+        closeInheritedDescriptors(&actions)
         let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -120,5 +122,16 @@ public final class WatchedChild: @unchecked Sendable {
     public func waitUntilExit() {
         exited.wait()
         exited.signal()
+    }
+}
+
+/// Adds a close, in the child, of every descriptor above 2 this process has open now (after the
+/// dup2 actions already added, so the child's 0–2 stay). A descriptor closed meanwhile is no
+/// error: glibc's posix_spawn ignores EBADF from a close action.
+func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+        if let descriptor = Int32(entry), descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
     }
 }

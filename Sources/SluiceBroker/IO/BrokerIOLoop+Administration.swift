@@ -6,6 +6,7 @@ import SluiceZMQ
 /// `STATUS`, `SYNC`, `COMPACT`, `HELLO` and `STATS`: the requests that are not commands or queries.
 extension BrokerIOLoop {
     func lookUpStatus(_ message: WireMessage, target: ReplyTarget) {
+        let receivedAt = Clock.monotonicNanoseconds()
         do {
             _ = try HeaderField.requestID(message.header, limits: configuration.limits)
         } catch {
@@ -30,6 +31,8 @@ extension BrokerIOLoop {
             }
         if inFlightHere {
             reply(target, .statusReply, body: CommandStatus.inFlight.json)
+            recordRead(
+                target, kind: "status", receivedAt: receivedAt, parameters: message.body, database: database, status: "ok")
             return
         }
         let token = nextToken
@@ -39,12 +42,15 @@ extension BrokerIOLoop {
                 StoreReader.Message.lookup(.init(token: token, actor: actor, key: key, database: database)),
                 dontWait: true)
             pendingReads[token] = target
+            pendingReadAudits[token] = PendingReadAudit(
+                kind: "status", receivedAt: receivedAt, body: message.body, database: database)
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .status)
         }
     }
 
     func startSync(_ message: WireMessage, target: ReplyTarget) {
+        let receivedAt = Clock.monotonicNanoseconds()
         let request: SyncRequest
         do {
             request = try SyncRequest(message, limits: configuration.limits)
@@ -77,6 +83,9 @@ extension BrokerIOLoop {
         do {
             try readerInbox.sendObject(StoreReader.Message.sync(page))
             pendingReads[token] = target
+            pendingReadAudits[token] = PendingReadAudit(
+                kind: "sync", receivedAt: receivedAt, body: message.body,
+                database: stream == RejectionAuditor.stream ? nil : stream, topic: request.topic)
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
         }

@@ -326,14 +326,26 @@ extension BrokerIOLoop {
     func queryAnswered(_ target: ReplyTarget, _ read: AnsweredRead) {
         let remaining = queriesInFlightPerActor[target.actor, default: 1] - 1
         queriesInFlightPerActor[target.actor] = remaining > 0 ? remaining : nil
-        guard configuration.auditReads, read.contract.audit.reads else { return }
-        let latency = Int64((Clock.monotonicNanoseconds() - min(read.receivedAt, Clock.monotonicNanoseconds())) / 1000)
+        guard read.contract.audit.reads else { return }
+        recordRead(
+            target, kind: "query", receivedAt: read.receivedAt, parameters: read.parameters,
+            database: read.contract.database, contract: read.contract.id.description, source: read.source,
+            status: read.status)
+    }
+
+    /// A read answered: its record for the read audit (unless the broker runs without it).
+    func recordRead(
+        _ target: ReplyTarget, kind: String, receivedAt: UInt64, parameters: JSONValue, database: String?,
+        contract: String? = nil, topic: String? = nil, source: String? = nil, status: String
+    ) {
+        guard configuration.auditReads else { return }
+        let now = Clock.monotonicNanoseconds()
+        let latency = Int64((now - min(receivedAt, now)) / 1000)
         answeredReads.append(
             ReadRecord(
-                admittedMs: Clock.wallMilliseconds() - latency / 1000, requestID: target.requestID ?? "",
-                actor: target.actor, database: read.contract.database, contract: read.contract.id.description,
-                parameters: read.parameters, status: read.status, latencyMicros: latency, source: read.source,
-                context: target.context))
+                kind: kind, admittedMs: Clock.wallMilliseconds() - latency / 1000, requestID: target.requestID ?? "",
+                actor: target.actor, database: database, contract: contract, topic: topic, parameters: parameters,
+                status: status, latencyMicros: latency, source: source, context: target.context))
     }
 
     /// Hands the read records of this pass to the auditor thread, in one message.

@@ -49,6 +49,8 @@ final class BrokerIOLoop {
     var pendingCommands: [UInt64: PendingCommand] = [:]
     /// Requests answered by the store reader (STATUS, SYNC), by token.
     var pendingReads: [UInt64: ReplyTarget] = [:]
+    /// For the read audit: what each pending `STATUS` and `SYNC` asked, by the same token.
+    var pendingReadAudits: [UInt64: PendingReadAudit] = [:]
     var queuedPerDatabase: [String: Int] = [:]
     var queuedBytesPerDatabase: [String: Int] = [:]
     /// Commands admitted in the current pass over the request socket, per database, not yet
@@ -320,6 +322,9 @@ final class BrokerIOLoop {
                     case .replay(let token, let messages):
                         if let target = pendingReads.removeValue(forKey: token) {
                             for frames in messages { send(target, frames) }
+                            // A page is REPLAYs then SYNC_END, or one ERROR.
+                            let failed = messages.count == 1 && messages[0].count > 1 && messages[0][1] == Array("ERROR".utf8)
+                            auditRead(token: token, target: target, status: failed ? "error" : "ok")
                         }
                     case .stopped(let name):
                         if workersRunning.remove(name) != nil, workersRunning.isEmpty { try stopHelpers() }
@@ -492,6 +497,22 @@ final class BrokerIOLoop {
         }
     }
 
+    /// What a pending `STATUS` or `SYNC` asked, for its read-audit record once answered.
+    struct PendingReadAudit {
+        var kind: String
+        var receivedAt: UInt64
+        var body: JSONValue
+        var database: String?
+        var topic: String?
+    }
+
+    func auditRead(token: UInt64, target: ReplyTarget, status: String) {
+        guard let pending = pendingReadAudits.removeValue(forKey: token) else { return }
+        recordRead(
+            target, kind: pending.kind, receivedAt: pending.receivedAt, parameters: pending.body,
+            database: pending.database, topic: pending.topic, status: status)
+    }
+
     /// One answered command in its actor's counters (modified in place: one lookup).
     private static func count(_ counters: inout ActorCounters, latencyMs: Double, failed: Bool) {
         counters.latencyMsSum += latencyMs
@@ -501,6 +522,10 @@ final class BrokerIOLoop {
 
     private func answerStatus(token: UInt64, _ status: Result<CommandStatus, WireError>) {
         guard let target = pendingReads.removeValue(forKey: token) else { return }
+        switch status {
+        case .success: auditRead(token: token, target: target, status: "ok")
+        case .failure(let error): auditRead(token: token, target: target, status: error.code.rawValue)
+        }
         switch status {
         case .success(let status): reply(target, .statusReply, body: status.json)
         case .failure(let error): reject(target, error, kind: .status)
