@@ -12,6 +12,11 @@ extension BrokerIOLoop {
     ) {
         counters.rejected += 1
         if !target.actor.isEmpty { actorCounters[target.actor, default: ActorCounters()].rejected += 1 }
+        // With the caller's context, so one action can be followed across plugins in the logs too
+        // (the metadata is built only when debug logging is on). Logged before the answer leaves.
+        logger.debug(
+            "request refused",
+            metadata: requestMetadata(target, kind: kind, extra: ["code": "\(error.code.rawValue)"]))
         reply(target, .error, body: error.json)
         // A flood is audited in aggregate (one record per identity per heartbeat, with the count):
         // recording each refused request would let a flooding plugin load the audit database.
@@ -84,5 +89,17 @@ extension BrokerIOLoop {
             ])
         }
         overflowedRejections.removeAll()
+    }
+
+    /// A request's identity for a log line: actor, kind, request id and the caller's context
+    /// (`traceparent`, `tenant`) when it sent one.
+    func requestMetadata(_ target: ReplyTarget, kind: MessageKind?, extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata["actor"] = "\(target.actor)"
+        if let kind { metadata["kind"] = "\(kind.rawValue)" }
+        if let requestID = target.requestID { metadata["request_id"] = "\(requestID)" }
+        if let traceparent = target.context?.traceparent { metadata["traceparent"] = "\(traceparent)" }
+        if let tenant = target.context?.tenant { metadata["tenant"] = "\(tenant)" }
+        return metadata
     }
 }

@@ -460,6 +460,11 @@ final class BrokerIOLoop {
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
+                logger.trace(
+                    "command answered",
+                    metadata: requestMetadata(
+                        pending.primary, kind: .command,
+                        extra: ["db": "\(pending.database)", "seq": "\(ack.seq)", "duplicate": "\(ack.duplicate)"]))
                 send(pending.primary, outcome.reply)
                 if !outcome.changedTables.isEmpty || outcome.changedUnnamedRows {
                     changed[pending.database, default: ([], false)].tables.formUnion(outcome.changedTables)
