@@ -80,7 +80,6 @@ struct Serve: AsyncParsableCommand {
     var insecureTCP = false
 
     func run() async throws {
-        SQLiteProcess.prepare()
         // With --log-file, the broker's output goes there; the original stdout keeps only the ready
         // line (and the reason, if it cannot start), so a starter reading it can close it.
         var readyOutput: Int32 = 1
