@@ -75,6 +75,25 @@ struct LoggedCommandEvents {
         apply(policy, payload: (try? JSONValue(parsing: row.payload)) ?? .null, result: result, key: key)
     }
 
+    /// Steps `rows` (a statement selecting ``CommandLog/Row/columns(hasContext:)``) to its end and
+    /// returns each row's event body on `audit.<db>` or, with `invalidation`, `inval.<db>` — as
+    /// published live: each contract's (and its plugin's) audit policy applied.
+    static func bodies(
+        of rows: Statement, in db: Database, database: DatabaseFile, registry: ContractRegistry, key: [UInt8],
+        invalidation: Bool
+    ) throws -> [(seq: Int64, body: [UInt8])] {
+        var events: [(seq: Int64, body: [UInt8])] = []
+        try rows.forEachRowDirect(in: db) { statement in
+            let row = CommandLog.Row(statement)
+            let policy = registry.auditPolicy(for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
+            let logged = try LoggedCommandEvents(
+                logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: key,
+                invalidation: invalidation)
+            events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
+        }
+        return events
+    }
+
     init(
         database: String, epoch: String, seq: Int64, command: AdmittedCommand, status: String, errorCode: String?,
         changes: ChangeSummary, changesBytes: [UInt8], latencyMicros: Int64, result: JSONValue, policy: AuditPolicy,

@@ -166,17 +166,9 @@ final class StoreReader {
                 sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
             rows.bind(request.fromSeq, at: 1)
             rows.bind(Int64(request.limit), at: 2)
-            let invalidation = request.topic == Topic.invalidation(database.name)
-            var events: [(seq: Int64, body: [UInt8])] = []
-            try rows.forEachRowDirect(in: db) { statement in
-                let row = CommandLog.Row(statement)
-                let policy = registry.auditPolicy(
-                    for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
-                let logged = try LoggedCommandEvents(
-                    logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
-                    invalidation: invalidation)
-                events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
-            }
+            let events = try LoggedCommandEvents.bodies(
+                of: rows, in: db, database: database, registry: registry, key: auditKey,
+                invalidation: request.topic == Topic.invalidation(database.name))
             return (database.epoch, head, events)
         }
     }

@@ -101,17 +101,8 @@ extension CommandWriter {
                     sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? AND seq <= ? ORDER BY seq")
                 rows.bind(from, at: 1)
                 rows.bind(through, at: 2)
-                var events: [(seq: Int64, body: [UInt8])] = []
-                try rows.forEachRowDirect(in: db) { statement in
-                    let row = CommandLog.Row(statement)
-                    let policy = registry.auditPolicy(
-                        for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
-                    let logged = try LoggedCommandEvents(
-                        logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: auditKey,
-                        invalidation: false)
-                    events.append((logged.seq, logged.auditBody))
-                }
-                return events
+                return try LoggedCommandEvents.bodies(
+                    of: rows, in: db, database: database, registry: registry, key: auditKey, invalidation: false)
             }
             guard !events.isEmpty else { break }
             newest = try archive.append(events: events, epoch: database.epoch)
