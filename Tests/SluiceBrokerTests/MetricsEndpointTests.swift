@@ -48,28 +48,32 @@ import Testing
         let endpoint = try MetricsEndpoint(address: "127.0.0.1:0", broker: broker.broker)
         let serving = Task { try await endpoint.run() }
         defer { serving.cancel() }
-        try await endpoint.waitUntilListening()
+        // The server runs on Swift's cooperative threads (two here): wait generously, and keep
+        // every blocking call of this test on a thread of its own so it never holds one of them.
+        try await endpoint.waitUntilListening(timeout: 60)
         let port = try #require(await endpoint.boundPort())
 
-        let heartbeats = try broker.subscriber([Topic.heartbeat])
-        let socket = try broker.socket(.req)
-        for index in 0..<3 {
-            let request = CommandRequest(
-                requestID: "m\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "m\(index)",
-                payload: ["title": "m"])
-            _ = try #require(try socket.request(request.message()))
+        let (metrics, health, missing) = try await onDedicatedThread {
+            let heartbeats = try broker.subscriber([Topic.heartbeat])
+            let socket = try broker.socket(.req)
+            for index in 0..<3 {
+                let request = CommandRequest(
+                    requestID: "m\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: "m\(index)",
+                    payload: ["title": "m"])
+                _ = try #require(try socket.request(request.message()))
+            }
+            let unknown = CommandRequest(
+                requestID: "u", contract: ContractID("task.nope@v1")!, idempotencyKey: "u", payload: [:])
+            _ = try #require(try socket.request(unknown.message()))
+            // Metrics are refreshed at each heartbeat, just before it is published: a heartbeat
+            // that shows seq 3 for tasks was published after the three commits were counted.
+            while let frames = try heartbeats.receive() {
+                let event = try Event(frames: frames)
+                if (event.body["streams"]?["tasks"]?["seq"]?.intValue ?? 0) >= 3 { break }
+            }
+            return (try Self.get(port: port, "/metrics"), try Self.get(port: port, "/health"),
+                try Self.get(port: port, "/nothing"))
         }
-        let unknown = CommandRequest(
-            requestID: "u", contract: ContractID("task.nope@v1")!, idempotencyKey: "u", payload: [:])
-        _ = try #require(try socket.request(unknown.message()))
-        // Metrics are refreshed at each heartbeat, just before it is published: a heartbeat that
-        // shows seq 3 for tasks was published after the three commits were counted.
-        while let frames = try heartbeats.receive() {
-            let event = try Event(frames: frames)
-            if (event.body["streams"]?["tasks"]?["seq"]?.intValue ?? 0) >= 3 { break }
-        }
-
-        let metrics = try Self.get(port: port, "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.body.contains("# TYPE sluice_commands_committed_total counter"), "\(metrics.body)")
         let samples = Self.samples(metrics.body)
@@ -78,15 +82,13 @@ import Testing
         #expect(samples[#"sluice_actor_commands_total{actor="local"}"#] == 3, "\(metrics.body)")
         #expect(samples[#"sluice_db_last_seq{db="tasks"}"#] == 3, "\(metrics.body)")
         #expect(samples[#"sluice_actor_command_latency_seconds_count{actor="local"}"#] == 3, "\(metrics.body)")
-
-        let health = try Self.get(port: port, "/health")
         #expect(health.status == 200)
         #expect(health.body == #"{"status":"serving"}"#)
-        #expect(try Self.get(port: port, "/nothing").status == 404)
+        #expect(missing.status == 404)
 
         broker.broker.shutdown()
         await broker.broker.stopped()
-        let stopped = try Self.get(port: port, "/health")
+        let stopped = try await onDedicatedThread { try Self.get(port: port, "/health") }
         #expect(stopped.status == 503)
         #expect(stopped.body == #"{"status":"stopping"}"#)
     }

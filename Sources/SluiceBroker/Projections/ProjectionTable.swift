@@ -89,7 +89,9 @@ enum ProjectionTable {
             let seq = try DatabaseFile.lastSeq(in: sourceDB)
             let statement = try sourceDB.cachedStatement(sql: projection.query)
             try statement.setArguments(arguments(projection, statement))
-            try db.cachedStatement(sql: "DELETE FROM \"\(projection.table)\"").execute()
+            // Compiled here, not cached: the writer runs this with its pre-update hook off, and
+            // SQLite decides at compile time to empty the table at once rather than row by row.
+            try db.execute(sql: "DELETE FROM \"\(projection.table)\"")
             return (seq, try statement.copyRows(from: sourceDB, into: insert, in: db))
         }
         let state = State(

@@ -43,6 +43,16 @@ final class ChangeRecorder {
         sqlite3_preupdate_hook(connection, { _, _, _, _, _, _, _ in }, nil)
     }
 
+    /// Runs `body` with the pre-update hook off, for work whose changes nobody records (a
+    /// projection refresh emptying its table): a `DELETE` without `WHERE` compiled inside it may
+    /// erase the table at once.
+    func withoutRowByRowDeletes<T>(on db: Database, _ body: () throws -> T) rethrows -> T {
+        guard let connection = db.sqliteConnection else { return try body() }
+        sqlite3_preupdate_hook(connection, nil, nil)
+        defer { sqlite3_preupdate_hook(connection, { _, _, _, _, _, _, _ in }, nil) }
+        return try body()
+    }
+
     private func record(_ table: UnsafePointer<CChar>, _ rowID: Int64) {
         // The ledger and the log change with every command: no String for them.
         if strncmp(table, "sluice_", 7) == 0 { return }

@@ -200,7 +200,12 @@ final class CommandWriter {
                 return nil
             }
             do {
-                let state = try database.pool.write { db in try ProjectionTable.refresh(projection, from: source, in: db) }
+                let state = try database.pool.write { db in
+                    // Its changes are not recorded: the table may be emptied at once (truncate).
+                    try recorder.withoutRowByRowDeletes(on: db) {
+                        try ProjectionTable.refresh(projection, from: source, in: db)
+                    }
+                }
                 _ = recorder.take()
                 return .success(state)
             } catch {
