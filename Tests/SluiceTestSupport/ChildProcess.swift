@@ -19,33 +19,23 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     public init(_ executable: URL, _ arguments: [String], captureOutput: Bool = true) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        guard captureOutput else {
+            pid = try spawnChild(executable, arguments, output: nil)
+            output = nil
+            return
+        }
         var ends: [Int32] = [-1, -1]
-        if captureOutput {
-            // (pipe2 is not exported to Swift here: close-on-exec right after, for both ends.)
-            guard pipe(&ends) == 0 else { throw ChildProcessError(message: "pipe: \(errno)") }
-            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-            posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // (pipe2 is not exported to Swift here: close-on-exec right after, for both ends.)
+        guard pipe(&ends) == 0 else { throw ChildProcessError(message: "pipe: \(errno)") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        defer { close(ends[1]) }
+        do {
+            pid = try spawnChild(executable, arguments, output: ends[1])
+        } catch {
+            close(ends[0])
+            throw error
         }
-        closeInheritedDescriptors(&actions)
-        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
-        if captureOutput { close(ends[1]) }
-        guard spawned == 0 else {
-            if captureOutput { close(ends[0]) }
-            throw ChildProcessError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
-        }
-        self.pid = pid
-        output = captureOutput ? ends[0] : nil
+        output = ends[0]
     }
 
     deinit { if let output { close(output) } }
@@ -60,9 +50,7 @@ public final class ChildProcess: @unchecked Sendable {
     @discardableResult
     public func wait() -> Int32 {
         if let exitStatus { return exitStatus }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let code = waitForExitCode(pid)
         exitStatus = code
         return code
     }
@@ -83,25 +71,10 @@ public final class WatchedChild: @unchecked Sendable {
     private var status: Int32?
 
     public init(_ executable: URL, _ arguments: [String], outputDescriptor: Int32) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 2)
-        closeInheritedDescriptors(&actions)
-        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw ChildProcessError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
-        }
+        let pid = try spawnChild(executable, arguments, output: outputDescriptor)
         processIdentifier = pid
-        Thread.detachNewThread { [self, pid] in
-            var raw: Int32 = 0
-            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-            let code = (raw & 0x7F) == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+        Thread.detachNewThread { [self] in
+            let code = waitForExitCode(pid)
             lock.withLock { status = code }
             exited.signal()
         }
@@ -134,4 +107,36 @@ func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
             posix_spawn_file_actions_addclose(&actions, descriptor)
         }
     }
+}
+
+/// Starts `executable` with standard input from `/dev/null`, standard output and error on
+/// `output` (`/dev/null` when nil) and no other descriptor of this process; returns its pid.
+func spawnChild(_ executable: URL, _ arguments: [String], output: Int32?) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if let output {
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
+    closeInheritedDescriptors(&actions)
+    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+    guard spawned == 0 else {
+        throw ChildProcessError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
+    }
+    return pid
+}
+
+/// Reaps `pid`: its exit status, or 128 + the signal that ended it.
+func waitForExitCode(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }

@@ -30,22 +30,22 @@ public struct CanonicalObjectWriter {
 
     /// A member whose value is an array of integers: `"name":[1,2]`.
     public mutating func integers(_ name: String, _ values: [Int64]) {
-        key(name)
-        bytes.append(UInt8(ascii: "["))
-        for (position, value) in values.enumerated() {
-            if position > 0 { bytes.append(UInt8(ascii: ",")) }
-            JSONValue.appendInteger(value, to: &bytes)
-        }
-        bytes.append(UInt8(ascii: "]"))
+        array(name, values, JSONValue.appendInteger)
     }
 
     /// A member whose value is an array of strings: `"name":["a","b"]`.
     public mutating func strings(_ name: String, _ values: [String]) {
+        array(name, values, JSONValue.appendString)
+    }
+
+    private mutating func array<Element>(
+        _ name: String, _ values: [Element], _ append: (Element, inout [UInt8]) -> Void
+    ) {
         key(name)
         bytes.append(UInt8(ascii: "["))
         for (position, value) in values.enumerated() {
             if position > 0 { bytes.append(UInt8(ascii: ",")) }
-            JSONValue.appendString(value, to: &bytes)
+            append(value, &bytes)
         }
         bytes.append(UInt8(ascii: "]"))
     }
