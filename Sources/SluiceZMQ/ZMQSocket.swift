@@ -102,38 +102,48 @@ public final class ZMQSocket {
         try receive(dontWait: dontWait, property: nil)?.frames
     }
 
+    /// One message as it came in, with where it came from.
+    public struct Received {
+        public var frames: [[UInt8]]
+        /// The requested metadata property of the sender's connection (e.g. `User-Id`), if any.
+        public var property: String?
+        /// The file descriptor of the connection it came in on (`ZMQ_SRCFD`); -1 for inproc.
+        /// A descriptor is reused once its connection closes: pair it with the socket's monitor
+        /// events (accepted, disconnected), which name the same descriptors.
+        public var sourceDescriptor: Int32
+    }
+
     /// Receives one message and a metadata property of its connection, e.g. `User-Id` (the
-    /// identity the ZAP handler gave the peer that sent it); nil when no frame carries it.
-    public func receive(dontWait: Bool = false, property: String?) throws(ZMQError) -> (
-        frames: [[UInt8]], property: String?
-    )? {
+    /// identity the ZAP handler gave the peer that sent it); nil when nothing is queued and
+    /// `dontWait` is set.
+    public func receive(dontWait: Bool = false, property: String?) throws(ZMQError) -> Received? {
         let socket = try live("receive")
-        var value: String?
-        var frames: [[UInt8]] = []
+        var received = Received(frames: [], property: nil, sourceDescriptor: -1)
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
         while true {
-            let rc = zmq_msg_recv(&message, socket, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            let rc = zmq_msg_recv(&message, socket, dontWait && received.frames.isEmpty ? ZMQ_DONTWAIT : 0)
             if rc < 0 {
                 let error = ZMQError.last("receive on \(type)")
                 if error.isInterrupted { continue }
-                if error.isWouldBlock && frames.isEmpty { return nil }
+                if error.isWouldBlock && received.frames.isEmpty { return nil }
                 throw error
             }
-            // A ROUTER makes the routing-id frame itself, without the connection's metadata:
-            // take the property from the first frame that carries it.
-            if value == nil, let property, let text = zmq_msg_gets(&message, property) {
-                value = String(cString: text)
+            // A ROUTER makes the routing-id frame itself, without the connection's metadata or
+            // descriptor: take both from the first frame that carries them.
+            if received.property == nil, let property, let text = zmq_msg_gets(&message, property) {
+                received.property = String(cString: text)
             }
+            if received.sourceDescriptor < 0 { received.sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
             let size = zmq_msg_size(&message)
             if size == 0 {
-                frames.append([])
+                received.frames.append([])
             } else {
                 let data = zmq_msg_data(&message)!
-                frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+                received.frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             }
-            if zmq_msg_more(&message) == 0 { return (frames, value) }
+            if zmq_msg_more(&message) == 0 { return received }
         }
     }
 }

@@ -9,7 +9,7 @@ struct Stats: AsyncParsableCommand {
         discussion: """
             Counters since the broker started: requests, rejections, commits, duplicates, per identity (commands, \
             queries, rejections, failures, latency) and per query contract (executions, cache hits and misses, \
-            coalesced, timeouts). `--prometheus` prints them for a scrape (e.g. from a textfile collector).
+            coalesced, timeouts, cancelled). `--prometheus` prints them for a scrape (e.g. from a textfile collector).
             """
     )
 
@@ -66,7 +66,7 @@ enum PrometheusText {
             perActor("latency_ms_sum"))
         family("actor_latency_ms_count", "counter", "Commands timed, per identity.", perActor("latency_count"))
         let queries = (stats["queries"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-        for field in ["executions", "hits", "misses", "coalesced", "timeouts"] {
+        for field in ["executions", "hits", "misses", "coalesced", "timeouts", "cancelled"] {
             family(
                 "query_\(field)_total", "counter", "Queries: \(field), per contract.",
                 queries.map { ("{contract=\"\($0.key)\"}", number($0.value[field])) }

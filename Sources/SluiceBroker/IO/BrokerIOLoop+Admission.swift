@@ -9,11 +9,12 @@ extension BrokerIOLoop {
     func actor(for target: ReplyTarget) -> String { target.actor }
 
     /// Handles one ROUTER message. Never throws: every problem becomes an ERROR to the sender.
-    func handle(_ frames: [[UInt8]], actor: String, draining: Bool, socket: Int = 0) {
+    func handle(_ frames: [[UInt8]], actor: String, draining: Bool, socket: Int = 0, connection: Int32 = -1) {
         counters.received += 1
         var (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
         envelopeTarget.actor = actor
         envelopeTarget.socket = socket
+        envelopeTarget.connection = connection
         guard wellFormed else {
             counters.malformed += 1
             reject(

@@ -14,6 +14,10 @@ extension BrokerIOLoop {
         var limit: Int
         var deadline: UInt64
         var waiters: [Waiter]
+        /// The token of its execution, once queued (``startQuery(_:)``).
+        var token: UInt64 = 0
+        /// Set when every waiter's connection has closed: the reader skips or interrupts it.
+        var cancellation = ReadCancellation()
 
         func answered(_ waiter: Waiter, status: String) -> AnsweredRead {
             AnsweredRead(
@@ -53,11 +57,13 @@ extension BrokerIOLoop {
         var misses: Int64 = 0
         var coalesced: Int64 = 0
         var timeouts: Int64 = 0
+        /// Dropped or interrupted because everyone waiting for the answer had gone.
+        var cancelled: Int64 = 0
 
         var json: JSONValue {
             [
                 "executions": .int(executions), "hits": .int(hits), "misses": .int(misses),
-                "coalesced": .int(coalesced), "timeouts": .int(timeouts),
+                "coalesced": .int(coalesced), "timeouts": .int(timeouts), "cancelled": .int(cancelled),
             ]
         }
     }
@@ -104,6 +110,18 @@ extension BrokerIOLoop {
             needs = try projectionNeeds(request, contract)
         } catch {
             reject(target, error, kind: .query, header: message.header)
+            return
+        }
+        // The asker's connection closed while the request waited in the socket: nobody is left
+        // to answer (its monitor events are read first, so the state is current).
+        connectionWatch?.drainRequestMonitor()
+        if connectionWatch?.isClosed(target.connection) == true {
+            queryStats[contract.id, default: QueryCounters()].cancelled += 1
+            if contract.audit.reads {
+                recordRead(
+                    target, kind: "query", receivedAt: receivedAt, parameters: request.parameters,
+                    database: contract.database, contract: contract.id.description, status: "cancelled")
+            }
             return
         }
         if let denial = admitQueryUnderLimits(actor: target.actor, now: receivedAt) {
@@ -174,19 +192,50 @@ extension BrokerIOLoop {
 
     /// Queues the flight's execution; it runs as soon as a reader is idle.
     func startQuery(_ key: String) {
-        guard let flight = queryFlights[key] else { return }
+        guard var flight = queryFlights[key] else { return }
         let token = nextToken
         nextToken += 1
         queryTokens[token] = key
+        flight.token = token
+        queryFlights[key] = flight
         queryQueue.append(
             QueryReader.Job(
                 token: token, contract: flight.contract, parameters: flight.parameters, actor: flight.actor,
                 limit: flight.limit,
                 deadline: flight.deadline,
-                projections: (projectionsReadByQuery[flight.contract.id] ?? []).map(\.name)
+                projections: (projectionsReadByQuery[flight.contract.id] ?? []).map(\.name),
+                cancellation: flight.cancellation
             )
         )
         dispatchQueries()
+    }
+
+    /// The request connection on `descriptor` closed: its clients' queries have nobody to answer.
+    /// Each leaves its flight (recorded `cancelled` in the read audit); a flight nobody else
+    /// waits for is taken off the queue, or interrupted in its reader (``ReadCancellation``), and
+    /// its answer ignored. Queries parked for a projection are dropped the same way.
+    func cancelReads(ofConnection descriptor: Int32) {
+        let isGone = { (target: ReplyTarget) in target.socket == 0 && target.connection == descriptor }
+        for (key, var flight) in queryFlights where flight.waiters.contains(where: { isGone($0.target) }) {
+            for waiter in flight.waiters where isGone(waiter.target) {
+                queryAnswered(waiter.target, flight.answered(waiter, status: "cancelled"))
+            }
+            flight.waiters.removeAll { isGone($0.target) }
+            guard flight.waiters.isEmpty else {
+                queryFlights[key] = flight
+                continue
+            }
+            queryFlights[key] = nil
+            queryTokens[flight.token] = nil
+            queryQueue.removeAll { $0.token == flight.token }
+            flight.cancellation.cancel()
+            queryStats[flight.contract.id, default: QueryCounters()].cancelled += 1
+        }
+        for query in parkedQueries where isGone(query.target) {
+            queryAnswered(query.target, query.answered(status: "cancelled", source: "parked"))
+            queryStats[query.contract.id, default: QueryCounters()].cancelled += 1
+        }
+        parkedQueries.removeAll { isGone($0.target) }
     }
 
     func dispatchQueries() {

@@ -125,6 +125,8 @@ final class BrokerIOLoop {
     var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
     var readerInbox: ZMQSocket!
+    /// The peers of the router and the publisher: connection count, closed request connections.
+    var connectionWatch: ConnectionWatch!
 
     init(
         configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
@@ -156,7 +158,6 @@ final class BrokerIOLoop {
         context: ZMQContext, doorbell: Doorbell, stopRequested: @escaping () -> Bool, ready: ((any Error)?) -> Void
     ) {
         let notices: ZMQSocket
-        var idleExit: IdleExit?
         do {
             notices = try context.socket(.pull)
             try notices.setLinger(0)
@@ -187,11 +188,8 @@ final class BrokerIOLoop {
             try publisher.setXPubManual(true)
             try publisher.setLinger(1000)
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
-            // The idle exit's monitors watch before the sockets bind: a client already trying to
-            // connect is counted, whenever it gets in.
-            idleExit = try configuration.idleExitMs.map { milliseconds throws(ZMQError) in
-                try IdleExit(context: context, sockets: [router, publisher], afterMs: milliseconds)
-            }
+            connectionWatch = try ConnectionWatch(context: context, requests: router, events: publisher)
+            connectionWatch.onRequestConnectionClosed = { [unowned self] in cancelReads(ofConnection: $0) }
             try router.bind(configuration.commandEndpoint)
             try publisher.bind(configuration.eventEndpoint)
             try configuration.sharedSockets?.grant(endpoints: [configuration.commandEndpoint, configuration.eventEndpoint])
@@ -207,15 +205,15 @@ final class BrokerIOLoop {
             }
             readerInbox = try context.handoverSocket(to: StoreReader.inboxEndpoint, linger: -1)
         } catch {
-            idleExit?.close()
+            connectionWatch?.close()
             closeSockets()
             ready(error)
             return
         }
         ready(nil)
         do {
-            defer { idleExit?.close() }
-            try serve(notices: notices, doorbell: doorbell, idleExit: idleExit, stopRequested: stopRequested)
+            defer { connectionWatch.close() }
+            try serve(notices: notices, doorbell: doorbell, stopRequested: stopRequested)
         } catch {
             logger.critical("I/O loop stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }
@@ -250,7 +248,7 @@ final class BrokerIOLoop {
     }
 
     private func serve(
-        notices: ZMQSocket, doorbell: Doorbell, idleExit: IdleExit?, stopRequested: () -> Bool
+        notices: ZMQSocket, doorbell: Doorbell, stopRequested: () -> Bool
     ) throws(ZMQError) {
         var poller = ZMQPoller()
         let routerIndex = poller.add(router)
@@ -258,8 +256,8 @@ final class BrokerIOLoop {
         let publisherIndex = poller.add(publisher)
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
-        idleExit?.register(with: &poller)
-        let idle = idleExit
+        connectionWatch.register(with: &poller)
+        var idle = configuration.idleExitMs.map { IdleExit(afterMs: $0) }
         openWatch = DatabaseOpenWatch(files: databaseFiles)
         let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
         checkForeignHolders()
@@ -281,10 +279,11 @@ final class BrokerIOLoop {
             let timeout = Int((wakeAt - min(wakeAt, Clock.monotonicNanoseconds())) / 1_000_000) + 1
             let readable = try poller.poll(timeoutMilliseconds: timeout)
             if readable[doorbellIndex] { doorbell.reset() }
-            let idleExpired = idle.map { $0.note(quiet: isQuiet, now: Clock.monotonicNanoseconds()) } ?? false
-            if let idle {
-                for index in idle.indexes where readable[index] { idle.countConnections(socket: index) }
-            }
+            let idleExpired =
+                idle?.note(
+                    quiet: isQuiet, connections: connectionWatch.connections, now: Clock.monotonicNanoseconds())
+                ?? false
+            for index in connectionWatch.indexes where readable[index] { connectionWatch.drain(socket: index) }
             if readable[doorbellIndex] || idleExpired {
                 if (stopRequested() || idleExpired) && !draining {
                     draining = true
@@ -334,8 +333,10 @@ final class BrokerIOLoop {
                 if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
             }
             if readable[publisherIndex] {
-                while let (frames, userID) = try publisher.receive(dontWait: true, property: "User-Id") {
-                    if let message = frames.first { handleSubscription(message, actor: userID ?? "") }
+                while let received = try publisher.receive(dontWait: true, property: "User-Id") {
+                    if let message = received.frames.first {
+                        handleSubscription(message, actor: received.property ?? "")
+                    }
                 }
             }
             for (position, index) in inprocIndexes.enumerated() where readable[index] {
@@ -349,8 +350,10 @@ final class BrokerIOLoop {
             }
             if readable[routerIndex] {
                 var handled = 0
-                while handled < 512, let (frames, userID) = try router.receive(dontWait: true, property: "User-Id") {
-                    handle(frames, actor: userID ?? "", draining: draining)
+                while handled < 512, let received = try router.receive(dontWait: true, property: "User-Id") {
+                    handle(
+                        received.frames, actor: received.property ?? "", draining: draining,
+                        connection: received.sourceDescriptor)
                     handled += 1
                 }
                 flushHandoffs()

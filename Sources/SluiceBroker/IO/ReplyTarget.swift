@@ -12,6 +12,9 @@ struct ReplyTarget {
     var context: CallerContext?
     /// The socket it came in on: 0 the request socket, n the n-th in-process identity's.
     var socket = 0
+    /// The file descriptor of the request-socket connection it came in on (-1 in-process): when
+    /// that connection closes, the request's reads are cancelled (``ConnectionWatch``).
+    var connection: Int32 = -1
 
     /// Splits a ROUTER message into its envelope and the Sluice frames. The envelope ends at the
     /// first empty frame, which must be followed by the protocol tag; otherwise the message is

@@ -103,6 +103,7 @@ public final class BrokerMetrics: Sendable {
                 add(&state, "sluice_query_cache_misses_total", labels, values.misses)
                 add(&state, "sluice_query_coalesced_total", labels, values.coalesced)
                 add(&state, "sluice_query_timeouts_total", labels, values.timeouts)
+                add(&state, "sluice_query_cancelled_total", labels, values.cancelled)
             }
             set(&state, "sluice_parked_queries", [], Double(snapshot.parkedQueries))
             set(&state, "sluice_cached_results", [], Double(snapshot.cachedResults))

@@ -4,6 +4,7 @@ import GRDBSQLite
 import Logging
 import SluiceWire
 import SluiceZMQ
+import Synchronization
 
 /// One of the read threads: runs named queries on WAL snapshot connections (never the writer's),
 /// bounded by a deadline, a row limit and a byte limit, and reports back to the I/O thread, which
@@ -20,6 +21,8 @@ final class QueryReader {
         var deadline: UInt64
         /// The projections the query reads: the source seq each reflects is read in the same snapshot.
         var projections: [String] = []
+        /// Set by the I/O thread when everyone waiting for the answer has gone.
+        var cancellation = ReadCancellation()
     }
 
     /// A query's answer: the `RESULT` body and what the snapshot reflected.
@@ -83,6 +86,7 @@ final class QueryReader {
         guard Clock.monotonicNanoseconds() < job.deadline else {
             return .failure(WireError(.deadlineExceeded, "the query waited past its deadline and was not run"))
         }
+        guard !job.cancellation.isCancelled else { return .failure(ReadCancellation.error) }
         do {
             return .success(
                 try database.pool.read { db in
@@ -102,7 +106,7 @@ final class QueryReader {
                             }
                         }
                     )
-                    let rows = try QueryReader.withDeadline(job.deadline, on: db) {
+                    let rows = try QueryReader.interruptible(job.deadline, job.cancellation, on: db) {
                         try QueryReader.collect(statement, limit: job.limit, maxBytes: job.contract.maxBytes)
                     }
                     var body = CanonicalObjectWriter(capacity: rows.bytes.count + 128)
@@ -118,6 +122,7 @@ final class QueryReader {
                 }
             )
         } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            if job.cancellation.isCancelled { return .failure(ReadCancellation.error) }
             return .failure(WireError(.deadlineExceeded, "the query ran past its deadline and was stopped"))
         } catch {
             logger.error("query failed", metadata: ["contract": "\(job.contract.id)", "error": "\(error)"])
@@ -142,14 +147,17 @@ final class QueryReader {
         return (bytes + [UInt8(ascii: "]")], false)
     }
 
-    /// Runs `body` with SQLite's progress handler interrupting it once `deadline` passes.
-    static func withDeadline<T>(_ deadline: UInt64, on db: Database, _ body: () throws -> T) throws -> T {
-        let box = Unmanaged.passRetained(Deadline(deadline))
+    /// Runs `body` with SQLite's progress handler interrupting it once `deadline` passes or the
+    /// read is cancelled (every 1,000 virtual-machine steps: a few microseconds).
+    static func interruptible<T>(
+        _ deadline: UInt64, _ cancellation: ReadCancellation, on db: Database, _ body: () throws -> T
+    ) throws -> T {
+        let box = Unmanaged.passRetained(Interruption(deadline: deadline, cancellation: cancellation))
         sqlite3_progress_handler(
             db.sqliteConnection, 1000,
             { context in
-                let deadline = Unmanaged<Deadline>.fromOpaque(context!).takeUnretainedValue()
-                return Clock.monotonicNanoseconds() > deadline.nanoseconds ? 1 : 0
+                let interruption = Unmanaged<Interruption>.fromOpaque(context!).takeUnretainedValue()
+                return interruption.isDue ? 1 : 0
             }, box.toOpaque()
         )
         defer {
@@ -160,8 +168,24 @@ final class QueryReader {
     }
 }
 
-/// The deadline handed to SQLite's progress handler as its context pointer.
-private final class Deadline {
-    let nanoseconds: UInt64
-    init(_ nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+/// What SQLite's progress handler checks, handed to it as its context pointer.
+private final class Interruption {
+    let deadline: UInt64
+    let cancellation: ReadCancellation
+    init(deadline: UInt64, cancellation: ReadCancellation) {
+        self.deadline = deadline
+        self.cancellation = cancellation
+    }
+    var isDue: Bool { cancellation.isCancelled || Clock.monotonicNanoseconds() > deadline }
+}
+
+/// A read nobody waits for any more (its client's connection closed): set by the I/O thread,
+/// checked by the reader before it runs the query and by SQLite's progress handler while it runs.
+final class ReadCancellation: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+    /// The reader's answer to a cancelled read. It never goes on the wire (the I/O thread dropped
+    /// the read's waiters when it cancelled it): it only frees the reader.
+    static let error = WireError(.internal, "the read was cancelled: its client went away")
 }

@@ -257,7 +257,7 @@ final class CommandWriter {
                 guard let connection = db.sqliteConnection else { return }
                 sqlite3_busy_timeout(connection, 0)
                 defer { sqlite3_busy_timeout(connection, DatabaseFile.busyTimeoutMs) }
-                _ = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         } catch {
             logger.warning("WAL checkpoint failed", metadata: ["db": "\(database.name)", "error": "\(error)"])
