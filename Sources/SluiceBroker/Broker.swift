@@ -1,38 +1,35 @@
-public import Foundation
+import Foundation
 import GRDB
 public import Logging
 import SluiceWire
 public import SluiceZMQ
 import Synchronization
 
-/// A running Sluice broker: the I/O thread, one writer thread per database, the store reader and
-/// the rejection auditor, sharing one ZeroMQ context.
+/// A Sluice broker: the I/O thread, one writer thread per database, the query readers, the store
+/// reader and the auditor, sharing one ZeroMQ context.
 ///
 /// ```swift
-/// let broker = try Broker(configuration: configuration)
-/// try broker.start()
+/// let broker = try Broker(configuration: configuration)   // reads and checks; touches nothing
+/// try broker.start()  // takes the data directory, runs migrations, binds, serves
 /// // ...
 /// broker.shutdown()   // stop admitting, commit and answer what is queued
 /// broker.wait()
 /// ```
+///
+/// Making a broker has no side effects: it reads the contract sets and the installed plugins and
+/// checks them, nothing more. ``start()`` does the work — creates the data directory, takes its
+/// lock, makes keys and tokens, runs migrations, starts the threads — and when any step fails it
+/// undoes the ones before (threads stopped, lock released) and throws.
 public final class Broker: Sendable {
     public let configuration: BrokerConfiguration
     public let registry: ContractRegistry
     /// Identifies this broker process's lifetime; changes on every start.
     public let epoch: String
     let logger: Logger
-    let databases: [String: DatabaseFile]
-    let auditor: RejectionAuditorBox
-    let lock: DataDirectoryLock
-    let auditKey: [UInt8]
-    /// What each query contract reads (for cache invalidation), checked read-only at start.
-    let queryRegions: [ContractID: DatabaseRegion]
-    /// What each projection reads and the seq it reflects at start.
-    let projections: ProjectionStart
-    /// The Swift code of `"handler": "swift"` contracts.
-    let handlers: [ContractID: CommandHandler]
     /// Identities and their tokens (`<data-dir>/tokens`).
     public let tokens: TokenStore
+    /// CURVE keys for tcp endpoints (`<data-dir>/curve`).
+    public let curveKeys: CurveKeyStore
     /// The broker's ZeroMQ context: in-process clients of ``BrokerConfiguration/inprocIdentities``
     /// connect through it (`ClientConfiguration.sharedContext`).
     public let context = ZMQContext()
@@ -46,130 +43,81 @@ public final class Broker: Sendable {
         state.withLock { $0 == .running } && !stopRequested.load(ordering: .sequentiallyConsistent)
     }
 
+    /// The broker's CURVE key pair once started, when an endpoint is tcp (clients need its
+    /// public key).
+    public var curveKeyPair: ZMQCurve.KeyPair? { opened.withLock { $0?.curveKeyPair } }
+
     /// The request endpoint of an in-process identity.
     public static func inprocEndpoint(for identity: String) -> String { "inproc://sluice/\(identity)" }
+
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)
     let stopped = DispatchSemaphore(value: 0)
     let state = Mutex<State>(.created)
+    /// What ``start()`` opened, from then on.
+    let opened = Mutex<Opened?>(nil)
     /// Handshakes the ZAP handler refused, audited by the I/O thread.
     let handshakeRefusals = HandshakeRefusals()
-    /// CURVE keys for tcp endpoints (`<data-dir>/curve`).
-    public let curveKeys: CurveKeyStore
-    /// The broker's CURVE key pair, when an endpoint is tcp (clients need its public key).
-    public let curveKeyPair: ZMQCurve.KeyPair?
 
-    enum State { case created, running, stopped }
+    enum State { case created, starting, running, stopped }
 
-    /// Opens the data directory (created 0700 if missing), takes its lock, loads the contracts and
-    /// runs pending migrations. Throws with the file and reason when anything is wrong.
+    /// Everything ``start()`` opens and the threads share.
+    struct Opened: Sendable {
+        let lock: DataDirectoryLock
+        let auditKey: [UInt8]
+        let curveKeyPair: ZMQCurve.KeyPair?
+        let databases: [String: DatabaseFile]
+        /// The Swift code of `"handler": "swift"` contracts.
+        let handlers: [ContractID: CommandHandler]
+        /// What each projection reads and the seq it reflects at start.
+        let projections: ProjectionStart
+        /// What each query contract reads (for cache invalidation), checked read-only at start.
+        let queryRegions: [ContractID: DatabaseRegion]
+        let auditor: RejectionAuditorBox
+    }
+
+    /// Reads and checks the configuration, the contract sets and the installed plugins; writes
+    /// nothing. Throws with the file and reason when anything is wrong.
     public init(configuration: BrokerConfiguration, logger: Logger = Logger(label: "sluice.broker")) throws {
         self.configuration = configuration
         self.logger = logger
-        SQLiteProcess.prepare()
-        try DurableFile.createDirectory(configuration.dataDirectory)
-        try configuration.sharedSockets?.prepareDirectory(dataDirectory: configuration.dataDirectory)
-        lock = try DataDirectoryLock(directory: configuration.dataDirectory)
-        auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
-        tokens = TokenStore(dataDirectory: configuration.dataDirectory)
-        try tokens.ensureToken(for: TokenStore.operatorName)
         for identity in configuration.inprocIdentities where !TokenStore.isValidName(identity) {
             throw BrokerStateError(message: "inproc identity '\(identity)' is not an identity name")
         }
+        if configuration.usesCurve, !ZMQCurve.isAvailable {
+            throw BrokerStateError(message: "this libzmq has no CURVE support; tcp endpoints need it")
+        }
+        tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         curveKeys = CurveKeyStore(dataDirectory: configuration.dataDirectory)
-        if configuration.usesCurve {
-            guard ZMQCurve.isAvailable else {
-                throw BrokerStateError(message: "this libzmq has no CURVE support; tcp endpoints need it")
-            }
-            curveKeyPair = try curveKeys.brokerKeyPair()
-            try curveKeys.operatorKeyPair()
-        } else {
-            curveKeyPair = nil
-        }
-        if configuration.insecureTCP {
-            logger.warning(
-                "--insecure-tcp: tcp endpoints are served without encryption or authentication; every tcp connection is 'anonymous' and may only HELLO and PING")
-        }
         var registry = try ContractRegistry(directories: configuration.contractDirectories)
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         try registry.checkEventTopics()
         try registry.checkProjections()
         self.registry = registry
-        try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
-            .recordContracts(registry)
-        let isolation = try PluginIsolation(registry: registry)
-        var databases: [String: DatabaseFile] = [:]
-        for name in registry.databases {
-            databases[name] = try DatabaseFile(
-                name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
-                migrations: registry.migrations[name] ?? [],
-                synchronous: configuration.synchronous,
-                ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
-                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
-                maxBytes: registry.storageLimit(of: name),
-                isolation: isolation.rules(for: name, in: registry)
-            )
-        }
-        self.databases = databases
-        handlers = try CommandWriter.handlers(configuration.commandHandlers, of: registry)
-        projections = try ProjectionStart(Array(registry.projections.values), databases: databases, logger: logger)
-        queryRegions = try QueryCheck.regions(of: registry, in: databases)
-        auditor = RejectionAuditorBox(
-            try RejectionAuditor(
-                directory: configuration.dataDirectory, synchronous: configuration.synchronous,
-                retention: configuration.rejectionRetention, logger: logger))
         epoch = UUID().uuidString.lowercased()
     }
 
-    /// Starts every thread and binds the endpoints; returns once the broker is serving.
+    /// Opens the data directory (created 0700 if missing), takes its lock, runs pending
+    /// migrations, starts every thread and binds the endpoints; returns once the broker is
+    /// serving. On failure everything it started is stopped again and the lock released.
     public func start() throws {
         try state.withLock { state in
             guard state == .created else { throw BrokerStateError(message: "a broker starts once") }
-            state = .running
+            state = .starting
         }
-        try startAuthenticator()
-        for (name, database) in databases {
-            try startThread(name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name)) {
-                [configuration, auditKey, registry, databases, handlers, logger] context, inbox in
-                do {
-                    let writer = try CommandWriter(
-                        database: database, maxBatchSize: configuration.maxBatchSize,
-                        idleCheckpointMs: configuration.idleCheckpointMs, auditKey: auditKey, registry: registry,
-                        projectionSources: databases, handlers: handlers, logger: logger
-                    )
-                    writer.run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
-                } catch {
-                    logger.critical("writer could not start", metadata: ["db": "\(name)", "error": "\(error)"])
-                }
-            }
+        let opened: Opened
+        do {
+            opened = try open()
+            self.opened.withLock { $0 = opened }
+            try startWorkers(opened)
+        } catch {
+            // Threads already started get ETERM on their inbox and close their sockets.
+            finish()
+            throw error
         }
-        for index in 0..<configuration.queryReaderThreads {
-            try startThread(name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index)) {
-                [databases, logger] context, inbox in
-                QueryReader(index: index, databases: databases, logger: logger).run(
-                    context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint
-                )
-            }
-        }
-        let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
-        let auditEpoch = auditor.peek.epoch
-        try startThread(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint) {
-            [databases, registry, auditKey, logger] context, inbox in
-            StoreReader(
-                databases: databases, registry: registry, auditKey: auditKey, auditDatabase: auditDatabase,
-                auditEpoch: auditEpoch, logger: logger
-            ).run(
-                context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint
-            )
-        }
-        try startThread(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint) { [auditor] context, inbox in
-            auditor.take().run(context: context, inbox: inbox, noticeEndpoint: BrokerIOLoop.noticeEndpoint)
-        }
-        var streams: [String: (seq: Int64, epoch: String)] = [:]
-        for (name, database) in databases { streams[name] = (try database.lastSeq(), database.epoch) }
-        let rejected = auditor.peek
-        streams[RejectionAuditor.stream] = (rejected.lastSeq, rejected.epoch)
-        try startIOThread(streams: streams)
+        // From here the I/O thread owns the stop: it calls `finish()` when it ends.
+        try startIOThread(opened)
+        state.withLock { $0 = .running }
         logger.info(
             "serving",
             metadata: [
@@ -186,10 +134,9 @@ public final class Broker: Sendable {
         doorbell.ring()
     }
 
-    /// Blocks until the broker has fully stopped.
+    /// Blocks until the broker has fully stopped; returns at once if it never started.
     public func wait() {
-        let wasRunning = state.withLock { $0 == .running }
-        guard wasRunning else { return }
+        guard state.withLock({ $0 != .created }) else { return }
         stopped.wait()
         stopped.signal()
     }
@@ -208,102 +155,161 @@ public final class Broker: Sendable {
     /// connections themselves: every served database, `audit.db` and `core.db`. Used by
     /// `sluice doctor`-style checks and by the tests that hold the broker to its configuration.
     public func writerSynchronousModes() throws -> [String: SynchronousMode?] {
+        guard let opened = opened.withLock({ $0 }) else { throw BrokerStateError(message: "the broker has not started") }
         var modes: [String: SynchronousMode?] = [:]
-        for (name, database) in databases { modes[name] = try database.writerSynchronousMode() }
-        modes["audit"] = try SynchronousMode.current(of: auditor.peek.queue)
+        for (name, database) in opened.databases { modes[name] = try database.writerSynchronousMode() }
+        modes["audit"] = try SynchronousMode.current(of: opened.auditor.peek.queue)
         let catalog = PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
         modes["core"] = try SynchronousMode.current(of: try catalog.openCore())
         return modes
     }
 
-    // MARK: Threads
+    // MARK: Starting
 
-    private func startThread(
-        name: String, inbox endpoint: String, body: @escaping @Sendable (ZMQContext, ZMQSocket) -> Void
-    ) throws {
-        let bound = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
-        let thread = Thread { [context] in
-            let inbox: ZMQSocket
-            do {
-                inbox = try context.socket(.pull)
-                try inbox.setLinger(0)
-                try inbox.setReceiveHighWaterMark(0)
-                try inbox.bind(endpoint)
-            } catch {
-                failure.withLock { $0 = "\(error)" }
-                bound.signal()
-                return
+    /// The start's work on disk, in order; the lock first, so nothing is touched while another
+    /// broker serves the directory.
+    private func open() throws -> Opened {
+        SQLiteProcess.prepare()
+        try DurableFile.createDirectory(configuration.dataDirectory)
+        try configuration.sharedSockets?.prepareDirectory(dataDirectory: configuration.dataDirectory)
+        let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        do {
+            let auditKey = try AuditKey.loadOrCreate(in: configuration.dataDirectory)
+            try tokens.ensureToken(for: TokenStore.operatorName)
+            var curveKeyPair: ZMQCurve.KeyPair?
+            if configuration.usesCurve {
+                curveKeyPair = try curveKeys.brokerKeyPair()
+                try curveKeys.operatorKeyPair()
             }
-            bound.signal()
-            body(context, inbox)
+            if configuration.insecureTCP {
+                logger.warning(
+                    "--insecure-tcp: tcp endpoints are served without encryption or authentication; every tcp connection is 'anonymous' and may only HELLO and PING")
+            }
+            try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+                .recordContracts(registry)
+            let isolation = try PluginIsolation(registry: registry)
+            var databases: [String: DatabaseFile] = [:]
+            for name in registry.databases {
+                databases[name] = try DatabaseFile(
+                    name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
+                    migrations: registry.migrations[name] ?? [],
+                    synchronous: configuration.synchronous,
+                    ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
+                        + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
+                    maxBytes: registry.storageLimit(of: name),
+                    isolation: isolation.rules(for: name, in: registry)
+                )
+            }
+            return Opened(
+                lock: lock, auditKey: auditKey, curveKeyPair: curveKeyPair, databases: databases,
+                handlers: try CommandWriter.handlers(configuration.commandHandlers, of: registry),
+                projections: try ProjectionStart(
+                    Array(registry.projections.values), databases: databases, logger: logger),
+                queryRegions: try QueryCheck.regions(of: registry, in: databases),
+                auditor: RejectionAuditorBox(
+                    try RejectionAuditor(
+                        directory: configuration.dataDirectory, synchronous: configuration.synchronous,
+                        retention: configuration.rejectionRetention, logger: logger))
+            )
+        } catch {
+            lock.release()
+            throw error
         }
-        thread.name = name
-        thread.start()
-        bound.wait()
-        if let message = failure.withLock({ $0 }) { throw BrokerStateError(message: "\(name): \(message)") }
+    }
+
+    /// The ZAP handler (bound before any socket that needs it), then every worker thread.
+    private func startWorkers(_ opened: Opened) throws {
+        try startAuthenticator()
+        for (name, database) in opened.databases {
+            try CommandWriter.start(
+                name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
+            ) { [configuration, registry, logger] in
+                try CommandWriter(
+                    database: database, maxBatchSize: configuration.maxBatchSize,
+                    idleCheckpointMs: configuration.idleCheckpointMs, auditKey: opened.auditKey, registry: registry,
+                    projectionSources: opened.databases, handlers: opened.handlers, logger: logger
+                )
+            }
+        }
+        for index in 0..<configuration.queryReaderThreads {
+            try QueryReader.start(
+                name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context
+            ) { [logger] in
+                QueryReader(index: index, databases: opened.databases, logger: logger)
+            }
+        }
+        let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
+        let auditEpoch = opened.auditor.peek.epoch
+        try StoreReader.start(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint, context: context) {
+            [registry, logger] in
+            StoreReader(
+                databases: opened.databases, registry: registry, auditKey: opened.auditKey,
+                auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger)
+        }
+        try RejectionAuditor.start(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint, context: context) {
+            opened.auditor.take()
+        }
     }
 
     /// The ZAP handler must be bound before the request socket accepts its first connection.
     private func startAuthenticator() throws {
-        let bound = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
-        let thread = Thread { [context, tokens, curveKeys, handshakeRefusals, configuration] in
+        try BrokerThread.start(name: "sluice-zap") { [context, tokens, curveKeys, handshakeRefusals, configuration] ready in
             let socket: ZMQSocket
             do {
                 socket = try context.socket(.rep)
                 try socket.setLinger(0)
                 try socket.bind(ZAPAuthenticator.endpoint)
             } catch {
-                failure.withLock { $0 = "\(error)" }
-                bound.signal()
+                ready(error)
                 return
             }
-            bound.signal()
+            ready(nil)
             ZAPAuthenticator(
                 tokens: tokens, curveKeys: curveKeys, allowsAnonymous: configuration.insecureTCP,
                 refusals: handshakeRefusals
             ).run(socket: socket)
         }
-        thread.name = "sluice-zap"
-        thread.start()
-        bound.wait()
-        if let message = failure.withLock({ $0 }) { throw BrokerStateError(message: "ZAP handler: \(message)") }
     }
 
-    private func startIOThread(streams: [String: (seq: Int64, epoch: String)]) throws {
-        let ready = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
-        let thread = Thread { [self] in
-            let loop = BrokerIOLoop(
-                configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
-                queryRegions: queryRegions, projections: projections, curveSecretKey: curveKeyPair?.secretKey,
-                databaseFiles: databases.values.map(\.url)
-                    + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
-                queryReaderCount: configuration.queryReaderThreads,
-                handshakeRefusals: handshakeRefusals, metrics: metrics, logger: logger
-            )
-            loop.run(
-                context: context, doorbell: doorbell,
-                stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }
-            ) { error in
-                if let error { failure.withLock { $0 = "\(error)" } }
-                ready.signal()
+    /// The I/O thread binds the endpoints and serves; when it ends (a stop, or endpoints it could
+    /// not bind) it stops the broker: ``finish()``.
+    private func startIOThread(_ opened: Opened) throws {
+        var streams: [String: (seq: Int64, epoch: String)] = [:]
+        for (name, database) in opened.databases { streams[name] = (try database.lastSeq(), database.epoch) }
+        let rejected = opened.auditor.peek
+        streams[RejectionAuditor.stream] = (rejected.lastSeq, rejected.epoch)
+        let loop = BrokerIOLoop(
+            configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
+            queryRegions: opened.queryRegions, projections: opened.projections,
+            curveSecretKey: opened.curveKeyPair?.secretKey,
+            databaseFiles: opened.databases.values.map(\.url)
+                + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
+            queryReaderCount: configuration.queryReaderThreads,
+            handshakeRefusals: handshakeRefusals, metrics: metrics, logger: logger
+        )
+        let handOver = LoopBox(loop)
+        do {
+            try BrokerThread.start(name: "sluice-io") { [self] ready in
+                handOver.take().run(
+                    context: context, doorbell: doorbell,
+                    stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }, ready: ready)
+                finish()
             }
-            // Every thread's sockets are closed by now (each worker closes its own on stop).
-            context.terminate()
-            lock.release()
-            state.withLock { $0 = .stopped }
-            logger.info("stopped")
-            stopped.signal()
+        } catch {
+            wait()  // for `finish()` on the I/O thread: the lock is free when this throws
+            throw BrokerStateError(message: "could not bind: \(error)")
         }
-        thread.name = "sluice-io"
-        thread.start()
-        ready.wait()
-        if let message = failure.withLock({ $0 }) {
-            shutdown()
-            throw BrokerStateError(message: "could not bind: \(message)")
-        }
+    }
+
+    /// The one way a broker ends, started or half-started: terminating the context makes every
+    /// thread still waiting on a socket get ETERM and close its sockets (each worker closes its
+    /// own on every path, so this never waits forever), then the data directory is let go.
+    private func finish() {
+        context.terminate()
+        opened.withLock { $0?.lock.release() }
+        state.withLock { $0 = .stopped }
+        logger.info("stopped")
+        stopped.signal()
     }
 }
 
@@ -321,4 +327,12 @@ final class RejectionAuditorBox: @unchecked Sendable {
     init(_ auditor: RejectionAuditor) { self.auditor = auditor }
     var peek: RejectionAuditor { auditor }
     func take() -> RejectionAuditor { auditor }
+}
+
+/// Hands the I/O loop, made on the starting thread, to its own thread, which alone uses it.
+final class LoopBox: @unchecked Sendable {
+    // Safe: the starting thread gives up its reference before the I/O thread takes it.
+    private let loop: BrokerIOLoop
+    init(_ loop: BrokerIOLoop) { self.loop = loop }
+    func take() -> BrokerIOLoop { loop }
 }

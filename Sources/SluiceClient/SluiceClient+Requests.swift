@@ -12,10 +12,9 @@ extension SluiceClient {
     ///   - idempotencyKey: the key that makes the command happen once; a fresh UUID by default.
     ///     Pass your own to make retries across process restarts safe.
     ///   - deadlineMs: the broker answers `deadline_exceeded` instead of running it later than this.
+    ///   - context: a W3C `traceparent` and a `tenant`, into the command log and the audit events.
     /// - Throws: `WireError` for a broker refusal, `SluiceClientError` for timeouts and closing.
     @discardableResult
-    ///
-    /// `context` (a W3C `traceparent`, a `tenant`) travels into the command log and the audit events.
     public func send(
         _ contract: String, _ payload: JSONValue, idempotencyKey: String? = nil, deadlineMs: Int? = nil,
         context: CallerContext? = nil

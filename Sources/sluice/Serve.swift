@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SluiceBroker
 import SluiceClient
+import SluiceWire
 import SluiceZMQ
 import UnixSignals
 
@@ -99,6 +100,24 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// What serves where, once the broker serves (its CURVE key exists from then on).
+    static func printBanner(_ broker: Broker, metrics: String?) {
+        let configuration = broker.configuration
+        print("sluice broker")
+        print("  data directory: \(configuration.dataDirectory.path)")
+        print("  requests:       \(configuration.commandEndpoint)")
+        print("  events:         \(configuration.eventEndpoint)")
+        if let keys = broker.curveKeyPair {
+            print("  CURVE key:      \(keys.publicKey) (clients of the tcp endpoints need it)")
+        }
+        print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
+        print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
+        if let metrics { print("  metrics:        \(metrics)") }
+        let plugins = broker.registry.plugins.keys.sorted()
+        print("  plugins:        \(plugins.isEmpty ? "(none installed)" : plugins.joined(separator: ", "))")
+        fflush(nil)
+    }
+
     static func write(_ text: String, to descriptor: Int32) {
         var bytes = Array(text.utf8)
         _ = Glibc.write(descriptor, &bytes, bytes.count)
@@ -138,24 +157,13 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)
         let metrics = try metricsEndpoint.map { try MetricsEndpoint(address: $0, broker: broker) }
-        print("sluice broker")
-        print("  data directory: \(directory.path)")
-        print("  requests:       \(configuration.commandEndpoint)")
-        print("  events:         \(configuration.eventEndpoint)")
-        if let keys = broker.curveKeyPair {
-            print("  CURVE key:      \(keys.publicKey) (clients of the tcp endpoints need it)")
-        }
-        print("  contracts:      \(broker.registry.contracts.keys.map(\.description).sorted().joined(separator: ", "))")
-        print("  databases:      \(broker.registry.databases.joined(separator: ", "))")
-        if let metrics { print("  metrics:        http://\(metrics.host):\(metrics.port)/metrics and /health") }
-        let plugins = broker.registry.plugins.keys.sorted()
-        print("  plugins:        \(plugins.isEmpty ? "(none installed)" : plugins.joined(separator: ", "))")
-        fflush(nil)
+        let metricsAddress = metrics.map { "http://\($0.host):\($0.port)/metrics and /health" }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(
                         service: BrokerService(broker: broker) { [readyLine] in
+                            Self.printBanner(broker, metrics: metricsAddress)
                             guard readyLine else { return }
                             fflush(nil)
                             Self.write(BrokerAutoStart.readyLine + "\n", to: readyOutput)

@@ -36,7 +36,7 @@ struct SluiceCommand: AsyncParsableCommand {
         SQLiteProcess.prepare()
         do {
             var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()

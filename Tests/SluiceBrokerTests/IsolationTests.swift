@@ -56,7 +56,10 @@ import Testing
         var configuration = BrokerConfiguration(dataDirectory: data)
         configuration.contractDirectories = [Fixtures.tasksContracts]
         do {
-            _ = try Broker(configuration: configuration)
+            let broker = try Broker(configuration: configuration)
+            try broker.start()
+            broker.shutdown()
+            broker.wait()
             return nil
         } catch let error as IsolationError {
             return error

@@ -11,7 +11,7 @@ import SluiceZMQ
 /// A batch of records is committed with the broker's synchronous level (FULL by default) before
 /// its events are handed over, so a published `audit.rejected` seq is on disk and is never
 /// handed out again under the same epoch.
-final class RejectionAuditor {
+final class RejectionAuditor: BrokerWorker {
     enum Message: Sendable {
         case record([String: JSONValue])
         /// Answered queries for the read audit (the I/O thread sends a pass's worth at once).
@@ -67,37 +67,33 @@ final class RejectionAuditor {
 
     var lastSeq: Int64 { nextSeq - 1 }
 
-    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
-        do {
-            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
-            defer { notices.close() }
-            var stopping = false
-            while !stopping, let first = try inbox.receiveObject(Message.self) {
-                var records: [[String: JSONValue]] = []
-                var reads: [ReadRecord] = []
-                var next: Message? = first
-                while let message = next {
-                    switch message {
-                    case .record(let record): records.append(record)
-                    case .reads(let answered): reads += answered
-                    case .stop: stopping = true
-                    }
-                    next =
-                        records.count < 1000 && reads.count < 10_000 && !stopping
-                        ? try inbox.receiveObject(Message.self, dontWait: true) : nil
+    var workerName: String { "rejection-auditor" }
+
+    /// Writes what arrived together in one transaction (at most 1,000 refusals and 10,000 read
+    /// records at a time).
+    func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        var stopping = false
+        while !stopping, let first = try inbox.receiveObject(Message.self) {
+            var records: [[String: JSONValue]] = []
+            var reads: [ReadRecord] = []
+            var next: Message? = first
+            while let message = next {
+                switch message {
+                case .record(let record): records.append(record)
+                case .reads(let answered): reads += answered
+                case .stop: stopping = true
                 }
-                if !reads.isEmpty { write(reads) }
-                if !records.isEmpty {
-                    try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
-                    pruneRejections()
-                }
+                next =
+                    records.count < 1000 && reads.count < 10_000 && !stopping
+                    ? try inbox.receiveObject(Message.self, dontWait: true) : nil
             }
-            markCleanStop()
-            try notices.sendObject(BrokerNotice.stopped("rejection-auditor"))
-        } catch {
-            logger.critical("rejection auditor stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
+            if !reads.isEmpty { write(reads) }
+            if !records.isEmpty {
+                try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
+                pruneRejections()
+            }
         }
-        inbox.close()
+        markCleanStop()
     }
 
     /// Everything published is on disk now: the next start may keep the epoch.

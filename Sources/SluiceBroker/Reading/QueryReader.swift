@@ -10,7 +10,7 @@ import Synchronization
 /// bounded by a deadline, a row limit and a byte limit, and reports back to the I/O thread, which
 /// hands it the next query only when it is idle (the Guide's load-balancing pattern, so a slow
 /// query never holds up others queued behind it).
-final class QueryReader {
+final class QueryReader: BrokerWorker {
     struct Job: Sendable {
         var token: UInt64
         var contract: Contract
@@ -58,25 +58,17 @@ final class QueryReader {
         self.logger = logger
     }
 
-    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
-        do {
-            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
-            defer { notices.close() }
-            loop: while let message = try inbox.receiveObject(Message.self) {
-                switch message {
-                case .run(let job):
-                    let answer = Answer(
-                        token: job.token, reader: index, contract: job.contract.id, result: execute(job))
-                    try notices.sendObject(BrokerNotice.queryAnswer(answer))
-                case .stop:
-                    try notices.sendObject(BrokerNotice.stopped("query-reader-\(index)"))
-                    break loop
-                }
+    var workerName: String { "query-reader-\(index)" }
+
+    func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        while let message = try inbox.receiveObject(Message.self) {
+            switch message {
+            case .run(let job):
+                let answer = Answer(token: job.token, reader: index, contract: job.contract.id, result: execute(job))
+                try notices.sendObject(BrokerNotice.queryAnswer(answer))
+            case .stop: return
             }
-        } catch {
-            logger.critical("query reader stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }
-        inbox.close()
     }
 
     func execute(_ job: Job) -> Result<Snapshot, WireError> {

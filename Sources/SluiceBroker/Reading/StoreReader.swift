@@ -7,7 +7,7 @@ import SluiceZMQ
 /// Reads stored state for the I/O thread, on its own thread and WAL read connections, so a read
 /// never waits behind a writer's batch nor blocks the I/O thread: `STATUS` lookups in the
 /// ledgers, and `SYNC` pages of stored events.
-final class StoreReader {
+final class StoreReader: BrokerWorker {
     struct Lookup: Sendable {
         var token: UInt64
         var actor: String
@@ -56,25 +56,18 @@ final class StoreReader {
         audit = try? DatabaseQueue(path: auditDatabase.path, configuration: configuration)
     }
 
-    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
-        do {
-            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
-            defer { notices.close() }
-            loop: while let message = try inbox.receiveObject(Message.self) {
-                switch message {
-                case .lookup(let lookup):
-                    try notices.sendObject(BrokerNotice.status(token: lookup.token, status(for: lookup)))
-                case .sync(let page):
-                    try notices.sendObject(BrokerNotice.replay(token: page.token, messages: replay(page)))
-                case .stop:
-                    try notices.sendObject(BrokerNotice.stopped("store-reader"))
-                    break loop
-                }
+    var workerName: String { "store-reader" }
+
+    func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        while let message = try inbox.receiveObject(Message.self) {
+            switch message {
+            case .lookup(let lookup):
+                try notices.sendObject(BrokerNotice.status(token: lookup.token, status(for: lookup)))
+            case .sync(let page):
+                try notices.sendObject(BrokerNotice.replay(token: page.token, messages: replay(page)))
+            case .stop: return
             }
-        } catch {
-            logger.critical("store reader stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }
-        inbox.close()
     }
 
     /// The ledger entry of (actor, key) in the named database, or in whichever database holds it.

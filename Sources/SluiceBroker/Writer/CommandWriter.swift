@@ -20,7 +20,7 @@ struct BookkeepingStatements {
 /// It blocks on its inbox, then drains whatever else is queued (up to `maxBatchSize`) and runs the
 /// lot in one `BEGIN IMMEDIATE … COMMIT`: group commit, so the fsync is paid once per batch, not
 /// per command. Outcomes go back to the I/O thread only after COMMIT returns.
-final class CommandWriter {
+final class CommandWriter: BrokerWorker {
     let database: DatabaseFile
     let maxBatchSize: Int
     let idleCheckpointMs: Int32
@@ -93,70 +93,65 @@ final class CommandWriter {
         return byID
     }
 
-    /// The thread body: runs until `drainAndStop` arrives or the context terminates.
-    func run(context: ZMQContext, inbox: ZMQSocket, noticeEndpoint: String) {
-        do {
-            let notices = try context.handoverSocket(to: noticeEndpoint, linger: 1000)
-            defer { notices.close() }
-            var stopping = false
-            // Commands received and not yet run: a hand-over may bring more than one batch holds.
-            var queue: [AdmittedCommand] = []
-            var compaction: (token: UInt64, keep: Int64)?
-            // Projections to refresh once the commands received so far have run: requests that
-            // arrive while one waits merge, and one refresh reads the newest source snapshot.
-            var refreshes: Set<String> = []
-            func take(_ message: WriterMessage) {
-                switch message {
-                case .commands(let commands): queue += commands
-                case .drainAndStop: stopping = true
-                case .compact(let token, let keep): compaction = (token, keep)
-                case .refreshProjections(let names): refreshes.formUnion(names)
-                }
+    var workerName: String { database.name }
+
+    /// Runs batches until `drainAndStop` arrives and everything queued before it has run. Its
+    /// own loop (not one message at a time): it batches what has arrived, lets a compaction end
+    /// a batch, merges projection refreshes, and does idle maintenance when the inbox is quiet.
+    func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        var stopping = false
+        // Commands received and not yet run: a hand-over may bring more than one batch holds.
+        var queue: [AdmittedCommand] = []
+        var compaction: (token: UInt64, keep: Int64)?
+        // Projections to refresh once the commands received so far have run: requests that
+        // arrive while one waits merge, and one refresh reads the newest source snapshot.
+        var refreshes: Set<String> = []
+        func take(_ message: WriterMessage) {
+            switch message {
+            case .commands(let commands): queue += commands
+            case .drainAndStop: stopping = true
+            case .compact(let token, let keep): compaction = (token, keep)
+            case .refreshProjections(let names): refreshes.formUnion(names)
             }
-            // How long to wait for work before doing idle maintenance: -1 (forever) when there is
-            // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
-            var idleTimeout: Int32 = idleMaintenance()
-            while !stopping || !queue.isEmpty || compaction != nil || !refreshes.isEmpty {
-                if queue.isEmpty && compaction == nil && refreshes.isEmpty {
-                    try inbox.setReceiveTimeout(idleTimeout)
-                    guard let first = try inbox.receiveObject(WriterMessage.self) else {
-                        idleTimeout = idleMaintenance()
-                        continue
-                    }
-                    take(first)
-                }
-                // A compaction ends the batch: it runs after the commands queued before it.
-                while queue.count < maxBatchSize, !stopping, compaction == nil,
-                    let next = try inbox.receiveObject(WriterMessage.self, dontWait: true)
-                {
-                    take(next)
-                }
-                if !queue.isEmpty {
-                    let batch = Array(queue.prefix(maxBatchSize))
-                    queue.removeFirst(batch.count)
-                    let outcomes = runBatch(batch)
-                    try notices.sendObject(BrokerNotice.outcomes(outcomes))
-                    idleTimeout = idleCheckpointMs
-                }
-                if let pending = compaction, queue.isEmpty {
-                    compaction = nil
-                    try notices.sendObject(BrokerNotice.compacted(token: pending.token, compact(keep: pending.keep)))
-                }
-                if !refreshes.isEmpty {
-                    let names = refreshes.sorted()
-                    refreshes.removeAll()
-                    try notices.sendObject(BrokerNotice.projected(database: database.name, refreshProjections(names)))
-                    idleTimeout = idleCheckpointMs
-                }
-            }
-            markCleanStop()
-            _ = idleMaintenance()
-            try notices.sendObject(BrokerNotice.stopped(database.name))
-        } catch {
-            logger.critical(
-                "writer stopped on a ZeroMQ error", metadata: ["db": "\(database.name)", "error": "\(error)"])
         }
-        inbox.close()
+        // How long to wait for work before doing idle maintenance: -1 (forever) when there is
+        // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
+        var idleTimeout: Int32 = idleMaintenance()
+        while !stopping || !queue.isEmpty || compaction != nil || !refreshes.isEmpty {
+            if queue.isEmpty && compaction == nil && refreshes.isEmpty {
+                try inbox.setReceiveTimeout(idleTimeout)
+                guard let first = try inbox.receiveObject(WriterMessage.self) else {
+                    idleTimeout = idleMaintenance()
+                    continue
+                }
+                take(first)
+            }
+            // A compaction ends the batch: it runs after the commands queued before it.
+            while queue.count < maxBatchSize, !stopping, compaction == nil,
+                let next = try inbox.receiveObject(WriterMessage.self, dontWait: true)
+            {
+                take(next)
+            }
+            if !queue.isEmpty {
+                let batch = Array(queue.prefix(maxBatchSize))
+                queue.removeFirst(batch.count)
+                let outcomes = runBatch(batch)
+                try notices.sendObject(BrokerNotice.outcomes(outcomes))
+                idleTimeout = idleCheckpointMs
+            }
+            if let pending = compaction, queue.isEmpty {
+                compaction = nil
+                try notices.sendObject(BrokerNotice.compacted(token: pending.token, compact(keep: pending.keep)))
+            }
+            if !refreshes.isEmpty {
+                let names = refreshes.sorted()
+                refreshes.removeAll()
+                try notices.sendObject(BrokerNotice.projected(database: database.name, refreshProjections(names)))
+                idleTimeout = idleCheckpointMs
+            }
+        }
+        markCleanStop()
+        _ = idleMaintenance()
     }
 
     /// Once the writer goes idle: removes expired ledger entries (a bounded number, so a backlog
