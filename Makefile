@@ -40,9 +40,10 @@ fuzz: deps
 # clients, one and 64 commands in flight, ratios to the direct writers of the same run.
 bench: deps
 	$(SWIFT) build -c release --product sluice
+	$(SWIFT) build -c release --product sluice-bench
 	cc -O2 -o .build/loadgen Benchmarks/loadgen.c $$(pkg-config --cflags --libs libzmq)
 	cc -O2 -o .build/ceiling Benchmarks/ceiling.c $$(pkg-config --cflags --libs sqlite3)
-	.build/release/sluice bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift c
+	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift c
 
 clean:
 	rm -rf .build data

@@ -5,7 +5,7 @@ import SluiceBroker
 import SluiceClient
 import SluiceWire
 
-/// `sluice bench query`: a hot query from many clients, through the broker with and without its
+/// `sluice-bench query`: a hot query from many clients, through the broker with and without its
 /// cache, against the same query run by the same number of processes straight on SQLite.
 struct BenchQuery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,12 +51,12 @@ struct BenchQuery: AsyncParsableCommand {
         }
         client.close()
 
-        print("sluice bench query: \(clients) processes × \(queries) queries, \(rows) rows, grouped count")
+        print("sluice-bench query: \(clients) processes × \(queries) queries, \(rows) rows, grouped count")
         let database = configuration.dataDirectory.appendingPathComponent("bench.db").path
         var results: [BenchResult] = []
         let direct = try spawnBenchWorkers(clients) { index in
             [
-                "bench", "worker", "--mode", "direct-query", "--target", database, "--id", "\(index)", "--commands",
+                "worker", "--mode", "direct-query", "--target", database, "--id", "\(index)", "--commands",
                 "\(queries)",
             ]
         }
@@ -70,7 +70,7 @@ struct BenchQuery: AsyncParsableCommand {
         ] {
             let run = try spawnBenchWorkers(clients) { index in
                 [
-                    "bench", "worker", "--mode", "query", "--contract", contract, "--target",
+                    "worker", "--mode", "query", "--contract", contract, "--target",
                     configuration.commandEndpoint, "--id",
                     "\(index)", "--commands", "\(queries)", "--window", "\(window)", "--token", token,
                 ]

@@ -4,7 +4,7 @@ import GRDB
 import SluiceBroker
 import SluiceWire
 
-/// The ceiling for `sluice bench write`: one process writing exactly the rows the broker writes
+/// The ceiling for `sluice-bench write`: one process writing exactly the rows the broker writes
 /// per command — the data row, the idempotency-ledger row and the command-log row, in the broker's
 /// own schema and indexes — in transactions of 1,000 commands with `synchronous=FULL`. No
 /// sockets, no JSON, no threads: what SQLite alone costs for the same durable work.

@@ -6,7 +6,7 @@ import SluiceBroker
 import SluiceClient
 import SluiceWire
 
-/// `sluice bench replay`: replay and catch-up rates, each against plain SQLite doing the same
+/// `sluice-bench replay`: replay and catch-up rates, each against plain SQLite doing the same
 /// amount of work in the same run.
 struct BenchReplay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +34,7 @@ struct BenchReplay: AsyncParsableCommand {
         let contracts = configuration.contractDirectories[0]
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
-        print("sluice bench replay: \(commands) commands")
+        print("sluice-bench replay: \(commands) commands")
         let client = try bench.client()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<256 {

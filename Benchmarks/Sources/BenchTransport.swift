@@ -5,7 +5,7 @@ import SluiceClient
 import SluiceWire
 import SluiceZMQ
 
-/// `sluice bench transport`: the same client work over ipc (PLAIN) and over loopback tcp (CURVE),
+/// `sluice-bench transport`: the same client work over ipc (PLAIN) and over loopback tcp (CURVE),
 /// in one run, as ratios to ipc.
 struct BenchTransport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,7 +38,7 @@ struct BenchTransport: AsyncParsableCommand {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-transport-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        print("sluice bench transport: \(pings) pings one at a time, \(commands) commands 64 in flight")
+        print("sluice-bench transport: \(pings) pings one at a time, \(commands) commands 64 in flight")
         var rows = [try await measure("ipc (PLAIN)", BenchBroker(in: root.appendingPathComponent("ipc")))]
         let tcp = (try LoopbackPort.endpoint(), try LoopbackPort.endpoint())
         rows.append(

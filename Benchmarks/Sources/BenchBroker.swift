@@ -91,7 +91,7 @@ struct BenchBroker {
             } else {
                 try spawnBenchWorkers(clients) { index in
                     [
-                        "bench", "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
+                        "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
                         "\(commands)", "--window", "\(window)", "--token", token,
                     ]
                 }

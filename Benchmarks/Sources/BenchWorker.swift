@@ -7,7 +7,7 @@ import SluiceWire
 /// One process of a write benchmark; prints its start and end times and per-command latencies (µs) as JSON.
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "One benchmark process (started by `sluice bench write`).",
+        commandName: "worker", abstract: "One benchmark process (started by `sluice-bench write`).",
         shouldDisplay: false
     )
 
@@ -19,7 +19,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var token: String?
     @Option var contract = "bench.hot@v1"
 
-    /// The hot query of `sluice bench query`: a grouped count over the bench table.
+    /// The hot query of `sluice-bench query`: a grouped count over the bench table.
     static let hotQuery = "SELECT client, count(*) AS n, max(n) AS last FROM bench GROUP BY client ORDER BY client"
 
     static let createTable =

@@ -4,7 +4,7 @@ import SluiceBroker
 import SluiceClient
 import SluiceWire
 
-/// `sluice bench projection`: what keeping a projection fresh costs the source's writes, measured
+/// `sluice-bench projection`: what keeping a projection fresh costs the source's writes, measured
 /// against the same load on a broker without one, in one run.
 struct BenchProjection: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,7 +55,7 @@ struct BenchProjection: AsyncParsableCommand {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-projection-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        print("sluice bench projection: \(clients) clients × \(commands) commands, window \(window), FULL")
+        print("sluice-bench projection: \(clients) clients × \(commands) commands, window \(window), FULL")
         var runs = [try await brokerRun(root.appendingPathComponent("none"), projectionRows: nil)]
         for size in rows {
             runs.append(try await brokerRun(root.appendingPathComponent("rows-\(size)"), projectionRows: size))

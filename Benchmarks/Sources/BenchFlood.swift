@@ -5,7 +5,7 @@ import SluiceClient
 import SluiceWire
 import Synchronization
 
-/// `sluice bench flood`: one plugin's latency, alone and while another plugin floods the broker
+/// `sluice-bench flood`: one plugin's latency, alone and while another plugin floods the broker
 /// past its rate limit.
 struct BenchFlood: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -100,7 +100,7 @@ struct BenchFlood: AsyncParsableCommand {
             return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] / 1000
         }
         print(
-            "sluice bench flood: steady plugin, \(commands) commands one at a time; flood plugin limited to \(rate)/s")
+            "sluice-bench flood: steady plugin, \(commands) commands one at a time; flood plugin limited to \(rate)/s")
         print("")
         print("| steady plugin | p50 ms | p99 ms |")
         print("| --- | ---: | ---: |")

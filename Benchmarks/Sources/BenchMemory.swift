@@ -3,7 +3,7 @@ import Foundation
 import SluiceBroker
 import Synchronization
 
-/// `sluice bench memory`: the broker's resident memory while a long load flows.
+/// `sluice-bench memory`: the broker's resident memory while a long load flows.
 struct BenchMemory: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory",
@@ -63,7 +63,7 @@ struct BenchMemory: AsyncParsableCommand {
             } else {
                 process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 process.arguments = [
-                    "bench", "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
+                    "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
                     "\(commands)", "--window", "\(window)", "--token", bench.token,
                 ]
             }
@@ -82,7 +82,7 @@ struct BenchMemory: AsyncParsableCommand {
         let all = samples.withLock { $0 }
         let total = all.last?.seconds ?? 0
         print(
-            "sluice bench memory: \(clients * commands) commands in \(String(format: "%.1f", seconds)) s "
+            "sluice-bench memory: \(clients * commands) commands in \(String(format: "%.1f", seconds)) s "
                 + "(\(String(format: "%.0f", Double(clients * commands) / max(seconds, 0.001))) commands/s), \(generator) clients")
         print("")
         print("| tenth of the run | seconds | peak RSS MiB |")

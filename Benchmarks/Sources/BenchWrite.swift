@@ -4,7 +4,7 @@ import Logging
 import SluiceBroker
 import SluiceWire
 
-/// `sluice bench write`: N processes writing one SQLite file directly vs. N client processes
+/// `sluice-bench write`: N processes writing one SQLite file directly vs. N client processes
 /// sending the same rows through a broker, in one run.
 struct BenchWrite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,7 +66,7 @@ struct BenchWrite: AsyncParsableCommand {
             }
             return mode
         }
-        print("sluice bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
+        print("sluice-bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
         Self.announce("direct writers: \(clients) processes")
         let direct = try directBaseline(root.appendingPathComponent("direct"))
         Self.announce("ceiling: one process, the same rows")
@@ -115,7 +115,7 @@ struct BenchWrite: AsyncParsableCommand {
         let cpu = CPUTime.now()
         let (samples, seconds) = try spawnBenchWorkers(clients) { index in
             [
-                "bench", "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
+                "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
                 "\(commands)",
             ]
         }
