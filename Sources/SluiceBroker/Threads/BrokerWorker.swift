@@ -7,7 +7,7 @@ import SluiceZMQ
 /// notice socket, the `stopped` notice the I/O thread waits for before it stops, the log line of
 /// a ZeroMQ failure, and the inbox closed on every path (a socket left open would keep the
 /// context from terminating).
-protocol BrokerWorker {
+protocol BrokerWorker: SendableMetatype {
     /// Its name in ``BrokerNotice/stopped(_:)`` and in logs.
     var workerName: String { get }
     var logger: Logger { get }
