@@ -9,7 +9,8 @@ struct Plugins: AsyncParsableCommand {
         abstract: "Create, install and inspect plugins.",
         subcommands: [
             PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
-            PluginsRotateToken.self,
+            PluginsRotateToken.self, PluginsKeygen.self, PluginsSign.self, PluginsTrust.self, PluginsDistrust.self,
+            PluginsTrusted.self,
         ]
     )
 }

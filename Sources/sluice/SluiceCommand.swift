@@ -13,6 +13,7 @@ struct SluiceCommand: AsyncParsableCommand {
             to it with `sluice send`, `sluice query`, `sluice status` and `sluice tail`. Every command finds the \
             broker through --data-dir (default ./data). `sluice <command> --help` explains each.
             """,
+        version: BrokerVersion.current.description,
         groupedSubcommands: [
             CommandGroup(name: "Broker", subcommands: [Serve.self]),
             CommandGroup(

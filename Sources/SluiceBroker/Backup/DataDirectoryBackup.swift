@@ -91,7 +91,7 @@ public enum DataDirectoryBackup {
     /// registry, installed plugins, compaction snapshots and the audit archive (the top level's
     /// and the plugins' databases'). Sockets, locks, logs and WAL files are not state.
     public static let stateFiles = [
-        "tokens", "audit.key", "curve", "installed", "snapshots", "audit-archive", "plugins/snapshots",
+        "tokens", "audit.key", "curve", "installed", "trusted-keys", "snapshots", "audit-archive", "plugins/snapshots",
         "plugins/audit-archive",
     ]
 

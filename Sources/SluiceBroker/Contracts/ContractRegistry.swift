@@ -59,6 +59,11 @@ public struct ContractRegistry: Sendable {
     /// database) and its `migrations/*.sql`.
     public mutating func loadPlugin(directory: URL) throws {
         let manifest = try PluginManifest(directory: directory)
+        if let range = manifest.brokerVersion, !range.contains(BrokerVersion.current) {
+            throw PluginManifest.Invalid(
+                field: "broker_version",
+                reason: "is \"\(range)\": plugin \(manifest.id) does not work with this broker (\(BrokerVersion.current))")
+        }
         guard plugins[manifest.id] == nil else {
             throw ContractError(file: directory.path, "plugin \(manifest.id) is loaded twice")
         }

@@ -17,11 +17,14 @@ public struct PluginCatalog: Sendable {
     public var installedDirectory: URL { dataDirectory.appendingPathComponent("installed") }
     public var coreDatabase: URL { dataDirectory.appendingPathComponent("core.db") }
 
-    /// Validates the plugin in `source` completely (manifest, contracts, migrations) before
-    /// touching the data directory, then copies it to `installed/<id>/`, gives it a token and
+    /// Verifies the plugin in `source` (``PluginVerification``: file permissions, the signature
+    /// when keys are trusted) and validates it completely (manifest, broker version, contracts,
+    /// migrations) before touching the data directory, then copies it to `installed/<id>/`, gives it a token and
     /// records it. Reinstalling replaces the copy; the broker loads it at its next start.
     @discardableResult
     public func install(from source: URL, contractDirectories: [URL] = []) throws -> PluginManifest {
+        try PluginVerification.checkFiles(source)
+        try PluginVerification.verifySignature(source, trustedKeys: TrustedSigningKeys(dataDirectory: dataDirectory).all())
         let manifest = try PluginManifest(directory: source)
         var scratch = ContractRegistry()
         try scratch.loadPlugin(directory: source)

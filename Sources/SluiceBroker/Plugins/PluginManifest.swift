@@ -44,6 +44,8 @@ public struct PluginManifest: Sendable, Equatable {
     public var databaseMode: DatabaseMode
     public var limits: Limits
     public var auditLevel: AuditPolicy.Level?
+    /// The broker versions the plugin works with (`"broker_version": ">=0.9.0 <2.0.0"`); nil: any.
+    public var brokerVersion: VersionRange?
 
     /// Where this plugin's data lives: the database name its contracts run against.
     public var databaseName: String { databaseMode == .shared ? "plugins" : id }
@@ -57,6 +59,7 @@ public struct PluginManifest: Sendable, Equatable {
 
     static let knownMembers: Set<String> = [
         "id", "version", "capabilities", "contracts", "database", "limits", "audit", "description", "$schema",
+        "broker_version",
     ]
 
     /// `data:task:create`: two or more `:`-separated lowercase words.
@@ -163,6 +166,14 @@ public struct PluginManifest: Sendable, Equatable {
                 throw Invalid(field: "audit.level", reason: "must be none, metadata, request or requestResponse")
             }
             auditLevel = level
+        }
+        if let range = members["broker_version"] {
+            guard let text = range.stringValue, let parsed = VersionRange(text) else {
+                throw Invalid(
+                    field: "broker_version",
+                    reason: "must be a version range such as \">=0.9.0 <2.0.0\" (comparators >=, >, <=, <, = and MAJOR.MINOR.PATCH)")
+            }
+            brokerVersion = parsed
         }
         self.id = id
         self.version = version
