@@ -22,7 +22,10 @@ import Synchronization
 /// undoes the ones before (threads stopped, lock released) and throws.
 public final class Broker: Sendable {
     public let configuration: BrokerConfiguration
-    public let registry: ContractRegistry
+    /// The contracts and plugins served: read when the broker is made, replaced by each reload
+    /// (``BrokerIOLoop`` `RELOAD`, after `sluice plugins install|upgrade|disable|enable|remove`).
+    public var registry: ContractRegistry { serving.withLock { $0?.registry } ?? loadedRegistry }
+    private let loadedRegistry: ContractRegistry
     /// Identifies this broker process's lifetime; changes on every start.
     public let epoch: String
     let logger: Logger
@@ -56,16 +59,24 @@ public final class Broker: Sendable {
     let state = Mutex<State>(.created)
     /// What ``start()`` opened, from then on.
     let opened = Mutex<Opened?>(nil)
+    /// What is served, from ``start()`` on; replaced by a reload.
+    let serving = Mutex<Serving?>(nil)
     /// Handshakes the ZAP handler refused, audited by the I/O thread.
     let handshakeRefusals = HandshakeRefusals()
 
     enum State { case created, starting, running, stopped }
 
-    /// Everything ``start()`` opens and the threads share.
+    /// What ``start()`` opens once for the broker's life, whatever it serves.
     struct Opened: Sendable {
         let lock: DataDirectoryLock
         let auditKey: [UInt8]
         let curveKeyPair: ZMQCurve.KeyPair?
+        let auditor: RejectionAuditorBox
+    }
+
+    /// A registry and what is opened from it: what the writers, readers and the I/O thread serve.
+    struct Serving: Sendable {
+        let registry: ContractRegistry
         let databases: [String: DatabaseFile]
         /// The Swift code of `"handler": "swift"` contracts.
         let handlers: [ContractID: CommandHandler]
@@ -73,7 +84,6 @@ public final class Broker: Sendable {
         let projections: ProjectionStart
         /// What each query contract reads (for cache invalidation), checked read-only at start.
         let queryRegions: [ContractID: DatabaseRegion]
-        let auditor: RejectionAuditorBox
     }
 
     /// Reads and checks the configuration, the contract sets and the installed plugins; writes
@@ -89,11 +99,7 @@ public final class Broker: Sendable {
         }
         tokens = TokenStore(dataDirectory: configuration.dataDirectory)
         curveKeys = CurveKeyStore(dataDirectory: configuration.dataDirectory)
-        var registry = try ContractRegistry(directories: configuration.contractDirectories)
-        try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
-        try registry.checkEventTopics()
-        try registry.checkProjections()
-        self.registry = registry
+        loadedRegistry = try Self.loadRegistry(configuration)
         epoch = UUID().uuidString.lowercased()
     }
 
@@ -106,17 +112,24 @@ public final class Broker: Sendable {
             state = .starting
         }
         let opened: Opened
+        let serving: Serving
         do {
             opened = try open()
             self.opened.withLock { $0 = opened }
-            try startWorkers(opened)
+            serving = try serve(loadedRegistry, opened)
+            self.serving.withLock { $0 = serving }
+            try startAuthenticator()
+            try RejectionAuditor.start(
+                name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint, context: context
+            ) { opened.auditor.take() }
+            try startWorkers(serving, opened)
         } catch {
             // Threads already started get ETERM on their inbox and close their sockets.
             finish()
             throw error
         }
         // From here the I/O thread owns the stop: it calls `finish()` when it ends.
-        try startIOThread(opened)
+        try startIOThread(opened, serving)
         state.withLock { $0 = .running }
         logger.info(
             "serving",
@@ -155,9 +168,11 @@ public final class Broker: Sendable {
     /// connections themselves: every served database, `audit.db` and `core.db`. Used by
     /// `sluice doctor`-style checks and by the tests that hold the broker to its configuration.
     public func writerSynchronousModes() throws -> [String: SynchronousMode?] {
-        guard let opened = opened.withLock({ $0 }) else { throw BrokerStateError(message: "the broker has not started") }
+        guard let opened = opened.withLock({ $0 }), let serving = serving.withLock({ $0 }) else {
+            throw BrokerStateError(message: "the broker has not started")
+        }
         var modes: [String: SynchronousMode?] = [:]
-        for (name, database) in opened.databases { modes[name] = try database.writerSynchronousMode() }
+        for (name, database) in serving.databases { modes[name] = try database.writerSynchronousMode() }
         modes["audit"] = try SynchronousMode.current(of: opened.auditor.peek.queue)
         let catalog = PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
         modes["core"] = try SynchronousMode.current(of: try catalog.openCore())
@@ -165,6 +180,16 @@ public final class Broker: Sendable {
     }
 
     // MARK: Starting
+
+    /// The contract sets and the installed plugins (the disabled ones without their contracts),
+    /// checked together.
+    private static func loadRegistry(_ configuration: BrokerConfiguration) throws -> ContractRegistry {
+        var registry = try ContractRegistry(directories: configuration.contractDirectories)
+        try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
+        try registry.checkEventTopics()
+        try registry.checkProjections()
+        return registry
+    }
 
     /// The start's work on disk, in order; the lock first, so nothing is touched while another
     /// broker serves the directory.
@@ -185,27 +210,8 @@ public final class Broker: Sendable {
                 logger.warning(
                     "--insecure-tcp: tcp endpoints are served without encryption or authentication; every tcp connection is 'anonymous' and may only HELLO and PING")
             }
-            try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
-                .recordContracts(registry)
-            let isolation = try PluginIsolation(registry: registry)
-            var databases: [String: DatabaseFile] = [:]
-            for name in registry.databases {
-                databases[name] = try DatabaseFile(
-                    name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
-                    migrations: registry.migrations[name] ?? [],
-                    synchronous: configuration.synchronous,
-                    ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
-                        + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
-                    maxBytes: registry.storageLimit(of: name),
-                    isolation: isolation.rules(for: name, in: registry)
-                )
-            }
             return Opened(
-                lock: lock, auditKey: auditKey, curveKeyPair: curveKeyPair, databases: databases,
-                handlers: try CommandWriter.handlers(configuration.commandHandlers, of: registry),
-                projections: try ProjectionStart(
-                    Array(registry.projections.values), databases: databases, logger: logger),
-                queryRegions: try QueryCheck.regions(of: registry, in: databases),
+                lock: lock, auditKey: auditKey, curveKeyPair: curveKeyPair,
                 auditor: RejectionAuditorBox(
                     try RejectionAuditor(
                         directory: configuration.dataDirectory, synchronous: configuration.synchronous,
@@ -217,17 +223,46 @@ public final class Broker: Sendable {
         }
     }
 
-    /// The ZAP handler (bound before any socket that needs it), then every worker thread.
-    private func startWorkers(_ opened: Opened) throws {
-        try startAuthenticator()
-        for (name, database) in opened.databases {
+    /// Opens what `registry` serves: records its contracts in core.db, opens each database
+    /// (running pending migrations, plugins confined to their own tables), checks the Swift
+    /// handlers, brings projections up to date and checks the query contracts read-only.
+    private func serve(_ registry: ContractRegistry, _ opened: Opened) throws -> Serving {
+        try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+            .recordContracts(registry)
+        let isolation = try PluginIsolation(registry: registry)
+        var databases: [String: DatabaseFile] = [:]
+        for name in registry.databases {
+            databases[name] = try DatabaseFile(
+                name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
+                migrations: registry.migrations[name] ?? [],
+                synchronous: configuration.synchronous,
+                ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
+                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
+                maxBytes: registry.storageLimit(of: name),
+                isolation: isolation.rules(for: name, in: registry)
+            )
+        }
+        return Serving(
+            registry: registry, databases: databases,
+            handlers: try CommandWriter.handlers(configuration.commandHandlers, of: registry),
+            projections: try ProjectionStart(Array(registry.projections.values), databases: databases, logger: logger),
+            queryRegions: try QueryCheck.regions(of: registry, in: databases)
+        )
+    }
+
+    /// The threads that serve a registry: a writer per database, the query readers and the store
+    /// reader. A reload stops and starts them; the ZAP handler, the auditor and the I/O thread
+    /// (and its connections) stay.
+    private func startWorkers(_ serving: Serving, _ opened: Opened) throws {
+        let registry = serving.registry
+        for (name, database) in serving.databases {
             try CommandWriter.start(
                 name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
-            ) { [configuration, registry, logger] in
+            ) { [configuration, logger] in
                 try CommandWriter(
                     database: database, maxBatchSize: configuration.maxBatchSize,
                     idleCheckpointMs: configuration.idleCheckpointMs, auditKey: opened.auditKey, registry: registry,
-                    projectionSources: opened.databases, handlers: opened.handlers, logger: logger
+                    projectionSources: serving.databases, handlers: serving.handlers, logger: logger
                 )
             }
         }
@@ -235,19 +270,71 @@ public final class Broker: Sendable {
             try QueryReader.start(
                 name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context
             ) { [logger] in
-                QueryReader(index: index, databases: opened.databases, logger: logger)
+                QueryReader(index: index, databases: serving.databases, logger: logger)
             }
         }
         let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
         let auditEpoch = opened.auditor.peek.epoch
         try StoreReader.start(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint, context: context) {
-            [registry, logger] in
+            [logger] in
             StoreReader(
-                databases: opened.databases, registry: registry, auditKey: opened.auditKey,
+                databases: serving.databases, registry: registry, auditKey: opened.auditKey,
                 auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger)
         }
-        try RejectionAuditor.start(name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint, context: context) {
-            opened.auditor.take()
+    }
+
+    /// What the I/O thread serves of `serving`.
+    private func served(_ serving: Serving, _ opened: Opened) throws -> ServedSet {
+        var streams: [String: (seq: Int64, epoch: String)] = [:]
+        for (name, database) in serving.databases { streams[name] = (try database.lastSeq(), database.epoch) }
+        let auditor = opened.auditor.peek
+        streams[RejectionAuditor.stream] = (auditor.lastSeq, auditor.epoch)
+        streams[RejectionAuditor.lifecycleStream] = (auditor.lastLifecycleSeq, auditor.epoch)
+        return ServedSet(
+            registry: serving.registry, queryRegions: serving.queryRegions, projections: serving.projections,
+            databaseFiles: serving.databases.values.map(\.url)
+                + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
+            streams: streams)
+    }
+
+    // MARK: Reloading
+
+    /// Serves the plugins installed now: called on the I/O thread once every writer, query
+    /// reader and the store reader have stopped (everything they were given is answered). Reads
+    /// the contract sets and `installed/` again, opens what they serve (new databases created,
+    /// new migrations run) and starts the workers. When anything fails, the previous set is
+    /// served again (its databases are still open) and the error is returned.
+    ///
+    /// - Parameter purge: a plugin the operator removed with `--purge`: its data is deleted
+    ///   (``PluginCatalog/purge(_:registry:)``) before the new set is opened, while no writer runs.
+    func reload(purge: String?) -> (served: ServedSet, previous: ContractRegistry, error: (any Error)?) {
+        guard let opened = opened.withLock({ $0 }), let previous = serving.withLock({ $0 }) else {
+            preconditionFailure("reload before start")
+        }
+        do {
+            let registry = try Self.loadRegistry(configuration)
+            if let purge, previous.registry.plugins[purge] != nil, registry.plugins[purge] == nil {
+                try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+                    .purge(purge, registry: previous.registry)
+            }
+            let next = try serve(registry, opened)
+            try startWorkers(next, opened)
+            serving.withLock { $0 = next }
+            return (try served(next, opened), previous.registry, nil)
+        } catch {
+            logger.error("reload refused; serving the previous plugins", metadata: ["error": "\(error)"])
+            do {
+                try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+                    .recordContracts(previous.registry)
+                try startWorkers(previous, opened)
+                return (try served(previous, opened), previous.registry, error)
+            } catch let failure {
+                // The threads of the set that served a moment ago could not start again: nothing
+                // sensible is left to serve. Stop (everything admitted was answered before).
+                logger.critical("could not serve the previous plugins again; stopping", metadata: ["error": "\(failure)"])
+                shutdown()
+                return (ServedSet(registry: previous.registry), previous.registry, failure)
+            }
         }
     }
 
@@ -273,20 +360,13 @@ public final class Broker: Sendable {
 
     /// The I/O thread binds the endpoints and serves; when it ends (a stop, or endpoints it could
     /// not bind) it stops the broker: ``finish()``.
-    private func startIOThread(_ opened: Opened) throws {
-        var streams: [String: (seq: Int64, epoch: String)] = [:]
-        for (name, database) in opened.databases { streams[name] = (try database.lastSeq(), database.epoch) }
-        let rejected = opened.auditor.peek
-        streams[RejectionAuditor.stream] = (rejected.lastSeq, rejected.epoch)
+    private func startIOThread(_ opened: Opened, _ serving: Serving) throws {
         let loop = BrokerIOLoop(
-            configuration: configuration, registry: registry, brokerEpoch: epoch, streams: streams,
-            queryRegions: opened.queryRegions, projections: opened.projections,
-            curveSecretKey: opened.curveKeyPair?.secretKey,
-            databaseFiles: opened.databases.values.map(\.url)
-                + ["audit.db", "core.db"].map { configuration.dataDirectory.appendingPathComponent($0) },
-            queryReaderCount: configuration.queryReaderThreads,
+            configuration: configuration, served: try served(serving, opened), brokerEpoch: epoch,
+            curveSecretKey: opened.curveKeyPair?.secretKey, queryReaderCount: configuration.queryReaderThreads,
             handshakeRefusals: handshakeRefusals, metrics: metrics, logger: logger
         )
+        loop.reloader = { [unowned self] in reload(purge: $0) }
         let handOver = LoopBox(loop)
         do {
             try BrokerThread.start(name: "sluice-io") { [self] ready in

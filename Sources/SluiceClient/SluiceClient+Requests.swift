@@ -76,3 +76,25 @@ extension SluiceClient {
         return reply.body
     }
 }
+
+extension SluiceClient {
+    /// `RELOAD` (the operator's): the broker serves the plugins installed in its data directory
+    /// now, without dropping a connection, and answers with what changed (`RELOADED` body:
+    /// `changes`, `plugins`, `databases`). `action` and `plugin` say what the operator did
+    /// (`install`, `upgrade`, `disable`, `enable`, `remove`, `rotate-token`), for the audit;
+    /// `purge` (with `remove`) deletes the removed plugin's data too.
+    ///
+    /// - Throws: `WireError` `reload_refused` when the installed plugins cannot be served (the
+    ///   broker goes on serving the previous ones), `capability_denied` from a plugin.
+    public func reload(action: String? = nil, plugin: String? = nil, purge: Bool = false) async throws -> JSONValue {
+        var body: [String: JSONValue] = [:]
+        if let action { body["action"] = .string(action) }
+        if let plugin { body["plugin"] = .string(plugin) }
+        if purge { body["purge"] = true }
+        let reply = try await request(WireMessage(kind: .reload, body: .object(JSONObject(body))))
+        guard reply.kind == .reloaded else {
+            throw SluiceClientError(code: .protocolViolation, message: "expected RELOADED, got \(reply.kind)")
+        }
+        return reply.body
+    }
+}

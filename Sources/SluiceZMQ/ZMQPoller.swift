@@ -22,6 +22,12 @@ public struct ZMQPoller {
         return items.count - 1
     }
 
+    /// Stops or resumes watching the item at `index` (a paused item is never reported readable).
+    public mutating func watch(_ index: Int, _ watching: Bool) {
+        items[index].events = watching ? Int16(ZMQ_POLLIN) : 0
+        items[index].revents = 0
+    }
+
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which items are readable.
     /// A signal interrupting the wait returns all-false rather than throwing.
     public mutating func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {

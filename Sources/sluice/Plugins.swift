@@ -6,9 +6,10 @@ import SluiceWire
 
 struct Plugins: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, install and inspect plugins.",
+        abstract: "Create, install, upgrade, disable, enable, remove and inspect plugins (live on a running broker).",
         subcommands: [
-            PluginsCreate.self, PluginsInstall.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
+            PluginsCreate.self, PluginsInstall.self, PluginsUpgrade.self, PluginsDisable.self, PluginsEnable.self,
+            PluginsRemove.self, PluginsRetire.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
             PluginsRotateToken.self, PluginsKeygen.self, PluginsSign.self, PluginsTrust.self, PluginsDistrust.self,
             PluginsTrusted.self,
         ]
@@ -41,7 +42,7 @@ struct PluginsCreate: AsyncParsableCommand {
         }
         let folder = try PluginScaffold.create(id: id, mode: mode, in: URL(fileURLWithPath: directory))
         print("created \(folder.path): plugin.json, contracts/, migrations/")
-        print("next: edit it, then `sluice plugins install \(folder.path)` and restart the broker")
+        print("next: edit it, then `sluice plugins install \(folder.path)`")
     }
 }
 
@@ -50,10 +51,11 @@ struct PluginsInstall: AsyncParsableCommand {
         commandName: "install",
         abstract: "Validate a plugin folder and install it into the data directory.",
         discussion: """
-            Checks the manifest, every contract and migration first; a bad plugin changes nothing on disk. Then \
-            copies the folder to <data-dir>/installed/<id>/, creates its token <data-dir>/tokens/<id>.token (give it \
-            to the plugin: it connects with name <id> and that token) and records it in core.db. The broker loads \
-            installed plugins when it starts.
+            Checks the folder (permissions, signature when keys are trusted), the manifest, every contract and \
+            migration first; a bad plugin changes nothing on disk. Then copies the folder to \
+            <data-dir>/installed/<id>/, creates its token <data-dir>/tokens/<id>.token (give it to the plugin: it \
+            connects with name <id> and that token) and records it in core.db. A running broker serves it at once \
+            (its connections stay open); when the broker cannot, the install is undone.
             """
     )
 
@@ -73,12 +75,24 @@ struct PluginsInstall: AsyncParsableCommand {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
         var sets = contracts
         if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
-        let manifest = try PluginCatalog(dataDirectory: data).install(
-            from: URL(fileURLWithPath: path).standardizedFileURL,
-            contractDirectories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
+        let catalog = PluginCatalog(dataDirectory: data)
+        let source = URL(fileURLWithPath: path).standardizedFileURL
+        if let incoming = try? PluginManifest(directory: source), let installed = catalog.manifest(of: incoming.id) {
+            throw ValidationError(
+                "\(incoming.id) \(installed.version) is installed; to replace it: sluice plugins upgrade \(path)")
+        }
+        let manifest = try catalog.install(
+            from: source, contractDirectories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
         print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
         print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
-        print("restart the broker to load it")
+        do {
+            PluginLifecycle.report(
+                try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "install", plugin: manifest.id),
+                whenStopped: "the broker serves it when it starts")
+        } catch let error as WireError where error.code == .reloadRefused {
+            _ = try catalog.remove(manifest.id)
+            throw PluginLifecycle.refused(error, undone: "\(manifest.id) is uninstalled again")
+        }
     }
 }
 
@@ -103,6 +117,10 @@ struct PluginsRotateToken: AsyncParsableCommand {
         }
         try tokens.rotateToken(for: id)
         print("\(id): new token in \(tokens.url(for: id).path); the old one is refused from its next connection")
+        // A serving broker records the rotation on audit.lifecycle (nothing else changes).
+        if id != TokenStore.operatorName {
+            _ = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "rotate-token", plugin: id)
+        }
     }
 }
 
@@ -122,8 +140,8 @@ struct PluginsList: AsyncParsableCommand {
             return
         }
         printTable(
-            ["plugin", "version", "database", "installed"],
-            plugins.map { [$0.id, $0.version, $0.mode, $0.installedAt] }, json: json)
+            ["plugin", "version", "database", "state", "installed"],
+            plugins.map { [$0.id, $0.version, $0.mode, $0.disabled ? "disabled" : "enabled", $0.installedAt] }, json: json)
     }
 }
 

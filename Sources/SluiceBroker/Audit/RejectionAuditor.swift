@@ -16,11 +16,16 @@ final class RejectionAuditor: BrokerWorker {
         case record([String: JSONValue])
         /// Answered queries for the read audit (the I/O thread sends a pass's worth at once).
         case reads([ReadRecord])
+        /// What a reload changed in the plugins, for `audit.lifecycle`.
+        case lifecycle([[String: JSONValue]])
         case stop
     }
 
     static let inboxEndpoint = "inproc://sluice-rejection-auditor"
     static let stream = "rejected"
+    /// The plugins' lifecycle (table `lifecycle`, its own seq, the same epoch). A record per
+    /// operator action: never pruned.
+    static let lifecycleStream = "lifecycle"
 
     let queue: DatabaseQueue
     let epoch: String
@@ -30,6 +35,8 @@ final class RejectionAuditor: BrokerWorker {
     private(set) var nextSeq: Int64
     /// The read audit's next seq (its own sequence, in table `reads`).
     private var nextReadSeq: Int64
+    /// `audit.lifecycle`'s next seq.
+    private(set) var nextLifecycleSeq: Int64
 
     /// Records kept: older ones are deleted as new ones are written (a `SYNC` before the oldest
     /// kept is answered `compacted`), so a flood of refusals cannot fill the disk.
@@ -51,6 +58,7 @@ final class RejectionAuditor: BrokerWorker {
                     CREATE TABLE IF NOT EXISTS rejections(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
                     CREATE INDEX IF NOT EXISTS rejections_by_actor ON rejections(json_extract(record, '$.actor'), seq);
                     CREATE TABLE IF NOT EXISTS reads(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS lifecycle(seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, record TEXT NOT NULL);
                     """
             )
             let epoch = try StreamEpoch.begin(in: db, mode: synchronous)
@@ -58,6 +66,8 @@ final class RejectionAuditor: BrokerWorker {
             return (epoch, last + 1)
         }
         nextReadSeq = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM reads") ?? 0 } + 1
+        nextLifecycleSeq =
+            try queue.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM lifecycle") ?? 0 } + 1
         try synchronous.apply(to: queue)
         self.queue = queue
         self.epoch = epoch
@@ -66,6 +76,7 @@ final class RejectionAuditor: BrokerWorker {
     }
 
     var lastSeq: Int64 { nextSeq - 1 }
+    var lastLifecycleSeq: Int64 { nextLifecycleSeq - 1 }
 
     var workerName: String { "rejection-auditor" }
 
@@ -76,11 +87,13 @@ final class RejectionAuditor: BrokerWorker {
         while !stopping, let first = try inbox.receiveObject(Message.self) {
             var records: [[String: JSONValue]] = []
             var reads: [ReadRecord] = []
+            var lifecycle: [[String: JSONValue]] = []
             var next: Message? = first
             while let message = next {
                 switch message {
                 case .record(let record): records.append(record)
                 case .reads(let answered): reads += answered
+                case .lifecycle(let changes): lifecycle += changes
                 case .stop: stopping = true
                 }
                 next =
@@ -88,6 +101,9 @@ final class RejectionAuditor: BrokerWorker {
                     ? try inbox.receiveObject(Message.self, dontWait: true) : nil
             }
             if !reads.isEmpty { write(reads) }
+            if !lifecycle.isEmpty {
+                try notices.sendObject(BrokerNotice.rejectionsStored(handled: 0, events: writeLifecycle(lifecycle)))
+            }
             if !records.isEmpty {
                 try notices.sendObject(BrokerNotice.rejectionsStored(handled: records.count, events: write(records)))
                 pruneRejections()
@@ -170,6 +186,36 @@ final class RejectionAuditor: BrokerWorker {
         } catch {
             nextReadSeq = firstSeq
             logger.error("could not record reads", metadata: ["count": "\(reads.count)", "error": "\(error)"])
+        }
+    }
+
+    /// Stores lifecycle records (durably, with the broker's synchronous level) and returns their
+    /// `audit.lifecycle` events.
+    private func writeLifecycle(_ records: [[String: JSONValue]]) -> [EncodedEvent] {
+        let firstSeq = nextLifecycleSeq
+        do {
+            return try queue.write { db in
+                var events: [EncodedEvent] = []
+                for var record in records {
+                    record["seq"] = .int(nextLifecycleSeq)
+                    try db.execute(
+                        sql: "INSERT INTO lifecycle(seq, ts, record) VALUES (?, ?, ?)",
+                        arguments: [
+                            nextLifecycleSeq, record["ts"]?.stringValue ?? "", JSONValue.object(record).canonicalString,
+                        ])
+                    events.append(
+                        EncodedEvent(
+                            Event(
+                                topic: Topic.lifecycle, stream: RejectionAuditor.lifecycleStream, seq: nextLifecycleSeq,
+                                epoch: epoch, body: .object(record))))
+                    nextLifecycleSeq += 1
+                }
+                return events
+            }
+        } catch {
+            nextLifecycleSeq = firstSeq
+            logger.error("could not record lifecycle changes", metadata: ["error": "\(error)"])
+            return []
         }
     }
 

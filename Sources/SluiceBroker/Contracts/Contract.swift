@@ -204,7 +204,7 @@ public struct Contract: Sendable {
 
     /// Names the broker uses itself: its files (`audit.db`, `core.db`, `plugins.db`) and the
     /// `audit.rejected` topic.
-    public static let reservedDatabaseNames: Set<String> = ["audit", "core", "plugins", "rejected"]
+    public static let reservedDatabaseNames: Set<String> = ["audit", "core", "plugins", "rejected", "lifecycle"]
 
     public static func isValidDatabaseName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)

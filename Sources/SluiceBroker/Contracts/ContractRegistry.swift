@@ -14,6 +14,10 @@ public struct ContractRegistry: Sendable {
     public private(set) var databaseFiles: [String: String] = [:]
     /// The operator's projections by name (docs/projections.md).
     public private(set) var projections: [String: Projection] = [:]
+    /// Installed plugins that are disabled (`sluice plugins disable`): their databases and
+    /// migrations stay, their contracts and capabilities are gone (in `plugins` with none), and
+    /// their identity is refused at the handshake (``TokenStore/isDisabled(_:)``).
+    public private(set) var disabledPlugins: Set<String> = []
 
     /// The file of `database`, relative to the data directory.
     public func file(of database: String) -> String { databaseFiles[database] ?? "\(database).db" }
@@ -85,6 +89,13 @@ public struct ContractRegistry: Sendable {
         for found in provided.sorted() where !manifest.contracts.contains(found) {
             throw PluginManifest.Invalid(field: "contracts", reason: "does not list \(found), which is in contracts/")
         }
+        // Older versions kept by an upgrade while clients move (PluginCatalog.upgrade), served
+        // like the plugin's own.
+        for (path, json) in try ContractRegistry.contractDocuments(
+            in: directory.appendingPathComponent(PluginCatalog.retainedFolder))
+        {
+            try register(Contract(json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName))
+        }
         for (name, sql) in try ContractRegistry.migrationFiles(in: directory.appendingPathComponent("migrations")) {
             // In the shared database, migrations of different plugins must not collide.
             let recorded = manifest.databaseMode == .shared ? "\(manifest.id)/\(name)" : name
@@ -100,10 +111,21 @@ public struct ContractRegistry: Sendable {
     /// an install is about to replace).
     public mutating func loadInstalledPlugins(dataDirectory: URL, excluding excluded: String? = nil) throws {
         let installed = dataDirectory.appendingPathComponent("installed")
+        let tokens = TokenStore(dataDirectory: dataDirectory)
         for id in ((try? FileManager.default.contentsOfDirectory(atPath: installed.path)) ?? []).sorted()
         where id != excluded && !id.hasPrefix(".") {
             try loadPlugin(directory: installed.appendingPathComponent(id))
+            if tokens.isDisabled(id) { disable(id) }
         }
+    }
+
+    /// Keeps plugin `id`'s database and migrations, drops its contracts and capabilities.
+    mutating func disable(_ id: String) {
+        guard var manifest = plugins[id] else { return }
+        manifest.capabilities = []
+        plugins[id] = manifest
+        contracts = contracts.filter { $0.value.plugin != id }
+        disabledPlugins.insert(id)
     }
 
     /// Event topics are matched by prefix (protocol §5), so a subscriber granted `audit.tasks`

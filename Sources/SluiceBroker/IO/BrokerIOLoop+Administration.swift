@@ -59,7 +59,8 @@ extension BrokerIOLoop {
             return
         }
         guard let stream = stream(ofTopic: request.topic) else {
-            let topics = registry.databases.flatMap { [Topic.audit($0), Topic.invalidation($0)] } + [Topic.rejected]
+            let topics =
+                registry.databases.flatMap { [Topic.audit($0), Topic.invalidation($0)] } + [Topic.rejected, Topic.lifecycle]
             reject(
                 target,
                 WireError(
@@ -85,7 +86,7 @@ extension BrokerIOLoop {
             pendingReads[token] = target
             pendingReadAudits[token] = PendingReadAudit(
                 kind: "sync", receivedAt: receivedAt, body: message.body,
-                database: stream == RejectionAuditor.stream ? nil : stream, topic: request.topic)
+                database: registry.databases.contains(stream) ? stream : nil, topic: request.topic)
         } catch {
             reject(target, WireError(.internal, "the store reader is unavailable"), kind: .sync)
         }
@@ -125,6 +126,7 @@ extension BrokerIOLoop {
     /// `audit.rejected` → `rejected`.
     func stream(ofTopic topic: String) -> String? {
         if topic == Topic.rejected { return RejectionAuditor.stream }
+        if topic == Topic.lifecycle { return RejectionAuditor.lifecycleStream }
         for database in registry.databases where topic == Topic.audit(database) || topic == Topic.invalidation(database)
         {
             return database

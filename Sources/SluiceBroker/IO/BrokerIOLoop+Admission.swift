@@ -73,6 +73,7 @@ extension BrokerIOLoop {
         case .hello: welcome(target: target)
         case .ping: reply(target, .pong, body: message.body)
         case .stats: reply(target, .statsReply, body: statistics(for: target.actor))
+        case .reload: beginReload(message, target: target)
         default:
             counters.malformed += 1
             let known = MessageKind.requests.map(\.rawValue).sorted().joined(separator: ", ")

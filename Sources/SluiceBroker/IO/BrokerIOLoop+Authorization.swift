@@ -18,6 +18,9 @@ extension BrokerIOLoop {
             return WireError(.capabilityDenied, "'\(actor)' is not an installed plugin", details: details)
         }
         if stream == RejectionAuditor.stream { return nil }
+        if stream == RejectionAuditor.lifecycleStream {
+            return WireError(.capabilityDenied, "\(topic) is the operator's", details: details)
+        }
         if plugin.databaseMode == .exclusiveSQLite, plugin.databaseName == stream { return nil }
         let accepted =
             topic == Topic.invalidation(stream) ? ["inval:\(stream):read", "audit:\(stream):read"] : ["audit:\(stream):read"]

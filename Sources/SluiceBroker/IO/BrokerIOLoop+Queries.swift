@@ -239,7 +239,8 @@ extension BrokerIOLoop {
     }
 
     func dispatchQueries() {
-        while !queryQueue.isEmpty, let reader = idleReaders.popLast() {
+        // During a reload the readers are stopping: queued queries wait for the new ones.
+        while reloading == nil, !queryQueue.isEmpty, let reader = idleReaders.popLast() {
             let job = queryQueue.removeFirst()
             do {
                 try queryReaders[reader].sendObject(QueryReader.Message.run(job))

@@ -32,7 +32,8 @@ final class BrokerIOLoop {
     }
 
     let configuration: BrokerConfiguration
-    let registry: ContractRegistry
+    /// What is served; replaced by a reload (BrokerIOLoop+Reload.swift).
+    var registry: ContractRegistry
     let brokerEpoch: String
     let logger: Logger
     let queryReaderCount: Int
@@ -69,14 +70,14 @@ final class BrokerIOLoop {
     var queryCacheBytes = 0
     var queryStats: [ContractID: QueryCounters] = [:]
     /// What each query contract reads, for cache invalidation.
-    let queryRegions: [ContractID: DatabaseRegion]
+    var queryRegions: [ContractID: DatabaseRegion] = [:]
     // Projections (BrokerIOLoop+Projections.swift).
     /// The source tables each projection reads.
-    let projectionRegions: [String: DatabaseRegion]
-    let projectionsBySource: [String: [Projection]]
-    let projectionsReadByQuery: [ContractID: [Projection]]
+    var projectionRegions: [String: DatabaseRegion] = [:]
+    var projectionsBySource: [String: [Projection]] = [:]
+    var projectionsReadByQuery: [ContractID: [Projection]] = [:]
     /// The source seq each projection's table reflects, as its writer last reported.
-    var projectionSeqs: [String: Int64]
+    var projectionSeqs: [String: Int64] = [:]
     var parkedQueries: [ParkedQuery] = []
     /// Per projection: refreshes committed, their time, and refreshes that failed (in `STATS`).
     var projectionCounters: [String: (refreshes: Int64, micros: Int64, failures: Int64)] = [:]
@@ -108,7 +109,7 @@ final class BrokerIOLoop {
     /// The broker's CURVE secret key (Z85), for sockets on tcp endpoints.
     let curveSecretKey: String?
     /// Every database file the broker owns (for the golden invariant's runtime check).
-    let databaseFiles: [URL]
+    var databaseFiles: [URL] = []
     /// Opens of the database files, to notice another process holding one (BrokerIOLoop+Invariant.swift).
     var openWatch: DatabaseOpenWatch?
     /// (pid, file) pairs already reported, so each holder is logged and audited once.
@@ -125,31 +126,47 @@ final class BrokerIOLoop {
     var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
     var readerInbox: ZMQSocket!
+    var context: ZMQContext!
+    /// The workers still running, by the name of their `stopped` notice: the writers, and the
+    /// helpers (query readers, store reader; the auditor until a stop). The loop ends once a
+    /// stop has emptied both; a reload waits for them too.
+    var workersRunning: Set<String> = []
+    var helpersRunning: Set<String> = []
+    /// Set while a `RELOAD` is under way (BrokerIOLoop+Reload.swift).
+    var reloading: Reload?
+    /// Serves the plugins installed now once every worker has stopped: ``Broker/reload()``.
+    var reloader: ((_ purge: String?) -> (served: ServedSet, previous: ContractRegistry, error: (any Error)?))?
     /// The peers of the router and the publisher: connection count, closed request connections.
     var connectionWatch: ConnectionWatch!
 
     init(
-        configuration: BrokerConfiguration, registry: ContractRegistry, brokerEpoch: String,
-        streams: [String: (seq: Int64, epoch: String)], queryRegions: [ContractID: DatabaseRegion],
-        projections: ProjectionStart, curveSecretKey: String?, databaseFiles: [URL], queryReaderCount: Int,
-        handshakeRefusals: HandshakeRefusals, metrics: BrokerMetrics? = nil,
-        logger: Logger
+        configuration: BrokerConfiguration, served: ServedSet, brokerEpoch: String, curveSecretKey: String?,
+        queryReaderCount: Int, handshakeRefusals: HandshakeRefusals, metrics: BrokerMetrics? = nil, logger: Logger
     ) {
         self.curveSecretKey = curveSecretKey
-        self.databaseFiles = databaseFiles
         self.handshakeRefusals = handshakeRefusals
         self.metrics = metrics
-        self.queryRegions = queryRegions
-        projectionRegions = projections.regions
-        projectionSeqs = projections.seqs
-        projectionsBySource = Dictionary(grouping: registry.projections.values, by: \.sourceDatabase)
-        projectionsReadByQuery = BrokerIOLoop.projectionsRead(registry: registry, queryRegions: queryRegions)
         self.queryReaderCount = queryReaderCount
         self.configuration = configuration
-        self.registry = registry
+        self.registry = served.registry
         self.brokerEpoch = brokerEpoch
-        self.streams = streams
+        self.streams = [:]
         self.logger = logger
+        adopt(served)
+    }
+
+    /// Serves `served`: at start, and after each reload.
+    func adopt(_ served: ServedSet) {
+        registry = served.registry
+        queryRegions = served.queryRegions
+        databaseFiles = served.databaseFiles
+        projectionRegions = served.projections.regions
+        projectionSeqs = served.projections.seqs
+        projectionsBySource = Dictionary(grouping: registry.projections.values, by: \.sourceDatabase)
+        projectionsReadByQuery = BrokerIOLoop.projectionsRead(registry: registry, queryRegions: queryRegions)
+        // A stream keeps its position across a reload; a new database's comes in, a removed
+        // one's goes.
+        streams = served.streams
     }
 
     /// Binds the sockets, reports through `ready`, then serves until `stopRequested` turns true
@@ -193,17 +210,9 @@ final class BrokerIOLoop {
             try router.bind(configuration.commandEndpoint)
             try publisher.bind(configuration.eventEndpoint)
             try configuration.sharedSockets?.grant(endpoints: [configuration.commandEndpoint, configuration.eventEndpoint])
-            for database in registry.databases {
-                // An admitted command must reach its writer: no linger limit.
-                writerInboxes[database] = try context.handoverSocket(
-                    to: CommandWriter.inboxEndpoint(database), linger: -1)
-            }
             auditorInbox = try context.handoverSocket(to: RejectionAuditor.inboxEndpoint, linger: -1)
-            for index in 0..<queryReaderCount {
-                queryReaders.append(try context.handoverSocket(to: QueryReader.inboxEndpoint(index), linger: 0))
-                idleReaders.append(index)
-            }
-            readerInbox = try context.handoverSocket(to: StoreReader.inboxEndpoint, linger: -1)
+            self.context = context
+            try connectWorkers()
         } catch {
             connectionWatch?.close()
             closeSockets()
@@ -235,16 +244,41 @@ final class BrokerIOLoop {
         router?.close()
         for (socket, _) in inprocRouters { socket.close() }
         publisher?.close()
-        for socket in writerInboxes.values { socket.close() }
         auditorInbox?.close()
-        readerInbox?.close()
+        disconnectWorkers()
+    }
+
+    /// Hand-over sockets to the workers that serve the registry: each database's writer, the
+    /// query readers (all idle) and the store reader. At start and after a reload.
+    func connectWorkers() throws(ZMQError) {
+        for database in registry.databases {
+            // An admitted command must reach its writer: no linger limit.
+            writerInboxes[database] = try context.handoverSocket(to: CommandWriter.inboxEndpoint(database), linger: -1)
+        }
+        for index in 0..<queryReaderCount {
+            queryReaders.append(try context.handoverSocket(to: QueryReader.inboxEndpoint(index), linger: 0))
+            idleReaders.append(index)
+        }
+        readerInbox = try context.handoverSocket(to: StoreReader.inboxEndpoint, linger: -1)
+        workersRunning = Set(registry.databases)
+        helpersRunning.formUnion(["store-reader"] + (0..<queryReaderCount).map { "query-reader-\($0)" })
+    }
+
+    /// Closes the hand-over sockets of ``connectWorkers()`` (their workers have stopped).
+    func disconnectWorkers() {
+        for socket in writerInboxes.values { socket.close() }
+        writerInboxes.removeAll()
         for socket in queryReaders { socket.close() }
+        queryReaders.removeAll()
+        idleReaders.removeAll()
+        readerInbox?.close()
+        readerInbox = nil
     }
 
     /// Nothing in flight: no command, query, parked query or store read waits for an answer.
     var isQuiet: Bool {
         pendingCommands.isEmpty && queryFlights.isEmpty && queryQueue.isEmpty && pendingReads.isEmpty
-            && parkedQueries.isEmpty
+            && parkedQueries.isEmpty && reloading == nil
     }
 
     private func serve(
@@ -263,11 +297,12 @@ final class BrokerIOLoop {
         checkForeignHolders()
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
         var nextHeartbeat = Clock.monotonicNanoseconds()
-        var workersRunning: Set<String> = Set(registry.databases)
-        var helpersRunning: Set<String> = Set(
-            ["rejection-auditor", "store-reader"] + (0..<queryReaderCount).map { "query-reader-\($0)" })
+        helpersRunning.insert("rejection-auditor")
 
         while true {
+            // A reload holds requests in the sockets (clients wait, nothing is refused).
+            poller.watch(routerIndex, reloading == nil)
+            for index in inprocIndexes { poller.watch(index, reloading == nil) }
             let now = Clock.monotonicNanoseconds()
             if now >= nextHeartbeat {
                 publishHeartbeat()
@@ -285,7 +320,8 @@ final class BrokerIOLoop {
                 ?? false
             for index in connectionWatch.indexes where readable[index] { connectionWatch.drain(socket: index) }
             if readable[doorbellIndex] || idleExpired {
-                if (stopRequested() || idleExpired) && !draining {
+                // A stop asked for during a reload begins once the reload has ended.
+                if (stopRequested() || idleExpired) && !draining && reloading == nil {
                     draining = true
                     if idleExpired { logger.info("idle: no client and nothing pending; stopping") }
                     logger.info("draining: new requests get 'overloaded'; committing what is queued")
@@ -325,6 +361,9 @@ final class BrokerIOLoop {
                             let failed = messages.count == 1 && messages[0].count > 1 && messages[0][1] == Array("ERROR".utf8)
                             auditRead(token: token, target: target, status: failed ? "error" : "ok")
                         }
+                    case .stopped(let name) where reloading != nil:
+                        workerStoppedForReload(name)
+                        if reloading == nil, stopRequested() { doorbell.ring() }
                     case .stopped(let name):
                         if workersRunning.remove(name) != nil, workersRunning.isEmpty { try stopHelpers() }
                         helpersRunning.remove(name)
@@ -342,7 +381,7 @@ final class BrokerIOLoop {
             for (position, index) in inprocIndexes.enumerated() where readable[index] {
                 var handled = 0
                 let (socket, actor) = inprocRouters[position]
-                while handled < 512, let frames = try socket.receive(dontWait: true) {
+                while handled < 512, reloading == nil, let frames = try socket.receive(dontWait: true) {
                     handle(frames, actor: actor, draining: draining, socket: position + 1)
                     handled += 1
                 }
@@ -350,7 +389,9 @@ final class BrokerIOLoop {
             }
             if readable[routerIndex] {
                 var handled = 0
-                while handled < 512, let received = try router.receive(dontWait: true, property: "User-Id") {
+                while handled < 512, reloading == nil,
+                    let received = try router.receive(dontWait: true, property: "User-Id")
+                {
                     handle(
                         received.frames, actor: received.property ?? "", draining: draining,
                         connection: received.sourceDescriptor)
@@ -539,4 +580,14 @@ final class BrokerIOLoop {
         case .failure(let error): reject(target, error, kind: .status)
         }
     }
+}
+
+/// What the I/O thread serves: the registry, what its query contracts and projections read, the
+/// database files, and every stream's position. Made by ``Broker`` at start and by a reload.
+struct ServedSet: Sendable {
+    var registry: ContractRegistry
+    var queryRegions: [ContractID: DatabaseRegion] = [:]
+    var projections = ProjectionStart()
+    var databaseFiles: [URL] = []
+    var streams: [String: (seq: Int64, epoch: String)] = [:]
 }

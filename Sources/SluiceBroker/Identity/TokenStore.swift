@@ -59,9 +59,40 @@ public struct TokenStore: Sendable {
         return token.isEmpty ? nil : token
     }
 
-    /// Whether `presented` is `name`'s token, compared in constant time.
+    /// A disabled identity (`<name>.disabled` beside its token: its plugin is disabled) is
+    /// refused at the handshake whatever it presents; its token stays for when it is enabled.
+    public func isDisabled(_ name: String) -> Bool {
+        TokenStore.isValidName(name)
+            && FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(name).disabled").path)
+    }
+
+    /// Disables or enables `name` (durably, before it returns).
+    public func setDisabled(_ name: String, _ disabled: Bool) throws {
+        precondition(TokenStore.isValidName(name), "invalid identity name \(name)")
+        let marker = directory.appendingPathComponent("\(name).disabled")
+        if disabled {
+            try DurableFile.createDirectory(directory)
+            try DurableFile.write(Data(), to: marker)
+        } else if FileManager.default.fileExists(atPath: marker.path) {
+            try FileManager.default.removeItem(at: marker)
+            try DurableFile.syncDirectory(directory)
+        }
+    }
+
+    /// Deletes `name`'s token (and its disabled mark): refused from its next connection on.
+    public func revoke(_ name: String) throws {
+        precondition(TokenStore.isValidName(name) && name != TokenStore.operatorName, "cannot revoke \(name)")
+        for file in ["\(name).token", "\(name).disabled"] {
+            let url = directory.appendingPathComponent(file)
+            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
+        }
+        try DurableFile.syncDirectory(directory)
+    }
+
+    /// Whether `presented` is `name`'s token, compared in constant time; never for a disabled
+    /// identity.
     public func verify(name: String, presented: [UInt8]) -> Bool {
-        guard let expected = token(for: name).map({ Array($0.utf8) }), expected.count == presented.count else {
+        guard !isDisabled(name), let expected = token(for: name).map({ Array($0.utf8) }), expected.count == presented.count else {
             return false
         }
         var difference: UInt8 = 0

@@ -10,15 +10,22 @@ import Foundation
 /// holds the files (``OpenFileHolders``).
 final class DatabaseOpenWatch {
     let fileDescriptor: Int32
-    let files: [URL]
+    private(set) var files: [URL] = []
 
     /// Watches `files`; nil when inotify is unavailable (the check then happens in `sluice doctor` only).
     init?(files: [URL]) {
         let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else { return nil }
-        for url in files { _ = inotify_add_watch(descriptor, url.path, UInt32(IN_OPEN)) }
         fileDescriptor = descriptor
-        self.files = files
+        watch(files)
+    }
+
+    /// Adds `files` (a reload's new databases) to the watch; files already watched stay as they are.
+    func watch(_ files: [URL]) {
+        for url in files where !self.files.contains(url) {
+            _ = inotify_add_watch(fileDescriptor, url.path, UInt32(IN_OPEN))
+            self.files.append(url)
+        }
     }
 
     deinit { close(fileDescriptor) }

@@ -38,12 +38,13 @@ public enum PluginVerification {
     }
 
     /// What is signed: a first line `sluice-plugin-signature-v1`, then one line per regular file
-    /// but `plugin.sig`, sorted by path: the SHA-256 in lowercase hex, two spaces, the path
+    /// but `plugin.sig` and what is under `retained-contracts/` (the broker's, kept by an upgrade;
+    /// never taken from a plugin folder), sorted by path: the SHA-256 in lowercase hex, two spaces, the path
     /// relative to the folder with `/` separators. Each line ends with `\n`.
     public static func signedText(of folder: URL) throws(Refused) -> [UInt8] {
         var text = "sluice-plugin-signature-v1\n"
         for path in entries(of: folder).sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
-        where path != signatureFile {
+        where path != signatureFile && !path.hasPrefix(PluginCatalog.retainedFolder + "/") {
             let url = folder.appendingPathComponent(path)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue

@@ -2,11 +2,14 @@ import GRDB
 import Logging
 
 /// What the broker works out about its projections at start, before any writer runs.
-struct ProjectionStart {
+struct ProjectionStart: Sendable {
     /// Per projection: the source tables its query reads (a commit changing one of them refreshes it).
     var regions: [String: DatabaseRegion] = [:]
     /// Per projection: the source seq its table reflects.
     var seqs: [String: Int64] = [:]
+
+    /// No projections.
+    init() {}
 
     /// Checks every projection's query against its source, then rebuilds each table that does not
     /// reflect its source exactly as it stands (never filled, definition changed, source history

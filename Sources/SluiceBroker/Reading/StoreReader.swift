@@ -110,8 +110,10 @@ final class StoreReader: BrokerWorker {
             let (epoch, head, events) =
                 if let database = databases[page.stream] {
                     try commandEvents(database, request)
+                } else if page.stream == RejectionAuditor.lifecycleStream {
+                    try auditorEvents(request, table: "lifecycle", onlyActor: nil)
                 } else {
-                    try rejectionEvents(request, onlyActor: page.onlyActor)
+                    try auditorEvents(request, table: "rejections", onlyActor: page.onlyActor)
                 }
             var messages = events.map { seq, body in
                 var replay = CanonicalObjectWriter(capacity: body.count + 128)
@@ -166,9 +168,11 @@ final class StoreReader: BrokerWorker {
         }
     }
 
-    /// A page of `audit.rejected`. With `onlyActor` (a plugin reading it), only that identity's
-    /// records, and the head is its latest record: seqs skip the other identities' refusals.
-    private func rejectionEvents(_ request: SyncRequest, onlyActor: String?) throws -> (
+    /// A page of a stream the auditor stores in `table` of audit.db: `audit.rejected`
+    /// (`rejections`) or `audit.lifecycle` (`lifecycle`). With `onlyActor` (a plugin reading its
+    /// refusals), only that identity's records, and the head is its latest record: seqs skip the
+    /// other identities' refusals.
+    private func auditorEvents(_ request: SyncRequest, table: String, onlyActor: String?) throws -> (
         String, Int64, [(seq: Int64, body: [UInt8])]
     ) {
         guard let audit else { return (auditEpoch, 0, []) }
@@ -177,18 +181,18 @@ final class StoreReader: BrokerWorker {
             let actor: [(any DatabaseValueConvertible)?] = onlyActor.map { [$0] } ?? []
             let head =
                 try Int64.fetchOne(
-                    db, sql: "SELECT coalesce(max(seq), 0) FROM rejections WHERE \(filter) 1",
+                    db, sql: "SELECT coalesce(max(seq), 0) FROM \(table) WHERE \(filter) 1",
                     arguments: StatementArguments(actor)) ?? 0
             // Records older than the retention are gone: say so rather than skip them silently.
-            let first = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM rejections") ?? 1
+            let first = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM \(table)") ?? 1
             if request.fromSeq < first {
                 throw WireError(
                     .compacted,
-                    "audit.rejected keeps the newest records only; seqs before \(first) were deleted; start from \(first)",
+                    "\(request.topic) keeps the newest records only; seqs before \(first) were deleted; start from \(first)",
                     details: ["first_seq": .int(first), "snapshot_seq": .int(0)])
             }
             let rows = try Row.fetchAll(
-                db, sql: "SELECT seq, record FROM rejections WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT seq, record FROM \(table) WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
                 arguments: StatementArguments(actor + [request.fromSeq, request.limit])
             )
             return (auditEpoch, head, rows.map { row in (row[0], Array((row[1] as String).utf8)) })

@@ -52,6 +52,9 @@ extension BrokerWorker {
             defer { notices.close() }
             try serve(inbox: inbox, notices: notices)
             try notices.sendObject(BrokerNotice.stopped(workerName))
+        } catch where error.isTerminated {
+            // A start that failed after this thread began: the broker ends the context to stop it.
+            logger.debug("\(workerName) stopped: the broker's context ended")
         } catch {
             logger.critical("\(workerName) stopped on a ZeroMQ error", metadata: ["error": "\(error)"])
         }

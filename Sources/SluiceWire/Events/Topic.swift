@@ -6,6 +6,9 @@ public enum Topic {
     public static func invalidation(_ db: String) -> String { "inval.\(db)" }
     /// Audit records of requests refused before reaching any database, from audit.db.
     public static let rejected = "audit.rejected"
+    /// The plugins' lifecycle as the broker applied it (installed, upgraded, disabled, enabled,
+    /// removed, token rotated), from audit.db; the operator's.
+    public static let lifecycle = "audit.lifecycle"
     /// Heartbeat: the broker epoch and each stream's latest seq, once a second.
     public static let heartbeat = "hb"
 
@@ -13,6 +16,7 @@ public enum Topic {
     /// `audit.rejected` → `rejected`; nil for topics without a stored history.
     public static func stream(of topic: String) -> String? {
         if topic == rejected { return "rejected" }
+        if topic == lifecycle { return "lifecycle" }
         for prefix in ["audit.", "inval."] where topic.hasPrefix(prefix) && topic.count > prefix.count {
             return String(topic.dropFirst(prefix.count))
         }

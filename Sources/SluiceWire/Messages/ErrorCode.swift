@@ -44,6 +44,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// A query asked for projections to reflect a source seq (`min_source_seq`, or `after` for the
     /// source database) they had not reached by its deadline. Retryable.
     public static let stale = ErrorCode(rawValue: "stale")
+    /// `RELOAD`: the installed plugins could not be served (the message says why: a manifest, a
+    /// contract, a migration); the broker goes on serving the plugins it served before. Not
+    /// retryable until the plugins on disk change.
+    public static let reloadRefused = ErrorCode(rawValue: "reload_refused")
     /// Anything else; the broker logged the cause. Retryable: nothing was committed.
     public static let `internal` = ErrorCode(rawValue: "internal")
 
@@ -62,6 +66,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
         .ruleViolation,
-        .overloaded, .compacted, .stale, .internal,
+        .overloaded, .compacted, .stale, .reloadRefused, .internal,
     ]
 }

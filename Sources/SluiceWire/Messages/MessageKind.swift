@@ -16,6 +16,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let stats = MessageKind(rawValue: "STATS")
     public static let sync = MessageKind(rawValue: "SYNC")
     public static let compact = MessageKind(rawValue: "COMPACT")
+    /// The operator's: serve the plugins installed now (after `sluice plugins install` & co.).
+    public static let reload = MessageKind(rawValue: "RELOAD")
 
     // Replies (broker → client).
     public static let welcome = MessageKind(rawValue: "WELCOME")
@@ -27,8 +29,11 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let replay = MessageKind(rawValue: "REPLAY")
     public static let syncEnd = MessageKind(rawValue: "SYNC_END")
     public static let compacted = MessageKind(rawValue: "COMPACTED")
+    public static let reloaded = MessageKind(rawValue: "RELOADED")
     public static let error = MessageKind(rawValue: "ERROR")
 
     /// The request kinds a version 1 broker answers.
-    public static let requests: Set<MessageKind> = [.hello, .command, .query, .status, .ping, .stats, .sync, .compact]
+    public static let requests: Set<MessageKind> = [
+        .hello, .command, .query, .status, .ping, .stats, .sync, .compact, .reload,
+    ]
 }
