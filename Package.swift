@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "SluicePluginHost",
-            dependencies: ["SluiceClient", "SluiceWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceClient", "SluiceWire", "SluiceZMQ", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "SluiceZMQTests", dependencies: ["SluiceZMQ"], swiftSettings: strict),
         .testTarget(
             name: "SluicePluginHostTests",
-            dependencies: ["SluicePluginHost", "SluiceClient", "SluiceBroker", "SluiceWire", "SluiceTestSupport"],
+            dependencies: ["SluicePluginHost", "SluiceClient", "SluiceBroker", "SluiceWire", "SluiceZMQ", "SluiceTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -51,7 +51,11 @@ public final class Broker: Sendable {
     public var curveKeyPair: ZMQCurve.KeyPair? { opened.withLock { $0?.curveKeyPair } }
 
     /// The request endpoint of an in-process identity.
-    public static func inprocEndpoint(for identity: String) -> String { "inproc://sluice/\(identity)" }
+    public static func inprocEndpoint(for identity: String) -> String { InprocEndpoint.requests(identity) }
+
+    /// The event endpoint of an in-process identity: a SUB there receives the topics that
+    /// identity may read, as over ipc.
+    public static func inprocEventEndpoint(for identity: String) -> String { InprocEndpoint.events(identity) }
 
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceClient
+import SluiceWire
 import Synchronization
 
 extension PluginHost {
@@ -43,13 +44,21 @@ extension PluginHost {
         let executor = ThreadExecutor(name: "sluice-plugin-\(id)")
         let client: SluiceClient
         do {
-            var clientConfiguration = ClientConfiguration(
-                endpoint: "ipc://" + configuration.dataDirectory.appendingPathComponent("sluice.sock").path,
-                eventEndpoint: "ipc://" + configuration.dataDirectory.appendingPathComponent("events.sock").path,
-                credentials: try ClientCredentials(
-                    name: id, tokenFile: configuration.dataDirectory.appendingPathComponent("tokens/\(id).token")
+            var clientConfiguration: ClientConfiguration
+            if let context = configuration.inprocContext {
+                // In process: the endpoint is the identity; no token, no handshake.
+                clientConfiguration = ClientConfiguration(
+                    endpoint: InprocEndpoint.requests(id), eventEndpoint: InprocEndpoint.events(id))
+                clientConfiguration.sharedContext = context
+            } else {
+                clientConfiguration = ClientConfiguration(
+                    endpoint: "ipc://" + configuration.dataDirectory.appendingPathComponent("sluice.sock").path,
+                    eventEndpoint: "ipc://" + configuration.dataDirectory.appendingPathComponent("events.sock").path,
+                    credentials: try ClientCredentials(
+                        name: id, tokenFile: configuration.dataDirectory.appendingPathComponent("tokens/\(id).token")
+                    )
                 )
-            )
+            }
             clientConfiguration.attemptTimeout = configuration.callTimeout
             client = try SluiceClient(configuration: clientConfiguration)
         } catch {

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import SluiceClient
 import SluiceWire
+public import SluiceZMQ
 import Synchronization
 
 /// Runs plugins in-process, each on a thread of its own with its own broker client bound to its
@@ -40,6 +41,11 @@ public final class PluginHost: Sendable {
         /// Where the host writes its plugins' statuses (JSON) for `sluice plugins health`, every
         /// health interval. Default `<data-dir>/plugin-host.json`; nil disables it.
         public var statusFile: URL?
+        /// The ZeroMQ context of a broker embedded in this process (`broker.context`): plugins
+        /// then connect over `inproc://` (``InprocEndpoint``) instead of the data directory's ipc
+        /// sockets, as their own identity — the broker must list them in
+        /// `BrokerConfiguration.inprocIdentities`. Nil (default): ipc with each plugin's token.
+        public var inprocContext: ZMQContext?
 
         public init(dataDirectory: URL) {
             self.dataDirectory = dataDirectory

@@ -4,6 +4,7 @@ import SluiceClient
 import SluicePluginHost
 import SluiceTestSupport
 import SluiceWire
+import SluiceZMQ
 import Synchronization
 import Testing
 
@@ -249,5 +250,81 @@ final class FloodingPlugin: Plugin {
         // those attempts were refused and audited too).
         #expect(audited >= refused)
         #expect(try TasksDatabase.count(audit, "SELECT count(*) FROM rejections") < refused / 10)
+    }
+}
+
+/// Sends one command as itself, then waits to be stopped.
+final class OneCommandPlugin: Plugin {
+    let tally: CallTally
+    let contract: String
+    init(_ tally: CallTally, contract: String) {
+        self.tally = tally
+        self.contract = contract
+    }
+    func initialize(_ context: PluginContext) async throws {}
+    func run(_ context: PluginContext) async throws {
+        try await context.broker.send(contract, ["title": .string("from \(context.id)")])
+        tally.count(.succeeded)
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+/// A host embedding the broker runs its plugins over `inproc://`, through the broker's context:
+/// no token, no socket file, the same identity, capabilities and events.
+@Suite(.timeLimit(.minutes(1))) struct InprocPluginHostTests {
+    @Test func inProcessPluginsAndSubscribersUseInproc() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        try PluginCatalog(dataDirectory: data).install(
+            from: try PluginScaffold.create(id: "alpha", mode: .exclusiveSQLite, in: directory.path("sources")))
+        var configuration = BrokerConfiguration(dataDirectory: data)
+        configuration.contractDirectories = [Fixtures.tasksContracts]
+        configuration.inprocIdentities = ["local", "alpha"]
+        configuration.heartbeatIntervalMs = 100
+        let broker = try Broker(configuration: configuration)
+        try broker.start()
+        defer {
+            broker.shutdown()
+            broker.wait()
+        }
+        // Only the in-process path can serve alpha now: its token is gone.
+        try FileManager.default.removeItem(at: TokenStore(dataDirectory: data).url(for: "alpha"))
+
+        // alpha's live events, in process: everything it may read ("" is narrowed to its topics).
+        let events = try broker.context.socket(.sub)
+        defer { events.close() }
+        try events.setReceiveTimeout(10_000)
+        try events.subscribe("")
+        try events.connect(Broker.inprocEventEndpoint(for: "alpha"))
+        while let frames = try events.receive(), frames.first != Array("hb".utf8) {}
+
+        var localConfiguration = ClientConfiguration(endpoint: Broker.inprocEndpoint(for: "local"))
+        localConfiguration.sharedContext = broker.context
+        let local = try SluiceClient(configuration: localConfiguration)
+        defer { local.close() }
+        // Published before alpha's command: alpha must not receive it (no audit:tasks:read).
+        _ = try await local.send("task.create@v1", ["title": "the operator's"])
+
+        var hostConfiguration = PluginHost.Configuration(dataDirectory: data)
+        hostConfiguration.inprocContext = broker.context
+        hostConfiguration.statusFile = nil
+        let host = PluginHost(configuration: hostConfiguration)
+        let tally = CallTally()
+        host.register(id: "alpha") { OneCommandPlugin(tally, contract: "alpha.item.create@v1") }
+        host.start()
+        await tally.wait { $0.succeeded.load(ordering: .relaxed) >= 1 }
+        await host.stop()
+
+        var topics: [String] = []
+        while let frames = try events.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == "hb" { continue }
+            topics.append(event.topic)
+            if event.topic == "audit.alpha" {
+                #expect(event.body["actor"] == "alpha")
+                break
+            }
+        }
+        #expect(topics == ["audit.alpha"] || topics == ["inval.alpha", "audit.alpha"], "\(topics)")
     }
 }

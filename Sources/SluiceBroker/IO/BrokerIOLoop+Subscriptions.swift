@@ -30,7 +30,7 @@ extension BrokerIOLoop {
     /// plugin's unsubscriptions are not applied at the broker: two of its prefixes may have been
     /// granted the same topic, and libzmq keeps one subscription per topic and peer. Its own SUB
     /// socket still filters what it unsubscribed; the broker stops sending when it disconnects.
-    func handleSubscription(_ message: [UInt8], actor: String) {
+    func handleSubscription(_ message: [UInt8], actor: String, on publisher: ZMQSocket) {
         guard let flag = message.first, flag <= 1 else { return }
         let prefix = Array(message.dropFirst())
         let subscribing = flag == 1

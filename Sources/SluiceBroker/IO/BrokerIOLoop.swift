@@ -123,6 +123,9 @@ final class BrokerIOLoop {
     /// One ROUTER per in-process identity (`inproc://sluice/<id>`): the socket names the actor.
     var inprocRouters: [(socket: ZMQSocket, actor: String)] = []
     var publisher: ZMQSocket!
+    /// One XPUB per in-process identity (`inproc://sluice/<id>/events`): the socket names the
+    /// subscriber, as the ROUTERs do for requests.
+    var inprocPublishers: [(socket: ZMQSocket, actor: String)] = []
     var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
     var readerInbox: ZMQSocket!
@@ -205,6 +208,14 @@ final class BrokerIOLoop {
             try publisher.setXPubManual(true)
             try publisher.setLinger(1000)
             try publisher.setSendHighWaterMark(configuration.eventHighWaterMark)
+            for identity in configuration.inprocIdentities {
+                let events = try context.socket(.xpub)
+                try events.setXPubManual(true)
+                try events.setLinger(0)
+                try events.setSendHighWaterMark(configuration.eventHighWaterMark)
+                try events.bind(Broker.inprocEventEndpoint(for: identity))
+                inprocPublishers.append((events, identity))
+            }
             connectionWatch = try ConnectionWatch(context: context, requests: router, events: publisher)
             connectionWatch.onRequestConnectionClosed = { [unowned self] in cancelReads(ofConnection: $0) }
             try router.bind(configuration.commandEndpoint)
@@ -244,6 +255,7 @@ final class BrokerIOLoop {
         router?.close()
         for (socket, _) in inprocRouters { socket.close() }
         publisher?.close()
+        for (socket, _) in inprocPublishers { socket.close() }
         auditorInbox?.close()
         disconnectWorkers()
     }
@@ -288,6 +300,7 @@ final class BrokerIOLoop {
         let routerIndex = poller.add(router)
         let inprocIndexes = inprocRouters.map { poller.add($0.socket) }
         let publisherIndex = poller.add(publisher)
+        let inprocPublisherIndexes = inprocPublishers.map { poller.add($0.socket) }
         let noticeIndex = poller.add(notices)
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         connectionWatch.register(with: &poller)
@@ -374,8 +387,14 @@ final class BrokerIOLoop {
             if readable[publisherIndex] {
                 while let received = try publisher.receive(dontWait: true, property: "User-Id") {
                     if let message = received.frames.first {
-                        handleSubscription(message, actor: received.property ?? "")
+                        handleSubscription(message, actor: received.property ?? "", on: publisher)
                     }
+                }
+            }
+            for (position, index) in inprocPublisherIndexes.enumerated() where readable[index] {
+                let (socket, actor) = inprocPublishers[position]
+                while let frames = try socket.receive(dontWait: true) {
+                    if let message = frames.first { handleSubscription(message, actor: actor, on: socket) }
                 }
             }
             for (position, index) in inprocIndexes.enumerated() where readable[index] {
@@ -440,6 +459,7 @@ final class BrokerIOLoop {
     func send(_ event: EncodedEvent) {
         do {
             try publisher.send(event.frames, dontWait: true)
+            for (socket, _) in inprocPublishers { try? socket.send(event.frames, dontWait: true) }
             counters.eventsPublished += 1
         } catch {
             logger.warning("could not publish an event", metadata: ["stream": "\(event.stream)", "error": "\(error)"])
@@ -477,7 +497,9 @@ final class BrokerIOLoop {
         for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }
         let body: JSONValue = ["broker_epoch": .string(brokerEpoch), "streams": .object(state)]
         let event = Event(topic: Topic.heartbeat, stream: "hb", seq: heartbeatSeq, epoch: brokerEpoch, body: body)
-        try? publisher.send(event.frames(), dontWait: true)
+        let frames = event.frames()
+        try? publisher.send(frames, dontWait: true)
+        for (socket, _) in inprocPublishers { try? socket.send(frames, dontWait: true) }
     }
 
     // MARK: Writer and reader answers
