@@ -23,7 +23,7 @@ import Synchronization
 public final class Broker: Sendable {
     public let configuration: BrokerConfiguration
     /// The contracts and plugins served: read when the broker is made, replaced by each reload
-    /// (``BrokerIOLoop`` `RELOAD`, after `sluice plugins install|upgrade|disable|enable|remove`).
+    /// (`RELOAD`, protocol.md §3.8, sent by `sluice plugins install|upgrade|disable|enable|remove`).
     public var registry: ContractRegistry { serving.withLock { $0?.registry } ?? loadedRegistry }
     private let loadedRegistry: ContractRegistry
     /// Identifies this broker process's lifetime; changes on every start.
@@ -134,7 +134,8 @@ public final class Broker: Sendable {
         }
         // From here the I/O thread owns the stop: it calls `finish()` when it ends.
         try startIOThread(opened, serving)
-        state.withLock { $0 = .running }
+        // (Unless a stop already ended it.)
+        state.withLock { if $0 == .starting { $0 = .running } }
         logger.info(
             "serving",
             metadata: [
@@ -309,35 +310,43 @@ public final class Broker: Sendable {
     /// new migrations run) and starts the workers. When anything fails, the previous set is
     /// served again (its databases are still open) and the error is returned.
     ///
-    /// - Parameter purge: a plugin the operator removed with `--purge`: its data is deleted
-    ///   (``PluginCatalog/purge(_:registry:)``) before the new set is opened, while no writer runs.
-    func reload(purge: String?) -> (served: ServedSet, previous: ContractRegistry, error: (any Error)?) {
+    /// - Parameter purge: a plugin the operator removed with `--purge`: once the new set serves
+    ///   without it (its new workers have no work before the I/O thread resumes), its data is
+    ///   deleted (``PluginCatalog/purge(_:registry:)``). A purge that fails is logged; the
+    ///   removal stands.
+    func reload(purge: String?) -> Reloaded {
         guard let opened = opened.withLock({ $0 }), let previous = serving.withLock({ $0 }) else {
             preconditionFailure("reload before start")
         }
         do {
             let registry = try Self.loadRegistry(configuration)
-            if let purge, previous.registry.plugins[purge] != nil, registry.plugins[purge] == nil {
-                try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
-                    .purge(purge, registry: previous.registry)
-            }
             let next = try serve(registry, opened)
             try startWorkers(next, opened)
             serving.withLock { $0 = next }
-            return (try served(next, opened), previous.registry, nil)
+            var purged = false
+            if let purge, previous.registry.plugins[purge] != nil, registry.plugins[purge] == nil {
+                do {
+                    try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+                        .purge(purge, registry: previous.registry)
+                    purged = true
+                } catch {
+                    logger.error("could not purge a removed plugin's data", metadata: ["plugin": "\(purge)", "error": "\(error)"])
+                }
+            }
+            return Reloaded(served: try served(next, opened), previous: previous.registry, purged: purged)
         } catch {
             logger.error("reload refused; serving the previous plugins", metadata: ["error": "\(error)"])
             do {
                 try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
                     .recordContracts(previous.registry)
                 try startWorkers(previous, opened)
-                return (try served(previous, opened), previous.registry, error)
+                return Reloaded(served: try served(previous, opened), previous: previous.registry, error: error)
             } catch let failure {
                 // The threads of the set that served a moment ago could not start again: nothing
                 // sensible is left to serve. Stop (everything admitted was answered before).
                 logger.critical("could not serve the previous plugins again; stopping", metadata: ["error": "\(failure)"])
                 shutdown()
-                return (ServedSet(registry: previous.registry), previous.registry, failure)
+                return Reloaded(served: ServedSet(registry: previous.registry), previous: previous.registry, error: failure)
             }
         }
     }

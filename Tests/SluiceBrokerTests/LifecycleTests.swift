@@ -182,4 +182,41 @@ import Testing
         // Still served as before, on the same connection.
         #expect(try await alpha.send("alpha.item.create@v1", ["title": "after"]).seq == 3)
     }
+
+    /// Removing a shared plugin with --purge drops what its migrations made in plugins.db and
+    /// nothing of its neighbour's; installed again, it starts empty.
+    @Test func purgingASharedPluginLeavesItsNeighbourAlone() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        let sources = directory.path("sources")
+        let gammaSource = try PluginScaffold.create(id: "gamma", mode: .shared, in: sources)
+        try PluginCatalog(dataDirectory: data).install(from: try PluginScaffold.create(id: "beta", mode: .shared, in: sources))
+        try PluginCatalog(dataDirectory: data).install(from: gammaSource)
+        let broker = try RunningBroker(directory: directory)
+        defer { broker.stop() }
+        let beta = try Self.client(broker, as: "beta")
+        defer { beta.close() }
+        let gamma = try Self.client(broker, as: "gamma")
+        defer { gamma.close() }
+        _ = try await beta.send("beta.item.create@v1", ["title": "stays"])
+        _ = try await gamma.send("gamma.item.create@v1", ["title": "goes"])
+
+        let remove = try Self.sluice(["remove", "gamma", "--purge"], data: data)
+        #expect(remove.status == 0, "\(remove.output)")
+        let tables = try await broker.open("plugins").read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%_items' ORDER BY name")
+        }
+        #expect(tables == ["beta_items"])
+        _ = try await beta.send("beta.item.create@v1", ["title": "still"])
+
+        let reinstall = try Self.sluice(["install", gammaSource.path], data: data)
+        #expect(reinstall.status == 0, "\(reinstall.output)")
+        let again = try Self.client(broker, as: "gamma")
+        defer { again.close() }
+        _ = try await again.send("gamma.item.create@v1", ["title": "anew"])
+        let rows = try await broker.open("plugins").read { db in
+            try String.fetchAll(db, sql: "SELECT title FROM gamma_items")
+        }
+        #expect(rows == ["anew"])
+    }
 }

@@ -82,7 +82,7 @@ extension BrokerIOLoop {
         if let error = outcome.error {
             reject(reload.target, WireError(.reloadRefused, "the installed plugins were not served: \(error)"), kind: .reload)
         } else {
-            let changes = lifecycleChanges(from: outcome.previous, to: registry, reload: reload)
+            let changes = lifecycleChanges(from: outcome.previous, to: registry, reload: reload, purged: outcome.purged)
             auditLifecycle(changes, target: reload.target)
             reply(reload.target, .reloaded, body: reloadedBody(changes))
         }
@@ -91,7 +91,9 @@ extension BrokerIOLoop {
 
     /// What the reload changed, one record per plugin (and the operator's stated action when it
     /// changes no manifest, e.g. a token rotation).
-    func lifecycleChanges(from old: ContractRegistry, to new: ContractRegistry, reload: Reload) -> [[String: JSONValue]] {
+    func lifecycleChanges(
+        from old: ContractRegistry, to new: ContractRegistry, reload: Reload, purged: Bool
+    ) -> [[String: JSONValue]] {
         var changes: [[String: JSONValue]] = []
         for id in Set(old.plugins.keys).union(new.plugins.keys).sorted() {
             let before = old.plugins[id]
@@ -104,7 +106,7 @@ extension BrokerIOLoop {
             case (let removed?, nil):
                 change["action"] = "removed"
                 change["version"] = .string(removed.version)
-                change["purged"] = .bool(id == reload.plugin && reload.purge)
+                change["purged"] = .bool(id == reload.plugin && purged)
             case (let was?, let now?) where was.version != now.version:
                 change["action"] = "upgraded"
                 change["previous_version"] = .string(was.version)

@@ -138,7 +138,7 @@ final class BrokerIOLoop {
     /// Set while a `RELOAD` is under way (BrokerIOLoop+Reload.swift).
     var reloading: Reload?
     /// Serves the plugins installed now once every worker has stopped: ``Broker/reload()``.
-    var reloader: ((_ purge: String?) -> (served: ServedSet, previous: ContractRegistry, error: (any Error)?))?
+    var reloader: ((_ purge: String?) -> Reloaded)?
     /// The peers of the router and the publisher: connection count, closed request connections.
     var connectionWatch: ConnectionWatch!
 
@@ -602,6 +602,15 @@ final class BrokerIOLoop {
         case .failure(let error): reject(target, error, kind: .status)
         }
     }
+}
+
+/// What a reload did: what is served now, what was before, whether a removed plugin's data was
+/// purged, and why the new set was refused (nil when it serves).
+struct Reloaded {
+    var served: ServedSet
+    var previous: ContractRegistry
+    var purged = false
+    var error: (any Error)?
 }
 
 /// What the I/O thread serves: the registry, what its query contracts and projections read, the

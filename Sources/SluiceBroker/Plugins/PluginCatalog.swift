@@ -182,8 +182,8 @@ public struct PluginCatalog: Sendable {
     }
 
     /// Deletes removed plugin `id`'s data, as `registry` (which still has it) describes it: an
-    /// exclusive plugin's database file, a shared plugin's objects in plugins.db. Only while no
-    /// writer runs on it: during a reload, or with the broker stopped.
+    /// exclusive plugin's database file, a shared plugin's objects in plugins.db. Only when
+    /// nothing serves it any more: in a reload once the new set serves, or with the broker stopped.
     public func purge(_ id: String, registry: ContractRegistry) throws {
         switch registry.plugins[id]?.databaseMode {
         case .shared: try purgeShared(id, registry: registry)
@@ -203,13 +203,16 @@ public struct PluginCatalog: Sendable {
 
     /// Drops what shared plugin `id`'s migrations created in plugins.db (as `registry`, which
     /// still has it, says it owns) and forgets its migrations, so a reinstall starts empty. The
-    /// shared command log keeps its commands (seqs stay gap-free). Only while no writer runs on
-    /// plugins.db: during a reload, or with the broker stopped.
+    /// shared command log keeps its commands (seqs stay gap-free). While no writer has work on
+    /// plugins.db: in a reload before the I/O thread resumes, or with the broker stopped.
     func purgeShared(_ id: String, registry: ContractRegistry) throws {
         let owned = try PluginIsolation.ownedNames(database: "plugins", in: registry)[id] ?? []
         let file = dataDirectory.appendingPathComponent(registry.file(of: "plugins"))
         guard !owned.isEmpty, FileManager.default.fileExists(atPath: file.path) else { return }
-        let queue = try DatabaseQueue.openForSetUp(at: file)
+        var configuration = Configuration()
+        // The new writer may be checkpointing: wait for it as the broker's connections do.
+        configuration.busyMode = .timeout(TimeInterval(DatabaseFile.busyTimeoutMs) / 1000)
+        let queue = try DatabaseQueue.openForSetUp(at: file, configuration: configuration)
         try synchronous.apply(to: queue)
         try queue.write { db in
             let objects = try Row.fetchAll(
