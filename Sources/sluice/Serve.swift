@@ -18,8 +18,15 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Data directory for database files, audit.db and the ipc sockets.")
-    var dataDir: String = "data"
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A JSON configuration file with any of these options (schemas/config.schema.json; example examples/sluice.json).",
+            discussion: "An option given here wins over the file; relative paths in the file are relative to the file."))
+    var config: String?
+
+    @Option(name: .long, help: "Data directory for database files, audit.db and the ipc sockets. Default: data.")
+    var dataDir: String?
 
     @Option(
         name: .long, parsing: .singleValue,
@@ -44,19 +51,19 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The group whose members may connect to the sockets in --socket-dir.")
     var socketGroup: String?
 
-    @Option(name: .long, help: "PRAGMA synchronous for every database: full (an ACK survives power loss) or normal (survives a broker crash only).")
-    var synchronous: String = "full"
+    @Option(name: .long, help: "PRAGMA synchronous for every database: full (an ACK survives power loss; the default) or normal (survives a broker crash only).")
+    var synchronous: String?
 
-    @Option(name: .long, help: "Most commands per transaction.")
-    var maxBatch: Int = BrokerConfiguration.defaultMaxBatchSize
+    @Option(name: .long, help: "Most commands per transaction. Default: \(BrokerConfiguration.defaultMaxBatchSize).")
+    var maxBatch: Int?
 
     @Option(
         name: .long,
         help: "Serve GET /metrics (Prometheus) and GET /health over HTTP on HOST:PORT, e.g. 127.0.0.1:9464 (no authentication: keep it on loopback or a private network).")
     var metricsEndpoint: String?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(name: .long, help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
+    var logLevel: String?
 
     @Option(
         name: .long,
@@ -124,35 +131,47 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func serve(readyOutput: Int32) async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let file: ConfigurationFile
+        do {
+            file = try config.map { try ConfigurationFile(contentsOf: URL(fileURLWithPath: $0).standardizedFileURL) }
+                ?? ConfigurationFile()
+        } catch let invalid as ConfigurationFile.Invalid {
+            throw ValidationError("\(invalid)")
+        }
+        func url(_ path: String) -> URL { URL(fileURLWithPath: path).standardizedFileURL }
+        let levelName = logLevel ?? file.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("log level \(levelName): trace, debug, info, notice, warning, error or critical")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        let directory = URL(fileURLWithPath: dataDir).standardizedFileURL
+        let directory = dataDir.map(url) ?? file.dataDirectory ?? url("data")
         var configuration = BrokerConfiguration(dataDirectory: directory)
-        var sets = contracts
+        var sets = contracts.map(url)
+        if sets.isEmpty { sets = file.contracts ?? [] }
         if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") {
-            sets = ["examples/tasks"]
+            sets = [url("examples/tasks")]
         }
-        configuration.contractDirectories = sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
-        switch (socketDir, socketGroup) {
+        configuration.contractDirectories = sets
+        switch (socketDir.map(url) ?? file.socketDirectory, socketGroup ?? file.socketGroup) {
         case (let directory?, let group?):
-            configuration.useSharedSockets(
-                SharedSocketLayout(directory: URL(fileURLWithPath: directory).standardizedFileURL, group: group))
+            configuration.useSharedSockets(SharedSocketLayout(directory: directory, group: group))
         case (nil, nil): break
         default: throw ValidationError("--socket-dir and --socket-group go together")
         }
-        if let endpoint { configuration.commandEndpoint = endpoint }
-        if let eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }
-        guard let mode = SynchronousMode(rawValue: synchronous) else {
+        if let endpoint = endpoint ?? file.endpoint { configuration.commandEndpoint = endpoint }
+        if let eventsEndpoint = eventsEndpoint ?? file.eventsEndpoint { configuration.eventEndpoint = eventsEndpoint }
+        guard let mode = SynchronousMode(rawValue: synchronous ?? file.synchronous ?? "full") else {
             throw ValidationError("--synchronous must be full or normal")
         }
         configuration.synchronous = mode
-        configuration.maxBatchSize = max(1, maxBatch)
-        configuration.insecureTCP = insecureTCP
-        configuration.idleExitMs = idleExitMs
+        configuration.maxBatchSize = max(1, maxBatch ?? file.maxBatch ?? BrokerConfiguration.defaultMaxBatchSize)
+        configuration.insecureTCP = insecureTCP || file.insecureTCP == true
+        configuration.idleExitMs = idleExitMs ?? file.idleExitMs
+        let metricsEndpoint = metricsEndpoint ?? file.metricsEndpoint
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)

@@ -130,6 +130,45 @@ import Testing
 
     /// Every command a person can type: `--help` explains it (exit 0), and a wrong option is
     /// refused with the usage and an error, without running anything.
+    /// `sluice serve --config FILE`: the file says where and how (paths relative to it); an option
+    /// on the command line wins; a key the broker does not know is refused by name.
+    @Test func serveTakesItsSettingsFromAConfigurationFile() throws {
+        let directory = TemporaryDirectory()
+        let etc = directory.path("etc")
+        try FileManager.default.createDirectory(at: etc, withIntermediateDirectories: true)
+        let config = etc.appendingPathComponent("sluice.json")
+        let contracts = Fixtures.tasksContracts.path
+        try #"""
+            {"data_dir": "../state", "contracts": ["\#(contracts)"], "endpoint": "ipc://../state/requests.sock",
+             "events_endpoint": "ipc://../state/events.sock", "log_level": "warning", "max_batch": 16}
+            """#.write(to: config, atomically: true, encoding: .utf8)
+        let data = directory.path("state")
+        let broker = try BrokerProcess(
+            dataDirectory: data,
+            endpoints: ("ipc://" + data.appendingPathComponent("requests.sock").path, "ipc://" + data.appendingPathComponent("events.sock").path),
+            configFile: config)
+        defer { _ = broker.terminate() }
+        #expect(try broker.waitUntilServing(), "\(broker.output)")
+        let sent = try sluice(["send", "task.create@v1", #"{"title": "configured"}"#, "--endpoint", broker.commandEndpoint, "--data-dir", data.path])
+        #expect(sent.status == 0, "\(sent.output)")
+        #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("tasks.db").path))
+        #expect(broker.terminate() == 0)
+
+        // The command line wins over the file.
+        let other = "ipc://" + data.appendingPathComponent("other.sock").path
+        let overridden = try BrokerProcess(
+            dataDirectory: data, endpoints: (other, "ipc://" + data.appendingPathComponent("events.sock").path),
+            configFile: config, extraArguments: ["--endpoint", other])
+        defer { _ = overridden.terminate() }
+        #expect(try overridden.waitUntilServing(), "\(overridden.output)")
+        #expect(overridden.terminate() == 0)
+
+        try #"{"data_dir": "../state", "port": 5555}"#.write(to: config, atomically: true, encoding: .utf8)
+        let refused = try sluice(["serve", "--config", config.path])
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("'port' is not a configuration key"), "\(refused.output)")
+    }
+
     @Test func everySubcommandHasHelpAndRefusesAWrongOption() throws {
         let top = try sluice(["--help"])
         #expect(top.status == 0)

@@ -48,6 +48,27 @@ import Testing
         #expect(throws: ContractError.self) { try Contract(json: .object(withDatabase), file: "test.json") }
     }
 
+    @Test func theExampleConfigurationMatchesTheSchemaAndLoads() throws {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("examples/sluice.json")
+        #expect(try schema("config").violations(of: try document(url)) == [])
+        let file = try ConfigurationFile(contentsOf: url)
+        #expect(file.dataDirectory == Fixtures.repositoryRoot.appendingPathComponent("data").standardizedFileURL)
+        #expect(file.contracts == [Fixtures.repositoryRoot.appendingPathComponent("examples/tasks").standardizedFileURL])
+        #expect(file.maxBatch == 256)
+    }
+
+    @Test(arguments: [
+        #"{"data_dir": "d", "port": 5555}"#, #"{"synchronous": "off"}"#, #"{"max_batch": 0}"#, #"{"contracts": "tasks"}"#,
+        #"{"insecure_tcp": "yes"}"#, #"{"endpoint": ""}"#,
+    ])
+    func configurationsTheBrokerRefusesFailTheSchema(_ text: String) throws {
+        let directory = TemporaryDirectory()
+        let url = directory.path("sluice.json")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        #expect(!(try schema("config").violations(of: try JSONValue(parsing: text))).isEmpty)
+        #expect(throws: ConfigurationFile.Invalid.self) { try ConfigurationFile(contentsOf: url) }
+    }
+
     @Test func theExampleProjectionMatchesTheSchemaAndLoads() throws {
         let url = Fixtures.repositoryRoot.appendingPathComponent("examples/projections/open_tasks.json")
         let json = try document(url)

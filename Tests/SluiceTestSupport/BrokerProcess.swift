@@ -14,10 +14,12 @@ public final class BrokerProcess: @unchecked Sendable {
     public let eventEndpoint: String
 
     /// Starts `sluice serve` on `dataDirectory`. Endpoints default to ipc sockets inside it; pass a
-    /// `socketDirectory` to put them elsewhere (a filesystem that cannot hold sockets, say).
+    /// `socketDirectory` to put them elsewhere (a filesystem that cannot hold sockets, say). With
+    /// `configFile`, the broker is started with `--config` and `extraArguments` only: the file
+    /// must name `dataDirectory` and the endpoints.
     public init(
         dataDirectory: URL, contracts: URL = Fixtures.tasksContracts, socketDirectory: URL? = nil,
-        endpoints: (commands: String, events: String)? = nil, extraArguments: [String] = []
+        endpoints: (commands: String, events: String)? = nil, configFile: URL? = nil, extraArguments: [String] = []
     ) throws {
         self.dataDirectory = dataDirectory
         let sockets = socketDirectory ?? dataDirectory
@@ -32,12 +34,14 @@ public final class BrokerProcess: @unchecked Sendable {
             "broker-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
-        process = try WatchedChild(
-            Fixtures.sluiceExecutable,
-            [
+        let arguments =
+            configFile.map { ["serve", "--config", $0.path] }
+            ?? [
                 "serve", "--data-dir", dataDirectory.path, "--contracts", contracts.path, "--log-level", "warning",
                 "--endpoint", commandEndpoint, "--events-endpoint", eventEndpoint,
-            ] + extraArguments, outputDescriptor: handle.fileDescriptor)
+            ]
+        process = try WatchedChild(
+            Fixtures.sluiceExecutable, arguments + extraArguments, outputDescriptor: handle.fileDescriptor)
         try handle.close()
     }
 
