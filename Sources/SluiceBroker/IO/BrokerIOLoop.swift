@@ -353,7 +353,11 @@ final class BrokerIOLoop {
             if readable[noticeIndex] {
                 while let notice = try notices.receiveObject(BrokerNotice.self, dontWait: true) {
                     switch notice {
-                    case .outcomes(let outcomes): answer(outcomes)
+                    case .outcomes(let outcomes, let database, _):
+                        answer(outcomes)
+                        // Back to the writer to be freed there (after a stop its inbox is gone:
+                        // then they are freed here).
+                        try? writerInboxes[database]?.sendObject(WriterMessage.release(outcomes))
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .rejectionsStored(let handled, let events):
                         rejectionBacklog -= handled

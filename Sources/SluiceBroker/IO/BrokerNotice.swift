@@ -2,7 +2,12 @@ import SluiceWire
 
 /// Messages the I/O thread receives from the threads that work for it.
 enum BrokerNotice: Sendable {
-    case outcomes([CommandOutcome])
+    /// A writer's answers to one batch of `database`, with the batch's commands: the I/O thread
+    /// made the commands, so it frees them; it hands the outcomes back to the writer, which made
+    /// them, to free (``WriterMessage/release(_:)``). Memory freed by another thread than the one
+    /// that allocated it goes back under that thread's allocator lock: a profile showed the two
+    /// threads waiting on each other's malloc arena for it.
+    case outcomes([CommandOutcome], database: String, commands: [AdmittedCommand])
     case status(token: UInt64, Result<CommandStatus, WireError>)
     /// The rejection auditor stored `handled` records (and publishes their events; fewer when a
     /// write failed).

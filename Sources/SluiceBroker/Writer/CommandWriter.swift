@@ -112,6 +112,7 @@ final class CommandWriter: BrokerWorker {
             case .drainAndStop: stopping = true
             case .compact(let token, let keep): compaction = (token, keep)
             case .refreshProjections(let names): refreshes.formUnion(names)
+            case .release: break  // freed here, on the thread that allocated them
             }
         }
         // How long to wait for work before doing idle maintenance: -1 (forever) when there is
@@ -136,7 +137,7 @@ final class CommandWriter: BrokerWorker {
                 let batch = Array(queue.prefix(maxBatchSize))
                 queue.removeFirst(batch.count)
                 let outcomes = runBatch(batch)
-                try notices.sendObject(BrokerNotice.outcomes(outcomes))
+                try notices.sendObject(BrokerNotice.outcomes(outcomes, database: database.name, commands: batch))
                 idleTimeout = idleCheckpointMs
             }
             if let pending = compaction, queue.isEmpty {

@@ -10,4 +10,6 @@ enum WriterMessage: Sendable {
     case compact(token: UInt64, keep: Int64)
     /// Bring these projections' tables (in this database) up to their sources' newest commit.
     case refreshProjections([String])
+    /// Answered outcomes coming home to be freed on the thread that allocated them.
+    case release([CommandOutcome])
 }
