@@ -47,6 +47,8 @@ import Testing
         ("beta", "audit.tasks", false),
         ("local", "audit.rejected", true),
         ("local", "audit.beta", true),
+        ("beta", "audit.lifecycle", false),  // the plugins' lifecycle is the operator's
+        ("local", "audit.lifecycle", true),
     ])
     func syncNeedsAReadCapability(_ identity: String, _ topic: String, _ allowed: Bool) throws {
         let broker = try Self.broker()
@@ -64,6 +66,19 @@ import Testing
         #expect(try Self.ask(Self.socket(broker, as: "beta"), "COMPACT", ["db": "beta"]).1 == "capability_denied")
         #expect(try Self.ask(Self.socket(broker, as: "alpha"), "COMPACT", ["db": "tasks"]).1 == "capability_denied")
         #expect(try Self.ask(Self.socket(broker, as: "local"), "COMPACT", ["db": "tasks"]).0 == "COMPACTED")
+    }
+
+    /// RELOAD is the operator's; its body is checked before anything stops.
+    @Test func reloadIsTheOperators() throws {
+        let broker = try Self.broker()
+        #expect(try Self.ask(Self.socket(broker, as: "beta"), "RELOAD", [:]).1 == "capability_denied")
+        let local = try Self.socket(broker, as: "local")
+        #expect(try Self.ask(local, "RELOAD", ["action": "explode", "plugin": "beta"]).1 == "invalid_message")
+        #expect(try Self.ask(local, "RELOAD", ["action": "install", "purge": true]).1 == "invalid_message")
+        #expect(try Self.ask(local, "RELOAD", ["plugin": "../etc"]).1 == "invalid_message")
+        #expect(try Self.ask(local, "RELOAD", [:]).0 == "RELOADED")
+        // Nothing changed on disk: nothing to report, and the plugins still served.
+        #expect(try Self.ask(Self.socket(broker, as: "beta"), "PING", [:]).0 == "PONG")
     }
 
     @Test func statsShowAPluginOnlyItsOwnCounters() async throws {

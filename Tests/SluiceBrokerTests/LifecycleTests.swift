@@ -24,6 +24,11 @@ import Testing
         try Fixtures.run("sluice", ["plugins"] + arguments + ["--data-dir", data.path])
     }
 
+    static func schema(_ name: String) throws -> InputSchema {
+        let url = Fixtures.repositoryRoot.appendingPathComponent("schemas/protocol/\(name).schema.json")
+        return try InputSchema(try JSONValue(parsing: Array(try Data(contentsOf: url))))
+    }
+
     /// The next `audit.lifecycle` record (skipping heartbeats).
     static func nextChange(_ watcher: RawSocket) throws -> JSONValue? {
         while let frames = try watcher.receive() {
@@ -87,6 +92,7 @@ import Testing
         #expect(install.status == 0, "\(install.output)")
         #expect(install.output.contains("installed alpha 0.1.0 (the broker serves the change)"), "\(install.output)")
         let installed = try #require(try Self.nextChange(watcher))
+        #expect(try Self.schema("lifecycle-change").violations(of: installed) == [])
         #expect(installed["action"] == "installed")
         #expect(installed["plugin"] == "alpha")
         #expect(installed["actor"] == "local")
@@ -150,6 +156,15 @@ import Testing
         #expect(try await steady.value == 300)
         let count = try await broker.open("plugins").read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM beta_items") }
         #expect(count == 300)
+
+        // A RELOAD with nothing changed on disk: no change, the body as its schema says.
+        let reloader = try broker.client()
+        defer { reloader.close() }
+        let unchanged = try await reloader.reload()
+        #expect(try Self.schema("reloaded-body").violations(of: unchanged) == [])
+        #expect(unchanged["changes"] == [])
+        #expect(unchanged["plugins"]?["beta"]?["disabled"] == false)
+        #expect(try Self.schema("reload-request-body").violations(of: ["action": "remove", "plugin": "alpha", "purge": true]) == [])
 
         // audit.lifecycle is stored: SYNC gives the same six records.
         let operatorClient = try broker.client()
