@@ -377,7 +377,8 @@ public final class Broker: Sendable {
         let loop = BrokerIOLoop(
             configuration: configuration, served: try served(serving, opened), brokerEpoch: epoch,
             curveSecretKey: opened.curveKeyPair?.secretKey, queryReaderCount: configuration.queryReaderThreads,
-            handshakeRefusals: handshakeRefusals, metrics: metrics, logger: logger
+            handshakeRefusals: handshakeRefusals, credentials: CredentialCheck(tokens: tokens, curveKeys: curveKeys),
+            metrics: metrics, logger: logger
         )
         loop.reloader = { [unowned self] in reload(purge: $0) }
         let handOver = LoopBox(loop)

@@ -105,8 +105,11 @@ public final class ZMQSocket {
     /// One message as it came in, with where it came from.
     public struct Received {
         public var frames: [[UInt8]]
-        /// The requested metadata property of the sender's connection (e.g. `User-Id`), if any.
-        public var property: String?
+        /// The requested metadata properties of the sender's connection (e.g. `User-Id`), in the
+        /// order asked, nil where the connection has none.
+        public var properties: [String?]
+        /// The first requested property.
+        public var property: String? { properties.first ?? nil }
         /// The file descriptor of the connection it came in on (`ZMQ_SRCFD`); -1 for inproc.
         /// A descriptor is reused once its connection closes: pair it with the socket's monitor
         /// events (accepted, disconnected), which name the same descriptors.
@@ -117,8 +120,16 @@ public final class ZMQSocket {
     /// identity the ZAP handler gave the peer that sent it); nil when nothing is queued and
     /// `dontWait` is set.
     public func receive(dontWait: Bool = false, property: String?) throws(ZMQError) -> Received? {
+        try receive(dontWait: dontWait, properties: property.map { [$0] } ?? [])
+    }
+
+    /// Receives one message and metadata properties of its connection (`User-Id`, or what the
+    /// ZAP handler attached); nil when nothing is queued and `dontWait` is set.
+    public func receive(dontWait: Bool = false, properties: [String]) throws(ZMQError) -> Received? {
         let socket = try live("receive")
-        var received = Received(frames: [], property: nil, sourceDescriptor: -1)
+        var received = Received(
+            frames: [], properties: Array(repeating: nil, count: properties.count), sourceDescriptor: -1)
+        var found = false
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
@@ -132,8 +143,11 @@ public final class ZMQSocket {
             }
             // A ROUTER makes the routing-id frame itself, without the connection's metadata or
             // descriptor: take both from the first frame that carries them.
-            if received.property == nil, let property, let text = zmq_msg_gets(&message, property) {
-                received.property = String(cString: text)
+            if !found, !properties.isEmpty, zmq_msg_gets(&message, properties[0]) != nil {
+                found = true
+                for (index, name) in properties.enumerated() {
+                    received.properties[index] = zmq_msg_gets(&message, name).map { String(cString: $0) }
+                }
             }
             if received.sourceDescriptor < 0 { received.sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
             let size = zmq_msg_size(&message)

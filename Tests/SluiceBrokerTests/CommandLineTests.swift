@@ -82,13 +82,20 @@ import Testing
             return try SluiceClient(configuration: configuration)
         }
         let before = try client(old)
+        defer { before.close() }
         _ = try await before.send("alpha.item.create@v1", ["title": "before"], idempotencyKey: "b")
-        before.close()
 
         let rotated = try sluice(["plugins", "rotate-token", "alpha", "--data-dir", data.path])
         #expect(rotated.status == 0, "\(rotated.output)")
         let new = try #require(tokens.token(for: "alpha"))
         #expect(new != old)
+        // The connection made with the old token, still open, is refused from its next request on.
+        do {
+            _ = try await before.send("alpha.item.create@v1", ["title": "still open"], idempotencyKey: "c")
+            Issue.record("a connection of the old token was served after the rotation")
+        } catch let error as WireError {
+            #expect(error.code == .unauthenticated)
+        }
 
         let stale = try client(old)
         defer { stale.close() }

@@ -116,10 +116,17 @@ import Testing
         defer { setup.broker.stop() }
         let store = setup.broker.broker.curveKeys
         let first = try setup.client(setup.credentials("alpha"))
+        defer { first.close() }
         _ = try await first.send("alpha.item.create@v1", ["title": "before"], idempotencyKey: "r-1")
-        first.close()
 
         try store.revoke(id: "alpha")
+        // The connection that is still open is refused from its next request on.
+        do {
+            _ = try await first.send("alpha.item.create@v1", ["title": "still open"], idempotencyKey: "r-3")
+            Issue.record("an open connection of a revoked key was served")
+        } catch let error as WireError {
+            #expect(error.code == .unauthenticated)
+        }
         let log = try String(
             contentsOf: store.directory.appendingPathComponent("revocations.log"), encoding: .utf8)
         #expect(log.contains("\"id\":\"alpha\""))

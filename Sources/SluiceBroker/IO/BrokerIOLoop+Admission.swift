@@ -9,7 +9,10 @@ extension BrokerIOLoop {
     func actor(for target: ReplyTarget) -> String { target.actor }
 
     /// Handles one ROUTER message. Never throws: every problem becomes an ERROR to the sender.
-    func handle(_ frames: [[UInt8]], actor: String, draining: Bool, socket: Int = 0, connection: Int32 = -1) {
+    func handle(
+        _ frames: [[UInt8]], actor: String, draining: Bool, socket: Int = 0, connection: Int32 = -1,
+        credential: String? = nil
+    ) {
         counters.received += 1
         var (envelopeTarget, sluiceFrames, wellFormed) = ReplyTarget.split(frames)
         envelopeTarget.actor = actor
@@ -54,6 +57,17 @@ extension BrokerIOLoop {
                 WireError(
                     .unauthenticated,
                     "this connection's credentials were refused: connect with PLAIN username and token (the operator's token is <data-dir>/tokens/local.token)"
+                ),
+                kind: message.kind
+            )
+            return
+        }
+        if credentials?.stillHolds(actor: target.actor, credential: credential) == false {
+            reject(
+                target,
+                WireError(
+                    .unauthenticated,
+                    "the credentials of this connection were revoked after it connected (token rotated, plugin disabled or removed, or CURVE key revoked); connect again with current ones"
                 ),
                 kind: message.kind
             )

@@ -117,6 +117,8 @@ final class BrokerIOLoop {
 
     /// Credentials the ZAP handler refused (counted there, audited here once per heartbeat).
     let handshakeRefusals: HandshakeRefusals
+    /// Whether an open connection's credential still holds (revocation reaches open connections).
+    let credentials: CredentialCheck?
 
     // Sockets, set up in `run` on the I/O thread.
     var router: ZMQSocket!
@@ -144,8 +146,10 @@ final class BrokerIOLoop {
 
     init(
         configuration: BrokerConfiguration, served: ServedSet, brokerEpoch: String, curveSecretKey: String?,
-        queryReaderCount: Int, handshakeRefusals: HandshakeRefusals, metrics: BrokerMetrics? = nil, logger: Logger
+        queryReaderCount: Int, handshakeRefusals: HandshakeRefusals, credentials: CredentialCheck? = nil,
+        metrics: BrokerMetrics? = nil, logger: Logger
     ) {
+        self.credentials = credentials
         self.curveSecretKey = curveSecretKey
         self.handshakeRefusals = handshakeRefusals
         self.metrics = metrics
@@ -307,6 +311,7 @@ final class BrokerIOLoop {
         var idle = configuration.idleExitMs.map { IdleExit(afterMs: $0) }
         openWatch = DatabaseOpenWatch(files: databaseFiles)
         let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
+        let credentialIndex = credentials.flatMap { $0.fileDescriptor >= 0 ? poller.add(fileDescriptor: $0.fileDescriptor) : nil }
         checkForeignHolders()
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
         var nextHeartbeat = Clock.monotonicNanoseconds()
@@ -346,6 +351,7 @@ final class BrokerIOLoop {
                     if workersRunning.isEmpty { try stopHelpers() }
                 }
             }
+            if let credentialIndex, readable[credentialIndex] { credentials?.drain() }
             if let openWatchIndex, readable[openWatchIndex] {
                 openWatch?.drain()
                 checkForeignHolders()
@@ -389,10 +395,16 @@ final class BrokerIOLoop {
                 if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
             }
             if readable[publisherIndex] {
-                while let received = try publisher.receive(dontWait: true, property: "User-Id") {
-                    if let message = received.frames.first {
-                        handleSubscription(message, actor: received.property ?? "", on: publisher)
+                while let received = try publisher.receive(
+                    dontWait: true, properties: ["User-Id", ZAPAuthenticator.credentialProperty])
+                {
+                    let actor = received.properties[0] ?? ""
+                    // A connection whose credential was revoked since its handshake is granted nothing.
+                    guard credentials?.stillHolds(actor: actor, credential: received.properties[1]) != false else {
+                        counters.subscriptionsRefused += 1
+                        continue
                     }
+                    if let message = received.frames.first { handleSubscription(message, actor: actor, on: publisher) }
                 }
             }
             for (position, index) in inprocPublisherIndexes.enumerated() where readable[index] {
@@ -413,11 +425,12 @@ final class BrokerIOLoop {
             if readable[routerIndex] {
                 var handled = 0
                 while handled < 512, reloading == nil,
-                    let received = try router.receive(dontWait: true, property: "User-Id")
+                    let received = try router.receive(
+                        dontWait: true, properties: ["User-Id", ZAPAuthenticator.credentialProperty])
                 {
                     handle(
-                        received.frames, actor: received.property ?? "", draining: draining,
-                        connection: received.sourceDescriptor)
+                        received.frames, actor: received.properties[0] ?? "", draining: draining,
+                        connection: received.sourceDescriptor, credential: received.properties[1])
                     handled += 1
                 }
                 flushHandoffs()
