@@ -43,6 +43,17 @@ enum PluginLifecycle {
         }
     }
 
+    /// `disable` and `enable`: the mark beside its token, then the broker.
+    static func setDisabled(_ id: String, _ disabled: Bool, dataDir: String) async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        guard PluginCatalog(dataDirectory: data).manifest(of: id) != nil else {
+            throw ValidationError("no installed plugin '\(id)'")
+        }
+        try TokenStore(dataDirectory: data).setDisabled(id, disabled)
+        let action = disabled ? "disable" : "enable"
+        report(try await tellBroker(dataDir: dataDir, action: action, plugin: id), whenStopped: "\(action)d \(id)")
+    }
+
     /// A refused reload's reason on standard error, and exit 1.
     static func refused(_ error: WireError, undone: String) -> ExitCode {
         FileHandle.standardError.write(Data("the broker refused: \(error.message)\n\(undone)\n".utf8))
@@ -61,27 +72,14 @@ struct PluginsUpgrade: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The folder of the new version (with plugin.json).")
-    var path: String
-
-    @Option(name: .long, help: "The broker's data directory.")
-    var dataDir: String = "data"
-
-    @Option(
-        name: .long, parsing: .singleValue,
-        help: "Contract sets the broker serves (their projections are what the plugin may read). Default: examples/tasks when it exists."
-    )
-    var contracts: [String] = []
+    @OptionGroup var plugin: PluginFolderOptions
 
     func run() async throws {
-        let catalog = PluginCatalog(dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL)
-        var sets = contracts
-        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
-        let (manifest, previous) = try catalog.upgrade(
-            from: URL(fileURLWithPath: path).standardizedFileURL,
-            contractDirectories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
+        let catalog = plugin.catalog
+        let (manifest, previous) = try catalog.upgrade(from: plugin.source, contractDirectories: plugin.contractSets)
         do {
-            let reloaded = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "upgrade", plugin: manifest.id)
+            let reloaded = try await PluginLifecycle.tellBroker(
+                dataDir: plugin.dataDir, action: "upgrade", plugin: manifest.id)
             catalog.commitUpgrade(manifest.id)
             PluginLifecycle.report(
                 reloaded,
@@ -129,16 +127,7 @@ struct PluginsDisable: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    func run() async throws {
-        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
-        guard PluginCatalog(dataDirectory: data).manifest(of: id) != nil else {
-            throw ValidationError("no installed plugin '\(id)'")
-        }
-        try TokenStore(dataDirectory: data).setDisabled(id, true)
-        PluginLifecycle.report(
-            try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "disable", plugin: id),
-            whenStopped: "disabled \(id)")
-    }
+    func run() async throws { try await PluginLifecycle.setDisabled(id, true, dataDir: dataDir) }
 }
 
 struct PluginsEnable: AsyncParsableCommand {
@@ -151,16 +140,7 @@ struct PluginsEnable: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    func run() async throws {
-        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
-        guard PluginCatalog(dataDirectory: data).manifest(of: id) != nil else {
-            throw ValidationError("no installed plugin '\(id)'")
-        }
-        try TokenStore(dataDirectory: data).setDisabled(id, false)
-        PluginLifecycle.report(
-            try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "enable", plugin: id),
-            whenStopped: "enabled \(id)")
-    }
+    func run() async throws { try await PluginLifecycle.setDisabled(id, false, dataDir: dataDir) }
 }
 
 struct PluginsRemove: AsyncParsableCommand {
@@ -196,5 +176,29 @@ struct PluginsRemove: AsyncParsableCommand {
         }
         PluginLifecycle.report(
             reloaded, whenStopped: "removed \(id) \(manifest.version)\(purge ? " and its data" : "; its data stays")")
+    }
+}
+
+/// What `install` and `upgrade` take: the plugin folder, the data directory, and the contract
+/// sets the broker serves (for the projections a plugin may read).
+struct PluginFolderOptions: ParsableArguments {
+    @Argument(help: "The plugin folder (with plugin.json).")
+    var path: String
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    @Option(
+        name: .long, parsing: .singleValue,
+        help: "Contract sets the broker serves (their projections are what the plugin may read). Default: examples/tasks when it exists."
+    )
+    var contracts: [String] = []
+
+    var source: URL { URL(fileURLWithPath: path).standardizedFileURL }
+    var catalog: PluginCatalog { PluginCatalog(dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL) }
+    var contractSets: [URL] {
+        var sets = contracts
+        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
+        return sets.map { URL(fileURLWithPath: $0).standardizedFileURL }
     }
 }

@@ -54,40 +54,25 @@ struct PluginsInstall: AsyncParsableCommand {
             Checks the folder (permissions, signature when keys are trusted), the manifest, every contract and \
             migration first; a bad plugin changes nothing on disk. Then copies the folder to \
             <data-dir>/installed/<id>/, creates its token <data-dir>/tokens/<id>.token (give it to the plugin: it \
-            connects with name <id> and that token) and records it in core.db. A running broker serves it at once \
-            (its connections stay open); when the broker cannot, the install is undone.
+            connects with name <id> and that token). A running broker serves it at once (its connections stay \
+            open) and records it in core.db; when the broker cannot serve it, the install is undone.
             """
     )
 
-    @Argument(help: "The plugin folder (with plugin.json).")
-    var path: String
-
-    @Option(name: .long, help: "The broker's data directory.")
-    var dataDir: String = "data"
-
-    @Option(
-        name: .long, parsing: .singleValue,
-        help: "Contract sets the broker serves (their projections are what the plugin may read). Default: examples/tasks when it exists."
-    )
-    var contracts: [String] = []
+    @OptionGroup var plugin: PluginFolderOptions
 
     func run() async throws {
-        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
-        var sets = contracts
-        if sets.isEmpty, FileManager.default.fileExists(atPath: "examples/tasks/contracts") { sets = ["examples/tasks"] }
-        let catalog = PluginCatalog(dataDirectory: data)
-        let source = URL(fileURLWithPath: path).standardizedFileURL
-        if let incoming = try? PluginManifest(directory: source), let installed = catalog.manifest(of: incoming.id) {
+        let catalog = plugin.catalog
+        if let incoming = try? PluginManifest(directory: plugin.source), let installed = catalog.manifest(of: incoming.id) {
             throw ValidationError(
-                "\(incoming.id) \(installed.version) is installed; to replace it: sluice plugins upgrade \(path)")
+                "\(incoming.id) \(installed.version) is installed; to replace it: sluice plugins upgrade \(plugin.path)")
         }
-        let manifest = try catalog.install(
-            from: source, contractDirectories: sets.map { URL(fileURLWithPath: $0).standardizedFileURL })
+        let manifest = try catalog.install(from: plugin.source, contractDirectories: plugin.contractSets)
         print("installed \(manifest.id) \(manifest.version) (\(manifest.databaseMode.rawValue))")
-        print("token: \(TokenStore(dataDirectory: data).url(for: manifest.id).path)")
+        print("token: \(TokenStore(dataDirectory: catalog.dataDirectory).url(for: manifest.id).path)")
         do {
             PluginLifecycle.report(
-                try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "install", plugin: manifest.id),
+                try await PluginLifecycle.tellBroker(dataDir: plugin.dataDir, action: "install", plugin: manifest.id),
                 whenStopped: "the broker serves it when it starts")
         } catch let error as WireError where error.code == .reloadRefused {
             _ = try catalog.remove(manifest.id)
