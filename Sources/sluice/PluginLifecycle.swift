@@ -111,7 +111,7 @@ struct PluginsRetire: AsyncParsableCommand {
         guard try catalog.retire(id, contract: contractID) else {
             throw ValidationError("\(id) keeps no older version \(contract)")
         }
-        let reloaded = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "upgrade", plugin: id)
+        let reloaded = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "retire", plugin: id)
         print(reloaded == nil ? "\(contract) retired; the broker stops serving it when it starts" : "\(contract) is no longer served")
     }
 }

@@ -119,6 +119,10 @@ import Testing
         // Retire v1: no longer served.
         let retire = try Self.sluice(["retire", "alpha", "alpha.item.create@v1"], data: data)
         #expect(retire.status == 0, "\(retire.output)")
+        let retired = try #require(try Self.nextChange(watcher))
+        #expect(retired["action"] == "retired")
+        #expect(retired["contracts"] == ["alpha.item.create@v1"])
+        #expect(try Self.schema("lifecycle-change").violations(of: retired) == [])
         await #expect(throws: WireError.self) { try await alpha.send("alpha.item.create@v1", ["title": "too late"]) }
 
         // Disable: refused at its next connection, nothing served on the open one; enable: back.
@@ -166,11 +170,13 @@ import Testing
         #expect(unchanged["plugins"]?["beta"]?["disabled"] == false)
         #expect(try Self.schema("reload-request-body").violations(of: ["action": "remove", "plugin": "alpha", "purge": true]) == [])
 
-        // audit.lifecycle is stored: SYNC gives the same six records.
+        // audit.lifecycle is stored: SYNC gives the same seven records.
         let operatorClient = try broker.client()
         defer { operatorClient.close() }
         let page = try await operatorClient.sync(topic: Topic.lifecycle, fromSeq: 1)
-        #expect(page.events.map { $0.body["action"] } == ["installed", "upgraded", "disabled", "enabled", "token_rotated", "removed"])
+        #expect(
+            page.events.map { $0.body["action"] }
+                == ["installed", "upgraded", "retired", "disabled", "enabled", "token_rotated", "removed"])
     }
 
     /// A plugin the broker cannot serve (its migration fails on the data) is refused by the

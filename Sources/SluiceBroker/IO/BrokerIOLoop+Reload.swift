@@ -21,7 +21,9 @@ extension BrokerIOLoop {
         var waiting: Set<String>
     }
 
-    static let reloadActions: Set<String> = ["install", "upgrade", "disable", "enable", "remove", "rotate-token"]
+    static let reloadActions: Set<String> = [
+        "install", "upgrade", "retire", "disable", "enable", "remove", "rotate-token",
+    ]
 
     func beginReload(_ message: WireMessage, target: ReplyTarget) {
         if let denial = administrativeDenial(actor: target.actor, kind: .reload) {
@@ -117,6 +119,12 @@ extension BrokerIOLoop {
             case (_, let now?) where id == reload.plugin && reload.action == "rotate-token":
                 change["action"] = "token_rotated"
                 change["version"] = .string(now.version)
+            case (_, let now?) where !Self.contracts(of: id, in: old).subtracting(Self.contracts(of: id, in: new)).isEmpty:
+                // Same version, fewer contracts: kept older versions retired (`sluice plugins retire`).
+                change["action"] = "retired"
+                change["version"] = .string(now.version)
+                change["contracts"] = .array(
+                    Self.contracts(of: id, in: old).subtracting(Self.contracts(of: id, in: new)).sorted().map(JSONValue.string))
             default:
                 continue
             }
@@ -124,6 +132,11 @@ extension BrokerIOLoop {
             changes.append(change)
         }
         return changes
+    }
+
+    /// The contracts (`name@version`) plugin `id` has served in `registry`.
+    static func contracts(of id: String, in registry: ContractRegistry) -> Set<String> {
+        Set(registry.contracts.values.filter { $0.plugin == id }.map(\.id.description))
     }
 
     private func reloadedBody(_ changes: [[String: JSONValue]]) -> JSONValue {
