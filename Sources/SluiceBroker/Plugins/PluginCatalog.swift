@@ -86,8 +86,9 @@ public struct PluginCatalog: Sendable {
     /// checks. Contract versions the installed copy serves that the new one replaces with another
     /// version of the same name (`note.create@v1` when the new one has `note.create@v2`) are kept,
     /// so clients still sending the old version are served while they move (``retire(_:contract:)``
-    /// ends that). Returns the new manifest and the previous copy, moved aside to `installed/.<id>.previous`
-    /// (``commitUpgrade(_:)`` deletes it, ``revertUpgrade(_:)`` puts it back).
+    /// ends that). Returns the new manifest and the previous one; the previous copy is kept aside
+    /// in `installed/.<id>.previous` (``commitUpgrade(_:)`` deletes it, ``revertUpgrade(_:)`` puts
+    /// it back).
     public func upgrade(from source: URL, contractDirectories: [URL] = []) throws -> (
         manifest: PluginManifest, previous: PluginManifest
     ) {
