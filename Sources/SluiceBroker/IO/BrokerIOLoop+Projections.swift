@@ -87,8 +87,11 @@ extension BrokerIOLoop {
     /// After commits to `database`: asks each target's writer to refresh the projections whose
     /// query reads a table the commits changed (every projection of the source when they changed
     /// rows SQLite could not name).
+    ///
+    /// Not while the writers stop for a reload: the reload's reopening brings every projection
+    /// up to its source's newest commit (``ProjectionStart``), as a start does.
     func refreshProjections(source database: String, tables: Set<String>, everything: Bool) {
-        guard !draining, let projections = projectionsBySource[database] else { return }
+        guard !draining, reloading == nil, let projections = projectionsBySource[database] else { return }
         var byTarget: [String: [String]] = [:]
         for projection in projections {
             let region = projectionRegions[projection.name] ?? .fullDatabase
