@@ -288,13 +288,16 @@ public final class Broker: Sendable {
         }
     }
 
-    /// What the I/O thread serves of `serving`.
-    private func served(_ serving: Serving, _ opened: Opened) throws -> ServedSet {
+    /// What the I/O thread serves of `serving`. The auditor's streams only at start, before its
+    /// thread runs (``RejectionAuditorBox``): after a reload the I/O thread keeps its own positions.
+    private func served(_ serving: Serving, _ opened: Opened, atStart: Bool = false) throws -> ServedSet {
         var streams: [String: (seq: Int64, epoch: String)] = [:]
         for (name, database) in serving.databases { streams[name] = (try database.lastSeq(), database.epoch) }
-        let auditor = opened.auditor.peek
-        streams[RejectionAuditor.stream] = (auditor.lastSeq, auditor.epoch)
-        streams[RejectionAuditor.lifecycleStream] = (auditor.lastLifecycleSeq, auditor.epoch)
+        if atStart {
+            let auditor = opened.auditor.peek
+            streams[RejectionAuditor.stream] = (auditor.lastSeq, auditor.epoch)
+            streams[RejectionAuditor.lifecycleStream] = (auditor.lastLifecycleSeq, auditor.epoch)
+        }
         return ServedSet(
             registry: serving.registry, queryRegions: serving.queryRegions, projections: serving.projections,
             databaseFiles: serving.databases.values.map(\.url)
@@ -375,7 +378,7 @@ public final class Broker: Sendable {
     /// not bind) it stops the broker: ``finish()``.
     private func startIOThread(_ opened: Opened, _ serving: Serving) throws {
         let loop = BrokerIOLoop(
-            configuration: configuration, served: try served(serving, opened), brokerEpoch: epoch,
+            configuration: configuration, served: try served(serving, opened, atStart: true), brokerEpoch: epoch,
             curveSecretKey: opened.curveKeyPair?.secretKey, queryReaderCount: configuration.queryReaderThreads,
             handshakeRefusals: handshakeRefusals, credentials: CredentialCheck(tokens: tokens, curveKeys: curveKeys),
             metrics: metrics, logger: logger

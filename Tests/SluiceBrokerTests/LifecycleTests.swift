@@ -154,6 +154,15 @@ import Testing
         #expect(removed["action"] == "removed")
         #expect(removed["purged"] == true)
         #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("plugins/alpha.db").path))
+        // The heartbeat still knows every stream after the reloads: the lifecycle's, at its newest seq.
+        var heartbeat: Event?
+        while heartbeat == nil, let frames = try watcher.receive() {
+            let event = try Event(frames: frames)
+            if event.topic == "hb" { heartbeat = event }
+        }
+        #expect(heartbeat?.body["streams"]?["lifecycle"]?["seq"] == removed["seq"])
+        #expect(heartbeat?.body["streams"]?["rejected"] != nil)
+        #expect(heartbeat?.body["streams"]?["alpha"] == nil)
         #expect(TokenStore(dataDirectory: data).token(for: "alpha") == nil)
 
         // beta never noticed: every command acknowledged once, in order.

@@ -171,9 +171,14 @@ final class BrokerIOLoop {
         projectionSeqs = served.projections.seqs
         projectionsBySource = Dictionary(grouping: registry.projections.values, by: \.sourceDatabase)
         projectionsReadByQuery = BrokerIOLoop.projectionsRead(registry: registry, queryRegions: queryRegions)
-        // A stream keeps its position across a reload; a new database's comes in, a removed
-        // one's goes.
-        streams = served.streams
+        // A database's stream keeps its position across a reload (its writer stopped on it); a
+        // new database's comes in, a removed one's goes. The auditor's streams, which the reload
+        // does not read (the auditor keeps running), keep the positions this thread knows.
+        var next = served.streams
+        for stream in [RejectionAuditor.stream, RejectionAuditor.lifecycleStream] where next[stream] == nil {
+            next[stream] = streams[stream]
+        }
+        streams = next
     }
 
     /// Binds the sockets, reports through `ready`, then serves until `stopRequested` turns true
