@@ -57,9 +57,15 @@ extension BrokerIOLoop {
         reloading = Reload(
             target: target, action: action?.stringValue, plugin: plugin?.stringValue,
             purge: purge?.boolValue == true, waiting: workersRunning.union(helpersRunning.subtracting(["rejection-auditor"])))
-        for inbox in writerInboxes.values { try? inbox.sendObject(WriterMessage.drainAndStop) }
-        for socket in queryReaders { try? socket.sendObject(QueryReader.Message.stop) }
-        try? readerInbox.sendObject(StoreReader.Message.stop)
+        // A worker that cannot be told (its thread gone) is not waited for.
+        for (database, inbox) in writerInboxes where (try? inbox.sendObject(WriterMessage.drainAndStop)) == nil {
+            reloading?.waiting.remove(database)
+        }
+        for (index, socket) in queryReaders.enumerated() where (try? socket.sendObject(QueryReader.Message.stop)) == nil {
+            reloading?.waiting.remove("query-reader-\(index)")
+        }
+        if (try? readerInbox.sendObject(StoreReader.Message.stop)) == nil { reloading?.waiting.remove("store-reader") }
+        if reloading?.waiting.isEmpty == true { workerStoppedForReload("") }
     }
 
     /// One worker has answered everything and stopped; the last one completes the reload.
