@@ -159,7 +159,7 @@ import Testing
         try catalog.install(from: try Self.plugin("notes-shared", in: directory, mode: .shared))
     }
 
-    @Test(arguments: ["rejected", "core", "audit", "plugins", "local", "anonymous"])
+    @Test(arguments: ["rejected", "lifecycle", "core", "audit", "plugins", "local", "anonymous"])
     func namesTheBrokerUsesAreNotPluginIDs(_ id: String) throws {
         let manifest: JSONValue = ["id": .string(id), "version": "1.0.0", "capabilities": [], "database": ["mode": "exclusive-sqlite"]]
         #expect(throws: PluginManifest.Invalid.self) { try PluginManifest(json: manifest) }
