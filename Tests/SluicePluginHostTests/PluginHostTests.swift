@@ -253,7 +253,7 @@ final class FloodingPlugin: Plugin {
     }
 }
 
-/// Sends one command as itself, then waits to be stopped.
+/// Sends one command as itself when it starts, then runs as plugins do by default until stopped.
 final class OneCommandPlugin: Plugin {
     let tally: CallTally
     let contract: String
@@ -261,11 +261,9 @@ final class OneCommandPlugin: Plugin {
         self.tally = tally
         self.contract = contract
     }
-    func initialize(_ context: PluginContext) async throws {}
-    func run(_ context: PluginContext) async throws {
+    func initialize(_ context: PluginContext) async throws {
         try await context.broker.send(contract, ["title": .string("from \(context.id)")])
         tally.count(.succeeded)
-        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
     }
 }
 
