@@ -16,6 +16,12 @@ extension BrokerIOLoop {
     /// starts again (a process still holding a file is then reported once more).
     static let maximumReportedHolders = 1000
 
+    /// How long after an open the holders are looked at again. The kernel reports an open
+    /// (`IN_OPEN`) from inside the `open` call, so the first look can come before the new
+    /// descriptor appears in the opener's `/proc/<pid>/fd`; a full CI run under load once missed
+    /// an intruder that way. One more look per burst of opens, not a timer.
+    static let holderRecheckDelayNanos: UInt64 = 100_000_000
+
     func checkForeignHolders() {
         let ownExecutable = OpenFileHolders.readLink("/proc/self/exe")
         let holders = OpenFileHolders.holders(of: databaseFiles, excluding: getpid()).filter {

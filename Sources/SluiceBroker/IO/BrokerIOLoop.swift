@@ -112,6 +112,8 @@ final class BrokerIOLoop {
     var databaseFiles: [URL] = []
     /// Opens of the database files, to notice another process holding one (BrokerIOLoop+Invariant.swift).
     var openWatch: DatabaseOpenWatch?
+    /// When to look at the files' holders once more after an open (see ``checkForeignHolders()``).
+    var holderRecheckAt: UInt64?
     /// (pid, file) pairs already reported, so each holder is logged and audited once.
     var reportedHolders: Set<OpenFileHolders.Holder> = []
 
@@ -332,7 +334,11 @@ final class BrokerIOLoop {
                 nextHeartbeat = now + heartbeatNanos
             }
             expireParkedQueries(now: now)
-            var wakeAt = min(nextHeartbeat, nextParkedDeadline ?? nextHeartbeat)
+            if let recheck = holderRecheckAt, now >= recheck {
+                holderRecheckAt = nil
+                checkForeignHolders()
+            }
+            var wakeAt = min(nextHeartbeat, nextParkedDeadline ?? nextHeartbeat, holderRecheckAt ?? nextHeartbeat)
             if let exitAt = idle?.exitAt, !draining { wakeAt = min(wakeAt, exitAt) }
             let timeout = Int((wakeAt - min(wakeAt, Clock.monotonicNanoseconds())) / 1_000_000) + 1
             let readable = try poller.poll(timeoutMilliseconds: timeout)
@@ -360,6 +366,9 @@ final class BrokerIOLoop {
             if let openWatchIndex, readable[openWatchIndex] {
                 openWatch?.drain()
                 checkForeignHolders()
+                // The open's event can come before the opener's descriptor is in /proc: one more
+                // look a moment later catches an opener the first one missed.
+                holderRecheckAt = Clock.monotonicNanoseconds() + BrokerIOLoop.holderRecheckDelayNanos
             }
             if readable[noticeIndex] {
                 while let notice = try notices.receiveObject(BrokerNotice.self, dontWait: true) {
