@@ -380,7 +380,7 @@ public final class Broker: Sendable {
         let loop = BrokerIOLoop(
             configuration: configuration, served: try served(serving, opened, atStart: true), brokerEpoch: epoch,
             curveSecretKey: opened.curveKeyPair?.secretKey, queryReaderCount: configuration.queryReaderThreads,
-            handshakeRefusals: handshakeRefusals, credentials: CredentialCheck(tokens: tokens, curveKeys: curveKeys),
+            handshakeRefusals: handshakeRefusals, credentials: CredentialCheck(tokens: tokens, curveKeys: curveKeys, cachesVerdicts: true),
             metrics: metrics, logger: logger
         )
         loop.reloader = { [unowned self] in reload(purge: $0) }

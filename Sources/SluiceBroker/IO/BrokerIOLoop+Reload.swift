@@ -78,7 +78,7 @@ extension BrokerIOLoop {
         disconnectWorkers()
         let previousFiles = databaseFiles
         adopt(outcome.served)
-        openWatch?.watch(databaseFiles.filter { !previousFiles.contains($0) })
+        fileWatch.watchDatabases(databaseFiles.filter { !previousFiles.contains($0) })
         do {
             try connectWorkers()
         } catch {

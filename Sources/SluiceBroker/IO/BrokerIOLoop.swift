@@ -110,8 +110,9 @@ final class BrokerIOLoop {
     let curveSecretKey: String?
     /// Every database file the broker owns (for the golden invariant's runtime check).
     var databaseFiles: [URL] = []
-    /// Opens of the database files, to notice another process holding one (BrokerIOLoop+Invariant.swift).
-    var openWatch: DatabaseOpenWatch?
+    /// Opens of the database files (another process holding one: BrokerIOLoop+Invariant.swift) and
+    /// changes in the credential directories (``CredentialCheck``).
+    let fileWatch = FileWatch()
     /// When to look at the files' holders once more after an open (see ``checkForeignHolders()``).
     var holderRecheckAt: UInt64?
     /// (pid, file) pairs already reported, so each holder is logged and audited once.
@@ -316,9 +317,15 @@ final class BrokerIOLoop {
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         connectionWatch.register(with: &poller)
         var idle = configuration.idleExitMs.map { IdleExit(afterMs: $0) }
-        openWatch = DatabaseOpenWatch(files: databaseFiles)
-        let openWatchIndex = openWatch.map { poller.add(fileDescriptor: $0.fileDescriptor) }
-        let credentialIndex = credentials.flatMap { $0.fileDescriptor >= 0 ? poller.add(fileDescriptor: $0.fileDescriptor) : nil }
+        fileWatch.watchDatabases(databaseFiles)
+        for directory in credentials?.watchedDirectories ?? [] { fileWatch.watchCredentials(directory) }
+        credentials?.cachesVerdicts = fileWatch.isWatching
+        if !fileWatch.isWatching {
+            logger.warning(
+                "no inotify instance (fs.inotify.max_user_instances reached?): other processes opening the databases are found by sluice doctor only, and revoked credentials are checked on every request",
+                metadata: ["errno": "\(fileWatch.failure)"])
+        }
+        let fileWatchIndex = fileWatch.isWatching ? poller.add(fileDescriptor: fileWatch.fileDescriptor) : nil
         checkForeignHolders()
         let heartbeatNanos = UInt64(configuration.heartbeatIntervalMs) * 1_000_000
         var nextHeartbeat = Clock.monotonicNanoseconds()
@@ -362,13 +369,15 @@ final class BrokerIOLoop {
                     if workersRunning.isEmpty { try stopHelpers() }
                 }
             }
-            if let credentialIndex, readable[credentialIndex] { credentials?.drain() }
-            if let openWatchIndex, readable[openWatchIndex] {
-                openWatch?.drain()
-                checkForeignHolders()
-                // The open's event can come before the opener's descriptor is in /proc: one more
-                // look a moment later catches an opener the first one missed.
-                holderRecheckAt = Clock.monotonicNanoseconds() + BrokerIOLoop.holderRecheckDelayNanos
+            if let fileWatchIndex, readable[fileWatchIndex] {
+                let changes = fileWatch.drain()
+                if changes.contains(.credentialsChanged) { credentials?.forget() }
+                if changes.contains(.databaseOpened) {
+                    checkForeignHolders()
+                    // The open's event can come before the opener's descriptor is in /proc: one
+                    // more look a moment later catches an opener the first one missed.
+                    holderRecheckAt = Clock.monotonicNanoseconds() + BrokerIOLoop.holderRecheckDelayNanos
+                }
             }
             if readable[noticeIndex] {
                 while let notice = try notices.receiveObject(BrokerNotice.self, dontWait: true) {

@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Revocation reaches open connections: whether the credential a connection proved at its
 /// handshake (``ZAPAuthenticator/credentialProperty``: a token's fingerprint, a CURVE key) still
 /// holds for its identity — after `sluice plugins rotate-token`, `disable` or `remove`, or
@@ -11,37 +7,27 @@ import Foundation
 /// (`unauthenticated`) instead of serving it until it happens to reconnect.
 ///
 /// Verdicts are cached per (identity, credential) and forgotten whenever the token or key
-/// directories change: an inotify watch (no polling) whose descriptor the I/O thread polls.
+/// directories change (``FileWatch`` tells the I/O thread, which calls ``forget()``).
 final class CredentialCheck {
     let tokens: TokenStore
     let curveKeys: CurveKeyStore
-    /// The inotify descriptor the I/O thread polls; -1 when inotify is unavailable (verdicts are
-    /// then never cached).
-    let fileDescriptor: Int32
+    /// Without a watch telling when to forget, every request works its verdict out afresh.
+    var cachesVerdicts: Bool
     private var verdicts: [String: Bool] = [:]
 
-    init(tokens: TokenStore, curveKeys: CurveKeyStore) {
+    init(tokens: TokenStore, curveKeys: CurveKeyStore, cachesVerdicts: Bool) {
         self.tokens = tokens
         self.curveKeys = curveKeys
-        let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        fileDescriptor = descriptor
-        guard descriptor >= 0 else { return }
-        let changes = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
-        for directory in [tokens.directory, curveKeys.authorizedDirectory, curveKeys.revokedDirectory] {
-            // Made now if missing, so that a first key or token written later is seen too.
-            try? DurableFile.createDirectory(directory)
-            _ = inotify_add_watch(descriptor, directory.path, changes)
-        }
+        self.cachesVerdicts = cachesVerdicts
     }
 
-    deinit { if fileDescriptor >= 0 { close(fileDescriptor) } }
+    /// The directories whose changes make verdicts stale.
+    var watchedDirectories: [URL] {
+        [tokens.directory, curveKeys.authorizedDirectory, curveKeys.revokedDirectory]
+    }
 
     /// Something changed in the watched directories: every verdict is worked out again.
-    func drain() {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while read(fileDescriptor, &buffer, buffer.count) > 0 {}
-        verdicts.removeAll(keepingCapacity: true)
-    }
+    func forget() { verdicts.removeAll(keepingCapacity: true) }
 
     /// Whether `credential` (as the handshake attached it) still proves `actor`. Connections
     /// without one (in-process, `anonymous`) have nothing to revoke.
@@ -57,7 +43,7 @@ final class CredentialCheck {
                 !tokens.isDisabled(actor)
                 && tokens.token(for: actor).map { ZAPAuthenticator.tokenFingerprint(Array($0.utf8)) } == credential
         }
-        if fileDescriptor >= 0 { verdicts[key] = verdict }
+        if cachesVerdicts { verdicts[key] = verdict }
         return verdict
     }
 }
