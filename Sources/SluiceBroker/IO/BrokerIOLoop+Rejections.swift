@@ -8,7 +8,7 @@ extension BrokerIOLoop {
     /// Answers `error` and records the refusal in audit.db (published on `audit.rejected`).
     func reject(
         _ target: ReplyTarget, _ error: WireError, kind: MessageKind?, request: CommandRequest? = nil,
-        header: [String: JSONValue]? = nil, database: String? = nil
+        header: JSONObject? = nil, database: String? = nil
     ) {
         counters.rejected += 1
         if !target.actor.isEmpty { actorCounters[target.actor, default: ActorCounters()].rejected += 1 }

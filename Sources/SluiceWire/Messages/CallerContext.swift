@@ -16,7 +16,7 @@ public struct CallerContext: Sendable, Equatable {
     public var isEmpty: Bool { traceparent == nil && tenant == nil }
 
     /// Reads the optional `traceparent` and `tenant` header fields; nil when neither is there.
-    public static func parse(_ header: [String: JSONValue]) throws(WireError) -> CallerContext? {
+    public static func parse(_ header: JSONObject) throws(WireError) -> CallerContext? {
         var context = CallerContext()
         if let value = header["traceparent"], !value.isNull {
             guard let text = value.stringValue, isTraceparent(text) else {
@@ -57,16 +57,16 @@ public struct CallerContext: Sendable, Equatable {
     }
 
     /// Adds the fields to a request header.
-    public func write(into header: inout [String: JSONValue]) {
+    public func write(into header: inout JSONObject) {
         if let traceparent { header["traceparent"] = .string(traceparent) }
         if let tenant { header["tenant"] = .string(tenant) }
     }
 
     /// `{"tenant": …, "traceparent": …}` (present fields only), as the command log stores it.
     public var json: JSONValue {
-        var header: [String: JSONValue] = [:]
+        var header = JSONObject()
         write(into: &header)
-        return .object(JSONObject(header))
+        return .object(header)
     }
 
     /// Reads what ``json`` wrote (nil for anything else).

@@ -23,11 +23,10 @@ public struct CommandRequest: Sendable, Equatable {
     }
 
     public func message() -> WireMessage {
-        var header: [String: JSONValue] = [
-            "request_id": .string(requestID),
-            "contract": .string(contract.description),
-            "idempotency_key": .string(idempotencyKey),
-        ]
+        var header = JSONObject()
+        header["contract"] = .string(contract.description)
+        header["idempotency_key"] = .string(idempotencyKey)
+        header["request_id"] = .string(requestID)
         if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
         context?.write(into: &header)
         return WireMessage(kind: .command, header: header, body: payload)
@@ -81,7 +80,7 @@ public struct CommandRequest: Sendable, Equatable {
 
 /// Checks shared by every request header.
 public enum HeaderField {
-    public static func requestID(_ header: [String: JSONValue], limits: ProtocolLimits) throws(WireError) -> String {
+    public static func requestID(_ header: JSONObject, limits: ProtocolLimits) throws(WireError) -> String {
         guard let id = header["request_id"]?.stringValue else {
             throw missing("request_id", "a non-empty string of at most \(limits.maxRequestIDBytes) bytes")
         }
@@ -96,7 +95,7 @@ public enum HeaderField {
 
     /// The optional `request_id` of `HELLO`, `PING` and `STATS`: absent is nil; present, it must
     /// be valid like everywhere else (never truncated, never echoed empty).
-    public static func optionalRequestID(_ header: [String: JSONValue], limits: ProtocolLimits) throws(WireError)
+    public static func optionalRequestID(_ header: JSONObject, limits: ProtocolLimits) throws(WireError)
         -> String?
     {
         guard header["request_id"] != nil else { return nil }

@@ -32,7 +32,9 @@ public struct QueryRequest: Sendable, Equatable {
     }
 
     public func message() -> WireMessage {
-        var header: [String: JSONValue] = ["request_id": .string(requestID), "contract": .string(contract.description)]
+        var header = JSONObject()
+        header["request_id"] = .string(requestID)
+        header["contract"] = .string(contract.description)
         if let limit { header["limit"] = .int(Int64(limit)) }
         if let deadlineMs { header["deadline_ms"] = .int(Int64(deadlineMs)) }
         if !after.isEmpty { header["after"] = .object(after.mapValues { .int($0) }) }

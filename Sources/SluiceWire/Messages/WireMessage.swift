@@ -5,10 +5,16 @@ public struct WireMessage: Sendable, Equatable {
     public static let protocolVersion = 1
 
     public var kind: MessageKind
-    public var header: [String: JSONValue]
+    /// The header's members, sorted by name: read by name without hashing a String (a request
+    /// has three to six of them).
+    public var header: JSONObject
     public var body: JSONValue
 
     public init(kind: MessageKind, header: [String: JSONValue] = [:], body: JSONValue = .object([:])) {
+        self.init(kind: kind, header: JSONObject(header), body: body)
+    }
+
+    public init(kind: MessageKind, header: JSONObject, body: JSONValue = .object([:])) {
         self.kind = kind
         self.header = header
         self.body = body
@@ -61,7 +67,7 @@ public struct WireMessage: Sendable, Equatable {
             throw WireError(.invalidMessage, "header must be a JSON object", details: ["frame": "header"])
         }
         self.kind = MessageKind(rawValue: kindText)
-        self.header = headerMembers.dictionary  // ASCII field names: no look-alikes
+        self.header = headerMembers
         if frames[3].isEmpty {
             self.body = .object([:])
         } else {
@@ -83,7 +89,7 @@ extension WireMessage {
         guard frames.count == 4, frames[0] == protocolTag, frames[2].count <= limits.maxHeaderBytes,
             case .object(let header)? = try? JSONValue(parsing: frames[2])
         else { return nil }
-        return try? HeaderField.requestID(header.dictionary, limits: limits)
+        return try? HeaderField.requestID(header, limits: limits)
     }
 
     /// The frames of a reply (after the envelope), with the request id as the only header field.
