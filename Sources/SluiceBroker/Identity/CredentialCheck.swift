@@ -6,14 +6,17 @@ import Foundation
 /// `sluice keys revoke`, it does not, and the I/O thread refuses that connection's requests
 /// (`unauthenticated`) instead of serving it until it happens to reconnect.
 ///
-/// Verdicts are cached per (identity, credential) and forgotten whenever the token or key
+/// Verdicts are cached per credential (with the identity it was judged for) and forgotten whenever the token or key
 /// directories change (``FileWatch`` tells the I/O thread, which calls ``forget()``).
 final class CredentialCheck {
     let tokens: TokenStore
     let curveKeys: CurveKeyStore
     /// Without a watch telling when to forget, every request works its verdict out afresh.
     var cachesVerdicts: Bool
-    private var verdicts: [String: Bool] = [:]
+    /// Credential → the identity it was judged for and the verdict. Keyed by the credential
+    /// alone (a token fingerprint or a key names one identity), so a request's check builds no
+    /// string: it runs for every request.
+    private var verdicts: [String: (actor: String, holds: Bool)] = [:]
 
     init(tokens: TokenStore, curveKeys: CurveKeyStore, cachesVerdicts: Bool) {
         self.tokens = tokens
@@ -33,8 +36,7 @@ final class CredentialCheck {
     /// without one (in-process, `anonymous`) have nothing to revoke.
     func stillHolds(actor: String, credential: String?) -> Bool {
         guard let credential, !credential.isEmpty else { return true }
-        let key = actor + "\n" + credential
-        if let verdict = verdicts[key] { return verdict }
+        if let cached = verdicts[credential], cached.actor == actor { return cached.holds }
         let verdict: Bool
         if credential.hasPrefix("curve:") {
             verdict = curveKeys.registeredKey(of: actor) == String(credential.dropFirst(6))
@@ -43,7 +45,7 @@ final class CredentialCheck {
                 !tokens.isDisabled(actor)
                 && tokens.token(for: actor).map { ZAPAuthenticator.tokenFingerprint(Array($0.utf8)) } == credential
         }
-        if cachesVerdicts { verdicts[key] = verdict }
+        if cachesVerdicts { verdicts[credential] = (actor, verdict) }
         return verdict
     }
 }
