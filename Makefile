@@ -1,15 +1,17 @@
 # Sluice: `make run` serves a broker on ./data; `make test` runs the whole test suite.
 # Both install the system libraries they need (libzmq3-dev, libsqlite3-dev; fuse3 and libfuse3-dev
-# for the power-cut test's filesystem) when missing.
+# for the power-cut test's filesystem; postgresql for the exclusive-postgres tests, which start
+# their own throwaway clusters) when missing.
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config fuse3 libfuse3-dev
+APT_PACKAGES := libzmq3-dev libsqlite3-dev pkg-config fuse3 libfuse3-dev postgresql
 
 .PHONY: deps build run test bench soak fuzz clean
 
 deps:
-	@if ! pkg-config --exists libzmq sqlite3 fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null; then \
+	@if ! pkg-config --exists libzmq sqlite3 fuse3 2>/dev/null || ! command -v fusermount3 >/dev/null \
+		|| ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi

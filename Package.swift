@@ -29,6 +29,8 @@ let package = Package(
         // The HTTP server of /metrics and /health: no dependencies of its own (SwiftNIO would
         // add minutes to every clean build for two GET routes).
         .package(url: "https://github.com/swhitty/FlyingFox.git", from: "0.27.1"),
+        // exclusive-postgres databases (DESIGN.md: PostgreSQL through postgres-nio).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -61,6 +63,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

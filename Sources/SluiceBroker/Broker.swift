@@ -193,6 +193,11 @@ public final class Broker: Sendable {
         try registry.loadInstalledPlugins(dataDirectory: configuration.dataDirectory)
         try registry.checkEventTopics()
         try registry.checkProjections()
+        if configuration.postgres == nil, let plugin = registry.postgresDatabases.sorted().first {
+            throw BrokerStateError(
+                message:
+                    "plugin \(plugin) keeps its data in PostgreSQL (\"exclusive-postgres\"), and no server is configured: give postgres.url (and postgres.password_file) in the configuration file, or --postgres-url")
+        }
         return registry
     }
 
@@ -236,13 +241,12 @@ public final class Broker: Sendable {
             .recordContracts(registry)
         let isolation = try PluginIsolation(registry: registry)
         var databases: [String: DatabaseFile] = [:]
-        for name in registry.databases {
+        for name in registry.sqliteDatabases {
             databases[name] = try DatabaseFile(
                 name: name, directory: configuration.dataDirectory, file: registry.file(of: name),
                 migrations: registry.migrations[name] ?? [],
                 synchronous: configuration.synchronous,
-                ledgerRetentionMs: configuration.ledgerRetention.components.seconds * 1000
-                    + configuration.ledgerRetention.components.attoseconds / 1_000_000_000_000_000,
+                ledgerRetentionMs: configuration.ledgerRetentionMs,
                 maxBytes: registry.storageLimit(of: name),
                 isolation: isolation.rules(for: name, in: registry)
             )
@@ -271,6 +275,18 @@ public final class Broker: Sendable {
                 )
             }
         }
+        if let server = configuration.postgres {
+            for name in registry.postgresDatabases {
+                try PostgresWriter.start(
+                    name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
+                ) { [configuration, logger] in
+                    PostgresWriter(
+                        database: name, server: server, dataDirectory: configuration.dataDirectory, registry: registry,
+                        maxBatchSize: configuration.maxBatchSize, ledgerRetentionMs: configuration.ledgerRetentionMs,
+                        auditKey: opened.auditKey, logger: logger)
+                }
+            }
+        }
         for index in 0..<configuration.queryReaderThreads {
             try QueryReader.start(
                 name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context
@@ -293,6 +309,9 @@ public final class Broker: Sendable {
     private func served(_ serving: Serving, _ opened: Opened, atStart: Bool = false) throws -> ServedSet {
         var streams: [String: (seq: Int64, epoch: String)] = [:]
         for (name, database) in serving.databases { streams[name] = (try database.lastSeq(), database.epoch) }
+        // A PostgreSQL database's position is its writer's to read (the server may be down now):
+        // the I/O thread learns it from the first events.
+        for name in serving.registry.postgresDatabases { streams[name] = (0, "") }
         if atStart {
             let auditor = opened.auditor.peek
             streams[RejectionAuditor.stream] = (auditor.lastSeq, auditor.epoch)

@@ -216,7 +216,9 @@ final class ClientSocketThread {
         if message.kind == .error {
             let error = WireError(json: message.body)
             // The broker asked us to come back later: do so (same request, same key), within the attempts.
-            let askedToWait = error.code == .overloaded || (error.code == .rateLimited && error.retryAfterMs != nil)
+            let askedToWait =
+                error.code == .overloaded || error.code == .unavailable
+                || (error.code == .rateLimited && error.retryAfterMs != nil)
             if askedToWait, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
                 let delay = Duration.milliseconds(error.retryAfterMs ?? 100)
                 waiting[id]?.resendAt = clock.now + delay

@@ -87,6 +87,16 @@ struct Serve: AsyncParsableCommand {
             discussion: "Without it a tcp endpoint is always CURVE; PLAIN (tokens) is never offered on tcp."))
     var insecureTCP = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The PostgreSQL server of exclusive-postgres plugins: postgres://user@host:port/database (no password in it).",
+            discussion: "The role's password comes from --postgres-password-file or SLUICE_POSTGRES_PASSWORD."))
+    var postgresURL: String?
+
+    @Option(name: .long, help: "A file whose first line is the PostgreSQL role's password.")
+    var postgresPasswordFile: String?
+
     func run() async throws {
         // With --log-file, the broker's output goes there; the original stdout keeps only the ready
         // line (and the reason, if it cannot start), so a starter reading it can close it.
@@ -172,6 +182,14 @@ struct Serve: AsyncParsableCommand {
         configuration.insecureTCP = insecureTCP || file.insecureTCP == true
         configuration.idleExitMs = idleExitMs ?? file.idleExitMs
         let metricsEndpoint = metricsEndpoint ?? file.metricsEndpoint
+        if let postgresURL = postgresURL ?? file.postgresURL {
+            do {
+                configuration.postgres = try PostgresServer(
+                    url: postgresURL, passwordFile: postgresPasswordFile.map(url) ?? file.postgresPasswordFile)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)

@@ -95,7 +95,14 @@ import Testing
         ("path traversal id", { $0["id"] = "../../etc" }, "id"),
         ("upper-case id", { $0["id"] = "Tasks" }, "id"),
         ("unknown mode", { $0["database"] = ["mode": "cloud"] }, "database.mode"),
-        ("postgres", { $0["database"] = ["mode": "exclusive-postgres"] }, "database.mode"),
+        ("connections without postgres", { $0["limits"] = ["connections": 4] }, "limits.connections"),
+        (
+            "postgres id too long",
+            {
+                $0["id"] = .string(String(repeating: "p", count: 49))
+                $0["database"] = ["mode": "exclusive-postgres"]
+            }, "id"
+        ),
         ("missing version", { $0.removeValue(forKey: "version") }, "version"),
         ("missing capabilities", { $0.removeValue(forKey: "capabilities") }, "capabilities"),
         ("capability format", { $0["capabilities"] = ["DATA TASK"] }, "capabilities[0]"),

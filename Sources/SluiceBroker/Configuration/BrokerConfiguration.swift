@@ -86,6 +86,8 @@ public struct BrokerConfiguration: Sendable {
     /// false: a tcp endpoint is always CURVE (docs/security.md). PLAIN is never offered on tcp:
     /// it would send tokens in the clear.
     public var insecureTCP = false
+    /// The PostgreSQL server of `exclusive-postgres` plugins; nil: such plugins are refused.
+    public var postgres: PostgresServer?
 
     /// How a socket bound to an endpoint authenticates its peers.
     public enum SocketSecurity: Sendable, Equatable {
@@ -121,5 +123,12 @@ public struct BrokerConfiguration: Sendable {
         self.dataDirectory = dataDirectory
         self.commandEndpoint = "ipc://" + dataDirectory.appendingPathComponent("sluice.sock").path
         self.eventEndpoint = "ipc://" + dataDirectory.appendingPathComponent("events.sock").path
+    }
+}
+
+extension BrokerConfiguration {
+    /// ``ledgerRetention`` in milliseconds.
+    var ledgerRetentionMs: Int64 {
+        ledgerRetention.components.seconds * 1000 + ledgerRetention.components.attoseconds / 1_000_000_000_000_000
     }
 }

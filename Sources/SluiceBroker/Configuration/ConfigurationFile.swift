@@ -18,6 +18,10 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var logLevel: String?
     public var idleExitMs: Int?
     public var insecureTCP: Bool?
+    /// `postgres.url`: the PostgreSQL server of `exclusive-postgres` plugins.
+    public var postgresURL: String?
+    /// `postgres.password_file` (relative to the file's directory): its administrative password.
+    public var postgresPasswordFile: URL?
 
     /// A configuration that cannot be used, naming the file and the key at fault.
     public struct Invalid: Error, CustomStringConvertible {
@@ -29,7 +33,7 @@ public struct ConfigurationFile: Sendable, Equatable {
 
     static let keys: Set<String> = [
         "$schema", "data_dir", "contracts", "endpoint", "events_endpoint", "socket_dir", "socket_group", "synchronous",
-        "max_batch", "metrics_endpoint", "log_level", "idle_exit_ms", "insecure_tcp",
+        "max_batch", "metrics_endpoint", "log_level", "idle_exit_ms", "insecure_tcp", "postgres",
     ]
 
     /// Nothing configured: every option at its default.
@@ -93,6 +97,24 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let flag = members["insecure_tcp"] {
             guard let value = flag.boolValue else { throw Invalid(file: file, key: "insecure_tcp", reason: "must be true or false") }
             insecureTCP = value
+        }
+        if let postgres = members["postgres"] {
+            guard let settings = postgres.objectValue else {
+                throw Invalid(file: file, key: "postgres", reason: "must be an object: {\"url\": …, \"password_file\": …}")
+            }
+            for key in settings.keys.sorted() where key != "url" && key != "password_file" {
+                throw Invalid(file: file, key: "postgres.\(key)", reason: "is not a postgres setting (url, password_file)")
+            }
+            guard let url = settings["url"]?.stringValue, !url.isEmpty else {
+                throw Invalid(file: file, key: "postgres.url", reason: "is required: postgres://user@host:port/database")
+            }
+            postgresURL = url
+            if let passwordFile = settings["password_file"] {
+                guard let text = passwordFile.stringValue, !text.isEmpty else {
+                    throw Invalid(file: file, key: "postgres.password_file", reason: "must be a non-empty path")
+                }
+                postgresPasswordFile = path(text)
+            }
         }
         // An ipc endpoint written relative means relative to the file too.
         endpoint = endpoint.map { Self.resolve($0, against: base) }

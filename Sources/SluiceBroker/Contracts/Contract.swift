@@ -5,6 +5,13 @@ public import SluiceWire
 /// Loaded from a JSON document (see docs/contracts.md). A command contract runs its statements in
 /// order inside one savepoint, binding `:name` parameters from the input's top-level members and
 /// `:_now`, `:_id`, `:_actor`, `:_key` from values the broker fixed at admission.
+/// The SQL a contract's statements and a database's migrations are written in.
+public enum SQLDialect: String, Sendable {
+    case sqlite
+    /// An `exclusive-postgres` plugin's.
+    case postgres
+}
+
 public struct Contract: Sendable {
     public enum Kind: String, Sendable { case command, query }
 
@@ -46,6 +53,8 @@ public struct Contract: Sendable {
     ]
     /// Where the contract was loaded from.
     public var file: String
+    /// The SQL its statements are written in.
+    public var dialect: SQLDialect = .sqlite
 
     /// One SQL statement and the parameters it names.
     public struct Statement: Sendable {
@@ -79,9 +88,13 @@ public struct Contract: Sendable {
 
     /// Parses a contract document. A plugin's contracts (`plugin` set) run in the plugin's
     /// database, so `database` may be omitted (and must match if given), and need a capability.
-    public init(json: JSONValue, file: String, plugin: String? = nil, pluginDatabase: String? = nil)
-        throws(ContractError)
-    {
+    ///
+    /// `dialect` is the SQL of the database the statements run in: an `exclusive-postgres`
+    /// plugin's are PostgreSQL's (named parameters `:name` only; `::` is a cast).
+    public init(
+        json: JSONValue, file: String, plugin: String? = nil, pluginDatabase: String? = nil,
+        dialect: SQLDialect = .sqlite
+    ) throws(ContractError) {
         guard case .object(let members) = json else {
             throw ContractError(file: file, "a contract must be a JSON object")
         }
@@ -136,7 +149,7 @@ public struct Contract: Sendable {
             guard let sql = entry.stringValue, !sql.allSatisfy(\.isWhitespace) else {
                 throw ContractError(file: file, "statements[\(index)] must be a SQL string")
             }
-            let parameters = SQLParameters.names(in: sql)
+            let parameters = dialect == .postgres ? SQLParameters.postgres(sql).names : SQLParameters.names(in: sql)
             for parameter in parameters where parameter.hasPrefix("_") && !Contract.brokerParameters.contains(parameter)
             {
                 throw ContractError(
@@ -200,6 +213,7 @@ public struct Contract: Sendable {
             }
         }
         self.file = file
+        self.dialect = dialect
     }
 
     /// Names the broker uses itself: its files (`audit.db`, `core.db`, `plugins.db`) and the

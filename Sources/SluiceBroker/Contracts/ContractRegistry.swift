@@ -18,13 +18,19 @@ public struct ContractRegistry: Sendable {
     /// migrations stay, their contracts and capabilities are gone (in `plugins` with none), and
     /// their identity is refused at the handshake (``TokenStore/isDisabled(_:)``).
     public private(set) var disabledPlugins: Set<String> = []
+    /// The databases that live on the broker's PostgreSQL server (`exclusive-postgres` plugins):
+    /// no file, a ``PostgresWriter`` instead of a SQLite one.
+    public private(set) var postgresDatabases: Set<String> = []
+
+    /// The served databases that are SQLite files.
+    public var sqliteDatabases: [String] { databases.filter { !postgresDatabases.contains($0) } }
 
     /// The file of `database`, relative to the data directory.
     public func file(of database: String) -> String { databaseFiles[database] ?? "\(database).db" }
 
-    /// The storage limit of `database` in bytes, from its plugin's manifest (exclusive mode only).
+    /// The storage limit of `database` in bytes, from its plugin's manifest (exclusive modes only).
     public func storageLimit(of database: String) -> Int64? {
-        guard let plugin = plugins[database], plugin.databaseMode == .exclusiveSQLite,
+        guard let plugin = plugins[database], plugin.databaseMode != .shared,
             let megabytes = plugin.limits.storageMB
         else { return nil }
         return Int64(megabytes) << 20
@@ -71,14 +77,15 @@ public struct ContractRegistry: Sendable {
         guard plugins[manifest.id] == nil else {
             throw ContractError(file: directory.path, "plugin \(manifest.id) is loaded twice")
         }
-        if manifest.databaseMode == .exclusiveSQLite, migrations[manifest.id] != nil {
+        if manifest.databaseMode != .shared, migrations[manifest.id] != nil {
             throw ContractError(
                 file: directory.path, "plugin id \(manifest.id) is also the name of a contract set's database")
         }
         var provided: Set<String> = []
         for (path, json) in try ContractRegistry.contractDocuments(in: directory.appendingPathComponent("contracts")) {
             let contract = try Contract(
-                json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName)
+                json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName,
+                dialect: manifest.dialect)
             try register(contract)
             provided.insert(contract.id.description)
         }
@@ -94,7 +101,10 @@ public struct ContractRegistry: Sendable {
         for (path, json) in try ContractRegistry.contractDocuments(
             in: directory.appendingPathComponent(PluginCatalog.retainedFolder))
         {
-            try register(Contract(json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName))
+            try register(
+                Contract(
+                    json: json, file: path, plugin: manifest.id, pluginDatabase: manifest.databaseName,
+                    dialect: manifest.dialect))
         }
         for (name, sql) in try ContractRegistry.migrationFiles(in: directory.appendingPathComponent("migrations")) {
             // In the shared database, migrations of different plugins must not collide.
@@ -102,8 +112,11 @@ public struct ContractRegistry: Sendable {
             try addMigration(Migration(name: recorded, sql: sql, plugin: manifest.id), database: manifest.databaseName)
         }
         if migrations[manifest.databaseName] == nil { migrations[manifest.databaseName] = [] }
-        databaseFiles[manifest.databaseName] =
-            manifest.databaseMode == .shared ? "plugins.db" : "plugins/\(manifest.id).db"
+        switch manifest.databaseMode {
+        case .shared: databaseFiles[manifest.databaseName] = "plugins.db"
+        case .exclusiveSQLite: databaseFiles[manifest.databaseName] = "plugins/\(manifest.id).db"
+        case .exclusivePostgres: postgresDatabases.insert(manifest.databaseName)
+        }
         plugins[manifest.id] = manifest
     }
 
@@ -154,6 +167,11 @@ public struct ContractRegistry: Sendable {
                 throw ContractError(
                     file: projection.file,
                     "projection \(projection.name) reads database '\(projection.sourceDatabase)', which no contract set defines (a projection copies core data, from a contract set's database)")
+            }
+            guard !postgresDatabases.contains(projection.targetDatabase) else {
+                throw ContractError(
+                    file: projection.file,
+                    "projection \(projection.name) fills database '\(projection.targetDatabase)', an \"exclusive-postgres\" plugin's: projections fill SQLite databases only")
             }
             guard plugins.values.contains(where: { $0.databaseName == projection.targetDatabase }) else {
                 throw ContractError(

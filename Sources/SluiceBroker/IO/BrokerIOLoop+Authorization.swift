@@ -21,7 +21,7 @@ extension BrokerIOLoop {
         if stream == RejectionAuditor.lifecycleStream {
             return WireError(.capabilityDenied, "\(topic) is the operator's", details: details)
         }
-        if plugin.databaseMode == .exclusiveSQLite, plugin.databaseName == stream { return nil }
+        if plugin.databaseMode != .shared, plugin.databaseName == stream { return nil }
         let accepted =
             topic == Topic.invalidation(stream) ? ["inval:\(stream):read", "audit:\(stream):read"] : ["audit:\(stream):read"]
         if accepted.contains(where: plugin.capabilities.contains) { return nil }

@@ -19,7 +19,9 @@ public struct PluginIsolation: Sendable {
     /// database is refused there, not at the broker's next start.
     public init(registry: ContractRegistry) throws {
         var owned: [String: Set<String>] = [:]
-        for database in Set(registry.plugins.values.map(\.databaseName)).sorted() {
+        // An exclusive-postgres plugin's SQL is PostgreSQL's, confined by its role's rights there.
+        let sqlitePlugins = registry.plugins.values.filter { $0.databaseMode != .exclusivePostgres }
+        for database in Set(sqlitePlugins.map(\.databaseName)).sorted() {
             owned.merge(try PluginIsolation.ownedNames(database: database, in: registry)) { $0.union($1) }
         }
         // Two plugins sharing plugins.db must not claim the same name (CREATE TABLE IF NOT EXISTS

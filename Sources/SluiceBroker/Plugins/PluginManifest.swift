@@ -17,12 +17,12 @@ public struct PluginManifest: Sendable, Equatable {
         case shared
         /// A database file of its own, `plugins/<id>.db`.
         case exclusiveSQLite = "exclusive-sqlite"
-        /// Reserved: PostgreSQL through postgres-nio. Refused until it exists.
+        /// Schemas and a role of its own on the broker's PostgreSQL server (`postgres.url`).
         case exclusivePostgres = "exclusive-postgres"
     }
 
     public struct Limits: Sendable, Equatable {
-        /// Largest size of the plugin's own database file (exclusive mode), in MiB.
+        /// Largest size of the plugin's own database (its file, or its PostgreSQL schemas), in MiB.
         public var storageMB: Int?
         /// Commands of this plugin admitted and not yet answered, at most.
         public var maxInFlight: Int?
@@ -30,6 +30,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var ratePerSecond: Double?
         /// Deadline applied to the plugin's commands that do not set `deadline_ms`.
         public var timeoutMs: Int?
+        /// Sessions the plugin's PostgreSQL role may hold at once (`exclusive-postgres`; default 4).
+        public var connections: Int?
         /// Queries of this plugin admitted and not yet answered, at most.
         public var maxQueriesInFlight: Int?
         /// Sustained queries per second (a token bucket of one second's burst).
@@ -46,6 +48,9 @@ public struct PluginManifest: Sendable, Equatable {
     public var auditLevel: AuditPolicy.Level?
     /// The broker versions the plugin works with (`"broker_version": ">=0.9.0 <2.0.0"`); nil: any.
     public var brokerVersion: VersionRange?
+
+    /// The SQL its contracts and migrations are written in.
+    public var dialect: SQLDialect { databaseMode == .exclusivePostgres ? .postgres : .sqlite }
 
     /// Where this plugin's data lives: the database name its contracts run against.
     public var databaseName: String { databaseMode == .shared ? "plugins" : id }
@@ -122,10 +127,10 @@ public struct PluginManifest: Sendable, Equatable {
                 field: "database.mode",
                 reason: "must be \"shared\", \"exclusive-sqlite\" or \"exclusive-postgres\", not \"\(modeText)\"")
         }
-        guard mode != .exclusivePostgres else {
+        if mode == .exclusivePostgres, id.utf8.count > PostgresProvisioning.maxPluginIDLength {
             throw Invalid(
-                field: "database.mode",
-                reason: "\"exclusive-postgres\" is not supported yet; use \"exclusive-sqlite\" or \"shared\"")
+                field: "id",
+                reason: "is longer than \(PostgresProvisioning.maxPluginIDLength) characters, too long for the PostgreSQL role and schemas of an \"exclusive-postgres\" plugin")
         }
         var limits = Limits()
         if let limitMembers = members["limits"] {
@@ -134,7 +139,7 @@ public struct PluginManifest: Sendable, Equatable {
             }
             let known = [
                 "storage_mb", "max_in_flight", "rate_per_second", "timeout_ms", "max_queries_in_flight",
-                "query_rate_per_second",
+                "query_rate_per_second", "connections",
             ]
             for key in values.keys.sorted() where !known.contains(key) {
                 throw Invalid(field: "limits.\(key)", reason: "is not a limit (\(known.joined(separator: ", ")))")
@@ -159,6 +164,15 @@ public struct PluginManifest: Sendable, Equatable {
             limits.ratePerSecond = try rate("rate_per_second")
             limits.maxQueriesInFlight = try positive("max_queries_in_flight")
             limits.queryRatePerSecond = try rate("query_rate_per_second")
+            limits.connections = try positive("connections")
+            if limits.connections != nil, mode != .exclusivePostgres {
+                throw Invalid(field: "limits.connections", reason: "applies to \"exclusive-postgres\" plugins only")
+            }
+            if let connections = limits.connections, connections < PostgresWriter.connectionsUsed {
+                throw Invalid(
+                    field: "limits.connections",
+                    reason: "must be at least \(PostgresWriter.connectionsUsed): the broker's own sessions as the plugin's role")
+            }
         }
         var auditLevel: AuditPolicy.Level?
         if let audit = members["audit"] {

@@ -35,3 +35,23 @@ final class AdmittedCommand: Sendable {
         self.deadline = deadline
     }
 }
+
+extension AdmittedCommand {
+    /// What the idempotency ledger compares: SHA-256 of the contract id, a newline and the
+    /// canonical payload. The contract is part of what a key names: the same key and input sent
+    /// to another contract is a different command, hence a mismatch rather than a duplicate.
+    func payloadHash(canonicalPayload: [UInt8]) -> String {
+        var hasher = SHA256()
+        hasher.update(Array(contract.id.description.utf8))
+        hasher.update([0x0A])
+        hasher.update(canonicalPayload)
+        return SHA256.hex(hasher.finalize())
+    }
+
+    /// The answer of a command whose deadline passed before its writer reached it; nil while
+    /// there is time.
+    func deadlineError(now: UInt64 = Clock.monotonicNanoseconds()) -> WireError? {
+        guard let deadline, now > deadline else { return nil }
+        return WireError(.deadlineExceeded, "the command waited past its deadline_ms and was not run")
+    }
+}

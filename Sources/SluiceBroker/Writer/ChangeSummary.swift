@@ -21,7 +21,7 @@ struct ChangeSummary {
     /// `{"keys":[...],"tables":{...}}`, canonical.
     let canonicalBytes: [UInt8]
 
-    init(_ changes: [ChangeRecorder.Change], keys: [String]) {
+    init(_ changes: [ChangeRecorder.Change], keys: [String], rowIDs: Bool = true) {
         var sorted = changes
         if sorted.count > 1 {
             sorted.sort { left, right in
@@ -33,9 +33,9 @@ struct ChangeSummary {
         var tables: [Table] = []
         for change in sorted {
             if let last = tables.indices.last, tables[last].name.utf8.elementsEqual(change.table.utf8) {
-                if tables[last].rows.last != change.rowID { tables[last].rows.append(change.rowID) }
+                if rowIDs, tables[last].rows.last != change.rowID { tables[last].rows.append(change.rowID) }
             } else {
-                tables.append(Table(name: change.table, rows: [change.rowID]))
+                tables.append(Table(name: change.table, rows: rowIDs ? [change.rowID] : []))
             }
         }
         self.tables = tables
@@ -49,6 +49,12 @@ struct ChangeSummary {
         writer.strings("keys", keys)
         writer.raw("tables", tablesBytes)
         canonicalBytes = writer.finish()
+    }
+
+    /// What a command of a database without row ids changed (PostgreSQL): the tables its
+    /// statements write, each with no rows listed.
+    init(tables names: [String], keys: [String]) {
+        self.init(names.map { ChangeRecorder.Change(table: $0, rowID: 0) }, keys: keys, rowIDs: false)
     }
 
     /// The names of the tables that changed.

@@ -86,19 +86,11 @@ extension CommandWriter {
     }
 
     private func run(_ command: AdmittedCommand, in db: Database) throws -> Pending {
-        let started = Clock.monotonicNanoseconds()
-        if let deadline = command.deadline, started > deadline {
-            let error = WireError(.deadlineExceeded, "the command waited past its deadline_ms and was not run")
-            return Pending(command: command, result: .failed(error), logged: nil)
+        if let expired = command.deadlineError() {
+            return Pending(command: command, result: .failed(expired), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
-        // The contract is part of what a key names: the same key and input sent to another
-        // contract is a different command, hence a mismatch rather than a duplicate.
-        var hasher = SHA256()
-        hasher.update(Array(command.contract.id.description.utf8))
-        hasher.update([0x0A])
-        hasher.update(payloadBytes)
-        let payloadHash = SHA256.hex(hasher.finalize())
+        let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
         // A replayed log holds only commands that ran: none of them was a duplicate or a mismatch
         // when it was admitted, so a replay skips the lookup.
         if publishes,
@@ -106,15 +98,8 @@ extension CommandWriter {
                 actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs,
                 using: bookkeeping(db).ledgerLookup, in: db)
         {
-            guard previous.payloadHash == payloadHash else {
-                let error = WireError(
-                    .idempotencyMismatch,
-                    "idempotency key was already used with a different contract or payload (committed at seq \(previous.seq))",
-                    details: ["seq": .int(previous.seq), "db": .string(database.name)]
-                )
-                return Pending(command: command, result: .failed(error), logged: nil)
-            }
-            return Pending(command: command, result: previous.replayedResult(db: database.name), logged: nil)
+            return Pending(
+                command: command, result: previous.answer(toPayloadHash: payloadHash, db: database.name), logged: nil)
         }
 
         // A single statement is atomic on its own (SQLite undoes a failed statement and keeps the

@@ -20,6 +20,19 @@ enum IdempotencyLedger {
             return .failed(error)
         }
 
+        /// What a command that finds this entry for its key gets: the stored outcome when it is
+        /// the same command (same contract and payload, `payloadHash`), else a mismatch.
+        func answer(toPayloadHash payloadHash: String, db: String) -> CommandOutcome.Result {
+            guard self.payloadHash == payloadHash else {
+                return .failed(
+                    WireError(
+                        .idempotencyMismatch,
+                        "idempotency key was already used with a different contract or payload (committed at seq \(seq))",
+                        details: ["seq": .int(seq), "db": .string(db)]))
+            }
+            return replayedResult(db: db)
+        }
+
         func status(db: String) -> CommandStatus {
             switch replayedResult(db: db) {
             case .committed(let ack): .committed(ack)

@@ -48,6 +48,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// contract, a migration); the broker goes on serving the plugins it served before. Not
     /// retryable until the plugins on disk change.
     public static let reloadRefused = ErrorCode(rawValue: "reload_refused")
+    /// The command's database is on a server that cannot be reached now (an `exclusive-postgres`
+    /// plugin's PostgreSQL): nothing was written. Retryable with the same key after
+    /// `retry_after_ms`; the broker reconnects by itself.
+    public static let unavailable = ErrorCode(rawValue: "unavailable")
     /// Anything else; the broker logged the cause. Retryable: nothing was committed.
     public static let `internal` = ErrorCode(rawValue: "internal")
 
@@ -55,7 +59,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// for a different outcome.
     public var isRetryableByDefault: Bool {
         switch self {
-        case .rateLimited, .deadlineExceeded, .idempotencyInFlight, .overloaded, .stale, .internal: true
+        case .rateLimited, .deadlineExceeded, .idempotencyInFlight, .overloaded, .stale, .unavailable, .internal: true
         default: false
         }
     }
@@ -66,6 +70,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         .rateLimited,
         .deadlineExceeded, .idempotencyMismatch, .idempotencyInFlight, .storageLimit, .constraintViolation,
         .ruleViolation,
-        .overloaded, .compacted, .stale, .reloadRefused, .internal,
+        .overloaded, .compacted, .stale, .reloadRefused, .unavailable, .internal,
     ]
 }

@@ -1,0 +1,389 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SluiceWire
+import SluiceZMQ
+
+/// The single writer of one `exclusive-postgres` database, on its own thread: a
+/// ``CommandWriter`` whose database is a plugin's schemas on the broker's PostgreSQL server.
+///
+/// It keeps the same promises with the same messages: it drains its inbox into batches, runs each
+/// batch in one PostgreSQL transaction — the idempotency ledger, the contract's statements and
+/// the log row of every command, so an ACK means durable (`synchronous_commit = on`) and
+/// exactly-once — and sends the outcomes and events (seqs gap-free, from its log) back to the I/O
+/// thread only after COMMIT returns.
+///
+/// A server that is down or unreachable makes only this database's commands fail: they are
+/// answered `unavailable` with `retry_after_ms`, nothing that did not commit is acknowledged, and
+/// the next batch after the wait reconnects (and provisions again) by itself. The I/O thread
+/// never waits for PostgreSQL: only this thread does.
+final class PostgresWriter: BrokerWorker {
+    /// Sessions the broker holds as a plugin's role: this writer's (and a migration runs on it).
+    static let connectionsUsed = 1
+    /// How long commands are refused after a failed connection before the next attempt.
+    static let retryAfterMs = 1000
+    /// A statement taking longer than this ends (and the batch fails `internal`, retryable).
+    static let statementTimeoutMs = 30_000
+
+    let database: String
+    let server: PostgresServer
+    let provisioning: PostgresProvisioning
+    let maxBatchSize: Int
+    let ledgerRetentionMs: Int64
+    let maxBytes: Int64?
+    let auditKey: [UInt8]
+    let registry: ContractRegistry
+    let logger: Logger
+
+    private var session: PostgresSession?
+    /// Monotonic nanoseconds before which no connection is attempted again.
+    private var retryAt: UInt64 = 0
+    private var nextSeq: Int64 = 1
+    private var epoch = ""
+    private var eventFraming = EventFraming(database: "", epoch: "")
+    private var contracts: [ContractID: PostgresContract] = [:]
+    /// Why the last connection failed, for the answers until the next attempt.
+    private var lastFailure = ""
+
+    init(
+        database: String, server: PostgresServer, dataDirectory: URL, registry: ContractRegistry, maxBatchSize: Int,
+        ledgerRetentionMs: Int64, auditKey: [UInt8], logger: Logger
+    ) {
+        self.database = database
+        self.server = server
+        self.registry = registry
+        self.maxBatchSize = maxBatchSize
+        self.ledgerRetentionMs = ledgerRetentionMs
+        self.maxBytes = registry.storageLimit(of: database)
+        self.auditKey = auditKey
+        self.logger = logger
+        provisioning = PostgresProvisioning(
+            plugin: database, server: server, dataDirectory: dataDirectory,
+            connectionLimit: registry.plugins[database]?.limits.connections ?? 4,
+            migrations: registry.migrations[database] ?? [], logger: logger)
+    }
+
+    var workerName: String { database }
+
+    private var books: String { PostgresSession.quoted(provisioning.bookkeepingSchema) }
+
+    func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        // Connect (and provision) before the first command, so the log says at once when the
+        // server is unreachable; the broker serves the other databases meanwhile.
+        _ = try? connected()
+        var stopping = false
+        var queue: [AdmittedCommand] = []
+        var compactions: [UInt64] = []
+        func take(_ message: WriterMessage) {
+            switch message {
+            case .commands(let commands): queue += commands
+            case .drainAndStop: stopping = true
+            case .compact(let token, _): compactions.append(token)
+            case .refreshProjections, .release: break  // no projections fill PostgreSQL
+            }
+        }
+        try inbox.setReceiveTimeout(-1)
+        while !stopping || !queue.isEmpty {
+            if queue.isEmpty {
+                guard let first = try inbox.receiveObject(WriterMessage.self) else { continue }
+                take(first)
+            }
+            while queue.count < maxBatchSize, !stopping, let next = try inbox.receiveObject(WriterMessage.self, dontWait: true) {
+                take(next)
+            }
+            for token in compactions {
+                try notices.sendObject(
+                    BrokerNotice.compacted(
+                        token: token,
+                        .failure(
+                            WireError(
+                                .invalidMessage,
+                                "\(database) is an exclusive-postgres database: its log stays in PostgreSQL (sluice_\(database).log) and is not compacted by the broker"))))
+            }
+            compactions.removeAll()
+            if !queue.isEmpty {
+                let batch = Array(queue.prefix(maxBatchSize))
+                queue.removeFirst(batch.count)
+                let outcomes = runBatch(batch)
+                try notices.sendObject(BrokerNotice.outcomes(outcomes, database: database, commands: batch))
+            }
+        }
+        session?.close()
+    }
+
+    // MARK: The connection
+
+    /// The writer's session, connected and provisioned; throws while the server cannot be
+    /// reached (at once during ``retryAfterMs`` after a failed attempt).
+    private func connected() throws -> PostgresSession {
+        if let session, session.isOpen { return session }
+        session = nil
+        guard Clock.monotonicNanoseconds() >= retryAt else { throw Unavailable(reason: lastFailure) }
+        do {
+            let password = try provisioning.password()
+            let admin = try PostgresSession(
+                server: server, username: server.username, password: server.password, searchPath: [],
+                statementTimeoutMs: Self.statementTimeoutMs, logger: logger)
+            defer { admin.close() }
+            try provisioning.provision(as: admin, password: password)
+            let session = try PostgresSession(
+                server: server, username: provisioning.role, password: password, searchPath: [provisioning.dataSchema],
+                statementTimeoutMs: Self.statementTimeoutMs, logger: logger)
+            do {
+                try provisioning.migrate(session)
+                nextSeq = (try session.value(Int64.self, "SELECT max(seq) FROM \(books).log") ?? 0) + 1
+                epoch = try session.value(String.self, "SELECT value FROM \(books).meta WHERE key = 'epoch'") ?? ""
+            } catch {
+                session.close()
+                throw error
+            }
+            eventFraming = EventFraming(database: database, epoch: epoch)
+            self.session = session
+            lastFailure = ""
+            logger.info(
+                "connected to PostgreSQL", metadata: ["db": "\(database)", "server": "\(server)", "next_seq": "\(nextSeq)"])
+            return session
+        } catch {
+            retryAt = Clock.monotonicNanoseconds() + UInt64(Self.retryAfterMs) * 1_000_000
+            lastFailure = error is PSQLError ? error.postgresMessage : "\(error)"
+            logger.error(
+                "PostgreSQL unavailable", metadata: ["db": "\(database)", "server": "\(server)", "error": "\(lastFailure)"])
+            throw Unavailable(reason: lastFailure)
+        }
+    }
+
+    private struct Unavailable: Error { var reason: String }
+
+    private func drop() {
+        session?.close()
+        session = nil
+    }
+
+    // MARK: Batches
+
+    private struct Pending {
+        var command: AdmittedCommand
+        var result: CommandOutcome.Result
+        var logged: Logged?
+    }
+
+    private struct Logged {
+        var seq: Int64
+        var status: String
+        var changes: ChangeSummary
+        var latencyMicros: Int64
+        var stored: JSONValue
+    }
+
+    /// Runs one batch in one transaction. Never throws: every command gets an outcome, and a
+    /// batch that does not commit acknowledges nothing.
+    func runBatch(_ batch: [AdmittedCommand]) -> [CommandOutcome] {
+        let session: PostgresSession
+        do {
+            session = try connected()
+        } catch {
+            return failAll(batch, unavailable("\((error as? Unavailable)?.reason ?? "\(error)")"))
+        }
+        let firstSeq = nextSeq
+        var pending: [Pending] = []
+        pending.reserveCapacity(batch.count)
+        do {
+            if let maxBytes, try usedBytes(session) >= maxBytes {
+                return failAll(
+                    batch,
+                    WireError(
+                        .storageLimit,
+                        "\(database) reached its storage limit (limits.storage_mb); nothing in this batch was written, and the same command with the same key runs once there is room"))
+            }
+            try session.execute("BEGIN")
+            do {
+                for command in batch { pending.append(try run(command, in: session)) }
+                // Expired entries go as the batch adds new ones, so the ledger stays within its
+                // retention under sustained load.
+                var sweep = PostgresBindings()
+                sweep.append(Clock.now().milliseconds)
+                sweep.append(Int64(2 * batch.count))
+                try session.execute(
+                    "DELETE FROM \(books).ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(books).ledger WHERE expires_ms <= $1 LIMIT $2))",
+                    sweep)
+                try session.execute("COMMIT")
+            } catch {
+                if !error.isPostgresConnectionFailure { try? session.execute("ROLLBACK") }
+                throw error
+            }
+        } catch {
+            nextSeq = firstSeq
+            logger.error(
+                "batch rolled back", metadata: ["db": "\(database)", "size": "\(batch.count)", "error": "\(error.postgresMessage)"])
+            guard !error.isPostgresConnectionFailure else {
+                // Whether a COMMIT that lost its connection took effect is unknown: the next
+                // connection reads the log's last seq again, and a retry with the same key gets
+                // the committed outcome from the ledger if it did.
+                drop()
+                retryAt = Clock.monotonicNanoseconds() + UInt64(Self.retryAfterMs) * 1_000_000
+                lastFailure = error.postgresMessage
+                return failAll(batch, unavailable(error.postgresMessage))
+            }
+            return failAll(
+                batch, WireError(.internal, "the transaction could not commit; nothing was written, retry with the same key"))
+        }
+        return pending.map { entry in
+            var outcome = CommandOutcome(
+                token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+                events: entry.logged.map { events(for: entry, $0) } ?? [])
+            if let logged = entry.logged { outcome.changedTables = logged.changes.tableNames }
+            return outcome
+        }
+    }
+
+    private func unavailable(_ reason: String) -> WireError {
+        WireError(
+            .unavailable,
+            "\(database) is on PostgreSQL, which cannot be reached (\(reason)); nothing was written, retry with the same key",
+            retryable: true, retryAfterMs: Self.retryAfterMs, details: ["db": .string(database)])
+    }
+
+    private func failAll(_ batch: [AdmittedCommand], _ error: WireError) -> [CommandOutcome] {
+        batch.map { CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(error), events: []) }
+    }
+
+    /// The bytes of both schemas' tables, indexes and TOAST (`pg_total_relation_size`).
+    private func usedBytes(_ session: PostgresSession) throws -> Int64 {
+        try session.value(
+            Int64.self,
+            """
+            SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ($1, $2) AND c.relkind IN ('r', 'm')
+            """, binds(provisioning.dataSchema, provisioning.bookkeepingSchema)) ?? 0
+    }
+
+    private func run(_ command: AdmittedCommand, in session: PostgresSession) throws -> Pending {
+        if let expired = command.deadlineError() {
+            return Pending(command: command, result: .failed(expired), logged: nil)
+        }
+        let payloadBytes = command.request.payload.canonicalBytes()
+        let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
+        var lookup = binds(command.actor, command.request.idempotencyKey)
+        lookup.append(command.admittedMs)
+        if let row = try session.execute(
+            "SELECT payload_hash, seq, status, result FROM \(books).ledger WHERE actor = $1 AND idempotency_key = $2 AND expires_ms > $3",
+            lookup
+        ).first {
+            let (hash, seq, status, result) = try row.decode((String, Int64, String, String).self)
+            let entry = IdempotencyLedger.Entry(
+                payloadHash: hash, seq: seq, status: status, result: (try? JSONValue(parsing: Array(result.utf8))) ?? .null)
+            return Pending(command: command, result: entry.answer(toPayloadHash: payloadHash, db: database), logged: nil)
+        }
+        // PostgreSQL aborts the whole transaction on any failed statement: every command runs
+        // inside a savepoint, so one refused command leaves the batch's others standing.
+        try session.execute("SAVEPOINT sluice_command")
+        let result: CommandOutcome.Result
+        let status: String
+        let contract = prepared(command.contract)
+        do {
+            let value = try contract.run(command, in: session)
+            try session.execute("RELEASE SAVEPOINT sluice_command")
+            result = .committed(Acknowledgement(db: database, seq: nextSeq, duplicate: false, result: value))
+            status = "ok"
+        } catch where !error.isPostgresConnectionFailure {
+            try session.execute("ROLLBACK TO SAVEPOINT sluice_command")
+            try session.execute("RELEASE SAVEPOINT sluice_command")
+            guard let state = error.postgresSQLState, state.hasPrefix("23") else {
+                // Not the data's verdict (the SQL is wrong, a right is missing, a timeout):
+                // answered without storing, so a retry can succeed once that is fixed.
+                logger.error(
+                    "command statement failed",
+                    metadata: ["db": "\(database)", "contract": "\(command.contract.id)", "error": "\(error.postgresMessage)"])
+                return Pending(
+                    command: command,
+                    result: .failed(
+                        WireError(.internal, "the contract's SQL failed in PostgreSQL: \(error.postgresMessage); nothing was written")),
+                    logged: nil)
+            }
+            // Class 23, integrity constraint violation: deterministic, stored and logged like
+            // SQLite's constraint failures.
+            result = .failed(
+                WireError(
+                    .constraintViolation, "a constraint refused the command: \(error.postgresMessage)",
+                    details: ["sqlstate": .string(state)]))
+            status = "failed"
+        }
+        let changes = ChangeSummary(tables: result.isCommitted ? contract.tables : [], keys: command.contract.invalidates)
+        let seq = nextSeq
+        let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
+        let stored: JSONValue
+        switch result {
+        case .committed(let ack): stored = ack.result
+        case .failed(let error): stored = error.json
+        }
+        let storedText = String(decoding: stored.canonicalBytes(), as: UTF8.self)
+        var ledger = binds(command.actor, command.request.idempotencyKey, payloadHash)
+        ledger.append(seq)
+        ledger.append(status)
+        ledger.append(storedText)
+        ledger.append(command.timestamp)
+        ledger.append(command.admittedMs + ledgerRetentionMs)
+        try session.execute(
+            """
+            INSERT INTO \(books).ledger (actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (actor, idempotency_key) DO UPDATE SET payload_hash = EXCLUDED.payload_hash, seq = EXCLUDED.seq,
+                status = EXCLUDED.status, result = EXCLUDED.result, committed_at = EXCLUDED.committed_at,
+                expires_ms = EXCLUDED.expires_ms
+            """, ledger)
+        var log = PostgresBindings(capacity: 13)
+        log.append(seq)
+        log.append(command.timestamp)
+        log.append(command.actor)
+        log.append(command.contract.id.description)
+        log.append(command.request.idempotencyKey)
+        log.append(command.request.requestID)
+        log.append(command.generatedID)
+        log.append(String(decoding: payloadBytes, as: UTF8.self))
+        log.append(status)
+        log.append(storedText)
+        log.append(String(decoding: changes.canonicalBytes, as: UTF8.self))
+        log.append(latency)
+        if let context = command.request.context {
+            log.append(String(decoding: context.json.canonicalBytes(), as: UTF8.self))
+        } else {
+            log.appendNull()
+        }
+        try session.execute(
+            """
+            INSERT INTO \(books).log (seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
+                status, result, changes, latency_us, context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            """, log)
+        nextSeq += 1
+        return Pending(
+            command: command, result: result,
+            logged: Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored))
+    }
+
+    private func prepared(_ contract: Contract) -> PostgresContract {
+        if let prepared = contracts[contract.id] { return prepared }
+        let prepared = PostgresContract(contract)
+        contracts[contract.id] = prepared
+        return prepared
+    }
+
+    private func events(for entry: Pending, _ logged: Logged) -> [EncodedEvent] {
+        var errorCode: String?
+        if case .failed(let error) = entry.result { errorCode = error.code.rawValue }
+        return LoggedCommandEvents(
+            database: database, epoch: epoch, seq: logged.seq, command: entry.command, status: logged.status,
+            errorCode: errorCode, changes: logged.changes, changesBytes: logged.changes.canonicalBytes,
+            latencyMicros: logged.latencyMicros, result: logged.stored,
+            policy: registry.auditPolicy(for: entry.command.contract, actor: entry.command.actor), key: auditKey
+        ).encoded(eventFraming)
+    }
+}
+
+extension CommandOutcome.Result {
+    var isCommitted: Bool {
+        if case .committed = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import SluiceBroker
+import SluiceClient
+import SluiceTestSupport
+import SluiceWire
+import Testing
+
+/// `exclusive-postgres` plugins against a real PostgreSQL (Debian's, a cluster per test):
+/// provisioning, the same promises as a SQLite database (one transaction for ledger, data and
+/// log; idempotency; events after commit), the role's isolation, and a server that goes away.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct PostgresTests {
+    static let notesPlugin = Fixtures.repositoryRoot.appendingPathComponent("examples/postgres-notes")
+
+    /// A broker serving the tasks contracts and the notes plugin, on `cluster`.
+    static func broker(_ cluster: PostgresCluster, directory: TemporaryDirectory = TemporaryDirectory()) throws
+        -> RunningBroker
+    {
+        try PluginCatalog(dataDirectory: directory.path("data")).install(from: notesPlugin)
+        return try RunningBroker(directory: directory) { $0.postgres = cluster.server }
+    }
+
+    static func client(_ broker: RunningBroker, as name: String, maxAttempts: Int = 1) throws -> SluiceClient {
+        let token = try #require(TokenStore(dataDirectory: broker.broker.configuration.dataDirectory).token(for: name))
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint,
+            credentials: ClientCredentials(name: name, token: token))
+        configuration.attemptTimeout = .seconds(20)
+        configuration.maxAttempts = maxAttempts
+        return try SluiceClient(configuration: configuration)
+    }
+
+    @Test func commandsCommitInPostgreSQLOnceWithTheirLedgerAndLog() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let events = try broker.subscriber(["audit.notes", "inval.notes"])
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+
+        let first = try await notes.send("notes.add@v1", ["ref": "a", "body": "hello", "stars": 4], idempotencyKey: "k1")
+        #expect(first.db == "notes" && first.seq == 1 && !first.duplicate)
+        #expect(first.result["rows"] == [["ref": "a", "stars": 4]])
+        #expect(first.result["changes"] == 1)
+        // The same key and payload: the stored answer, nothing written again.
+        let again = try await notes.send("notes.add@v1", ["ref": "a", "body": "hello", "stars": 4], idempotencyKey: "k1")
+        #expect(again.duplicate && again.seq == 1 && again.result == first.result)
+        // The same key with another payload: refused.
+        await #expect(throws: WireError.self) {
+            try await notes.send("notes.add@v1", ["ref": "b", "body": "other"], idempotencyKey: "k1")
+        }
+        do {
+            _ = try await notes.send("notes.add@v1", ["ref": "b", "body": "other"], idempotencyKey: "k1")
+        } catch let error as WireError {
+            #expect(error.code == .idempotencyMismatch && error.details["seq"] == 1)
+        }
+        // A CHECK constraint refuses: stored and logged at the next seq, the same answer again.
+        for _ in 0..<2 {
+            do {
+                _ = try await notes.send("notes.add@v1", ["ref": "c", "body": "forbidden"], idempotencyKey: "k2")
+                Issue.record("a CHECK violation was acknowledged")
+            } catch let error as WireError {
+                #expect(error.code == .constraintViolation && error.details["sqlstate"] == "23514", "\(error)")
+            }
+        }
+        let third = try await notes.send("notes.add@v1", ["ref": "d", "body": "later"], idempotencyKey: "k3")
+        #expect(third.seq == 3)
+
+        // What PostgreSQL holds: two notes, a gap-free log, the ledger's three keys.
+        #expect(try cluster.psql("SELECT ref || ':' || stars || ':' || author FROM plugin_notes.notes ORDER BY ref") == "a:4:notes\nd:0:notes")
+        #expect(try cluster.psql("SELECT string_agg(seq || ':' || status, ',' ORDER BY seq) FROM sluice_notes.log") == "1:ok,2:failed,3:ok")
+        #expect(try cluster.psql("SELECT string_agg(idempotency_key || ':' || seq, ',' ORDER BY seq) FROM sluice_notes.ledger") == "k1:1,k2:2,k3:3")
+
+        // Events after commit, with the log's seqs.
+        var seen: [String] = []
+        var invalidations: [Int64: JSONValue] = [:]
+        while seen.count < 6, let frames = try events.receive() {
+            let event = try Event(frames: frames)
+            seen.append("\(event.topic)#\(event.seq)")
+            if event.topic == "inval.notes" { invalidations[event.seq] = event.body }
+        }
+        #expect(seen == ["audit.notes#1", "inval.notes#1", "audit.notes#2", "inval.notes#2", "audit.notes#3", "inval.notes#3"])
+        // PostgreSQL has no row ids: the tables a command wrote, with no rows listed; a refused
+        // command wrote none.
+        #expect(invalidations[1]?["tables"] == ["notes": []] && invalidations[1]?["keys"] == ["notes"])
+        #expect(invalidations[2]?["tables"] == [:])
+
+        // The SQLite databases beside it are served as before.
+        let local = try broker.client()
+        defer { local.close() }
+        #expect(try await local.send("task.create@v1", ["title": "beside"]).db == "tasks")
+    }
+
+    @Test func thePluginsRoleHasNoRightsOutsideItsOwnSchemas() async throws {
+        let cluster = try PostgresCluster()
+        try cluster.psql("CREATE TABLE public.operator_secrets (v text); INSERT INTO public.operator_secrets VALUES ('s')")
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        _ = try await notes.send("notes.add@v1", ["ref": "a", "body": "hello"])
+
+        let data = broker.broker.configuration.dataDirectory
+        let password = try String(contentsOf: data.appendingPathComponent("postgres/notes.password"), encoding: .utf8)
+        let mode = try FileManager.default.attributesOfItem(atPath: data.appendingPathComponent("postgres/notes.password").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // Its own data: yes. Anything else: PostgreSQL says no.
+        #expect(try cluster.psql("SELECT count(*) FROM notes", as: "plugin_notes", password: password) == "1")
+        for (what, sql) in [
+            ("another role's table", "SELECT * FROM public.operator_secrets"),
+            ("a table outside its schemas", "CREATE TABLE public.mine (v text)"),
+            ("rewriting its log", "DELETE FROM sluice_notes.log"),
+            ("rewriting a log row", "UPDATE sluice_notes.log SET status = 'ok'"),
+            ("a new role", "CREATE ROLE escape LOGIN"),
+            ("a new database", "CREATE DATABASE escape"),
+            ("becoming the administrator", "SET ROLE sluice_admin"),
+        ] {
+            #expect(throws: PostgresCluster.Failure.self, "\(what)") {
+                try cluster.psql(sql, as: "plugin_notes", password: password)
+            }
+        }
+        #expect(try cluster.psql("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = 'plugin_notes'") == "f")
+        #expect(try cluster.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'plugin_notes'") == "4")
+    }
+
+    @Test func aServerThatIsDownFailsOnlyItsOwnDatabaseAndComesBack() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        _ = try await notes.send("notes.add@v1", ["ref": "before", "body": "up"], idempotencyKey: "before")
+
+        try cluster.stop()
+        do {
+            _ = try await notes.send("notes.add@v1", ["ref": "during", "body": "down"], idempotencyKey: "during")
+            Issue.record("a command was acknowledged while PostgreSQL was down")
+        } catch let error as WireError {
+            #expect(error.code == .unavailable && error.retryable && error.retryAfterMs != nil, "\(error)")
+            #expect(error.details["db"] == "notes")
+        }
+        // The SQLite database is not held up.
+        let local = try broker.client()
+        defer { local.close() }
+        #expect(try await local.send("task.create@v1", ["title": "while postgres is down"]).db == "tasks")
+
+        // Back: the same command with the same key commits once; the client waits retry_after_ms.
+        try cluster.start()
+        let patient = try Self.client(broker, as: "notes", maxAttempts: 20)
+        defer { patient.close() }
+        let ack = try await patient.send("notes.add@v1", ["ref": "during", "body": "down"], idempotencyKey: "during")
+        #expect(ack.seq == 2 && !ack.duplicate)
+        #expect(try cluster.psql("SELECT string_agg(ref, ',' ORDER BY ref) FROM plugin_notes.notes") == "before,during")
+    }
+
+    @Test func aMigrationChangedAfterItRanIsRefusedAndNothingIsAcknowledged() async throws {
+        let cluster = try PostgresCluster()
+        let directory = TemporaryDirectory()
+        do {
+            let broker = try Self.broker(cluster, directory: directory)
+            let notes = try Self.client(broker, as: "notes")
+            _ = try await notes.send("notes.add@v1", ["ref": "a", "body": "x"])
+            notes.close()
+            broker.stop()
+        }
+        let migration = directory.path("data/installed/notes/migrations/001_create_notes.sql")
+        try (try String(contentsOf: migration, encoding: .utf8) + "\n-- edited\n").write(
+            to: migration, atomically: true, encoding: .utf8)
+        let broker = try RunningBroker(directory: directory) { $0.postgres = cluster.server }
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        do {
+            _ = try await notes.send("notes.add@v1", ["ref": "b", "body": "y"])
+            Issue.record("acknowledged with a drifted migration")
+        } catch let error as WireError {
+            #expect(error.code == .unavailable && error.message.contains("changed after it ran"), "\(error)")
+        }
+        #expect(try cluster.psql("SELECT count(*) FROM plugin_notes.notes") == "1")
+    }
+
+    @Test func aPostgresPluginWithoutAServerIsRefusedAtStart() throws {
+        let directory = TemporaryDirectory()
+        try PluginCatalog(dataDirectory: directory.path("data")).install(from: Self.notesPlugin)
+        do {
+            _ = try RunningBroker(directory: directory)
+            Issue.record("started without a PostgreSQL server")
+        } catch {
+            #expect("\(error)".contains("postgres.url"), "\(error)")
+        }
+    }
+}
