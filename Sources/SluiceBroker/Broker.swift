@@ -290,16 +290,25 @@ public final class Broker: Sendable {
         for index in 0..<configuration.queryReaderThreads {
             try QueryReader.start(
                 name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context
-            ) { [logger] in
-                QueryReader(index: index, databases: serving.databases, logger: logger)
+            ) { [configuration, logger] in
+                QueryReader(
+                    index: index, databases: serving.databases,
+                    postgres: PostgresReads(
+                        server: configuration.postgres, dataDirectory: configuration.dataDirectory,
+                        databases: registry.postgresDatabases, logger: logger),
+                    logger: logger)
             }
         }
         let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
         let auditEpoch = opened.auditor.peek.epoch
         try StoreReader.start(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint, context: context) {
-            [logger] in
+            [configuration, logger] in
             StoreReader(
-                databases: serving.databases, registry: registry, auditKey: opened.auditKey,
+                databases: serving.databases,
+                postgres: PostgresReads(
+                    server: configuration.postgres, dataDirectory: configuration.dataDirectory,
+                    databases: registry.postgresDatabases, logger: logger),
+                registry: registry, auditKey: opened.auditKey,
                 auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger)
         }
     }

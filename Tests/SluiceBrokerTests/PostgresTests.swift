@@ -84,6 +84,25 @@ import Testing
         #expect(invalidations[1]?["tables"] == ["notes": []] && invalidations[1]?["keys"] == ["notes"])
         #expect(invalidations[2]?["tables"] == [:])
 
+        // Reads: a named query, STATUS and SYNC, from PostgreSQL.
+        let query = try await notes.query("notes.by-author@v1", ["author": "notes"])
+        #expect(query.db == "notes" && query.seq == 3 && !query.truncated)
+        #expect(query.columns == ["ref", "body", "stars", "created_at"])
+        #expect(query.rows.map { Array($0.prefix(3)) } == [["a", "hello", 4], ["d", "later", 0]])
+        #expect(query.rows.allSatisfy { $0[3].stringValue?.hasSuffix("Z") == true })
+        var stored = first
+        stored.duplicate = true
+        #expect(try await notes.status(idempotencyKey: "k1") == .committed(stored))
+        if case .failed(let db, let seq, let error) = try await notes.status(idempotencyKey: "k2", db: "notes") {
+            #expect(db == "notes" && seq == 2 && error.code == .constraintViolation)
+        } else {
+            Issue.record("k2 is not a stored failure")
+        }
+        #expect(try await notes.status(idempotencyKey: "never") == .unknown)
+        let (replayed, end) = try await notes.sync(topic: "audit.notes", fromSeq: 2)
+        #expect(replayed.map(\.seq) == [2, 3] && end.headSeq == 3 && end.complete)
+        #expect(replayed.first?.body["status"] == "failed")
+
         // The SQLite databases beside it are served as before.
         let local = try broker.client()
         defer { local.close() }
@@ -119,7 +138,7 @@ import Testing
             }
         }
         #expect(try cluster.psql("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = 'plugin_notes'") == "f")
-        #expect(try cluster.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'plugin_notes'") == "4")
+        #expect(try cluster.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'plugin_notes'") == "8")
     }
 
     @Test func aServerThatIsDownFailsOnlyItsOwnDatabaseAndComesBack() async throws {
@@ -186,6 +205,107 @@ import Testing
             Issue.record("started without a PostgreSQL server")
         } catch {
             #expect("\(error)".contains("postgres.url"), "\(error)")
+        }
+    }
+}
+
+/// The crash loop of ProcessTests, on PostgreSQL: a real `sluice serve` killed with SIGKILL under
+/// pipelined load, restarted, and every command resent with its key.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct PostgresCrashTests {
+    func client(_ broker: BrokerProcess, maxAttempts: Int) throws -> SluiceClient {
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint,
+            credentials: try ClientCredentials(
+                name: "notes", tokenFile: broker.dataDirectory.appendingPathComponent("tokens/notes.token")))
+        configuration.attemptTimeout = .seconds(10)
+        configuration.maxAttempts = maxAttempts
+        return try SluiceClient(configuration: configuration)
+    }
+
+    func start(_ data: URL, _ cluster: PostgresCluster, passwordFile: URL) async throws -> BrokerProcess {
+        let broker = try BrokerProcess(
+            dataDirectory: data,
+            extraArguments: [
+                "--postgres-url", "postgres://\(PostgresCluster.adminRole)@127.0.0.1:\(cluster.port)/\(PostgresCluster.database)",
+                "--postgres-password-file", passwordFile.path,
+            ])
+        var configuration = ClientConfiguration(endpoint: broker.commandEndpoint, credentials: try .operator(dataDirectory: data))
+        configuration.attemptTimeout = .milliseconds(200)
+        configuration.maxAttempts = 100
+        let ping = try SluiceClient(configuration: configuration)
+        defer { ping.close() }
+        try await ping.ping()
+        return broker
+    }
+
+    @Test func sigkillMidLoadLosesNoAcknowledgedCommandAndRetriesCommitNothingTwice() async throws {
+        let cluster = try PostgresCluster()
+        let directory = TemporaryDirectory()
+        let data = directory.path("data")
+        let passwordFile = directory.path("postgres-password")
+        try cluster.password.write(to: passwordFile, atomically: true, encoding: .utf8)
+        try PluginCatalog(dataDirectory: data).install(from: PostgresTests.notesPlugin)
+        var everything: Set<String> = []
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3 {
+            let broker = try await start(data, cluster, passwordFile: passwordFile)
+            let record = ProcessTests.LoadRecord()
+            let load = try client(broker, maxAttempts: 1)
+            let writers = (0..<4).map { writer in
+                Task {
+                    for index in 0..<100_000 {
+                        let key = "r\(round)-w\(writer)-\(index)"
+                        let payload: JSONValue = ["ref": .string(key), "body": "crash"]
+                        await record.attempt(key, payload)
+                        guard let ack = try? await load.send("notes.add@v1", payload, idempotencyKey: key) else { break }
+                        await record.acknowledge(key, ack)
+                    }
+                    await record.writerStopped()
+                }
+            }
+            let killAfter = Int.random(in: 50...400, using: &generator)
+            await record.waitForAcknowledgements(killAfter)
+            broker.kill9()
+            load.close()
+            for writer in writers { await writer.value }
+            let acknowledged = await record.acknowledged
+            let attempted = await record.attempted
+            #expect(acknowledged.count >= killAfter, "round \(round)")
+
+            // Every ACK is in PostgreSQL once, with the seq it was acknowledged with.
+            let rows = try cluster.psql(
+                "SELECT n.ref || ' ' || l.seq FROM plugin_notes.notes n JOIN sluice_notes.log l ON l.idempotency_key = n.ref WHERE n.ref LIKE 'r\(round)-%'"
+            ).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            let stored = Dictionary(rows.map { ($0[0], Int64($0[1]) ?? -1) }, uniquingKeysWith: { _, _ in -2 })
+            for (key, ack) in acknowledged {
+                #expect(stored[key] == ack.seq, "round \(round): acknowledged \(key) at seq \(ack.seq)")
+            }
+
+            let restarted = try await start(data, cluster, passwordFile: passwordFile)
+            let retry = try client(restarted, maxAttempts: 3)
+            let resent = try await withThrowingTaskGroup(of: (String, Acknowledgement).self) { group in
+                var pending = attempted.makeIterator()
+                func add() {
+                    guard let (key, payload) = pending.next() else { return }
+                    group.addTask { (key, try await retry.send("notes.add@v1", payload, idempotencyKey: key)) }
+                }
+                for _ in 0..<64 { add() }
+                var acks: [String: Acknowledgement] = [:]
+                while let (key, ack) = try await group.next() {
+                    acks[key] = ack
+                    add()
+                }
+                return acks
+            }
+            retry.close()
+            for (key, original) in acknowledged {
+                #expect(resent[key]?.duplicate == true && resent[key]?.seq == original.seq, "round \(round): \(key)")
+            }
+            everything.formUnion(attempted.keys)
+            #expect(try cluster.psql("SELECT count(*) || ' ' || count(DISTINCT ref) FROM plugin_notes.notes") == "\(everything.count) \(everything.count)")
+            let seqs = try cluster.psql("SELECT count(*) || ' ' || min(seq) || ' ' || max(seq) FROM sluice_notes.log")
+            #expect(seqs == "\(everything.count) 1 \(everything.count)", "round \(round): the log has no gaps")
+            #expect(restarted.terminate() == 0)
         }
     }
 }

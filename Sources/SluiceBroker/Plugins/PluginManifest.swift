@@ -30,7 +30,8 @@ public struct PluginManifest: Sendable, Equatable {
         public var ratePerSecond: Double?
         /// Deadline applied to the plugin's commands that do not set `deadline_ms`.
         public var timeoutMs: Int?
-        /// Sessions the plugin's PostgreSQL role may hold at once (`exclusive-postgres`; default 4).
+        /// Sessions the plugin's PostgreSQL role may hold at once (`exclusive-postgres`; default 8,
+        /// at least 2: the broker's writer and a reader).
         public var connections: Int?
         /// Queries of this plugin admitted and not yet answered, at most.
         public var maxQueriesInFlight: Int?
@@ -171,7 +172,7 @@ public struct PluginManifest: Sendable, Equatable {
             if let connections = limits.connections, connections < PostgresWriter.connectionsUsed {
                 throw Invalid(
                     field: "limits.connections",
-                    reason: "must be at least \(PostgresWriter.connectionsUsed): the broker's own sessions as the plugin's role")
+                    reason: "must be at least \(PostgresWriter.connectionsUsed): the broker's writer and reader sessions as the plugin's role")
             }
         }
         var auditLevel: AuditPolicy.Level?

@@ -88,7 +88,7 @@ struct PostgresContract {
         return .object(members)
     }
 
-    private static func value(of cell: PostgresCell) -> JSONValue {
+    static func value(of cell: PostgresCell) -> JSONValue {
         guard cell.bytes != nil else { return .null }
         do {
             switch cell.dataType {

@@ -18,8 +18,11 @@ import SluiceZMQ
 /// the next batch after the wait reconnects (and provisions again) by itself. The I/O thread
 /// never waits for PostgreSQL: only this thread does.
 final class PostgresWriter: BrokerWorker {
-    /// Sessions the broker holds as a plugin's role: this writer's (and a migration runs on it).
-    static let connectionsUsed = 1
+    /// Sessions the broker needs at least as a plugin's role: this writer's and one reader's. It
+    /// opens up to 2 + the query reader threads (a store reader's, each query reader's); beyond
+    /// `limits.connections` (default ``defaultConnections``) reads are answered `unavailable`.
+    static let connectionsUsed = 2
+    static let defaultConnections = 8
     /// How long commands are refused after a failed connection before the next attempt.
     static let retryAfterMs = 1000
     /// A statement taking longer than this ends (and the batch fails `internal`, retryable).
@@ -59,7 +62,7 @@ final class PostgresWriter: BrokerWorker {
         self.logger = logger
         provisioning = PostgresProvisioning(
             plugin: database, server: server, dataDirectory: dataDirectory,
-            connectionLimit: registry.plugins[database]?.limits.connections ?? 4,
+            connectionLimit: registry.plugins[database]?.limits.connections ?? Self.defaultConnections,
             migrations: registry.migrations[database] ?? [], logger: logger)
     }
 
@@ -231,7 +234,12 @@ final class PostgresWriter: BrokerWorker {
             var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
                 events: entry.logged.map { events(for: entry, $0) } ?? [])
-            if let logged = entry.logged { outcome.changedTables = logged.changes.tableNames }
+            if let logged = entry.logged, entry.result.isCommitted {
+                // The tables are read off the statements' text; triggers and functions may write
+                // others: every cached query of this database goes.
+                outcome.changedTables = logged.changes.tableNames
+                outcome.changedUnnamedRows = true
+            }
             return outcome
         }
     }

@@ -50,17 +50,21 @@ final class QueryReader: BrokerWorker {
 
     let index: Int
     let databases: [String: DatabaseFile]
+    /// This thread's sessions to the `exclusive-postgres` databases (nil: none is served).
+    let postgres: PostgresReads?
     let logger: Logger
 
-    init(index: Int, databases: [String: DatabaseFile], logger: Logger) {
+    init(index: Int, databases: [String: DatabaseFile], postgres: PostgresReads? = nil, logger: Logger) {
         self.index = index
         self.databases = databases
+        self.postgres = postgres
         self.logger = logger
     }
 
     var workerName: String { "query-reader-\(index)" }
 
     func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        defer { postgres?.closeAll() }
         while let message = try inbox.receiveObject(Message.self) {
             switch message {
             case .run(let job):
@@ -72,6 +76,13 @@ final class QueryReader: BrokerWorker {
     }
 
     func execute(_ job: Job) -> Result<Snapshot, WireError> {
+        if let postgres, postgres.serves(job.contract.database) {
+            guard Clock.monotonicNanoseconds() < job.deadline else {
+                return .failure(WireError(.deadlineExceeded, "the query waited past its deadline and was not run"))
+            }
+            guard !job.cancellation.isCancelled else { return .failure(ReadCancellation.error) }
+            return executeOnPostgres(job, postgres)
+        }
         guard let database = databases[job.contract.database] else {
             return .failure(WireError(.internal, "no database \(job.contract.database)"))
         }

@@ -35,6 +35,8 @@ final class StoreReader: BrokerWorker {
     static let inboxEndpoint = "inproc://sluice-store-reader"
 
     let databases: [String: DatabaseFile]
+    /// This thread's sessions to the `exclusive-postgres` databases (nil: none is served).
+    let postgres: PostgresReads?
     let registry: ContractRegistry
     let auditKey: [UInt8]
     let audit: DatabaseQueue?
@@ -42,11 +44,11 @@ final class StoreReader: BrokerWorker {
     let logger: Logger
 
     init(
-        databases: [String: DatabaseFile], registry: ContractRegistry, auditKey: [UInt8], auditDatabase: URL,
-        auditEpoch: String,
-        logger: Logger
+        databases: [String: DatabaseFile], postgres: PostgresReads? = nil, registry: ContractRegistry,
+        auditKey: [UInt8], auditDatabase: URL, auditEpoch: String, logger: Logger
     ) {
         self.databases = databases
+        self.postgres = postgres
         self.registry = registry
         self.auditKey = auditKey
         self.auditEpoch = auditEpoch
@@ -59,6 +61,7 @@ final class StoreReader: BrokerWorker {
     var workerName: String { "store-reader" }
 
     func serve(inbox: ZMQSocket, notices: ZMQSocket) throws(ZMQError) {
+        defer { postgres?.closeAll() }
         while let message = try inbox.receiveObject(Message.self) {
             switch message {
             case .lookup(let lookup):
@@ -74,10 +77,27 @@ final class StoreReader: BrokerWorker {
     /// A key is scoped by database, so without `db` two databases may both hold it: that answer
     /// would be a guess, so it is an error naming them.
     func status(for lookup: Lookup) -> Result<CommandStatus, WireError> {
-        let names = lookup.database.map { [$0] } ?? databases.keys.sorted()
+        let names = lookup.database.map { [$0] } ?? (Array(databases.keys) + (postgres?.databases ?? [])).sorted()
         var found: [CommandStatus] = []
         var holders: [String] = []
+        // A PostgreSQL database that cannot be read: the key may be there, so "unknown" would be
+        // a guess.
+        var unreachable: WireError?
         for name in names {
+            if let postgres, postgres.serves(name) {
+                do {
+                    if let entry = try postgresLedgerEntry(name, actor: lookup.actor, key: lookup.key, postgres) {
+                        found.append(entry.status(db: name))
+                        holders.append(name)
+                    }
+                } catch let error as WireError {
+                    unreachable = error
+                } catch {
+                    logger.error("ledger lookup failed", metadata: ["db": "\(name)", "error": "\(error.postgresMessage)"])
+                    unreachable = PostgresReads.unavailable(name, error.postgresMessage)
+                }
+                continue
+            }
             guard let database = databases[name] else { continue }
             do {
                 let entry = try database.pool.read { db in
@@ -100,6 +120,7 @@ final class StoreReader: BrokerWorker {
                     "idempotency key is committed in several databases (\(holders.joined(separator: ", "))): name one with db",
                     details: ["field": "db", "databases": .array(holders.map(JSONValue.string))]))
         }
+        if found.isEmpty, let unreachable { return .failure(unreachable) }
         return .success(found.first ?? .unknown)
     }
 
@@ -110,6 +131,8 @@ final class StoreReader: BrokerWorker {
             let (epoch, head, events) =
                 if let database = databases[page.stream] {
                     try commandEvents(database, request)
+                } else if let postgres, postgres.serves(page.stream) {
+                    try postgresCommandEvents(page.stream, request, postgres)
                 } else if page.stream == RejectionAuditor.lifecycleStream {
                     try auditorEvents(request, table: "lifecycle", onlyActor: nil)
                 } else {
