@@ -357,8 +357,16 @@ public final class Broker: Sendable {
             var purged = false
             if let purge, previous.registry.plugins[purge] != nil, registry.plugins[purge] == nil {
                 do {
-                    try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
-                        .purge(purge, registry: previous.registry)
+                    if previous.registry.postgresDatabases.contains(purge), let server = configuration.postgres {
+                        // On the I/O thread, which waits for the server (10 s at most per
+                        // statement): an operator's purge is rare, and nothing is admitted during
+                        // a reload anyway.
+                        try PostgresProvisioning.purge(
+                            purge, server: server, dataDirectory: configuration.dataDirectory, logger: logger)
+                    } else {
+                        try PluginCatalog(dataDirectory: configuration.dataDirectory, synchronous: configuration.synchronous)
+                            .purge(purge, registry: previous.registry)
+                    }
                     purged = true
                 } catch {
                     logger.error("could not purge a removed plugin's data", metadata: ["plugin": "\(purge)", "error": "\(error)"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SluiceBroker
 import SluiceClient
 import SluiceWire
@@ -148,7 +149,7 @@ struct PluginsRemove: AsyncParsableCommand {
         commandName: "remove",
         abstract: "Uninstall a plugin: its work in flight is answered, its identity revoked, its data kept unless --purge.",
         discussion:
-            "--purge deletes an exclusive plugin's database file, or drops what a shared plugin's migrations created in plugins.db (the shared command log keeps its commands)."
+            "--purge deletes an exclusive plugin's database file, drops an exclusive-postgres plugin's schemas and role, or drops what a shared plugin's migrations created in plugins.db (the shared command log keeps its commands). Without a running broker, purging an exclusive-postgres plugin needs --postgres-url (and its password)."
     )
 
     @Argument(help: "The plugin id.")
@@ -159,6 +160,12 @@ struct PluginsRemove: AsyncParsableCommand {
 
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
+
+    @Option(name: .long, help: "With --purge and no running broker: the PostgreSQL server of an exclusive-postgres plugin.")
+    var postgresURL: String?
+
+    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
+    var postgresPasswordFile: String?
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
@@ -172,7 +179,17 @@ struct PluginsRemove: AsyncParsableCommand {
             // No broker: take the directory while the data goes.
             let lock = try DataDirectoryLock(directory: data)
             defer { lock.release() }
-            try catalog.purge(id, registry: before)
+            if manifest.databaseMode == .exclusivePostgres {
+                guard let postgresURL else {
+                    throw ValidationError(
+                        "\(id) was removed; its PostgreSQL schemas and role stay: give --postgres-url (and --postgres-password-file) to drop them")
+                }
+                let server = try PostgresServer(
+                    url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+                try PostgresProvisioning.purge(id, server: server, dataDirectory: data, logger: Logger(label: "sluice"))
+            } else {
+                try catalog.purge(id, registry: before)
+            }
         }
         PluginLifecycle.report(
             reloaded, whenStopped: "removed \(id) \(manifest.version)\(purge ? " and its data" : "; its data stays")")

@@ -10,7 +10,7 @@ struct Plugins: AsyncParsableCommand {
         subcommands: [
             PluginsCreate.self, PluginsInstall.self, PluginsUpgrade.self, PluginsDisable.self, PluginsEnable.self,
             PluginsRemove.self, PluginsRetire.self, PluginsList.self, PluginsHealth.self, PluginsDatabase.self,
-            PluginsRotateToken.self, PluginsKeygen.self, PluginsSign.self, PluginsTrust.self, PluginsDistrust.self,
+            PluginsRotateToken.self, PluginsRotateCredentials.self, PluginsKeygen.self, PluginsSign.self, PluginsTrust.self, PluginsDistrust.self,
             PluginsTrusted.self,
         ]
     )
@@ -27,7 +27,7 @@ struct PluginsCreate: AsyncParsableCommand {
     @Argument(help: "The plugin id: [a-z0-9-], at most 64 characters.")
     var id: String
 
-    @Option(name: .long, help: "Database mode: shared (plugins.db) or exclusive (plugins/<id>.db).")
+    @Option(name: .long, help: "Database mode: shared (plugins.db), exclusive (plugins/<id>.db) or postgres (its own schemas on the broker's PostgreSQL).")
     var db: String = "exclusive"
 
     @Option(name: .long, help: "Where to create the folder.")
@@ -38,7 +38,8 @@ struct PluginsCreate: AsyncParsableCommand {
         switch db {
         case "shared": mode = .shared
         case "exclusive", "exclusive-sqlite": mode = .exclusiveSQLite
-        default: throw ValidationError("--db must be shared or exclusive")
+        case "postgres", "exclusive-postgres": mode = .exclusivePostgres
+        default: throw ValidationError("--db must be shared, exclusive or postgres")
         }
         let folder = try PluginScaffold.create(id: id, mode: mode, in: URL(fileURLWithPath: directory))
         print("created \(folder.path): plugin.json, contracts/, migrations/")
@@ -106,6 +107,37 @@ struct PluginsRotateToken: AsyncParsableCommand {
         if id != TokenStore.operatorName {
             _ = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "rotate-token", plugin: id)
         }
+    }
+}
+
+struct PluginsRotateCredentials: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-credentials",
+        abstract: "Give an exclusive-postgres plugin's PostgreSQL role a new password.",
+        discussion:
+            "The password lives in <data-dir>/postgres/<id>.password and never leaves the broker. A serving broker reloads: its writer answers what it was given, and the new workers set the new password on the role and connect with it (recorded on audit.lifecycle as credentials_rotated). Without a broker, the next start sets it."
+    )
+
+    @Argument(help: "The plugin id.")
+    var id: String
+
+    @Option(name: .long, help: "The broker's data directory.")
+    var dataDir: String = "data"
+
+    func run() async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL
+        guard let manifest = PluginCatalog(dataDirectory: data).manifest(of: id) else {
+            throw ValidationError("no installed plugin '\(id)'")
+        }
+        guard manifest.databaseMode == .exclusivePostgres else {
+            throw ValidationError("\(id) keeps its data in SQLite (\(manifest.databaseMode.rawValue)): it has no PostgreSQL role")
+        }
+        try PostgresProvisioning.newPassword(id, dataDirectory: data)
+        let reloaded = try await PluginLifecycle.tellBroker(dataDir: dataDir, action: "rotate-credentials", plugin: id)
+        print(
+            reloaded == nil
+                ? "\(id): new PostgreSQL password in <data-dir>/postgres/\(id).password; the next start sets it on its role"
+                : "\(id): new PostgreSQL password set on its role; the broker reconnected with it")
     }
 }
 

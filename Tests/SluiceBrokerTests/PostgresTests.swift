@@ -197,6 +197,37 @@ import Testing
         #expect(try cluster.psql("SELECT count(*) FROM plugin_notes.notes") == "1")
     }
 
+    @Test func credentialsRotateWhileServingAndAPurgeDropsTheSchemasAndRole() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let data = broker.broker.configuration.dataDirectory
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        let local = try broker.client()
+        defer { local.close() }
+        _ = try await notes.send("notes.add@v1", ["ref": "before", "body": "x"])
+        let passwordFile = data.appendingPathComponent("postgres/notes.password")
+        let old = try String(contentsOf: passwordFile, encoding: .utf8)
+
+        try PostgresProvisioning.newPassword("notes", dataDirectory: data)
+        let rotated = try await local.reload(action: "rotate-credentials", plugin: "notes")
+        #expect(rotated["changes"]?.arrayValue?.first?["action"] == "credentials_rotated")
+        // The new workers connected with the new password: commands go on.
+        #expect(try await notes.send("notes.add@v1", ["ref": "after", "body": "y"]).seq == 2)
+        let new = try String(contentsOf: passwordFile, encoding: .utf8)
+        #expect(new != old)
+        #expect(throws: PostgresCluster.Failure.self) { try cluster.psql("SELECT 1", as: "plugin_notes", password: old) }
+        #expect(try cluster.psql("SELECT count(*) FROM notes", as: "plugin_notes", password: new) == "2")
+
+        try PluginCatalog(dataDirectory: data).remove("notes")
+        let removed = try await local.reload(action: "remove", plugin: "notes", purge: true)
+        #expect(removed["changes"]?.arrayValue?.first?["purged"] == true)
+        #expect(try cluster.psql("SELECT count(*) FROM pg_namespace WHERE nspname IN ('plugin_notes', 'sluice_notes')") == "0")
+        #expect(try cluster.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'plugin_notes'") == "0")
+        #expect(!FileManager.default.fileExists(atPath: passwordFile.path))
+    }
+
     @Test func aPostgresPluginWithoutAServerIsRefusedAtStart() throws {
         let directory = TemporaryDirectory()
         try PluginCatalog(dataDirectory: directory.path("data")).install(from: Self.notesPlugin)

@@ -22,7 +22,7 @@ extension BrokerIOLoop {
     }
 
     static let reloadActions: Set<String> = [
-        "install", "upgrade", "retire", "disable", "enable", "remove", "rotate-token",
+        "install", "upgrade", "retire", "disable", "enable", "remove", "rotate-token", "rotate-credentials",
     ]
 
     func beginReload(_ message: WireMessage, target: ReplyTarget) {
@@ -124,6 +124,11 @@ extension BrokerIOLoop {
                 change["version"] = .string(now.version)
             case (_, let now?) where id == reload.plugin && reload.action == "rotate-token":
                 change["action"] = "token_rotated"
+                change["version"] = .string(now.version)
+            case (_, let now?) where id == reload.plugin && reload.action == "rotate-credentials":
+                // The new workers set the new password on the plugin's PostgreSQL role and
+                // connect with it.
+                change["action"] = "credentials_rotated"
                 change["version"] = .string(now.version)
             case (_, let now?) where !Self.contracts(of: id, in: old).subtracting(Self.contracts(of: id, in: new)).isEmpty:
                 // Same version, fewer contracts: kept older versions retired (`sluice plugins retire`).

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import PostgresNIO
 import SluiceWire
 
@@ -18,7 +18,7 @@ import SluiceWire
 /// The role's password is made by the broker (32 random bytes, hex), kept in
 /// `<data-dir>/postgres/<id>.password` (0600) and set on the role at every provisioning: it never
 /// leaves the broker.
-struct PostgresProvisioning {
+public struct PostgresProvisioning {
     let plugin: String
     let server: PostgresServer
     let dataDirectory: URL
@@ -58,9 +58,10 @@ struct PostgresProvisioning {
         return try Self.newPassword(plugin, dataDirectory: dataDirectory)
     }
 
-    /// Writes a fresh password for `id`'s role (the next provisioning sets it on the server).
+    /// Writes a fresh password for `id`'s role (the next provisioning sets it on the server:
+    /// `sluice plugins rotate-credentials`).
     @discardableResult
-    static func newPassword(_ id: String, dataDirectory: URL) throws -> String {
+    public static func newPassword(_ id: String, dataDirectory: URL) throws -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
@@ -166,7 +167,20 @@ struct PostgresProvisioning {
         }
     }
 
-    /// Drops the plugin's schemas and role (`sluice plugins remove --purge`).
+    /// Drops removed plugin `id`'s schemas and role and forgets its password
+    /// (`sluice plugins remove --purge`): by the broker once it serves without the plugin, or by
+    /// the command itself when no broker runs.
+    public static func purge(_ id: String, server: PostgresServer, dataDirectory: URL, logger: Logger) throws {
+        let admin = try PostgresSession(
+            server: server, username: server.username, password: server.password, searchPath: [],
+            statementTimeoutMs: 10_000, logger: logger)
+        defer { admin.close() }
+        try PostgresProvisioning(
+            plugin: id, server: server, dataDirectory: dataDirectory, connectionLimit: 1, migrations: [], logger: logger
+        ).purge(as: admin)
+    }
+
+    /// Drops the plugin's schemas and role.
     func purge(as admin: PostgresSession) throws {
         let role = PostgresSession.quoted(self.role)
         try admin.execute("BEGIN")
