@@ -228,6 +228,45 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: passwordFile.path))
     }
 
+    @Test func theStorageLimitStopsThePluginsCommandsOnly() async throws {
+        let cluster = try PostgresCluster()
+        let directory = TemporaryDirectory()
+        // The example plugin with a 1 MiB limit.
+        let source = directory.path("notes")
+        try FileManager.default.copyItem(at: Self.notesPlugin, to: source)
+        let manifest = source.appendingPathComponent("plugin.json")
+        try (try String(contentsOf: manifest, encoding: .utf8)).replacingOccurrences(of: "\"storage_mb\": 256", with: "\"storage_mb\": 1")
+            .write(to: manifest, atomically: true, encoding: .utf8)
+        try PluginCatalog(dataDirectory: directory.path("data")).install(from: source)
+        let broker = try RunningBroker(directory: directory) { $0.postgres = cluster.server }
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        var acknowledged = 0
+        var refusal: WireError?
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<500 {
+            // Random text, so PostgreSQL cannot compress it away.
+            let body = String((0..<9000).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement(using: &generator)! })
+            do {
+                _ = try await notes.send("notes.add@v1", ["ref": .string("n\(index)"), "body": .string(body)])
+                acknowledged += 1
+            } catch let error as WireError {
+                refusal = error
+                break
+            }
+        }
+        #expect(refusal?.code == .storageLimit, "\(String(describing: refusal))")
+        #expect(acknowledged > 10)
+        #expect(try cluster.psql("SELECT count(*) FROM plugin_notes.notes") == "\(acknowledged)")
+        let size = Int(try cluster.psql(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('plugin_notes', 'sluice_notes') AND c.relkind = 'r'")) ?? 0
+        #expect(size >= 1 << 20 && size < 2 << 20, "\(size) bytes: at the limit, not far past it")
+        let local = try broker.client()
+        defer { local.close() }
+        #expect(try await local.send("task.create@v1", ["title": "beside a full plugin"]).db == "tasks")
+    }
+
     @Test func aPostgresPluginWithoutAServerIsRefusedAtStart() throws {
         let directory = TemporaryDirectory()
         try PluginCatalog(dataDirectory: directory.path("data")).install(from: Self.notesPlugin)
