@@ -87,7 +87,8 @@ let package = Package(
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
-                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ",
+                // SluiceTestSupport for its throwaway PostgreSQL cluster (`write --database postgres`).
+                "SluiceBroker", "SluiceClient", "SluiceWire", "SluiceZMQ", "SluiceTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -16,10 +16,19 @@ struct BenchBroker {
     /// With `endpoints`, it serves there (tcp endpoints speak CURVE) instead of ipc in its data directory.
     init(
         in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil,
-        endpoints: (commands: String, events: String)? = nil, inproc: Bool = false, maxBatch: Int? = nil
+        endpoints: (commands: String, events: String)? = nil, inproc: Bool = false, maxBatch: Int? = nil,
+        postgres: PostgresServer? = nil
     ) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
-        try BenchWorker.writeContractSet(contracts)
+        if let postgres {
+            // `bench.insert@v1` in plugin `bench`, whose database is its schemas on `postgres`.
+            try FileManager.default.createDirectory(at: contracts, withIntermediateDirectories: true)
+            try BenchBroker.installPostgresPlugin(
+                data: directory.appendingPathComponent("data"), sources: directory.appendingPathComponent("plugin-src"))
+            _ = postgres
+        } else {
+            try BenchWorker.writeContractSet(contracts)
+        }
         if let projectionRows {
             try BenchBroker.addProjection(rows: projectionRows, to: contracts, data: directory.appendingPathComponent("data"))
         }
@@ -32,12 +41,42 @@ struct BenchBroker {
             configuration.eventEndpoint = endpoints.events
         }
         if inproc { configuration.inprocIdentities = [TokenStore.operatorName] }
+        configuration.postgres = postgres
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         broker = try Broker(configuration: configuration, logger: logger)
         try broker.start()
         token = try broker.tokens.ensureToken(for: TokenStore.operatorName)
         self.configuration = configuration
+    }
+
+    /// Plugin `bench` (exclusive-postgres) with the benchmark's insert, the same rows as the
+    /// contract set's SQLite one.
+    static func installPostgresPlugin(data: URL, sources: URL) throws {
+        let plugin = sources.appendingPathComponent("bench")
+        try FileManager.default.createDirectory(
+            at: plugin.appendingPathComponent("contracts"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: plugin.appendingPathComponent("migrations"), withIntermediateDirectories: true)
+        let manifest: JSONValue = [
+            "id": "bench", "version": "1.0.0", "database": ["mode": "exclusive-postgres"],
+            "capabilities": ["bench:write"], "contracts": ["bench.insert@v1"],
+        ]
+        try manifest.canonicalString.write(
+            to: plugin.appendingPathComponent("plugin.json"), atomically: true, encoding: .utf8)
+        let contract: JSONValue = [
+            "name": "bench.insert", "version": "v1", "kind": "command", "capability": "bench:write",
+            "input": [
+                "type": "object", "required": ["client", "n", "payload"], "additionalProperties": false,
+                "properties": ["client": ["type": "integer"], "n": ["type": "integer"], "payload": ["type": "string"]],
+            ],
+            "statements": ["INSERT INTO bench(client, n, payload) VALUES (:client, :n, :payload)"],
+        ]
+        try contract.canonicalString.write(
+            to: plugin.appendingPathComponent("contracts/bench.insert.v1.json"), atomically: true, encoding: .utf8)
+        try (BenchPostgres.createTable + ";\n").write(
+            to: plugin.appendingPathComponent("migrations/001_bench.sql"), atomically: true, encoding: .utf8)
+        try PluginCatalog(dataDirectory: data).install(from: plugin)
     }
 
     static func addProjection(rows: Int, to contracts: URL, data: URL) throws {

@@ -55,6 +55,13 @@ struct BenchWrite: AsyncParsableCommand {
     @Option(help: "Where to put the temporary data directories.")
     var scratch = "/tmp"
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "The databases to measure: sqlite (direct writers, the ceiling, the broker), postgres (pgbench with the same rows and the broker's exclusive-postgres path, C clients, on a throwaway cluster).",
+            discussion: "postgres needs Debian's postgresql package (initdb, pg_ctl, pgbench)."))
+    var database: [String] = ["sqlite"]
+
     func run() async throws {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -66,7 +73,18 @@ struct BenchWrite: AsyncParsableCommand {
             }
             return mode
         }
-        print("sluice-bench write: \(clients) processes × \(commands) commands, WAL; direct writers synchronous=FULL")
+        for name in database where name != "sqlite" && name != "postgres" {
+            throw ValidationError("--database takes sqlite or postgres, not \(name)")
+        }
+        print("sluice-bench write: \(clients) processes × \(commands) commands")
+        if database.contains("postgres") {
+            BenchPostgres.print(
+                try await BenchPostgres.run(
+                    clients: clients, commands: commands, windows: window, loadgenPath: loadgenPath, root: root))
+        }
+        guard database.contains("sqlite") else { return }
+        print("")
+        print("SQLite (WAL; direct writers synchronous=FULL):")
         Self.announce("direct writers: \(clients) processes")
         let direct = try directBaseline(root.appendingPathComponent("direct"))
         Self.announce("ceiling: one process, the same rows")

@@ -109,6 +109,46 @@ import Testing
         #expect(try await local.send("task.create@v1", ["title": "beside"]).db == "tasks")
     }
 
+    /// Commands in flight together share a transaction; one refused by a constraint among them
+    /// is undone alone (the batch runs again with a savepoint per command).
+    @Test func aRefusedCommandInABatchLeavesTheOthersCommitted() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        let outcomes = await withTaskGroup(of: (Int, Result<Acknowledgement, any Error>).self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let body: JSONValue = index % 10 == 5 ? "forbidden" : .string("note \(index)")
+                    do {
+                        return (index, .success(try await notes.send("notes.add@v1", ["ref": .string("r\(index)"), "body": body])))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var outcomes: [Int: Result<Acknowledgement, any Error>] = [:]
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        var seqs: [Int64] = []
+        for (index, outcome) in outcomes {
+            switch outcome {
+            case .success(let ack):
+                #expect(index % 10 != 5, "r\(index) must be refused")
+                seqs.append(ack.seq)
+            case .failure(let error):
+                #expect(index % 10 == 5 && (error as? WireError)?.code == .constraintViolation, "r\(index): \(error)")
+            }
+        }
+        #expect(seqs.count == 36)
+        #expect(try cluster.psql("SELECT count(*) FROM plugin_notes.notes") == "36")
+        // Every command took a seq, refused ones too, with no gaps.
+        #expect(try cluster.psql("SELECT count(*) || ' ' || max(seq) || ' ' || count(*) FILTER (WHERE status = 'failed') FROM sluice_notes.log") == "40 40 4")
+        #expect(try cluster.psql("SELECT count(*) FROM sluice_notes.ledger") == "40")
+    }
+
     @Test func thePluginsRoleHasNoRightsOutsideItsOwnSchemas() async throws {
         let cluster = try PostgresCluster()
         try cluster.psql("CREATE TABLE public.operator_secrets (v text); INSERT INTO public.operator_secrets VALUES ('s')")
@@ -220,7 +260,7 @@ import Testing
         #expect(throws: PostgresCluster.Failure.self) { try cluster.psql("SELECT 1", as: "plugin_notes", password: old) }
         #expect(try cluster.psql("SELECT count(*) FROM notes", as: "plugin_notes", password: new) == "2")
 
-        try PluginCatalog(dataDirectory: data).remove("notes")
+        _ = try PluginCatalog(dataDirectory: data).remove("notes")
         let removed = try await local.reload(action: "remove", plugin: "notes", purge: true)
         #expect(removed["changes"]?.arrayValue?.first?["purged"] == true)
         #expect(try cluster.psql("SELECT count(*) FROM pg_namespace WHERE nspname IN ('plugin_notes', 'sluice_notes')") == "0")

@@ -94,6 +94,15 @@ public final class PostgresCluster: @unchecked Sendable {
 
     @discardableResult
     private func run(_ program: String, _ arguments: String...) throws -> String {
+        try run(program, arguments)
+    }
+
+    /// Runs one of the server's programs (`pgbench`, `psql`…) as the cluster's owner, against
+    /// the cluster's local socket when `local` (with `-h <socket dir> -p <port> -U sluice_admin`
+    /// put first); returns what it printed, or throws with it.
+    @discardableResult
+    public func run(_ program: String, _ arguments: [String], local: Bool = false) throws -> String {
+        let arguments = local ? ["-h", socketPath, "-p", "\(port)", "-U", Self.adminRole] + arguments : arguments
         let executable = binaries.appendingPathComponent(program)
         let child =
             geteuid() == 0

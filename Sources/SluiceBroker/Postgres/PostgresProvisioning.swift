@@ -125,7 +125,7 @@ public struct PostgresProvisioning {
             try admin.execute("GRANT SELECT ON \(books).meta TO \(role)")
             try admin.execute("COMMIT")
         } catch {
-            try? admin.execute("ROLLBACK")
+            admin.rollback()
             throw error
         }
     }
@@ -157,7 +157,7 @@ public struct PostgresProvisioning {
                     binds(migration.name, migration.checksum))
                 try session.execute("COMMIT")
             } catch {
-                try? session.execute("ROLLBACK")
+                session.rollback()
                 guard error.isPostgresConnectionFailure else {
                     throw Refused(description: "migration \(migration.name) of plugin \(plugin) failed: \(error.postgresMessage)")
                 }
@@ -193,7 +193,7 @@ public struct PostgresProvisioning {
             }
             try admin.execute("COMMIT")
         } catch {
-            try? admin.execute("ROLLBACK")
+            admin.rollback()
             throw error
         }
         try? FileManager.default.removeItem(at: Self.passwordFile(plugin, dataDirectory: dataDirectory))

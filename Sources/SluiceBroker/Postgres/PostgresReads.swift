@@ -42,7 +42,7 @@ final class PostgresReads {
                 try session.execute("COMMIT")
                 return value
             } catch {
-                if !error.isPostgresConnectionFailure { try? session.execute("ROLLBACK") }
+                if !error.isPostgresConnectionFailure { session.rollback() }
                 throw error
             }
         } catch where error.isPostgresConnectionFailure {

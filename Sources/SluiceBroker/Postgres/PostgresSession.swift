@@ -51,6 +51,10 @@ final class PostgresSession {
         try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
     }
 
+    /// Ends a failed transaction; a failure to (the connection is gone) changes nothing: the
+    /// server ends the transaction with the session.
+    func rollback() { _ = try? execute("ROLLBACK") }
+
     /// Runs SQL that may hold several statements (a migration file), one after another (the
     /// extended protocol this connection speaks takes one statement at a time).
     func executeScript(_ sql: String) throws {
@@ -92,8 +96,10 @@ extension Error {
     /// the database counts as unavailable, and a retry later may pass.
     var isPostgresConnectionFailure: Bool {
         guard let error = self as? PSQLError else {
-            // NIO's own errors (connection refused, timeouts) arrive unwrapped.
-            return !(self is PostgresDecodingError)
+            // postgres-nio wraps what the connection meets; NIO's own errors in case one
+            // arrives unwrapped. Anything else (a decoding error, the broker's own) is not the
+            // connection's.
+            return self is IOError || self is ChannelError
         }
         if let state = error.serverInfo?[.sqlState] {
             // 08: connection exception; 57P: operator intervention (shutdown, cancelled); 53: no

@@ -178,8 +178,26 @@ final class PostgresWriter: BrokerWorker {
         var stored: JSONValue
     }
 
+    /// A statement failed on the fast path (no savepoints): the batch is undone and run again
+    /// with a savepoint around each command.
+    private struct FastPathFailed: Error {}
+
+    /// The ledger and log rows of a batch, written by one statement before COMMIT.
+    private struct Bookkeeping {
+        var actors: [String] = [], keys: [String] = [], hashes: [String] = [], seqs: [Int64] = []
+        var statuses: [String] = [], results: [String] = [], timestamps: [String] = [], expiries: [Int64] = []
+        var contracts: [String] = [], requestIDs: [String] = [], generatedIDs: [String] = [], payloads: [String] = []
+        var changes: [String] = [], latencies: [Int64] = [], contexts: [String] = []
+    }
+
     /// Runs one batch in one transaction. Never throws: every command gets an outcome, and a
     /// batch that does not commit acknowledges nothing.
+    ///
+    /// Each statement is a round trip to the server, so a batch pays per command only for its
+    /// contract's statements: the ledger is read for the whole batch in one query, and its new
+    /// entries and log rows go in one statement. Commands run without savepoints while none
+    /// fails; when a statement fails (a constraint, say) the batch is undone and run again with a
+    /// savepoint around each command, so the refused one alone is undone.
     func runBatch(_ batch: [AdmittedCommand]) -> [CommandOutcome] {
         let session: PostgresSession
         do {
@@ -189,7 +207,6 @@ final class PostgresWriter: BrokerWorker {
         }
         let firstSeq = nextSeq
         var pending: [Pending] = []
-        pending.reserveCapacity(batch.count)
         do {
             if let maxBytes, try usedBytes(session) >= maxBytes {
                 return failAll(
@@ -198,21 +215,11 @@ final class PostgresWriter: BrokerWorker {
                         .storageLimit,
                         "\(database) reached its storage limit (limits.storage_mb); nothing in this batch was written, and the same command with the same key runs once there is room"))
             }
-            try session.execute("BEGIN")
             do {
-                for command in batch { pending.append(try run(command, in: session)) }
-                // Expired entries go as the batch adds new ones, so the ledger stays within its
-                // retention under sustained load.
-                var sweep = PostgresBindings()
-                sweep.append(Clock.now().milliseconds)
-                sweep.append(Int64(2 * batch.count))
-                try session.execute(
-                    "DELETE FROM \(books).ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(books).ledger WHERE expires_ms <= $1 LIMIT $2))",
-                    sweep)
-                try session.execute("COMMIT")
-            } catch {
-                if !error.isPostgresConnectionFailure { try? session.execute("ROLLBACK") }
-                throw error
+                pending = try transaction(batch, savepoints: false, in: session)
+            } catch is FastPathFailed {
+                nextSeq = firstSeq
+                pending = try transaction(batch, savepoints: true, in: session)
             }
         } catch {
             nextSeq = firstSeq
@@ -244,57 +251,87 @@ final class PostgresWriter: BrokerWorker {
         }
     }
 
-    private func unavailable(_ reason: String) -> WireError {
-        WireError(
-            .unavailable,
-            "\(database) is on PostgreSQL, which cannot be reached (\(reason)); nothing was written, retry with the same key",
-            retryable: true, retryAfterMs: Self.retryAfterMs, details: ["db": .string(database)])
+    /// BEGIN, the batch, its bookkeeping, COMMIT; ROLLBACK on any failure (rethrown).
+    private func transaction(_ batch: [AdmittedCommand], savepoints: Bool, in session: PostgresSession) throws -> [Pending] {
+        try session.execute("BEGIN")
+        do {
+            var known = try ledgerEntries(for: batch, in: session)
+            var bookkeeping = Bookkeeping()
+            var pending: [Pending] = []
+            pending.reserveCapacity(batch.count)
+            for command in batch {
+                pending.append(try run(command, savepoint: savepoints, known: &known, into: &bookkeeping, in: session))
+            }
+            if !bookkeeping.seqs.isEmpty { try write(bookkeeping, in: session) }
+            // Expired entries go as the batch adds new ones, so the ledger stays within its
+            // retention under sustained load.
+            var sweep = PostgresBindings()
+            sweep.append(Clock.now().milliseconds)
+            sweep.append(Int64(2 * batch.count))
+            try session.execute(
+                "DELETE FROM \(books).ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(books).ledger WHERE expires_ms <= $1 LIMIT $2))",
+                sweep)
+            try session.execute("COMMIT")
+            return pending
+        } catch {
+            if !error.isPostgresConnectionFailure { session.rollback() }
+            throw error
+        }
     }
 
-    private func failAll(_ batch: [AdmittedCommand], _ error: WireError) -> [CommandOutcome] {
-        batch.map { CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(error), events: []) }
-    }
-
-    /// The bytes of both schemas' tables, indexes and TOAST (`pg_total_relation_size`).
-    private func usedBytes(_ session: PostgresSession) throws -> Int64 {
-        try session.value(
-            Int64.self,
+    /// The ledger entries in force for the batch's (actor, key) pairs, by ``ledgerKey(_:_:)``.
+    private func ledgerEntries(for batch: [AdmittedCommand], in session: PostgresSession) throws
+        -> [String: IdempotencyLedger.Entry]
+    {
+        var lookup = PostgresBindings(capacity: 3)
+        lookup.append(batch.map(\.actor))
+        lookup.append(batch.map(\.request.idempotencyKey))
+        lookup.append(batch.map(\.admittedMs).min() ?? 0)
+        var entries: [String: IdempotencyLedger.Entry] = [:]
+        for row in try session.execute(
             """
-            SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname IN ($1, $2) AND c.relkind IN ('r', 'm')
-            """, binds(provisioning.dataSchema, provisioning.bookkeepingSchema)) ?? 0
+            SELECT actor, idempotency_key, payload_hash, seq, status, result, expires_ms FROM \(books).ledger
+            WHERE (actor, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND expires_ms > $3
+            """, lookup)
+        {
+            let (actor, key, hash, seq, status, result, expires) = try row.decode(
+                (String, String, String, Int64, String, String, Int64).self)
+            // Judged against each command's own admission time in `run`.
+            entries[Self.ledgerKey(actor, key)] = IdempotencyLedger.Entry(
+                payloadHash: hash, seq: seq, status: status, result: (try? JSONValue(parsing: Array(result.utf8))) ?? .null,
+                expiresMs: expires)
+        }
+        return entries
     }
 
-    private func run(_ command: AdmittedCommand, in session: PostgresSession) throws -> Pending {
+    private static func ledgerKey(_ actor: String, _ key: String) -> String { actor + "\u{0}" + key }
+
+    private func run(
+        _ command: AdmittedCommand, savepoint: Bool, known: inout [String: IdempotencyLedger.Entry],
+        into bookkeeping: inout Bookkeeping, in session: PostgresSession
+    ) throws -> Pending {
         if let expired = command.deadlineError() {
             return Pending(command: command, result: .failed(expired), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
         let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
-        var lookup = binds(command.actor, command.request.idempotencyKey)
-        lookup.append(command.admittedMs)
-        if let row = try session.execute(
-            "SELECT payload_hash, seq, status, result FROM \(books).ledger WHERE actor = $1 AND idempotency_key = $2 AND expires_ms > $3",
-            lookup
-        ).first {
-            let (hash, seq, status, result) = try row.decode((String, Int64, String, String).self)
-            let entry = IdempotencyLedger.Entry(
-                payloadHash: hash, seq: seq, status: status, result: (try? JSONValue(parsing: Array(result.utf8))) ?? .null)
+        let ledgerKey = Self.ledgerKey(command.actor, command.request.idempotencyKey)
+        if let entry = known[ledgerKey], (entry.expiresMs ?? .max) > command.admittedMs {
             return Pending(command: command, result: entry.answer(toPayloadHash: payloadHash, db: database), logged: nil)
         }
-        // PostgreSQL aborts the whole transaction on any failed statement: every command runs
-        // inside a savepoint, so one refused command leaves the batch's others standing.
-        try session.execute("SAVEPOINT sluice_command")
         let result: CommandOutcome.Result
         let status: String
         let contract = prepared(command.contract)
+        if savepoint { try session.execute("SAVEPOINT sluice_command") }
         do {
             let value = try contract.run(command, in: session)
-            try session.execute("RELEASE SAVEPOINT sluice_command")
+            if savepoint { try session.execute("RELEASE SAVEPOINT sluice_command") }
             result = .committed(Acknowledgement(db: database, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
         } catch where !error.isPostgresConnectionFailure {
+            // PostgreSQL aborts the whole transaction on a failed statement: without a savepoint
+            // the batch must start again with them.
+            guard savepoint else { throw FastPathFailed() }
             try session.execute("ROLLBACK TO SAVEPOINT sluice_command")
             try session.execute("RELEASE SAVEPOINT sluice_command")
             guard let state = error.postgresSQLState, state.hasPrefix("23") else {
@@ -319,6 +356,7 @@ final class PostgresWriter: BrokerWorker {
         }
         let changes = ChangeSummary(tables: result.isCommitted ? contract.tables : [], keys: command.contract.invalidates)
         let seq = nextSeq
+        nextSeq += 1
         let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
         let stored: JSONValue
         switch result {
@@ -326,48 +364,89 @@ final class PostgresWriter: BrokerWorker {
         case .failed(let error): stored = error.json
         }
         let storedText = String(decoding: stored.canonicalBytes(), as: UTF8.self)
-        var ledger = binds(command.actor, command.request.idempotencyKey, payloadHash)
-        ledger.append(seq)
-        ledger.append(status)
-        ledger.append(storedText)
-        ledger.append(command.timestamp)
-        ledger.append(command.admittedMs + ledgerRetentionMs)
-        try session.execute(
-            """
-            INSERT INTO \(books).ledger (actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (actor, idempotency_key) DO UPDATE SET payload_hash = EXCLUDED.payload_hash, seq = EXCLUDED.seq,
-                status = EXCLUDED.status, result = EXCLUDED.result, committed_at = EXCLUDED.committed_at,
-                expires_ms = EXCLUDED.expires_ms
-            """, ledger)
-        var log = PostgresBindings(capacity: 13)
-        log.append(seq)
-        log.append(command.timestamp)
-        log.append(command.actor)
-        log.append(command.contract.id.description)
-        log.append(command.request.idempotencyKey)
-        log.append(command.request.requestID)
-        log.append(command.generatedID)
-        log.append(String(decoding: payloadBytes, as: UTF8.self))
-        log.append(status)
-        log.append(storedText)
-        log.append(String(decoding: changes.canonicalBytes, as: UTF8.self))
-        log.append(latency)
-        if let context = command.request.context {
-            log.append(String(decoding: context.json.canonicalBytes(), as: UTF8.self))
-        } else {
-            log.appendNull()
-        }
-        try session.execute(
-            """
-            INSERT INTO \(books).log (seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
-                status, result, changes, latency_us, context)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-            """, log)
-        nextSeq += 1
+        // A later command of this batch with the same key gets this answer.
+        known[ledgerKey] = IdempotencyLedger.Entry(
+            payloadHash: payloadHash, seq: seq, status: status, result: stored, expiresMs: nil)
+        bookkeeping.actors.append(command.actor)
+        bookkeeping.keys.append(command.request.idempotencyKey)
+        bookkeeping.hashes.append(payloadHash)
+        bookkeeping.seqs.append(seq)
+        bookkeeping.statuses.append(status)
+        bookkeeping.results.append(storedText)
+        bookkeeping.timestamps.append(command.timestamp)
+        bookkeeping.expiries.append(command.admittedMs + ledgerRetentionMs)
+        bookkeeping.contracts.append(command.contract.id.description)
+        bookkeeping.requestIDs.append(command.request.requestID)
+        bookkeeping.generatedIDs.append(command.generatedID)
+        bookkeeping.payloads.append(String(decoding: payloadBytes, as: UTF8.self))
+        bookkeeping.changes.append(String(decoding: changes.canonicalBytes, as: UTF8.self))
+        bookkeeping.latencies.append(latency)
+        // (Canonical JSON is never empty: '' stands for no context, NULL in the log.)
+        bookkeeping.contexts.append(command.request.context.map { String(decoding: $0.json.canonicalBytes(), as: UTF8.self) } ?? "")
         return Pending(
             command: command, result: result,
             logged: Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored))
+    }
+
+    /// The batch's ledger entries (replacing expired ones) and log rows, in one statement.
+    private func write(_ rows: Bookkeeping, in session: PostgresSession) throws {
+        var binds = PostgresBindings(capacity: 15)
+        binds.append(rows.actors)
+        binds.append(rows.keys)
+        binds.append(rows.hashes)
+        binds.append(rows.seqs)
+        binds.append(rows.statuses)
+        binds.append(rows.results)
+        binds.append(rows.timestamps)
+        binds.append(rows.expiries)
+        binds.append(rows.contracts)
+        binds.append(rows.requestIDs)
+        binds.append(rows.generatedIDs)
+        binds.append(rows.payloads)
+        binds.append(rows.changes)
+        binds.append(rows.latencies)
+        binds.append(rows.contexts)
+        try session.execute(
+            """
+            WITH rows AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                    $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[])
+                    AS r(actor, idempotency_key, payload_hash, seq, status, result, ts, expires_ms, contract, request_id,
+                        generated_id, payload, changes, latency_us, context)
+            ), ledger AS (
+                INSERT INTO \(books).ledger (actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
+                SELECT actor, idempotency_key, payload_hash, seq, status, result, ts, expires_ms FROM rows
+                ON CONFLICT (actor, idempotency_key) DO UPDATE SET payload_hash = EXCLUDED.payload_hash, seq = EXCLUDED.seq,
+                    status = EXCLUDED.status, result = EXCLUDED.result, committed_at = EXCLUDED.committed_at,
+                    expires_ms = EXCLUDED.expires_ms
+            )
+            INSERT INTO \(books).log (seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, status,
+                result, changes, latency_us, context)
+            SELECT seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, status, result, changes,
+                latency_us, NULLIF(context, '') FROM rows
+            """, binds)
+    }
+
+    private func unavailable(_ reason: String) -> WireError {
+        WireError(
+            .unavailable,
+            "\(database) is on PostgreSQL, which cannot be reached (\(reason)); nothing was written, retry with the same key",
+            retryable: true, retryAfterMs: Self.retryAfterMs, details: ["db": .string(database)])
+    }
+
+    private func failAll(_ batch: [AdmittedCommand], _ error: WireError) -> [CommandOutcome] {
+        batch.map { CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(error), events: []) }
+    }
+
+    /// The bytes of both schemas' tables, indexes and TOAST (`pg_total_relation_size`).
+    private func usedBytes(_ session: PostgresSession) throws -> Int64 {
+        try session.value(
+            Int64.self,
+            """
+            SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ($1, $2) AND c.relkind IN ('r', 'm')
+            """, binds(provisioning.dataSchema, provisioning.bookkeepingSchema)) ?? 0
     }
 
     private func prepared(_ contract: Contract) -> PostgresContract {

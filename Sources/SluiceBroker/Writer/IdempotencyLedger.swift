@@ -9,6 +9,8 @@ enum IdempotencyLedger {
         var seq: Int64
         var status: String
         var result: JSONValue
+        /// When it stops answering (nil: not read; lookups filter expired entries themselves).
+        var expiresMs: Int64? = nil
 
         /// What a retry of this key gets: the stored result marked duplicate, or the stored error.
         func replayedResult(db: String) -> CommandOutcome.Result {
