@@ -113,6 +113,20 @@ struct Doctor: AsyncParsableCommand {
                 report("warning", "\(file)-wal is \(size >> 20) MiB: a reader may hold an old snapshot")
             }
         }
+        // exclusive-postgres databases live on the server (the server itself is not reached
+        // here): their role's password must be the broker's alone.
+        for name in registry.postgresDatabases.sorted() {
+            let passwordFile = data.appendingPathComponent("postgres/\(name).password")
+            if let bits = mode(passwordFile.path) {
+                bits & 0o077 != 0
+                    ? report("problem", "\(passwordFile.path) is mode \(String(bits, radix: 8)); it must be 0600")
+                    : report(
+                        "ok",
+                        "\(name): exclusive-postgres (schemas plugin_\(name) and sluice_\(name) on the broker's server; not checked from here)")
+            } else {
+                report("warning", "\(name): exclusive-postgres, not provisioned yet (the broker provisions it when it reaches the server)")
+            }
+        }
         // The golden invariant at runtime: who else holds the databases open. The broker is the
         // process holding broker.lock; sluice's own read-only tools are named as such.
         let brokers = Set(

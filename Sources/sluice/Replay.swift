@@ -39,6 +39,10 @@ struct Replay: AsyncParsableCommand {
         // With the installed plugins: a plugin database's migrations are theirs, and its file is
         // plugins.db or plugins/<id>.db.
         let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
+        guard !registry.postgresDatabases.contains(db) else {
+            throw ValidationError(
+                "\(db) is an exclusive-postgres database: replaying its log (sluice_\(db).log on the server) is not built; SYNC reads it")
+        }
         let source = URL(fileURLWithPath: dataDir).standardizedFileURL.appendingPathComponent(registry.file(of: db))
         guard FileManager.default.fileExists(atPath: source.path) else {
             throw ValidationError("no database \(source.path)")

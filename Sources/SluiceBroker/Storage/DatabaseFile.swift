@@ -42,6 +42,11 @@ public final class DatabaseFile: Sendable {
     public static func open(
         _ database: String, registry: ContractRegistry, dataDirectory: URL, synchronous: SynchronousMode = .full
     ) throws -> DatabaseFile {
+        guard !registry.postgresDatabases.contains(database) else {
+            throw BrokerStateError(
+                message:
+                    "\(database) is an exclusive-postgres plugin's database: it has no file here, and its migrations run in PostgreSQL when the broker connects to the server (sluice serve --postgres-url)")
+        }
         let isolation = try PluginIsolation(registry: registry)
         return try DatabaseFile(
             name: database, directory: dataDirectory, file: registry.file(of: database),
