@@ -1,5 +1,5 @@
 import Foundation
-import SluiceBroker
+@testable import SluiceBroker
 import SluiceClient
 import SluiceTestSupport
 import SluiceWire
@@ -305,6 +305,41 @@ import Testing
         let local = try broker.client()
         defer { local.close() }
         #expect(try await local.send("task.create@v1", ["title": "beside a full plugin"]).db == "tasks")
+    }
+
+    /// `postgres.url` names the server without its password; the password comes from a file
+    /// (relative to the configuration file) or the environment.
+    @Test func theServerIsConfiguredWithItsPasswordOutsideTheURL() throws {
+        let directory = TemporaryDirectory()
+        let config = directory.path("sluice.json")
+        try "secret\n".write(to: directory.path("pg.pass"), atomically: true, encoding: .utf8)
+        try #"{"postgres": {"url": "postgres://admin@db.internal:6543/sluice", "password_file": "pg.pass"}}"#.write(
+            to: config, atomically: true, encoding: .utf8)
+        let file = try ConfigurationFile(contentsOf: config)
+        let server = try PostgresServer(url: try #require(file.postgresURL), passwordFile: file.postgresPasswordFile)
+        #expect(server == PostgresServer(host: "db.internal", port: 6543, database: "sluice", username: "admin", password: "secret"))
+        #expect(!"\(server)".contains("secret"))
+        let fromEnvironment = try PostgresServer(
+            url: "postgresql://admin@localhost/sluice", environment: [PostgresServer.passwordVariable: "other"])
+        #expect(fromEnvironment.password == "other" && fromEnvironment.port == 5432)
+        #expect(throws: PostgresServer.Invalid.self) {
+            try PostgresServer(url: "postgres://admin:secret@db/sluice", environment: [:])
+        }
+        #expect(throws: PostgresServer.Invalid.self) { try PostgresServer(url: "postgres://admin@db", environment: [:]) }
+        try #"{"postgres": {"url": "postgres://admin@db/sluice", "password": "secret"}}"#.write(
+            to: config, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationFile.Invalid.self) { try ConfigurationFile(contentsOf: config) }
+    }
+
+    /// PostgreSQL statements: `:name` becomes `$n` in code only.
+    @Test func namedParametersBecomePositionalOutsideLiteralsAndCasts() {
+        let (sql, names) = SQLParameters.postgres(
+            "SELECT :a::int, ':b', $$ :c $$, $t$:c$t$, \"x:y\", E'\\':e', $1, :f -- :g\n, :a /* :h */")
+        #expect(sql == "SELECT $1::int, ':b', $$ :c $$, $t$:c$t$, \"x:y\", E'\\':e', $1, $2 -- :g\n, $1 /* :h */")
+        #expect(names == ["a", "f"])
+        #expect(
+            SQLParameters.postgresStatements("CREATE TABLE a (x text DEFAULT ';');\n-- done;\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n\n")
+                == ["CREATE TABLE a (x text DEFAULT ';')", "-- done;\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql"])
     }
 
     @Test func aPostgresPluginWithoutAServerIsRefusedAtStart() throws {

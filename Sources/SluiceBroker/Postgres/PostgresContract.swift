@@ -37,10 +37,14 @@ struct PostgresContract {
     /// like a SQLite contract: `changes` the rows the statements affected, `rows` what
     /// statements that return rows returned.
     func run(_ command: AdmittedCommand, in session: PostgresSession) throws -> JSONValue {
+        try Self.result(of: send(command, on: session).map { try $0.wait() })
+    }
+
+    /// Sends the statements for `command` without waiting for their answers (the connection
+    /// runs them in order); ``result(of:)`` makes the command's result from the answers.
+    func send(_ command: AdmittedCommand, on session: PostgresSession) -> [EventLoopFuture<PostgresQueryResult>] {
         let input = command.request.payload.objectMembers ?? JSONObject()
-        var changes: Int64 = 0
-        var rows: [JSONValue] = []
-        for step in steps {
+        return steps.map { step in
             var bindings = PostgresBindings(capacity: step.sources.count)
             for source in step.sources {
                 switch source {
@@ -51,12 +55,20 @@ struct PostgresContract {
                 case .input(let name): Self.append(input[name], to: &bindings)
                 }
             }
-            let result = try session.execute(step.sql, bindings)
-            switch result.metadata.command {
-            case "INSERT", "UPDATE", "DELETE", "MERGE": changes += Int64(result.metadata.rows ?? 0)
+            return session.send(step.sql, bindings)
+        }
+    }
+
+    /// `{"changes": n, "rows": [...]}` from the statements' answers, in order.
+    static func result(of answers: [PostgresQueryResult]) -> JSONValue {
+        var changes: Int64 = 0
+        var rows: [JSONValue] = []
+        for answer in answers {
+            switch answer.metadata.command {
+            case "INSERT", "UPDATE", "DELETE", "MERGE": changes += Int64(answer.metadata.rows ?? 0)
             default: break
             }
-            for row in result.rows { rows.append(Self.json(row)) }
+            for row in answer.rows { rows.append(json(row)) }
         }
         return .object(
             JSONObject(sortedMembers: [

@@ -48,7 +48,28 @@ final class PostgresSession {
     /// Runs one statement with `binds` ($1, $2, … in order) and returns its rows.
     @discardableResult
     func execute(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> PostgresQueryResult {
-        try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait()
+        try send(sql, binds).wait()
+    }
+
+    /// Sends one statement and returns at once: statements sent one after another run in that
+    /// order, and waiting for the last answer only (after checking the others) spares the
+    /// calling thread a wake-up per statement.
+    func send(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) -> EventLoopFuture<PostgresQueryResult> {
+        connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
+
+    /// Waits for a COMMIT sent with ``send(_:_:)`` and checks that it committed: PostgreSQL
+    /// answers COMMIT in a failed transaction with a ROLLBACK, not an error.
+    func committed(_ commit: EventLoopFuture<PostgresQueryResult>) throws {
+        let answer = try commit.wait()
+        guard answer.metadata.command == "COMMIT" else {
+            throw NotCommitted(tag: answer.metadata.command)
+        }
+    }
+
+    struct NotCommitted: Error, CustomStringConvertible {
+        var tag: String
+        var description: String { "the transaction did not commit (PostgreSQL answered \(tag))" }
     }
 
     /// Ends a failed transaction; a failure to (the connection is gone) changes nothing: the

@@ -193,11 +193,12 @@ final class PostgresWriter: BrokerWorker {
     /// Runs one batch in one transaction. Never throws: every command gets an outcome, and a
     /// batch that does not commit acknowledges nothing.
     ///
-    /// Each statement is a round trip to the server, so a batch pays per command only for its
-    /// contract's statements: the ledger is read for the whole batch in one query, and its new
-    /// entries and log rows go in one statement. Commands run without savepoints while none
-    /// fails; when a statement fails (a constraint, say) the batch is undone and run again with a
-    /// savepoint around each command, so the refused one alone is undone.
+    /// The server answers one statement at a time, and this thread waking for each answer is
+    /// what a statement costs most here: the ledger is read for the whole batch in one query,
+    /// its new entries and log rows go in one statement, and the batch's statements are sent
+    /// without waiting for each answer (``fastTransaction(_:in:)``). When a statement is refused
+    /// (a constraint, say) the batch is undone and run again one statement at a time with a
+    /// savepoint per command (``carefulTransaction(_:in:)``), so the refused one alone is undone.
     func runBatch(_ batch: [AdmittedCommand]) -> [CommandOutcome] {
         let session: PostgresSession
         do {
@@ -216,10 +217,10 @@ final class PostgresWriter: BrokerWorker {
                         "\(database) reached its storage limit (limits.storage_mb); nothing in this batch was written, and the same command with the same key runs once there is room"))
             }
             do {
-                pending = try transaction(batch, savepoints: false, in: session)
+                pending = try fastTransaction(batch, in: session)
             } catch is FastPathFailed {
                 nextSeq = firstSeq
-                pending = try transaction(batch, savepoints: true, in: session)
+                pending = try carefulTransaction(batch, in: session)
             }
         } catch {
             nextSeq = firstSeq
@@ -251,27 +252,69 @@ final class PostgresWriter: BrokerWorker {
         }
     }
 
-    /// BEGIN, the batch, its bookkeeping, COMMIT; ROLLBACK on any failure (rethrown).
-    private func transaction(_ batch: [AdmittedCommand], savepoints: Bool, in session: PostgresSession) throws -> [Pending] {
-        try session.execute("BEGIN")
+    /// The batch without savepoints, its statements pipelined: BEGIN and the ledger lookup are
+    /// sent together, then every command's statements, then the ledger and log rows, the sweep
+    /// and COMMIT — three waits for the whole batch instead of one per statement. Any statement
+    /// refused: ``FastPathFailed`` (after ROLLBACK), and the batch runs again carefully.
+    private func fastTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [Pending] {
+        let begin = session.send("BEGIN")
+        let lookup = session.send(Self.ledgerLookupSQL(books), ledgerLookupBinds(batch))
         do {
-            var known = try ledgerEntries(for: batch, in: session)
+            _ = try begin.wait()
+            var known = try ledgerEntries(try lookup.wait())
+            // What each command does: answered without running, or its statements' answers.
+            var plans: [(command: AdmittedCommand, answered: CommandOutcome.Result?, payload: [UInt8], hash: String,
+                answers: [EventLoopFuture<PostgresQueryResult>])] = []
+            var keysInBatch: Set<String> = []
+            for command in batch {
+                if let expired = command.deadlineError() {
+                    plans.append((command, .failed(expired), [], "", []))
+                    continue
+                }
+                let payloadBytes = command.request.payload.canonicalBytes()
+                let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
+                let ledgerKey = Self.ledgerKey(command.actor, command.request.idempotencyKey)
+                if let entry = known[ledgerKey], (entry.expiresMs ?? .max) > command.admittedMs {
+                    plans.append((command, entry.answer(toPayloadHash: payloadHash, db: database), [], "", []))
+                    continue
+                }
+                // A key twice in one batch: the second must see the first's outcome.
+                guard keysInBatch.insert(ledgerKey).inserted else { throw FastPathFailed() }
+                plans.append((command, nil, payloadBytes, payloadHash, prepared(command.contract).send(command, on: session)))
+            }
+            // Every answer is waited for, so none is left in flight behind a failure.
+            var values: [JSONValue?] = []
+            var refused = false
+            for plan in plans {
+                do {
+                    values.append(PostgresContract.result(of: try plan.answers.map { try $0.wait() }))
+                } catch where !error.isPostgresConnectionFailure {
+                    refused = true
+                    values.append(nil)
+                }
+            }
+            if refused { throw FastPathFailed() }
             var bookkeeping = Bookkeeping()
             var pending: [Pending] = []
             pending.reserveCapacity(batch.count)
-            for command in batch {
-                pending.append(try run(command, savepoint: savepoints, known: &known, into: &bookkeeping, in: session))
+            for (plan, value) in zip(plans, values) {
+                if let answered = plan.answered {
+                    pending.append(Pending(command: plan.command, result: answered, logged: nil))
+                    continue
+                }
+                let result = CommandOutcome.Result.committed(
+                    Acknowledgement(db: database, seq: nextSeq, duplicate: false, result: value ?? .null))
+                pending.append(
+                    record(
+                        plan.command, result: result, status: "ok", payload: plan.payload, payloadHash: plan.hash,
+                        known: &known, into: &bookkeeping))
             }
-            if !bookkeeping.seqs.isEmpty { try write(bookkeeping, in: session) }
-            // Expired entries go as the batch adds new ones, so the ledger stays within its
-            // retention under sustained load.
-            var sweep = PostgresBindings()
-            sweep.append(Clock.now().milliseconds)
-            sweep.append(Int64(2 * batch.count))
-            try session.execute(
-                "DELETE FROM \(books).ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(books).ledger WHERE expires_ms <= $1 LIMIT $2))",
-                sweep)
-            try session.execute("COMMIT")
+            let write = bookkeeping.seqs.isEmpty ? nil : send(bookkeeping, on: session)
+            let sweep = session.send(Self.sweepSQL(books), sweepBinds(batch))
+            let commit = session.send("COMMIT")
+            _ = try write?.wait()
+            _ = try sweep.wait()
+            try session.committed(commit)
             return pending
         } catch {
             if !error.isPostgresConnectionFailure { session.rollback() }
@@ -279,24 +322,64 @@ final class PostgresWriter: BrokerWorker {
         }
     }
 
-    /// The ledger entries in force for the batch's (actor, key) pairs, by ``ledgerKey(_:_:)``.
-    private func ledgerEntries(for batch: [AdmittedCommand], in session: PostgresSession) throws
-        -> [String: IdempotencyLedger.Entry]
-    {
+    /// The batch one statement at a time with a savepoint around each command, after the fast
+    /// path met a refusal: the refused command alone is undone (and, for a constraint, stored
+    /// and logged).
+    private func carefulTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [Pending] {
+        try session.execute("BEGIN")
+        do {
+            var known = try ledgerEntries(session.execute(Self.ledgerLookupSQL(books), ledgerLookupBinds(batch)))
+            var bookkeeping = Bookkeeping()
+            var pending: [Pending] = []
+            pending.reserveCapacity(batch.count)
+            for command in batch {
+                pending.append(try runCarefully(command, known: &known, into: &bookkeeping, in: session))
+            }
+            if !bookkeeping.seqs.isEmpty { _ = try send(bookkeeping, on: session).wait() }
+            try session.execute(Self.sweepSQL(books), sweepBinds(batch))
+            try session.committed(session.send("COMMIT"))
+            return pending
+        } catch {
+            if !error.isPostgresConnectionFailure { session.rollback() }
+            throw error
+        }
+    }
+
+    private static func ledgerLookupSQL(_ books: String) -> String {
+        """
+        SELECT actor, idempotency_key, payload_hash, seq, status, result, expires_ms FROM \(books).ledger
+        WHERE (actor, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND expires_ms > $3
+        """
+    }
+
+    private func ledgerLookupBinds(_ batch: [AdmittedCommand]) -> PostgresBindings {
         var lookup = PostgresBindings(capacity: 3)
         lookup.append(batch.map(\.actor))
         lookup.append(batch.map(\.request.idempotencyKey))
         lookup.append(batch.map(\.admittedMs).min() ?? 0)
+        return lookup
+    }
+
+    /// Expired entries go as the batch adds new ones, so the ledger stays within its retention
+    /// under sustained load: twice as many as the batch may add, at most.
+    private static func sweepSQL(_ books: String) -> String {
+        "DELETE FROM \(books).ledger WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(books).ledger WHERE expires_ms <= $1 LIMIT $2))"
+    }
+
+    private func sweepBinds(_ batch: [AdmittedCommand]) -> PostgresBindings {
+        var sweep = PostgresBindings(capacity: 2)
+        sweep.append(Clock.now().milliseconds)
+        sweep.append(Int64(2 * batch.count))
+        return sweep
+    }
+
+    /// The ledger entries in force for the batch's (actor, key) pairs, by ``ledgerKey(_:_:)``
+    /// (each judged against its command's own admission time when used).
+    private func ledgerEntries(_ rows: PostgresQueryResult) throws -> [String: IdempotencyLedger.Entry] {
         var entries: [String: IdempotencyLedger.Entry] = [:]
-        for row in try session.execute(
-            """
-            SELECT actor, idempotency_key, payload_hash, seq, status, result, expires_ms FROM \(books).ledger
-            WHERE (actor, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND expires_ms > $3
-            """, lookup)
-        {
+        for row in rows {
             let (actor, key, hash, seq, status, result, expires) = try row.decode(
                 (String, String, String, Int64, String, String, Int64).self)
-            // Judged against each command's own admission time in `run`.
             entries[Self.ledgerKey(actor, key)] = IdempotencyLedger.Entry(
                 payloadHash: hash, seq: seq, status: status, result: (try? JSONValue(parsing: Array(result.utf8))) ?? .null,
                 expiresMs: expires)
@@ -306,32 +389,29 @@ final class PostgresWriter: BrokerWorker {
 
     private static func ledgerKey(_ actor: String, _ key: String) -> String { actor + "\u{0}" + key }
 
-    private func run(
-        _ command: AdmittedCommand, savepoint: Bool, known: inout [String: IdempotencyLedger.Entry],
-        into bookkeeping: inout Bookkeeping, in session: PostgresSession
+    private func runCarefully(
+        _ command: AdmittedCommand, known: inout [String: IdempotencyLedger.Entry], into bookkeeping: inout Bookkeeping,
+        in session: PostgresSession
     ) throws -> Pending {
         if let expired = command.deadlineError() {
             return Pending(command: command, result: .failed(expired), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
         let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
-        let ledgerKey = Self.ledgerKey(command.actor, command.request.idempotencyKey)
-        if let entry = known[ledgerKey], (entry.expiresMs ?? .max) > command.admittedMs {
+        if let entry = known[Self.ledgerKey(command.actor, command.request.idempotencyKey)],
+            (entry.expiresMs ?? .max) > command.admittedMs
+        {
             return Pending(command: command, result: entry.answer(toPayloadHash: payloadHash, db: database), logged: nil)
         }
         let result: CommandOutcome.Result
         let status: String
-        let contract = prepared(command.contract)
-        if savepoint { try session.execute("SAVEPOINT sluice_command") }
+        try session.execute("SAVEPOINT sluice_command")
         do {
-            let value = try contract.run(command, in: session)
-            if savepoint { try session.execute("RELEASE SAVEPOINT sluice_command") }
+            let value = try prepared(command.contract).run(command, in: session)
+            try session.execute("RELEASE SAVEPOINT sluice_command")
             result = .committed(Acknowledgement(db: database, seq: nextSeq, duplicate: false, result: value))
             status = "ok"
         } catch where !error.isPostgresConnectionFailure {
-            // PostgreSQL aborts the whole transaction on a failed statement: without a savepoint
-            // the batch must start again with them.
-            guard savepoint else { throw FastPathFailed() }
             try session.execute("ROLLBACK TO SAVEPOINT sluice_command")
             try session.execute("RELEASE SAVEPOINT sluice_command")
             guard let state = error.postgresSQLState, state.hasPrefix("23") else {
@@ -354,6 +434,19 @@ final class PostgresWriter: BrokerWorker {
                     details: ["sqlstate": .string(state)]))
             status = "failed"
         }
+        return record(
+            command, result: result, status: status, payload: payloadBytes, payloadHash: payloadHash, known: &known,
+            into: &bookkeeping)
+    }
+
+    /// A command that ran (or was refused by a constraint): it takes the next seq, its ledger
+    /// entry and log row join the batch's bookkeeping, and a later command of the batch with the
+    /// same key gets its answer.
+    private func record(
+        _ command: AdmittedCommand, result: CommandOutcome.Result, status: String, payload payloadBytes: [UInt8],
+        payloadHash: String, known: inout [String: IdempotencyLedger.Entry], into bookkeeping: inout Bookkeeping
+    ) -> Pending {
+        let contract = prepared(command.contract)
         let changes = ChangeSummary(tables: result.isCommitted ? contract.tables : [], keys: command.contract.invalidates)
         let seq = nextSeq
         nextSeq += 1
@@ -364,8 +457,7 @@ final class PostgresWriter: BrokerWorker {
         case .failed(let error): stored = error.json
         }
         let storedText = String(decoding: stored.canonicalBytes(), as: UTF8.self)
-        // A later command of this batch with the same key gets this answer.
-        known[ledgerKey] = IdempotencyLedger.Entry(
+        known[Self.ledgerKey(command.actor, command.request.idempotencyKey)] = IdempotencyLedger.Entry(
             payloadHash: payloadHash, seq: seq, status: status, result: stored, expiresMs: nil)
         bookkeeping.actors.append(command.actor)
         bookkeeping.keys.append(command.request.idempotencyKey)
@@ -389,7 +481,7 @@ final class PostgresWriter: BrokerWorker {
     }
 
     /// The batch's ledger entries (replacing expired ones) and log rows, in one statement.
-    private func write(_ rows: Bookkeeping, in session: PostgresSession) throws {
+    private func send(_ rows: Bookkeeping, on session: PostgresSession) -> EventLoopFuture<PostgresQueryResult> {
         var binds = PostgresBindings(capacity: 15)
         binds.append(rows.actors)
         binds.append(rows.keys)
@@ -406,7 +498,7 @@ final class PostgresWriter: BrokerWorker {
         binds.append(rows.changes)
         binds.append(rows.latencies)
         binds.append(rows.contexts)
-        try session.execute(
+        return session.send(
             """
             WITH rows AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
