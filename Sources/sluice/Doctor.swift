@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRDB
+import Logging
 import SluiceBroker
 import SluiceWire
 
@@ -22,6 +23,14 @@ struct Doctor: AsyncParsableCommand {
 
     @Flag(name: .long, help: "One JSON object per check ({\"level\", \"message\"}) instead of lines of text.")
     var json = false
+
+    @Option(
+        name: .long,
+        help: "The PostgreSQL server of exclusive-postgres plugins (as for serve): check each one's role rights and migrations there.")
+    var postgresURL: String?
+
+    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
+    var postgresPasswordFile: String?
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
@@ -125,6 +134,21 @@ struct Doctor: AsyncParsableCommand {
                         "\(name): exclusive-postgres (schemas plugin_\(name) and sluice_\(name) on the broker's server; not checked from here)")
             } else {
                 report("warning", "\(name): exclusive-postgres, not provisioned yet (the broker provisions it when it reaches the server)")
+            }
+            if let postgresURL {
+                do {
+                    let server = try PostgresServer(
+                        url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+                    for finding in PostgresDoctor.check(
+                        name, server: server, migrations: registry.migrations[name] ?? [], logger: Logger(label: "sluice.doctor"))
+                    {
+                        report(finding.level, finding.message)
+                    }
+                } catch {
+                    report("problem", "\(error)")
+                }
+            } else {
+                report("warning", "\(name): exclusive-postgres; give --postgres-url to check its role and migrations on the server")
             }
         }
         // The golden invariant at runtime: who else holds the databases open. The broker is the

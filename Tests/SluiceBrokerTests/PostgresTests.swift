@@ -111,6 +111,33 @@ import Testing
 
     /// Commands in flight together share a transaction; one refused by a constraint among them
     /// is undone alone (the batch runs again with a savepoint per command).
+    /// `sluice doctor --postgres-url`: the role's rights and the migrations, as the server has them.
+    @Test func doctorChecksTheRolesRightsAndTheMigrationsOnTheServer() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        _ = try await notes.send("notes.add@v1", ["ref": "a", "body": "x"])
+        let data = broker.broker.configuration.dataDirectory
+        let passwordFile = broker.directory.path("pg.pass")
+        try cluster.password.write(to: passwordFile, atomically: true, encoding: .utf8)
+        let arguments = [
+            "doctor", "--data-dir", data.path, "--contracts", Fixtures.tasksContracts.path, "--postgres-url",
+            "postgres://\(PostgresCluster.adminRole)@127.0.0.1:\(cluster.port)/\(PostgresCluster.database)",
+            "--postgres-password-file", passwordFile.path,
+        ]
+        let healthy = try Fixtures.run("sluice", arguments)
+        #expect(healthy.output.contains("ok: notes: role plugin_notes holds no right outside"), "\(healthy.output)")
+        #expect(healthy.output.contains("ok: notes: 1 migration(s) applied, as on disk"), "\(healthy.output)")
+        #expect(!healthy.output.contains("problem: notes"), "\(healthy.output)")
+
+        try cluster.psql("CREATE TABLE public.operator_secrets (v text); GRANT SELECT ON public.operator_secrets TO plugin_notes")
+        let granted = try Fixtures.run("sluice", arguments)
+        #expect(granted.status == 1)
+        #expect(granted.output.contains("problem: notes: role plugin_notes holds 1 grant(s) on tables outside"), "\(granted.output)")
+    }
+
     @Test func aRefusedCommandInABatchLeavesTheOthersCommitted() async throws {
         let cluster = try PostgresCluster()
         let broker = try Self.broker(cluster)
