@@ -369,6 +369,33 @@ import Testing
                 == ["CREATE TABLE a (x text DEFAULT ';')", "-- done;\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql"])
     }
 
+    /// A command's statements run inside the broker's transaction: one that would end it or
+    /// change the session is refused at install, naming it.
+    @Test func statementsThatWouldEndTheTransactionOrChangeTheSessionAreRefused() throws {
+        for (statement, accepted) in [
+            ("SET synchronous_commit TO off", false), ("COMMIT", false), ("/* x */ ROLLBACK", false),
+            ("BEGIN", false), ("DROP TABLE notes", false), ("RESET ALL", false), ("CALL p()", false),
+            ("DO $$ BEGIN END $$", false), ("SAVEPOINT s", false),
+            ("-- a comment first\nINSERT INTO notes (id, ref, body, stars, author, created_at) VALUES (:_id::uuid, :ref, :body, 0, :_actor, now())", true),
+            ("(SELECT 1)", true), ("WITH gone AS (DELETE FROM notes WHERE ref = :ref RETURNING ref) SELECT count(*) FROM gone", true),
+        ] {
+            let directory = TemporaryDirectory()
+            let source = directory.path("notes")
+            try FileManager.default.copyItem(at: Self.notesPlugin, to: source)
+            let contract = source.appendingPathComponent("contracts/notes.add.v1.json")
+            var json = try JSONValue(parsing: Array(try Data(contentsOf: contract))).objectValue ?? [:]
+            json["statements"] = [.string(statement)]
+            try JSONValue.object(json).canonicalString.write(to: contract, atomically: true, encoding: .utf8)
+            do {
+                try PluginCatalog(dataDirectory: directory.path("data")).install(from: source)
+                #expect(accepted, "\(statement) was installed")
+            } catch let error as ContractError {
+                #expect(!accepted, "\(statement): \(error)")
+                #expect("\(error)".contains("exclusive-postgres command runs"), "\(error)")
+            }
+        }
+    }
+
     @Test func aPostgresPluginWithoutAServerIsRefusedAtStart() throws {
         let directory = TemporaryDirectory()
         try PluginCatalog(dataDirectory: directory.path("data")).install(from: Self.notesPlugin)

@@ -212,9 +212,26 @@ public struct Contract: Sendable {
                 )
             }
         }
+        if dialect == .postgres, kind == .command {
+            // The statements run inside the broker's transaction, on its session: one that
+            // ends the transaction, changes the session (`SET synchronous_commit`…) or the
+            // schema would break what an ACK promises. PostgreSQL's role rights confine the
+            // rest; the SQL itself is not parsed further.
+            for (index, statement) in statements.enumerated() {
+                let first = SQLParameters.postgresFirstKeyword(statement.sql)
+                guard Contract.postgresCommandKeywords.contains(first) else {
+                    throw ContractError(
+                        file: file,
+                        "statements[\(index)] starts with \(first.isEmpty ? "nothing" : first): an exclusive-postgres command runs \(Contract.postgresCommandKeywords.sorted().joined(separator: ", ")) statements only (no transaction control, SET or schema changes: those belong in migrations)")
+                }
+            }
+        }
         self.file = file
         self.dialect = dialect
     }
+
+    /// What an `exclusive-postgres` command's statements may start with.
+    static let postgresCommandKeywords: Set<String> = ["INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "WITH", "VALUES"]
 
     /// Names the broker uses itself: its files (`audit.db`, `core.db`, `plugins.db`) and the
     /// `audit.rejected` topic.

@@ -177,6 +177,19 @@ extension SQLParameters {
         return (String(decoding: output, as: UTF8.self), names)
     }
 
+    /// The first word of PostgreSQL code in `sql` (comments and opening parentheses skipped),
+    /// uppercased; empty when there is none.
+    static func postgresFirstKeyword(_ sql: String) -> String {
+        let bytes = Array(sql.utf8)
+        for run in postgresRuns(bytes) where run.isCode {
+            let code = bytes[run.range].drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == UInt8(ascii: "(") }
+            guard !code.isEmpty else { continue }
+            let word = code.prefix { ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") }
+            return String(decoding: word, as: UTF8.self).uppercased()
+        }
+        return ""
+    }
+
     /// A PostgreSQL script (a migration file) cut into its statements at the semicolons that end
     /// them, empty statements dropped: each runs on its own, in one transaction with the others.
     static func postgresStatements(_ sql: String) -> [String] {

@@ -311,9 +311,11 @@ final class PostgresWriter: BrokerWorker {
             }
             let write = bookkeeping.seqs.isEmpty ? nil : send(bookkeeping, on: session)
             let sweep = session.send(Self.sweepSQL(books), sweepBinds(batch))
+            let durable = session.send(Self.durableCommitSQL)
             let commit = session.send("COMMIT")
             _ = try write?.wait()
             _ = try sweep.wait()
+            _ = try durable.wait()
             try session.committed(commit)
             return pending
         } catch {
@@ -337,6 +339,7 @@ final class PostgresWriter: BrokerWorker {
             }
             if !bookkeeping.seqs.isEmpty { _ = try send(bookkeeping, on: session).wait() }
             try session.execute(Self.sweepSQL(books), sweepBinds(batch))
+            try session.execute(Self.durableCommitSQL)
             try session.committed(session.send("COMMIT"))
             return pending
         } catch {
@@ -344,6 +347,11 @@ final class PostgresWriter: BrokerWorker {
             throw error
         }
     }
+
+    /// The last word before COMMIT is the broker's: whatever a contract's statement did to the
+    /// setting (`set_config` is a function a SELECT may call), this transaction's commit waits
+    /// for the server's WAL flush.
+    private static let durableCommitSQL = "SET LOCAL synchronous_commit TO on"
 
     private static func ledgerLookupSQL(_ books: String) -> String {
         """
