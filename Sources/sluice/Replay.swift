@@ -19,8 +19,16 @@ struct Replay: AsyncParsableCommand {
     @Argument(help: "The database to rebuild, e.g. tasks.")
     var db: String
 
-    @Option(name: .long, help: "The new file; must be named <db>.db and not exist yet.")
-    var into: String
+    @Option(name: .long, help: "The new file; must be named <db>.db and not exist yet (SQLite databases).")
+    var into: String?
+
+    @Option(
+        name: .long,
+        help: "An exclusive-postgres database's server (as for serve): its log is replayed into a scratch schema there, checked with --verify, and dropped.")
+    var postgresURL: String?
+
+    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
+    var postgresPasswordFile: String?
 
     @Option(name: .long, help: "Stop after this seq (default: the whole log).")
     var toSeq: Int64?
@@ -39,10 +47,11 @@ struct Replay: AsyncParsableCommand {
         // With the installed plugins: a plugin database's migrations are theirs, and its file is
         // plugins.db or plugins/<id>.db.
         let registry = try loadRegistry(dataDir: dataDir, contracts: contracts)
-        guard !registry.postgresDatabases.contains(db) else {
-            throw ValidationError(
-                "\(db) is an exclusive-postgres database: replaying its log (sluice_\(db).log on the server) is not built; SYNC reads it")
+        if registry.postgresDatabases.contains(db) {
+            try verifyOnPostgres(registry)
+            return
         }
+        guard let into else { throw ValidationError("--into is required: the new <db>.db file") }
         let source = URL(fileURLWithPath: dataDir).standardizedFileURL.appendingPathComponent(registry.file(of: db))
         guard FileManager.default.fileExists(atPath: source.path) else {
             throw ValidationError("no database \(source.path)")
@@ -60,6 +69,37 @@ struct Replay: AsyncParsableCommand {
             "replayed \(report.replayed) commands (seq 1…\(report.lastSeq)) into \(into) in \(String(format: "%.2f", seconds)) s"
                 + " (\(String(format: "%.0f", Double(report.replayed) / max(seconds, 0.001))) commands/s)"
         )
+        try Self.show(report, verify: verify)
+    }
+
+    /// An exclusive-postgres database: replayed into a scratch schema on its server and compared
+    /// there; nothing is kept.
+    private func verifyOnPostgres(_ registry: ContractRegistry) throws {
+        guard verify, into == nil else {
+            throw ValidationError(
+                "\(db) is an exclusive-postgres database: its replay is checked in PostgreSQL and not kept; run it with --verify and without --into")
+        }
+        guard let postgresURL else {
+            throw ValidationError("\(db) is an exclusive-postgres database: give --postgres-url (and --postgres-password-file)")
+        }
+        let server = try PostgresServer(url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+        var logger = Logger(label: "sluice.replay")
+        logger.logLevel = .warning
+        let started = Date()
+        let progress = ProgressLine("replay")
+        let report = try PostgresReplay.verify(
+            db, server: server, registry: registry, dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL,
+            toSeq: toSeq, logger: logger
+        ) { replayed, last in progress.update("\(replayed) commands run, up to seq \(last)") }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(started)
+        print(
+            "replayed \(report.replayed) commands (seq 1…\(report.lastSeq)) into a scratch schema in \(String(format: "%.2f", seconds)) s"
+                + " (\(String(format: "%.0f", Double(report.replayed) / max(seconds, 0.001))) commands/s)")
+        try Self.show(report, verify: true)
+    }
+
+    private static func show(_ report: LogReplayer.Report, verify: Bool) throws {
         guard verify else { return }
         if report.differences.isEmpty {
             print("verify: every table is identical to the live database")

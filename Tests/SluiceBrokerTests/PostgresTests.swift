@@ -138,6 +138,38 @@ import Testing
         #expect(granted.output.contains("problem: notes: role plugin_notes holds 1 grant(s) on tables outside"), "\(granted.output)")
     }
 
+    /// `sluice replay <id> --verify`: the log run again into a scratch schema gives every logged
+    /// outcome and the same tables; a row changed behind the broker's back is found.
+    @Test func replayVerifiesAPostgresDatabaseAgainstItsLog() async throws {
+        let cluster = try PostgresCluster()
+        let broker = try Self.broker(cluster)
+        defer { broker.stop() }
+        let notes = try Self.client(broker, as: "notes")
+        defer { notes.close() }
+        for index in 0..<30 {
+            _ = try? await notes.send(
+                "notes.add@v1", ["ref": .string("r\(index)"), "body": index == 7 ? "forbidden" : .string("note \(index)"), "stars": .int(Int64(index % 6))])
+        }
+        let data = broker.broker.configuration.dataDirectory
+        let passwordFile = broker.directory.path("pg.pass")
+        try cluster.password.write(to: passwordFile, atomically: true, encoding: .utf8)
+        let arguments = [
+            "replay", "notes", "--verify", "--data-dir", data.path, "--contracts", Fixtures.tasksContracts.path,
+            "--postgres-url", "postgres://\(PostgresCluster.adminRole)@127.0.0.1:\(cluster.port)/\(PostgresCluster.database)",
+            "--postgres-password-file", passwordFile.path,
+        ]
+        let clean = try Fixtures.run("sluice", arguments)
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(clean.output.contains("replayed 30 commands (seq 1…30)"), "\(clean.output)")
+        #expect(clean.output.contains("verify: every table is identical"), "\(clean.output)")
+
+        try cluster.psql("UPDATE plugin_notes.notes SET body = 'changed behind its back' WHERE ref = 'r3'")
+        let tampered = try Fixtures.run("sluice", arguments)
+        #expect(tampered.status == 1)
+        #expect(tampered.output.contains("1 live row(s) not rebuilt, 1 rebuilt row(s) not live"), "\(tampered.output)")
+        #expect(try cluster.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'sluice_replay_notes'") == "0")
+    }
+
     @Test func aRefusedCommandInABatchLeavesTheOthersCommitted() async throws {
         let cluster = try PostgresCluster()
         let broker = try Self.broker(cluster)

@@ -128,7 +128,7 @@ public struct LogReplayer {
         return try live.read { db in try DatabaseComparison.differences(live: db, rebuilt: rebuilt) }
     }
 
-    private func command(from row: CommandLog.Row) throws -> AdmittedCommand {
+    func command(from row: CommandLog.Row) throws -> AdmittedCommand {
         guard let id = ContractID(row.contract), let contract = registry[id] else {
             throw Failure(
                 message: "seq \(row.seq): contract \(row.contract) is not loaded; pass its contract set with --contracts")
@@ -146,7 +146,7 @@ public struct LogReplayer {
 
     /// The rerun must give what the log says: same seq, same status, same stored result (both are
     /// canonical JSON, so equal results are equal bytes).
-    private func check(_ outcome: CommandOutcome, against row: CommandLog.Row) throws {
+    func check(_ outcome: CommandOutcome, against row: CommandLog.Row) throws {
         let logged = String(decoding: row.result, as: UTF8.self)
         switch outcome.result {
         case .committed(let ack)
