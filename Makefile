@@ -39,13 +39,15 @@ fuzz: deps
 	SLUICE_FUZZ_MESSAGES=1000000 $(SWIFT) test --skip-build --filter FrameFuzzTests
 
 # The quick benchmark (under two minutes): direct writers vs. the broker driven by Swift and by C
-# clients, one and 64 commands in flight, ratios to the direct writers of the same run.
+# clients, one and 64 commands in flight, ratios to the direct writers of the same run; then
+# pgbench vs. the broker's exclusive-postgres path on a throwaway PostgreSQL cluster.
 bench: deps
 	$(SWIFT) build -c release --product sluice
 	$(SWIFT) build -c release --product sluice-bench
 	cc -O2 -o .build/loadgen Benchmarks/loadgen.c $$(pkg-config --cflags --libs libzmq)
 	cc -O2 -o .build/ceiling Benchmarks/ceiling.c $$(pkg-config --cflags --libs sqlite3)
 	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift c
+	.build/release/sluice-bench write --database postgres --clients 8 --commands 2000 --window 1 64 --load-generator c
 
 clean:
 	rm -rf .build data
