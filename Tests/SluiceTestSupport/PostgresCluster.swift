@@ -106,7 +106,11 @@ public final class PostgresCluster: @unchecked Sendable {
         let executable = binaries.appendingPathComponent(program)
         let child =
             geteuid() == 0
-            ? try ChildProcess(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "nobody", "--", executable.path] + arguments)
+            // In the cluster's directory: nobody may not enter the test's own working directory
+            // (a clone in a 0700 temp directory), and psql would say so on every call.
+            ? try ChildProcess(
+                URL(fileURLWithPath: "/usr/sbin/runuser"),
+                ["-u", "nobody", "--", "/usr/bin/env", "-C", directory.url.path, executable.path] + arguments)
             : try ChildProcess(executable, arguments)
         let output = child.readOutput()
         let status = child.wait()
