@@ -514,20 +514,7 @@ import Testing
 
             let restarted = try await start(data, cluster, passwordFile: passwordFile)
             let retry = try client(restarted, maxAttempts: 3)
-            let resent = try await withThrowingTaskGroup(of: (String, Acknowledgement).self) { group in
-                var pending = attempted.makeIterator()
-                func add() {
-                    guard let (key, payload) = pending.next() else { return }
-                    group.addTask { (key, try await retry.send("notes.add@v1", payload, idempotencyKey: key)) }
-                }
-                for _ in 0..<64 { add() }
-                var acks: [String: Acknowledgement] = [:]
-                while let (key, ack) = try await group.next() {
-                    acks[key] = ack
-                    add()
-                }
-                return acks
-            }
+            let resent = try await ProcessTests.send(attempted, as: "notes.add@v1", through: retry)
             retry.close()
             for (key, original) in acknowledged {
                 #expect(resent[key]?.duplicate == true && resent[key]?.seq == original.seq, "round \(round): \(key)")

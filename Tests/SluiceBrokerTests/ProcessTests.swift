@@ -55,11 +55,18 @@ import Testing
     func resend(_ commands: [String: JSONValue], to broker: BrokerProcess) async throws -> [String: Acknowledgement] {
         let retry = try client(broker, attemptTimeout: .seconds(10), maxAttempts: 3)
         defer { retry.close() }
-        return try await withThrowingTaskGroup(of: (String, Acknowledgement).self) { group in
+        return try await Self.send(commands, as: "task.create@v1", through: retry)
+    }
+
+    /// Sends every (key, payload) to `contract` through `client`, up to 64 in flight; the ACKs.
+    static func send(_ commands: [String: JSONValue], as contract: String, through client: SluiceClient) async throws
+        -> [String: Acknowledgement]
+    {
+        try await withThrowingTaskGroup(of: (String, Acknowledgement).self) { group in
             var pending = commands.makeIterator()
             func add() {
                 guard let (key, payload) = pending.next() else { return }
-                group.addTask { (key, try await retry.send("task.create@v1", payload, idempotencyKey: key)) }
+                group.addTask { (key, try await client.send(contract, payload, idempotencyKey: key)) }
             }
             for _ in 0..<64 { add() }
             var acks: [String: Acknowledgement] = [:]
