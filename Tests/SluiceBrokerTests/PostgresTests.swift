@@ -103,6 +103,19 @@ import Testing
         #expect(replayed.map(\.seq) == [2, 3] && end.headSeq == 3 && end.complete)
         #expect(replayed.first?.body["status"] == "failed")
 
+        // A gap-free subscription (SYNC, then live events, heartbeats checked) delivers the stream
+        // in order; heartbeats announce the stream's real position.
+        var subscription = notes.subscribe(topic: "audit.notes").makeAsyncIterator()
+        var delivered: [Int64] = []
+        while delivered.count < 3, let event = try await subscription.next() { delivered.append(event.seq) }
+        #expect(delivered == [1, 2, 3])
+        let heartbeats = try broker.subscriber(["hb"])
+        var announced: JSONValue?
+        while announced == nil, let frames = try heartbeats.receive() {
+            announced = try Event(frames: frames).body["streams"]?["notes"]
+        }
+        #expect(announced?["seq"] == 3 && announced?["epoch"]?.stringValue == end.epoch, "\(String(describing: announced))")
+
         // The SQLite databases beside it are served as before.
         let local = try broker.client()
         defer { local.close() }

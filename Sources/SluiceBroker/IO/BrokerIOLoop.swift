@@ -393,6 +393,10 @@ final class BrokerIOLoop {
                         publish(events)
                     case .queryAnswer(let answer): answerQuery(answer)
                     case .projected(let database, let results): projected(database: database, results)
+                    case .position(let database, let seq, let epoch):
+                        if let known = streams[database], known.epoch.isEmpty || seq > known.seq {
+                            streams[database] = (seq, epoch)
+                        }
                     case .compacted(let token, let result):
                         if let target = pendingReads.removeValue(forKey: token) {
                             switch result {
@@ -534,7 +538,11 @@ final class BrokerIOLoop {
         auditOverflowedRejections()
         heartbeatSeq += 1
         var state: [String: JSONValue] = [:]
-        for (name, stream) in streams { state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)] }
+        // (A stream whose position is not known yet — a PostgreSQL database whose server the
+        // broker has not reached — is left out rather than announced with a wrong epoch.)
+        for (name, stream) in streams where !stream.epoch.isEmpty {
+            state[name] = ["seq": .int(stream.seq), "epoch": .string(stream.epoch)]
+        }
         let body: JSONValue = ["broker_epoch": .string(brokerEpoch), "streams": .object(state)]
         let event = Event(topic: Topic.heartbeat, stream: "hb", seq: heartbeatSeq, epoch: brokerEpoch, body: body)
         let frames = event.frames()

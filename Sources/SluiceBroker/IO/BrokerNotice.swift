@@ -20,5 +20,8 @@ enum BrokerNotice: Sendable {
     case replay(token: UInt64, messages: [[[UInt8]]])
     /// A writer refreshed projections whose tables live in `database` (or could not).
     case projected(database: String, [Result<ProjectionTable.State, ProjectionFailure>])
+    /// A PostgreSQL database's writer reached its server: the stream's last seq and epoch (not
+    /// known to the I/O thread before, since the server may be down when the broker starts).
+    case position(database: String, seq: Int64, epoch: String)
     case stopped(String)
 }

@@ -47,6 +47,8 @@ final class PostgresWriter: BrokerWorker {
     private var contracts: [ContractID: PostgresContract] = [:]
     /// Why the last connection failed, for the answers until the next attempt.
     private var lastFailure = ""
+    /// Set when a connection read the stream's position, until the I/O thread is told it.
+    private var positionToAnnounce = false
 
     init(
         database: String, server: PostgresServer, dataDirectory: URL, registry: ContractRegistry, maxBatchSize: Int,
@@ -74,6 +76,7 @@ final class PostgresWriter: BrokerWorker {
         // Connect (and provision) before the first command, so the log says at once when the
         // server is unreachable; the broker serves the other databases meanwhile.
         _ = try? connected()
+        try announcePosition(notices)
         var stopping = false
         var queue: [AdmittedCommand] = []
         var compactions: [UInt64] = []
@@ -108,6 +111,7 @@ final class PostgresWriter: BrokerWorker {
                 let batch = Array(queue.prefix(maxBatchSize))
                 queue.removeFirst(batch.count)
                 let outcomes = runBatch(batch)
+                try announcePosition(notices)
                 try notices.sendObject(BrokerNotice.outcomes(outcomes, database: database, commands: batch))
             }
         }
@@ -141,6 +145,7 @@ final class PostgresWriter: BrokerWorker {
                 throw error
             }
             eventFraming = EventFraming(database: database, epoch: epoch)
+            positionToAnnounce = true
             self.session = session
             lastFailure = ""
             logger.info(
@@ -156,6 +161,14 @@ final class PostgresWriter: BrokerWorker {
     }
 
     private struct Unavailable: Error { var reason: String }
+
+    /// Tells the I/O thread the stream's position after a (re)connection read it: heartbeats
+    /// announce it from then on, and the query cache compares against it.
+    private func announcePosition(_ notices: ZMQSocket) throws(ZMQError) {
+        guard positionToAnnounce else { return }
+        positionToAnnounce = false
+        try notices.sendObject(BrokerNotice.position(database: database, seq: nextSeq - 1, epoch: epoch))
+    }
 
     private func drop() {
         session?.close()
