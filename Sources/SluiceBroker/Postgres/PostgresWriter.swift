@@ -177,20 +177,6 @@ final class PostgresWriter: BrokerWorker {
 
     // MARK: Batches
 
-    private struct Pending {
-        var command: AdmittedCommand
-        var result: CommandOutcome.Result
-        var logged: Logged?
-    }
-
-    private struct Logged {
-        var seq: Int64
-        var status: String
-        var changes: ChangeSummary
-        var latencyMicros: Int64
-        var stored: JSONValue
-    }
-
     /// A statement failed on the fast path (no savepoints): the batch is undone and run again
     /// with a savepoint around each command.
     private struct FastPathFailed: Error {}
@@ -220,7 +206,7 @@ final class PostgresWriter: BrokerWorker {
             return failAll(batch, unavailable("\((error as? Unavailable)?.reason ?? "\(error)")"))
         }
         let firstSeq = nextSeq
-        var pending: [Pending] = []
+        var pending: [BatchEntry] = []
         do {
             if let maxBytes, try usedBytes(session) >= maxBytes {
                 return failAll(
@@ -254,7 +240,8 @@ final class PostgresWriter: BrokerWorker {
         return pending.map { entry in
             var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
-                events: entry.logged.map { events(for: entry, $0) } ?? [])
+                events: entry.events(
+                    database: database, epoch: epoch, framing: eventFraming, registry: registry, auditKey: auditKey))
             if let logged = entry.logged, entry.result.isCommitted {
                 // The tables are read off the statements' text; triggers and functions may write
                 // others: every cached query of this database goes.
@@ -269,7 +256,7 @@ final class PostgresWriter: BrokerWorker {
     /// sent together, then every command's statements, then the ledger and log rows, the sweep
     /// and COMMIT — three waits for the whole batch instead of one per statement. Any statement
     /// refused: ``FastPathFailed`` (after ROLLBACK), and the batch runs again carefully.
-    private func fastTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [Pending] {
+    private func fastTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [BatchEntry] {
         let begin = session.send("BEGIN")
         let lookup = session.send(Self.ledgerLookupSQL(books), ledgerLookupBinds(batch))
         do {
@@ -308,11 +295,11 @@ final class PostgresWriter: BrokerWorker {
             }
             if refused { throw FastPathFailed() }
             var bookkeeping = Bookkeeping()
-            var pending: [Pending] = []
+            var pending: [BatchEntry] = []
             pending.reserveCapacity(batch.count)
             for (plan, value) in zip(plans, values) {
                 if let answered = plan.answered {
-                    pending.append(Pending(command: plan.command, result: answered, logged: nil))
+                    pending.append(BatchEntry(command: plan.command, result: answered, logged: nil))
                     continue
                 }
                 let result = CommandOutcome.Result.committed(
@@ -340,12 +327,12 @@ final class PostgresWriter: BrokerWorker {
     /// The batch one statement at a time with a savepoint around each command, after the fast
     /// path met a refusal: the refused command alone is undone (and, for a constraint, stored
     /// and logged).
-    private func carefulTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [Pending] {
+    private func carefulTransaction(_ batch: [AdmittedCommand], in session: PostgresSession) throws -> [BatchEntry] {
         try session.execute("BEGIN")
         do {
             var known = try ledgerEntries(session.execute(Self.ledgerLookupSQL(books), ledgerLookupBinds(batch)))
             var bookkeeping = Bookkeeping()
-            var pending: [Pending] = []
+            var pending: [BatchEntry] = []
             pending.reserveCapacity(batch.count)
             for command in batch {
                 pending.append(try runCarefully(command, known: &known, into: &bookkeeping, in: session))
@@ -413,16 +400,16 @@ final class PostgresWriter: BrokerWorker {
     private func runCarefully(
         _ command: AdmittedCommand, known: inout [String: IdempotencyLedger.Entry], into bookkeeping: inout Bookkeeping,
         in session: PostgresSession
-    ) throws -> Pending {
+    ) throws -> BatchEntry {
         if let expired = command.deadlineError() {
-            return Pending(command: command, result: .failed(expired), logged: nil)
+            return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
         let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
         if let entry = known[Self.ledgerKey(command.actor, command.request.idempotencyKey)],
             (entry.expiresMs ?? .max) > command.admittedMs
         {
-            return Pending(command: command, result: entry.answer(toPayloadHash: payloadHash, db: database), logged: nil)
+            return BatchEntry(command: command, result: entry.answer(toPayloadHash: payloadHash, db: database), logged: nil)
         }
         let result: CommandOutcome.Result
         let status: String
@@ -441,7 +428,7 @@ final class PostgresWriter: BrokerWorker {
                 logger.error(
                     "command statement failed",
                     metadata: ["db": "\(database)", "contract": "\(command.contract.id)", "error": "\(error.postgresMessage)"])
-                return Pending(
+                return BatchEntry(
                     command: command,
                     result: .failed(
                         WireError(.internal, "the contract's SQL failed in PostgreSQL: \(error.postgresMessage); nothing was written")),
@@ -466,7 +453,7 @@ final class PostgresWriter: BrokerWorker {
     private func record(
         _ command: AdmittedCommand, result: CommandOutcome.Result, status: String, payload payloadBytes: [UInt8],
         payloadHash: String, known: inout [String: IdempotencyLedger.Entry], into bookkeeping: inout Bookkeeping
-    ) -> Pending {
+    ) -> BatchEntry {
         let contract = prepared(command.contract)
         let changes = ChangeSummary(tables: result.isCommitted ? contract.tables : [], keys: command.contract.invalidates)
         let seq = nextSeq
@@ -496,9 +483,9 @@ final class PostgresWriter: BrokerWorker {
         bookkeeping.latencies.append(latency)
         // (Canonical JSON is never empty: '' stands for no context, NULL in the log.)
         bookkeeping.contexts.append(command.request.context.map { String(decoding: $0.json.canonicalBytes(), as: UTF8.self) } ?? "")
-        return Pending(
+        return BatchEntry(
             command: command, result: result,
-            logged: Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored))
+            logged: BatchEntry.Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored))
     }
 
     /// The batch's ledger entries (replacing expired ones) and log rows, in one statement.
@@ -567,17 +554,6 @@ final class PostgresWriter: BrokerWorker {
         let prepared = PostgresContract(contract)
         contracts[contract.id] = prepared
         return prepared
-    }
-
-    private func events(for entry: Pending, _ logged: Logged) -> [EncodedEvent] {
-        var errorCode: String?
-        if case .failed(let error) = entry.result { errorCode = error.code.rawValue }
-        return LoggedCommandEvents(
-            database: database, epoch: epoch, seq: logged.seq, command: entry.command, status: logged.status,
-            errorCode: errorCode, changes: logged.changes, changesBytes: logged.changes.canonicalBytes,
-            latencyMicros: logged.latencyMicros, result: logged.stored,
-            policy: registry.auditPolicy(for: entry.command.contract, actor: entry.command.actor), key: auditKey
-        ).encoded(eventFraming)
     }
 }
 

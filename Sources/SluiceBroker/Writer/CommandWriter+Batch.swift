@@ -4,30 +4,12 @@ import Logging
 import SluiceWire
 
 extension CommandWriter {
-    /// A command's fate inside the open transaction, before COMMIT decides whether it stands.
-    private struct Pending {
-        var command: AdmittedCommand
-        var result: CommandOutcome.Result
-        /// Set when the command took a seq: it is in the log and gets events.
-        var logged: LoggedCommand?
-    }
-
-    private struct LoggedCommand {
-        var seq: Int64
-        var status: String
-        var changes: ChangeSummary
-        var changesBytes: [UInt8]
-        var latencyMicros: Int64
-        /// What the ledger stored: the result, or the error.
-        var stored: JSONValue
-    }
-
     /// Runs one batch in one transaction. Never throws: every command gets an outcome, and if the
     /// transaction itself fails, every command is answered `internal` (retryable) and nothing is
     /// acknowledged.
     func runBatch(_ batch: [AdmittedCommand]) -> [CommandOutcome] {
         let firstSeq = nextSeq
-        var pending: [Pending] = []
+        var pending: [BatchEntry] = []
         pending.reserveCapacity(batch.count)
         do {
             try database.pool.writeWithoutTransaction { db in
@@ -71,7 +53,9 @@ extension CommandWriter {
         return pending.map { entry in
             var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
-                events: entry.logged.map { events(for: entry, $0) } ?? []
+                events: entry.events(
+                    database: database.name, epoch: database.epoch, framing: eventFraming, registry: registry,
+                    auditKey: auditKey)
             )
             if let logged = entry.logged {
                 outcome.changedTables = logged.changes.tableNames
@@ -85,9 +69,9 @@ extension CommandWriter {
         }
     }
 
-    private func run(_ command: AdmittedCommand, in db: Database) throws -> Pending {
+    private func run(_ command: AdmittedCommand, in db: Database) throws -> BatchEntry {
         if let expired = command.deadlineError() {
-            return Pending(command: command, result: .failed(expired), logged: nil)
+            return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
         let payloadBytes = command.request.payload.canonicalBytes()
         let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
@@ -98,7 +82,7 @@ extension CommandWriter {
                 actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs,
                 using: bookkeeping(db).ledgerLookup, in: db)
         {
-            return Pending(
+            return BatchEntry(
                 command: command, result: previous.answer(toPayloadHash: payloadHash, db: database.name), logged: nil)
         }
 
@@ -131,7 +115,7 @@ extension CommandWriter {
             let wire = ContractRunner.wireError(for: error)
             guard wire.code == .constraintViolation else {
                 // Not deterministic: answer without storing, so a retry can succeed.
-                return Pending(command: command, result: .failed(wire), logged: nil)
+                return BatchEntry(command: command, result: .failed(wire), logged: nil)
             }
             result = .failed(wire)
             status = "failed"
@@ -154,12 +138,11 @@ extension CommandWriter {
             _ = recorder.take()
             logger.error(
                 "command handler failed", metadata: ["contract": "\(command.contract.id)", "error": "\(error)"])
-            return Pending(
+            return BatchEntry(
                 command: command,
                 result: .failed(WireError(.internal, "the command's handler failed; nothing was written")), logged: nil)
         }
         let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates)
-        let changesBytes = changes.canonicalBytes  // once, for the log row and both events
         let seq = nextSeq
         let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
         let stored: JSONValue
@@ -179,16 +162,16 @@ extension CommandWriter {
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
                 generatedID: command.generatedID, payload: payloadBytes, status: status, result: storedBytes,
-                changes: changesBytes, latencyMicros: latency,
+                changes: changes.canonicalBytes, latencyMicros: latency,
                 context: command.request.context.map { $0.json.canonicalBytes() }
             ),
             using: bookkeeping(db).logAppend, in: db
         )
         nextSeq += 1
-        return Pending(
+        return BatchEntry(
             command: command, result: result,
-            logged: LoggedCommand(
-                seq: seq, status: status, changes: changes, changesBytes: changesBytes, latencyMicros: latency,
+            logged: BatchEntry.Logged(
+                seq: seq, status: status, changes: changes, latencyMicros: latency,
                 stored: stored))
     }
 
@@ -210,17 +193,5 @@ extension CommandWriter {
         let prepared = try PreparedContract(contract, in: db)
         preparedContracts[contract.id] = prepared
         return prepared
-    }
-
-    private func events(for entry: Pending, _ logged: LoggedCommand) -> [EncodedEvent] {
-        var errorCode: String?
-        if case .failed(let error) = entry.result { errorCode = error.code.rawValue }
-        return LoggedCommandEvents(
-            database: database.name, epoch: database.epoch, seq: logged.seq, command: entry.command,
-            status: logged.status,
-            errorCode: errorCode, changes: logged.changes, changesBytes: logged.changesBytes,
-            latencyMicros: logged.latencyMicros, result: logged.stored,
-            policy: registry.auditPolicy(for: entry.command.contract, actor: entry.command.actor), key: auditKey
-        ).encoded(eventFraming)
     }
 }
