@@ -24,13 +24,7 @@ struct Doctor: AsyncParsableCommand {
     @Flag(name: .long, help: "One JSON object per check ({\"level\", \"message\"}) instead of lines of text.")
     var json = false
 
-    @Option(
-        name: .long,
-        help: "The PostgreSQL server of exclusive-postgres plugins (as for serve): check each one's role rights and migrations there.")
-    var postgresURL: String?
-
-    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
-    var postgresPasswordFile: String?
+    @OptionGroup var postgres: PostgresOptions
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
@@ -135,10 +129,9 @@ struct Doctor: AsyncParsableCommand {
             } else {
                 report("warning", "\(name): exclusive-postgres, not provisioned yet (the broker provisions it when it reaches the server)")
             }
-            if let postgresURL {
+            if postgres.postgresURL != nil {
                 do {
-                    let server = try PostgresServer(
-                        url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+                    guard let server = try postgres.server() else { continue }
                     for finding in PostgresDoctor.check(
                         name, server: server, migrations: registry.migrations[name] ?? [], logger: Logger(label: "sluice.doctor"))
                     {

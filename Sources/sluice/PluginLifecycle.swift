@@ -161,11 +161,7 @@ struct PluginsRemove: AsyncParsableCommand {
     @Option(name: .long, help: "The broker's data directory.")
     var dataDir: String = "data"
 
-    @Option(name: .long, help: "With --purge and no running broker: the PostgreSQL server of an exclusive-postgres plugin.")
-    var postgresURL: String?
-
-    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
-    var postgresPasswordFile: String?
+    @OptionGroup var postgres: PostgresOptions
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL
@@ -180,12 +176,8 @@ struct PluginsRemove: AsyncParsableCommand {
             let lock = try DataDirectoryLock(directory: data)
             defer { lock.release() }
             if manifest.databaseMode == .exclusivePostgres {
-                guard let postgresURL else {
-                    throw ValidationError(
-                        "\(id) was removed; its PostgreSQL schemas and role stay: give --postgres-url (and --postgres-password-file) to drop them")
-                }
-                let server = try PostgresServer(
-                    url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+                let server = try postgres.requiredServer(
+                    for: "\(id) was removed; its PostgreSQL schemas and role stay until they are dropped")
                 try PostgresProvisioning.purge(id, server: server, dataDirectory: data, logger: Logger(label: "sluice"))
             } else {
                 try catalog.purge(id, registry: before)

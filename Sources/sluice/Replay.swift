@@ -22,13 +22,7 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .long, help: "The new file; must be named <db>.db and not exist yet (SQLite databases).")
     var into: String?
 
-    @Option(
-        name: .long,
-        help: "An exclusive-postgres database's server (as for serve): its log is replayed into a scratch schema there, checked with --verify, and dropped.")
-    var postgresURL: String?
-
-    @Option(name: .long, help: "A file whose first line is that server's administrative password (else SLUICE_POSTGRES_PASSWORD).")
-    var postgresPasswordFile: String?
+    @OptionGroup var postgres: PostgresOptions
 
     @Option(name: .long, help: "Stop after this seq (default: the whole log).")
     var toSeq: Int64?
@@ -79,10 +73,7 @@ struct Replay: AsyncParsableCommand {
             throw ValidationError(
                 "\(db) is an exclusive-postgres database: its replay is checked in PostgreSQL and not kept; run it with --verify and without --into")
         }
-        guard let postgresURL else {
-            throw ValidationError("\(db) is an exclusive-postgres database: give --postgres-url (and --postgres-password-file)")
-        }
-        let server = try PostgresServer(url: postgresURL, passwordFile: postgresPasswordFile.map { URL(fileURLWithPath: $0) })
+        let server = try postgres.requiredServer(for: "\(db) is an exclusive-postgres database")
         var logger = Logger(label: "sluice.replay")
         logger.logLevel = .warning
         let started = Date()

@@ -87,15 +87,7 @@ struct Serve: AsyncParsableCommand {
             discussion: "Without it a tcp endpoint is always CURVE; PLAIN (tokens) is never offered on tcp."))
     var insecureTCP = false
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "The PostgreSQL server of exclusive-postgres plugins: postgres://user@host:port/database (no password in it).",
-            discussion: "The role's password comes from --postgres-password-file or SLUICE_POSTGRES_PASSWORD."))
-    var postgresURL: String?
-
-    @Option(name: .long, help: "A file whose first line is the PostgreSQL role's password.")
-    var postgresPasswordFile: String?
+    @OptionGroup var postgres: PostgresOptions
 
     func run() async throws {
         // With --log-file, the broker's output goes there; the original stdout keeps only the ready
@@ -182,14 +174,7 @@ struct Serve: AsyncParsableCommand {
         configuration.insecureTCP = insecureTCP || file.insecureTCP == true
         configuration.idleExitMs = idleExitMs ?? file.idleExitMs
         let metricsEndpoint = metricsEndpoint ?? file.metricsEndpoint
-        if let postgresURL = postgresURL ?? file.postgresURL {
-            do {
-                configuration.postgres = try PostgresServer(
-                    url: postgresURL, passwordFile: postgresPasswordFile.map(url) ?? file.postgresPasswordFile)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
+        configuration.postgres = try postgres.server(orURL: file.postgresURL, passwordFile: file.postgresPasswordFile)
 
         let logger = Logger(label: "sluice")
         let broker = try Broker(configuration: configuration, logger: logger)
