@@ -329,6 +329,13 @@ import Testing
         #expect(try await notes.send("notes.add@v1", ["ref": "after", "body": "y"]).seq == 2)
         let new = try String(contentsOf: passwordFile, encoding: .utf8)
         #expect(new != old)
+        // A backup of the data directory carries the role's password (0600), so a restored
+        // directory connects with it.
+        let backup = broker.directory.path("backup")
+        try DataDirectoryBackup.backup(dataDirectory: data, to: backup)
+        let copied = backup.appendingPathComponent("postgres/notes.password")
+        #expect(try String(contentsOf: copied, encoding: .utf8) == new)
+        #expect(try FileManager.default.attributesOfItem(atPath: copied.path)[.posixPermissions] as? Int == 0o600)
         #expect(throws: PostgresCluster.Failure.self) { try cluster.psql("SELECT 1", as: "plugin_notes", password: old) }
         #expect(try cluster.psql("SELECT count(*) FROM notes", as: "plugin_notes", password: new) == "2")
 

@@ -88,11 +88,12 @@ public enum DataDirectoryBackup {
 
     /// The files and directories besides the databases that a backup copies and a restore puts
     /// back, relative to the data directory: tokens, the audit key, CURVE keys and the key
-    /// registry, installed plugins, compaction snapshots and the audit archive (the top level's
-    /// and the plugins' databases'). Sockets, locks, logs and WAL files are not state.
+    /// registry, installed plugins, `exclusive-postgres` roles' passwords, compaction snapshots
+    /// and the audit archive (the top level's and the plugins' databases'). Sockets, locks, logs
+    /// and WAL files are not state; PostgreSQL's data is PostgreSQL's to back up.
     public static let stateFiles = [
-        "tokens", "audit.key", "curve", "installed", "trusted-keys", "snapshots", "audit-archive", "plugins/snapshots",
-        "plugins/audit-archive",
+        "tokens", "audit.key", "curve", "installed", "trusted-keys", "postgres", "snapshots", "audit-archive",
+        "plugins/snapshots", "plugins/audit-archive",
     ]
 
     /// Replaces the databases of `dataDirectory` with those of a backup, each with a new epoch, and
