@@ -11,6 +11,44 @@ import Testing
         #expect(SHA256.hexDigest(a.canonicalBytes()) == SHA256.hexDigest(b.canonicalBytes()))
     }
 
+    /// The broker hashes and logs a body's bytes as received when the parser says they already
+    /// are canonical: it must say so for what the clients send, and never for anything else.
+    @Test(arguments: [
+        #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"d":"x"}}"#, #"{"n":-12,"title":"caf\#u{e9} \#u{1F600}"}"#,
+        #"{"id":9223372036854775807,"min":-9223372036854775808}"#, #""plain""#, "0", "-1", "[[],{}]",
+    ])
+    func canonicalInputIsRecognized(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let (value, canonical) = try JSONValue.parsingCanonical(bytes)
+        #expect(value.canonicalBytes() == bytes)
+        #expect(canonical)
+    }
+
+    @Test(arguments: [
+        #"{ "a":1}"#, #"{"b":1,"a":2}"#, #"{"a":"x\ny"}"#, #""\u0041""#, #""a\/b""#, "-0", "1.0", "1e2", "2.5",
+        "100000000000000000000", "[1 ]", "\n{}", "{}\n", #"{"a":[1, 2]}"#, #"{"é":2,"e\#u{301}":1}"#,
+    ])
+    func otherInputIsNotClaimedCanonical(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let (value, canonical) = try JSONValue.parsingCanonical(bytes)
+        #expect(!canonical)
+        // (Some of these encode to themselves, e.g. "2.5": the parser may miss a canonical
+        // document, never claim a wrong one.)
+        #expect(!canonical || value.canonicalBytes() == bytes)
+    }
+
+    @Test func aCanonicalBodyIsKeptAndOtherwiseNot() throws {
+        let header = Array(#"{"contract":"t.c@v1","idempotency_key":"k","request_id":"r"}"#.utf8)
+        let kind = Array("COMMAND".utf8)
+        let canonical = try WireMessage(frames: [WireMessage.protocolTag, kind, header, Array(#"{"a":1}"#.utf8)])
+        #expect(canonical.canonicalBody == Array(#"{"a":1}"#.utf8))
+        #expect(try CommandRequest(canonical).canonicalPayloadBytes() == Array(#"{"a":1}"#.utf8))
+        let spaced = try WireMessage(frames: [WireMessage.protocolTag, kind, header, Array(#"{ "a" : 1 }"#.utf8)])
+        #expect(spaced.canonicalBody == nil)
+        #expect(try CommandRequest(spaced).canonicalPayloadBytes() == Array(#"{"a":1}"#.utf8))
+        #expect(spaced == canonical)
+    }
+
     @Test func integersAndDoublesStayDistinct() throws {
         #expect(try JSONValue(parsing: "1") == .int(1))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))

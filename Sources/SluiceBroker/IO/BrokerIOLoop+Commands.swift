@@ -26,7 +26,7 @@ extension BrokerIOLoop {
             return
         }
         if let limit = contract.maxPayloadBytes {
-            let size = request.payload.canonicalBytes().count
+            let size = request.canonicalPayloadBytes().count
             if size > limit {
                 reject(
                     target,

@@ -20,7 +20,8 @@ struct ReplyTarget {
     /// first empty frame, which must be followed by the protocol tag; otherwise the message is
     /// malformed and the reply goes to the routing id with a fresh delimiter.
     static func split(_ frames: [[UInt8]]) -> (target: ReplyTarget, frames: ArraySlice<[UInt8]>, wellFormed: Bool) {
-        if let delimiter = frames.firstIndex(where: \.isEmpty), delimiter >= 1,
+        // (A closure, not the key path `\.isEmpty`: a key path is applied through the runtime.)
+        if let delimiter = frames.firstIndex(where: { $0.isEmpty }), delimiter >= 1,
             delimiter + 1 == frames.count || frames[delimiter + 1] == WireMessage.protocolTag
         {
             return (ReplyTarget(envelope: Array(frames[...delimiter])), frames[(delimiter + 1)...], true)

@@ -271,7 +271,7 @@ final class PostgresWriter: BrokerWorker {
                     plans.append((command, .failed(expired), [], "", []))
                     continue
                 }
-                let payloadBytes = command.request.payload.canonicalBytes()
+                let payloadBytes = command.request.canonicalPayloadBytes()
                 let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
                 let ledgerKey = Self.ledgerKey(command.actor, command.request.idempotencyKey)
                 if let entry = known[ledgerKey], (entry.expiresMs ?? .max) > command.admittedMs {
@@ -404,7 +404,7 @@ final class PostgresWriter: BrokerWorker {
         if let expired = command.deadlineError() {
             return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
-        let payloadBytes = command.request.payload.canonicalBytes()
+        let payloadBytes = command.request.canonicalPayloadBytes()
         let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
         if let entry = known[Self.ledgerKey(command.actor, command.request.idempotencyKey)],
             (entry.expiresMs ?? .max) > command.admittedMs

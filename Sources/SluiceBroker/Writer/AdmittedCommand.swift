@@ -42,10 +42,10 @@ extension AdmittedCommand {
     /// to another contract is a different command, hence a mismatch rather than a duplicate.
     func payloadHash(canonicalPayload: [UInt8]) -> String {
         var hasher = SHA256()
-        hasher.update(Array(contract.id.description.utf8))
-        hasher.update([0x0A])
+        hasher.update(utf8: contract.id.description)
+        hasher.update(utf8: "\n")
         hasher.update(canonicalPayload)
-        return SHA256.hex(hasher.finalize())
+        return hasher.finalizeHex()
     }
 
     /// The answer of a command whose deadline passed before its writer reached it; nil while

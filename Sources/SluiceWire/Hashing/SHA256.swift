@@ -25,11 +25,16 @@ public struct SHA256 {
 
     /// A digest as lowercase hex characters.
     public static func hex(_ digest: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: digest.count * 2) { buffer in
+        digest.withUnsafeBytes { hex($0) }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func hex(_ digest: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: digest.count * 2) { buffer in
             for (index, byte) in digest.enumerated() {
-                buffer[index * 2] = digits[Int(byte >> 4)]
-                buffer[index * 2 + 1] = digits[Int(byte & 0x0F)]
+                buffer[index * 2] = hexDigits[Int(byte >> 4)]
+                buffer[index * 2 + 1] = hexDigits[Int(byte & 0x0F)]
             }
             return digest.count * 2
         }
@@ -40,7 +45,24 @@ public struct SHA256 {
         if handled == nil { Array(bytes).withUnsafeBytes { hasher.update(bufferPointer: $0) } }
     }
 
+    /// ``update(_:)`` for the common case, without going through the generic one (which, across
+    /// modules, reaches the bytes through protocol witnesses).
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+    }
+
+    /// The UTF-8 bytes of `text`, without copying them out first.
+    public mutating func update(utf8 text: String) {
+        var text = text
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+    }
+
     public mutating func finalize() -> [UInt8] { Array(hasher.finalize()) }
+
+    /// The digest as 64 lowercase hex characters, without an intermediate array.
+    public mutating func finalizeHex() -> String {
+        hasher.finalize().withUnsafeBytes { SHA256.hex($0) }
+    }
 
     /// HMAC-SHA-256 (RFC 2104) of `message` under `key`.
     public static func hmac(key: [UInt8], message: some Sequence<UInt8>) -> [UInt8] {

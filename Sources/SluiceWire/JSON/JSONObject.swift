@@ -47,20 +47,21 @@ public struct JSONObject: Sendable, Hashable, Sequence {
 
     /// From members in any order, sorted once; `duplicate` is the first name that appears twice
     /// (the same bytes), or nil. The object keeps every member either way.
-    public static func sorting(_ unsorted: [Member]) -> (object: JSONObject, duplicate: String?) {
+    /// `inOrder`: they came sorted, each name strictly after the last (as canonical JSON has them).
+    public static func sorting(_ unsorted: [Member]) -> (object: JSONObject, duplicate: String?, inOrder: Bool) {
         var object = JSONObject()
         // Canonical senders (the Swift and C clients) send members already in order, each name
         // strictly after the last: then there is nothing to sort and no duplicate.
         if unsorted.indices.dropFirst().allSatisfy({ JSONValue.utf8Precedes(unsorted[$0 - 1].name, unsorted[$0].name) }) {
             object.members = unsorted
-            return (object, nil)
+            return (object, nil, true)
         }
         object.members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
         let members = object.members
         let duplicate = members.indices.dropFirst().first {
             JSONValue.sameCodePoints(members[$0 - 1].name, members[$0].name)
         }.map { members[$0].name }
-        return (object, duplicate)
+        return (object, duplicate, false)
     }
 
     private func position(of name: String) -> (index: Int, found: Bool) {
@@ -77,11 +78,23 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         return (low, low < members.count && JSONValue.sameCodePoints(members[low].name, name))
     }
 
+    /// Up to this many members, a lookup scans them in order (comparing lengths first, which
+    /// names of a header or a small input almost always differ in) rather than binary-searching
+    /// (which compares bytes at every step): the objects read per request are this small.
+    static let scannedMemberCount = 8
+
     /// The member whose name has exactly these code points.
     public subscript(name: String) -> JSONValue? {
         get {
+            if members.count <= JSONObject.scannedMemberCount {
+                let length = name.utf8.count
+                for member in members where member.name.utf8.count == length && member.name.utf8.elementsEqual(name.utf8) {
+                    return member.value
+                }
+                return .none  // (not `nil`: JSONValue is nil-literal expressible)
+            }
             let (index, found) = position(of: name)
-            guard found else { return .none }  // (not `nil`: JSONValue is nil-literal expressible)
+            guard found else { return .none }
             return members[index].value
         }
         set {

@@ -18,6 +18,17 @@ extension JSONValue {
         self = try parser.parseDocument()
     }
 
+    /// Parses like ``init(parsing:)`` and says whether `bytes` already are the value's
+    /// ``canonicalBytes()`` — no whitespace, members in order, no escape, integers only as
+    /// numbers (a fraction or an exponent always counts as not canonical) — so a caller that needs
+    /// the canonical form (the idempotency hash, the log) can keep the bytes it has instead of
+    /// encoding the value again. Never claims canonical wrongly; may miss a canonical document.
+    public static func parsingCanonical(_ bytes: [UInt8]) throws(JSONParseError) -> (value: JSONValue, canonical: Bool) {
+        var parser = JSONParser(bytes: bytes)
+        let value = try parser.parseDocument()
+        return (value, parser.canonical)
+    }
+
     public init(parsing text: String) throws(JSONParseError) {
         try self.init(parsing: Array(text.utf8))
     }
@@ -27,6 +38,9 @@ private struct JSONParser {
     let bytes: [UInt8]
     var index = 0
     var depth = 0
+    /// Still true when everything read so far is in canonical form (see
+    /// ``JSONValue/parsingCanonical(_:)``).
+    var canonical = true
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -43,7 +57,9 @@ private struct JSONParser {
     mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            case 0x20, 0x09, 0x0A, 0x0D:
+                index += 1
+                canonical = false
             default: return
             }
         }
@@ -107,8 +123,9 @@ private struct JSONParser {
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
                 // Names are the same member only when their code points are the same.
-                let (object, duplicate) = JSONObject.sorting(members)
+                let (object, duplicate, inOrder) = JSONObject.sorting(members)
                 if let duplicate { throw JSONParseError(offset: start, reason: "duplicate member \"\(duplicate)\"") }
+                if !inOrder { canonical = false }
                 return .object(object)
             }
             throw fail("expected ',' or '}'")
@@ -157,13 +174,15 @@ private struct JSONParser {
             if byte < 0x20 { throw fail("control character in string") }
             index += 1
         }
+        // An escape: the canonical encoding may write these characters differently.
+        canonical = false
         var scalars = Array(bytes[start..<index])
         while index < bytes.count {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let text = String(validating: scalars, as: UTF8.self) else {
+                guard let text = UTF8Text.string(scalars) else {
                     throw JSONParseError(offset: start, reason: "string is not valid UTF-8")
                 }
                 return text
@@ -195,7 +214,7 @@ private struct JSONParser {
                         throw fail("unpaired surrogate")
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw fail("invalid code point") }
-                    scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    UTF8.encode(scalar) { scalars.append($0) }
                 default:
                     throw fail("invalid escape")
                 }
@@ -211,7 +230,7 @@ private struct JSONParser {
     func validUTF8(_ range: Range<Int>) throws(JSONParseError) -> String {
         // On the contiguous bytes: the slice-based initializer takes a generic, much slower path.
         let text = bytes.withUnsafeBufferPointer { buffer in
-            String(validating: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self)
+            UTF8Text.string(UnsafeBufferPointer(rebasing: buffer[range]))
         }
         guard let text else { throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8") }
         return text
@@ -261,9 +280,13 @@ private struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         // Integers of up to 18 digits fit an Int64 whatever they are: read them without a String.
-        if isInteger, let value = smallInteger(start..<index) { return .int(value) }
+        if isInteger, let value = smallInteger(start..<index) {
+            if value == 0 && bytes[start] == UInt8(ascii: "-") { canonical = false }  // -0 is written 0
+            return .int(value)
+        }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
+        canonical = false
         // Beyond 64-bit integers, and where a double would overflow or underflow to zero, keep
         // the exact value: it is valid JSON, and comparisons must not see a rounded one.
         guard let exact = ExactNumber(text: text) else { throw JSONParseError(offset: start, reason: "invalid number") }

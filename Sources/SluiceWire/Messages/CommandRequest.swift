@@ -9,6 +9,20 @@ public struct CommandRequest: Sendable, Equatable {
     /// `traceparent` and `tenant`, when the caller gave them.
     public var context: CallerContext?
     public var payload: JSONValue
+    /// `payload`'s canonical bytes when the message carried them as they are
+    /// (``WireMessage/canonicalBody``); nil otherwise. Not part of equality.
+    public var canonicalPayload: [UInt8]?
+
+    public static func == (lhs: CommandRequest, rhs: CommandRequest) -> Bool {
+        lhs.requestID == rhs.requestID && lhs.contract == rhs.contract && lhs.idempotencyKey == rhs.idempotencyKey
+            && lhs.deadlineMs == rhs.deadlineMs && lhs.context == rhs.context && lhs.payload == rhs.payload
+    }
+
+    /// The canonical encoding of `payload`: the bytes as received when they already were, else
+    /// encoded now. What the idempotency hash and the log are computed from.
+    public func canonicalPayloadBytes() -> [UInt8] {
+        canonicalPayload ?? payload.canonicalBytes()
+    }
 
     public init(
         requestID: String, contract: ContractID, idempotencyKey: String, deadlineMs: Int? = nil,
@@ -75,6 +89,7 @@ public struct CommandRequest: Sendable, Equatable {
         self.init(
             requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: deadline, context: context,
             payload: message.body)
+        canonicalPayload = message.canonicalBody
     }
 }
 

@@ -9,6 +9,15 @@ public struct WireMessage: Sendable, Equatable {
     /// has three to six of them).
     public var header: JSONObject
     public var body: JSONValue
+    /// The body frame as it came, when it already was `body`'s canonical encoding (what the
+    /// Swift and C clients send): kept so the broker hashes and logs those bytes instead of
+    /// encoding the body again. Nil for a message made in code or a body sent otherwise. Not part
+    /// of equality: it is the same value either way.
+    public var canonicalBody: [UInt8]?
+
+    public static func == (lhs: WireMessage, rhs: WireMessage) -> Bool {
+        lhs.kind == rhs.kind && lhs.header == rhs.header && lhs.body == rhs.body
+    }
 
     public init(kind: MessageKind, header: [String: JSONValue] = [:], body: JSONValue = .object([:])) {
         self.init(kind: kind, header: JSONObject(header), body: body)
@@ -47,7 +56,7 @@ public struct WireMessage: Sendable, Equatable {
                 details: ["expected": "SLU1"]
             )
         }
-        guard let kindText = String(validating: frames[1], as: UTF8.self), !kindText.isEmpty, frames[1].count <= 32
+        guard frames[1].count <= 32, let kindText = UTF8Text.string(frames[1]), !kindText.isEmpty
         else {
             throw WireError(.invalidMessage, "message kind must be a short UTF-8 string")
         }
@@ -72,7 +81,9 @@ public struct WireMessage: Sendable, Equatable {
             self.body = .object([:])
         } else {
             do {
-                self.body = try JSONValue(parsing: frames[3])
+                let (body, canonical) = try JSONValue.parsingCanonical(frames[3])
+                self.body = body
+                if canonical { canonicalBody = frames[3] }
             } catch {
                 throw WireError(.invalidMessage, "body: \(error)", details: ["frame": "body"])
             }
