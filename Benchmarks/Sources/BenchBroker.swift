@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import SluiceBroker
@@ -116,11 +117,17 @@ struct BenchBroker {
     /// `window` in flight: the C load generator at `loadgenPath` (`generator` "c") or `sluice bench
     /// worker` processes. Returns the latencies, the wall time and the CPU used meanwhile (the
     /// broker is this process; the workers are its children).
-    func drive(clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String) throws -> (
-        samples: [Double], seconds: Double, cpu: CPUTime
-    ) {
+    func drive(
+        clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false
+    ) throws -> (samples: [Double], seconds: Double, cpu: CPUTime) {
         let endpoint = configuration.commandEndpoint
         let token = token
+        // A subscriber to every command event, its own process (its CPU is not the broker's).
+        let listening = try subscriber ? startSubscriber() : nil
+        defer {
+            listening?.terminate()
+            listening?.waitUntilExit()
+        }
         let started = CPUTime.now()
         let (samples, seconds) =
             if generator == "c" {
@@ -136,6 +143,26 @@ struct BenchBroker {
                 }
             }
         return (samples, seconds, CPUTime.now() - started)
+    }
+
+    /// `sluice-bench worker --mode subscribe` on this broker's event endpoint, once it is ready.
+    private func startSubscriber() throws -> Process {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = [
+            "worker", "--mode", "subscribe", "--target", configuration.commandEndpoint, "--contract",
+            configuration.eventEndpoint, "--id", "0", "--commands", "0", "--token", token,
+        ]
+        process.standardOutput = pipe
+        try process.run()
+        var said = Data()
+        while !said.contains(UInt8(ascii: "\n")) {
+            let chunk = pipe.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ValidationError("the event subscriber ended before it was ready") }
+            said.append(chunk)
+        }
+        return process
     }
 
     /// The operator's client in this process, over `inproc://` (the broker's own context).

@@ -32,6 +32,7 @@ struct BenchWorker: AsyncParsableCommand {
         case "direct": latencies = try runDirect()
         case "direct-query": latencies = try runDirectQuery()
         case "query": latencies = try await runBroker(query: contract)
+        case "subscribe": latencies = try await runSubscriber()
         default: latencies = try await runBroker(query: nil)
         }
         let finished = Date().timeIntervalSince1970
@@ -120,6 +121,27 @@ struct BenchWorker: AsyncParsableCommand {
             latencies.append(microseconds(started.duration(to: clock.now)))
         }
         return latencies
+    }
+
+    /// A subscriber to every command event (as the operator; `target` is the command endpoint,
+    /// `contract` the event endpoint):
+    /// says `ready` on its own line once its subscription is known to have reached the broker
+    /// (a heartbeat came), then takes events until it is terminated.
+    private func runSubscriber() async throws -> [Double] {
+        let configuration = ClientConfiguration(
+            endpoint: target, eventEndpoint: contract, credentials: token.map { ClientCredentials(name: "local", token: $0) })
+        let client = try SluiceClient(configuration: configuration)
+        defer { client.close() }
+        var ready = false
+        var received = 0
+        for try await event in client.events(topics: ["audit.", "inval.", Topic.heartbeat]) {
+            if !ready, event.topic == Topic.heartbeat {
+                ready = true
+                FileHandle.standardOutput.write(Data("ready\n".utf8))
+            }
+            received += 1
+        }
+        return [Double(received)]
     }
 
     private func runBroker(query: String?) async throws -> [Double] {

@@ -46,6 +46,13 @@ struct BenchWrite: AsyncParsableCommand {
         help: "The broker's largest batch (serve --max-batch); one broker run per value.")
     var maxBatch: [Int] = [BrokerConfiguration.defaultMaxBatchSize]
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Who listens to the command events: subscribed (one process subscribed to every audit and invalidation event), none (nobody: the broker does not encode them); one broker run per value.",
+            discussion: "The broker encodes and publishes a command's events only once a subscription can receive them."))
+    var events: [String] = ["subscribed", "none"]
+
     @Option(help: "The compiled C load generator (make bench builds it).")
     var loadgenPath = ".build/loadgen"
 
@@ -92,6 +99,9 @@ struct BenchWrite: AsyncParsableCommand {
             in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
         var rows = [direct, ceiling]
         for generator in loadGenerator {
+            guard events.allSatisfy({ $0 == "subscribed" || $0 == "none" }) else {
+                throw ValidationError("--events takes subscribed or none")
+            }
             guard generator == "swift" || generator == "c" else {
                 throw ValidationError("--load-generator takes swift or c, not \(generator)")
             }
@@ -105,13 +115,17 @@ struct BenchWrite: AsyncParsableCommand {
             for depth in window {
                 for batch in maxBatch {
                     for generator in loadGenerator {
-                        Self.announce(
-                            "broker: \(mode.rawValue), \(depth) in flight per client, batches ≤ \(batch), \(generator) clients")
-                        rows.append(
-                            try await brokerRun(
-                                root.appendingPathComponent("broker-\(mode.rawValue)-\(depth)-\(batch)-\(generator)"),
-                                window: depth, synchronous: mode, generator: generator, maxBatch: batch
-                            ))
+                        for listened in events {
+                            Self.announce(
+                                "broker: \(mode.rawValue), \(depth) in flight per client, batches ≤ \(batch), \(generator) clients, events \(listened)")
+                            rows.append(
+                                try await brokerRun(
+                                    root.appendingPathComponent(
+                                        "broker-\(mode.rawValue)-\(depth)-\(batch)-\(generator)-\(listened)"),
+                                    window: depth, synchronous: mode, generator: generator, maxBatch: batch,
+                                    subscriber: listened == "subscribed"
+                                ))
+                        }
                     }
                 }
             }
@@ -150,15 +164,18 @@ struct BenchWrite: AsyncParsableCommand {
     }
 
     private func brokerRun(
-        _ directory: URL, window: Int, synchronous: SynchronousMode, generator: String, maxBatch: Int
+        _ directory: URL, window: Int, synchronous: SynchronousMode, generator: String, maxBatch: Int,
+        subscriber: Bool
     ) async throws -> BenchResult {
         let bench = try BenchBroker(in: directory, synchronous: synchronous, maxBatch: maxBatch)
         defer { bench.stop() }
         let (samples, seconds, used) = try bench.drive(
-            clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath)
+            clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath,
+            subscriber: subscriber)
         return BenchResult(
             path:
-                "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients"
+                "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients, "
+                + (subscriber ? "1 subscriber" : "no subscriber")
                 + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,
             serverCPU: used.selfSeconds, clientCPU: used.children

@@ -59,6 +59,9 @@ public final class Broker: Sendable {
 
     let doorbell = Doorbell()
     let stopRequested = Atomic<Bool>(false)
+    /// Whether any subscriber has asked for the writers' events (shared by the I/O thread and
+    /// the writers, across reloads).
+    let eventDemand = EventDemand()
     let stopped = DispatchSemaphore(value: 0)
     let state = Mutex<State>(.created)
     /// What ``start()`` opened, from then on.
@@ -267,11 +270,12 @@ public final class Broker: Sendable {
         for (name, database) in serving.databases {
             try CommandWriter.start(
                 name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
-            ) { [configuration, logger] in
+            ) { [configuration, logger, eventDemand] in
                 try CommandWriter(
                     database: database, maxBatchSize: configuration.maxBatchSize,
                     idleCheckpointMs: configuration.idleCheckpointMs, auditKey: opened.auditKey, registry: registry,
-                    projectionSources: serving.databases, handlers: serving.handlers, logger: logger
+                    projectionSources: serving.databases, handlers: serving.handlers, eventDemand: eventDemand,
+                    logger: logger
                 )
             }
         }
@@ -417,7 +421,7 @@ public final class Broker: Sendable {
             configuration: configuration, served: try served(serving, opened, atStart: true), brokerEpoch: epoch,
             curveSecretKey: opened.curveKeyPair?.secretKey, queryReaderCount: configuration.queryReaderThreads,
             handshakeRefusals: handshakeRefusals, credentials: CredentialCheck(tokens: tokens, curveKeys: curveKeys, cachesVerdicts: true),
-            metrics: metrics, logger: logger
+            eventDemand: eventDemand, metrics: metrics, logger: logger
         )
         loop.reloader = { [unowned self] in reload(purge: $0) }
         let handOver = LoopBox(loop)

@@ -82,6 +82,38 @@ import Testing
         #expect(heartbeat.body["broker_epoch"]?.stringValue == broker.broker.epoch)
     }
 
+    /// Until a subscription could receive them, the writers encode no command events (nobody
+    /// would get them); the heartbeat's position still follows every command, and the first
+    /// command after a subscription is published with the seq that follows.
+    @Test func commandEventsAreEncodedOnceSomeoneSubscribes() throws {
+        let broker = try RunningBroker()
+        let socket = try broker.socket(.req)
+        func create(_ key: String) throws -> Acknowledgement {
+            let request = CommandRequest(
+                requestID: key, contract: ContractID("task.create@v1")!, idempotencyKey: key, payload: ["title": "d"])
+            let reply = try #require(try socket.request(request.message()))
+            return try #require(Acknowledgement(json: reply.body))
+        }
+        func eventsPublished() throws -> Int64? {
+            let stats = WireMessage(kind: .stats, header: ["request_id": "s"])
+            return try socket.request(stats)?.body["events_published"]?.intValue
+        }
+        for index in 0..<3 { _ = try create("quiet\(index)") }
+        // A heartbeat-only subscriber asks for no command events.
+        let heartbeats = try subscriber(broker, [])
+        let heartbeat = try #require(try next(heartbeats, topic: Topic.heartbeat))
+        #expect(heartbeat.body["streams"]?["tasks"]?["seq"] == 3)
+        #expect(try eventsPublished() == 0)
+
+        let events = try subscriber(broker, ["audit.tasks"])
+        let ack = try create("heard")
+        #expect(ack.seq == 4)
+        let audit = try #require(try next(events, topic: "audit.tasks"))
+        #expect(audit.seq == 4)
+        #expect(audit.body["idempotency_key"] == "heard")
+        #expect(try eventsPublished() == 2)  // its audit and its invalidation event
+    }
+
     /// `DELETE FROM tasks` without WHERE: SQLite would erase the table at once (its truncate
     /// optimization) and report no rows, unless the writer keeps it from doing so. The
     /// invalidation event names every deleted row.

@@ -37,12 +37,19 @@ extension BrokerIOLoop {
         if subscribing { counters.subscriptions += 1 }
         do {
             if actor == TokenStore.operatorName {
-                if subscribing { try publisher.subscribe(bytes: prefix) } else { try publisher.unsubscribe(bytes: prefix) }
+                if subscribing {
+                    // Before the subscription takes effect, and before any later command is admitted.
+                    if EventDemand.prefixMatchesWriterEvents(prefix) { eventDemand.markWanted() }
+                    try publisher.subscribe(bytes: prefix)
+                } else {
+                    try publisher.unsubscribe(bytes: prefix)
+                }
                 return
             }
             guard subscribing, !actor.isEmpty else { return }
             let granted = liveTopics(for: actor).filter { $0.utf8.starts(with: prefix) }
             if granted.isEmpty { counters.subscriptionsRefused += 1 }
+            if granted.contains(where: { $0 != Topic.heartbeat }) { eventDemand.markWanted() }
             for topic in granted { try publisher.subscribe(topic) }
         } catch {
             logger.warning("could not apply a subscription", metadata: ["actor": "\(actor)", "error": "\(error)"])

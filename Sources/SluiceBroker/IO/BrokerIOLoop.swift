@@ -122,6 +122,9 @@ final class BrokerIOLoop {
     let handshakeRefusals: HandshakeRefusals
     /// Whether an open connection's credential still holds (revocation reaches open connections).
     let credentials: CredentialCheck?
+    /// Marked when a granted subscription can match a writer's event (the writers encode none
+    /// before).
+    let eventDemand: EventDemand
 
     // Sockets, set up in `run` on the I/O thread.
     var router: ZMQSocket!
@@ -150,9 +153,10 @@ final class BrokerIOLoop {
     init(
         configuration: BrokerConfiguration, served: ServedSet, brokerEpoch: String, curveSecretKey: String?,
         queryReaderCount: Int, handshakeRefusals: HandshakeRefusals, credentials: CredentialCheck? = nil,
-        metrics: BrokerMetrics? = nil, logger: Logger
+        eventDemand: EventDemand = EventDemand(wanted: true), metrics: BrokerMetrics? = nil, logger: Logger
     ) {
         self.credentials = credentials
+        self.eventDemand = eventDemand
         self.curveSecretKey = curveSecretKey
         self.handshakeRefusals = handshakeRefusals
         self.metrics = metrics
@@ -511,7 +515,11 @@ final class BrokerIOLoop {
     }
 
     func advanceStream(to event: EncodedEvent) {
-        if event.seq > (streams[event.stream]?.seq ?? 0) { streams[event.stream] = (event.seq, event.epoch) }
+        advanceStream(event.stream, to: StreamPosition(seq: event.seq, epoch: event.epoch))
+    }
+
+    func advanceStream(_ stream: String, to position: StreamPosition) {
+        if position.seq > (streams[stream]?.seq ?? 0) { streams[stream] = (position.seq, position.epoch) }
     }
 
     /// Copies the counters to the Prometheus metrics (once per heartbeat: nothing per request).
@@ -559,8 +567,9 @@ final class BrokerIOLoop {
         // The queue counts per database, settled once per database rather than once per command
         // (a batch comes from one writer).
         var answered: [String: (commands: Int, bytes: Int)] = [:]
-        // The newest event, for the heartbeat's stream position: once per batch, not per event.
-        var newestEvent: EncodedEvent?
+        // The newest position, for the heartbeat: once per batch, not per command (a command's
+        // events may not have been encoded: no subscriber asked for them, ``EventDemand``).
+        var newest: (stream: String, position: StreamPosition)?
         for outcome in outcomes {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
@@ -592,20 +601,20 @@ final class BrokerIOLoop {
                 counters.failed += 1
                 send(pending.primary, outcome.reply)
                 for waiter in pending.waiters { reply(waiter, .error, body: error.json) }
-                if outcome.events.isEmpty {
+                if outcome.position == nil {
                     // Refused by the writer without running (not in the log, so not on audit.<db>).
                     auditRejection(
                         error, target: pending.primary, kind: .command, contract: pending.contract.description,
                         idempotencyKey: pending.key.key, database: pending.database)
                 }
             }
-            for event in outcome.events {
-                send(event)
-                if let newest = newestEvent, newest.stream != event.stream { advanceStream(to: newest) }
-                newestEvent = event
+            for event in outcome.events { send(event) }
+            if let position = outcome.position {
+                if let last = newest, last.stream != pending.database { advanceStream(last.stream, to: last.position) }
+                newest = (pending.database, position)
             }
         }
-        if let newestEvent { advanceStream(to: newestEvent) }
+        if let newest { advanceStream(newest.stream, to: newest.position) }
         for (database, count) in answered {
             queuedPerDatabase[database, default: count.commands] -= count.commands
             queuedBytesPerDatabase[database, default: count.bytes] -= count.bytes

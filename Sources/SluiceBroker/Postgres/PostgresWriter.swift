@@ -241,7 +241,8 @@ final class PostgresWriter: BrokerWorker {
             var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
                 events: entry.events(
-                    database: database, epoch: epoch, framing: eventFraming, registry: registry, auditKey: auditKey))
+                    database: database, epoch: epoch, framing: eventFraming, registry: registry, auditKey: auditKey),
+                position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: epoch) })
             if let logged = entry.logged, entry.result.isCommitted {
                 // The tables are read off the statements' text; triggers and functions may write
                 // others: every cached query of this database goes.

@@ -11,8 +11,12 @@ struct CommandOutcome: Sendable {
     var result: Result
     /// The reply for the client that sent the command, encoded once on the writer thread.
     var reply: [[UInt8]]
-    /// Audit and invalidation events to publish (empty when nothing reached the log).
+    /// Audit and invalidation events to publish (empty when nothing reached the log, or when no
+    /// subscription asks for them: ``EventDemand``).
     var events: [EncodedEvent]
+    /// The command's place in its database's stream when it reached the log (nil when it did
+    /// not: refused before running), whether or not its events were encoded.
+    var position: StreamPosition?
     /// Tables whose rows the command changed, for the query cache.
     var changedTables: [String] = []
     /// True when the command changed rows SQLite could not attribute to a table (WITHOUT ROWID).
@@ -26,10 +30,11 @@ struct CommandOutcome: Sendable {
         events = []
     }
 
-    init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent]) {
+    init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent], position: StreamPosition? = nil) {
         self.token = token
         self.result = result
         self.events = events
+        self.position = position
         switch result {
         case .committed(let ack):
             reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: ack.canonicalBytes)

@@ -50,12 +50,16 @@ extension CommandWriter {
             }
         }
         guard publishes else { return pending.map { CommandOutcome(unpublished: $0.command.token, result: $0.result) } }
+        // Read once per batch: a subscription granted before these commands were admitted is seen.
+        let eventsWanted = eventDemand.isWanted
         return pending.map { entry in
             var outcome = CommandOutcome(
                 token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
-                events: entry.events(
-                    database: database.name, epoch: database.epoch, framing: eventFraming, registry: registry,
-                    auditKey: auditKey)
+                events: eventsWanted
+                    ? entry.events(
+                        database: database.name, epoch: database.epoch, framing: eventFraming, registry: registry,
+                        auditKey: auditKey) : [],
+                position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: database.epoch) }
             )
             if let logged = entry.logged {
                 outcome.changedTables = logged.changes.tableNames

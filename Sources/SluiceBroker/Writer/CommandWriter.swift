@@ -45,14 +45,17 @@ final class CommandWriter: BrokerWorker {
     var bookkeepingStatements: BookkeepingStatements?
     /// The topics and event header of this database's events.
     let eventFraming: EventFraming
+    /// Whether any subscription asks for events; until one does, they are not encoded.
+    let eventDemand: EventDemand
 
     init(
         database: DatabaseFile, maxBatchSize: Int, idleCheckpointMs: Int, auditKey: [UInt8], registry: ContractRegistry,
         projectionSources: [String: DatabaseFile] = [:], handlers: [ContractID: CommandHandler] = [:],
-        publishes: Bool = true,
+        publishes: Bool = true, eventDemand: EventDemand = EventDemand(wanted: true),
         logger: Logger
     ) throws {
         self.handlers = handlers
+        self.eventDemand = eventDemand
         let projections = registry.projections(into: database.name)
         self.projections = Dictionary(uniqueKeysWithValues: projections.map { ($0.name, $0) })
         self.projectionSources = projectionSources
