@@ -83,6 +83,9 @@ struct BenchWrite: AsyncParsableCommand {
         for name in database where name != "sqlite" && name != "postgres" {
             throw ValidationError("--database takes sqlite or postgres, not \(name)")
         }
+        for name in events where name != "subscribed" && name != "none" {
+            throw ValidationError("--events takes subscribed or none, not \(name)")
+        }
         print("sluice-bench write: \(clients) processes × \(commands) commands")
         if database.contains("postgres") {
             BenchPostgres.print(
@@ -99,9 +102,6 @@ struct BenchWrite: AsyncParsableCommand {
             in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
         var rows = [direct, ceiling]
         for generator in loadGenerator {
-            guard events.allSatisfy({ $0 == "subscribed" || $0 == "none" }) else {
-                throw ValidationError("--events takes subscribed or none")
-            }
             guard generator == "swift" || generator == "c" else {
                 throw ValidationError("--load-generator takes swift or c, not \(generator)")
             }
