@@ -239,10 +239,9 @@ final class PostgresWriter: BrokerWorker {
         }
         return pending.map { entry in
             var outcome = CommandOutcome(
-                token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+                entry, epoch: epoch,
                 events: entry.events(
-                    database: database, epoch: epoch, framing: eventFraming, registry: registry, auditKey: auditKey),
-                position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: epoch) })
+                    database: database, epoch: epoch, framing: eventFraming, registry: registry, auditKey: auditKey))
             if let logged = entry.logged, entry.result.isCommitted {
                 // The tables are read off the statements' text; triggers and functions may write
                 // others: every cached query of this database goes.

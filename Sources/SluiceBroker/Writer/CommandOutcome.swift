@@ -30,6 +30,14 @@ struct CommandOutcome: Sendable {
         events = []
     }
 
+    /// The outcome of `entry` once its batch committed: its place in the stream (epoch `epoch`)
+    /// when it took a seq, with `events` (none when nobody subscribed).
+    init(_ entry: BatchEntry, epoch: String, events: [EncodedEvent]) {
+        self.init(
+            token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+            events: events, position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: epoch) })
+    }
+
     init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent], position: StreamPosition? = nil) {
         self.token = token
         self.result = result

@@ -54,13 +54,11 @@ extension CommandWriter {
         let eventsWanted = eventDemand.isWanted
         return pending.map { entry in
             var outcome = CommandOutcome(
-                token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+                entry, epoch: database.epoch,
                 events: eventsWanted
                     ? entry.events(
                         database: database.name, epoch: database.epoch, framing: eventFraming, registry: registry,
-                        auditKey: auditKey) : [],
-                position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: database.epoch) }
-            )
+                        auditKey: auditKey) : [])
             if let logged = entry.logged {
                 outcome.changedTables = logged.changes.tableNames
                 if outcome.changedTables.isEmpty, case .committed(let ack) = entry.result,
