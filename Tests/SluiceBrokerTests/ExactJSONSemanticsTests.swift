@@ -3,6 +3,7 @@ import SluiceBroker
 import SluiceClient
 import SluiceTestSupport
 import SluiceWire
+import SluiceZMQ
 import Testing
 
 /// What the JSON parser and the input-schema validator decide, exactly: code points for strings,
@@ -113,5 +114,27 @@ import Testing
             }
         }
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 0)
+    }
+
+    /// Two idempotency keys that differ in their code points are two commands, also while both
+    /// are in flight (sent back to back, admitted in one pass): `"é"` and `"e\u{301}"`.
+    @Test func lookAlikeIdempotencyKeysAreTwoCommands() throws {
+        let broker = try RunningBroker()
+        let socket = try broker.socket(.dealer)
+        for (index, key) in ["\u{e9}", "e\u{301}"].enumerated() {
+            let request = CommandRequest(
+                requestID: "k\(index)", contract: ContractID("task.create@v1")!, idempotencyKey: key,
+                payload: ["title": .string("key \(index)")])
+            try socket.send([[]] + request.message().frames())
+        }
+        var acknowledged: [String: Acknowledgement] = [:]
+        while acknowledged.count < 2, let reply = try socket.receiveMessage() {
+            acknowledged[reply.requestID ?? ""] = Acknowledgement(json: reply.body)
+        }
+        let first = try #require(acknowledged["k0"])
+        let second = try #require(acknowledged["k1"])
+        #expect(!first.duplicate && !second.duplicate)
+        #expect(first.seq != second.seq)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 2)
     }
 }

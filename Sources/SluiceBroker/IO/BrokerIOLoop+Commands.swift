@@ -97,7 +97,7 @@ extension BrokerIOLoop {
         // Commands without a deadline of their own get the contract's timeout, else the plugin's.
         let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? registry.plugins[actor]?.limits.timeoutMs
         let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
-        let now = Clock.now()
+        let now = Clock.now(reusing: &lastAdmission)
         let command = AdmittedCommand(
             token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
             admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(using: &randomSource), receivedAt: receivedAt,

@@ -16,6 +16,18 @@ final class BrokerIOLoop {
         var actor: String
         var database: String
         var key: String
+
+        /// Keys are the same key when their code points are, as in the ledger (SQLite compares
+        /// bytes): `"é"` and `"e\u{301}"` are two keys, which Swift's `String ==` would merge.
+        static func == (lhs: InFlightKey, rhs: InFlightKey) -> Bool {
+            JSONValue.sameCodePoints(lhs.key, rhs.key) && JSONValue.sameCodePoints(lhs.actor, rhs.actor)
+                && JSONValue.sameCodePoints(lhs.database, rhs.database)
+        }
+
+        /// The idempotency key's bytes alone: it tells in-flight commands apart on its own
+        /// (clients make them unique), and hashing one string's bytes instead of three normalized
+        /// strings is ~6 String hashes less per command (lookup, insert, removal).
+        func hash(into hasher: inout Hasher) { JSONValue.hashCodePoints(key, into: &hasher) }
     }
 
     /// A command admitted and not yet answered, with every client waiting on it.
@@ -94,6 +106,8 @@ final class BrokerIOLoop {
     var heartbeatSeq: Int64 = 0
     /// Random bytes for the ids generated at admission, fetched from the kernel in blocks.
     var randomSource = BufferedRandom()
+    /// The last admission's timestamp, reused while the millisecond is the same.
+    var lastAdmission: (text: String, milliseconds: Int64) = ("", -1)
     /// Rejection records handed to the auditor and not yet stored. Past
     /// `configuration.maxRejectionBacklog` further refusals are counted per (actor, code)
     /// instead, and audited in aggregate once the auditor has caught up: a flood of refusals

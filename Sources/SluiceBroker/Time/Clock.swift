@@ -23,6 +23,14 @@ enum Clock {
         return (format(spec), milliseconds)
     }
 
+    /// ``now()``, formatting the text only when the millisecond changed since `last` (which it
+    /// updates): under load many commands are admitted within one millisecond.
+    static func now(reusing last: inout (text: String, milliseconds: Int64)) -> (text: String, milliseconds: Int64) {
+        let milliseconds = wallMilliseconds()
+        if milliseconds != last.milliseconds { last = (text(milliseconds: milliseconds), milliseconds) }
+        return last
+    }
+
     /// Wall-clock milliseconds since 1970, without formatting (`text(milliseconds:)` later).
     static func wallMilliseconds() -> Int64 {
         var spec = timespec()

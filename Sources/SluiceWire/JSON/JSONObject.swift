@@ -88,7 +88,7 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         get {
             if members.count <= JSONObject.scannedMemberCount {
                 let length = name.utf8.count
-                for member in members where member.name.utf8.count == length && member.name.utf8.elementsEqual(name.utf8) {
+                for member in members where member.name.utf8.count == length && JSONValue.sameCodePoints(member.name, name) {
                     return member.value
                 }
                 return .none  // (not `nil`: JSONValue is nil-literal expressible)

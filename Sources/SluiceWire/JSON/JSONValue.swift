@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A JSON document as the wire carries it: the one representation the broker, the client and the
 /// hashing of idempotent payloads agree on.
 ///
@@ -51,10 +57,20 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Equal code points, i.e. equal UTF-8 bytes (not Unicode canonical equivalence).
     public static func sameCodePoints(_ lhs: String, _ rhs: String) -> Bool {
-        lhs.utf8.count == rhs.utf8.count && lhs.utf8.elementsEqual(rhs.utf8)
+        let count = lhs.utf8.count
+        guard count == rhs.utf8.count else { return false }
+        // One memcmp over the stored bytes (native strings, small or not, are contiguous UTF-8);
+        // the byte-by-byte `elementsEqual` was ~5% of the I/O thread (member names, per request).
+        let compared: Bool?? = lhs.utf8.withContiguousStorageIfAvailable { left in
+            rhs.utf8.withContiguousStorageIfAvailable { right in
+                count == 0 || memcmp(left.baseAddress!, right.baseAddress!, count) == 0
+            }
+        }
+        if let compared = compared ?? nil { return compared }
+        return lhs.utf8.elementsEqual(rhs.utf8)
     }
 
-    static func hashCodePoints(_ text: String, into hasher: inout Hasher) {
+    public static func hashCodePoints(_ text: String, into hasher: inout Hasher) {
         var text = text
         text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }

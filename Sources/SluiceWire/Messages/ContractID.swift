@@ -45,21 +45,25 @@ public struct ContractID: Hashable, Sendable, CustomStringConvertible {
         return !atWordStart
     }
 
+    /// `v1`, `v1alpha1`, `v2beta3`; checked on the bytes in place (this runs per command too).
     static func isValidVersion(_ version: Substring) -> Bool {
-        let bytes = Array(version.utf8)
-        guard bytes.count >= 2, bytes.count <= 16, bytes[0] == UInt8(ascii: "v") else { return false }
-        var index = 1
+        let bytes = version.utf8
+        guard bytes.count >= 2, bytes.count <= 16, bytes.first == UInt8(ascii: "v") else { return false }
+        var index = bytes.index(after: bytes.startIndex)
         func digits() -> Bool {
             let start = index
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
+            while index < bytes.endIndex, bytes[index] >= 0x30, bytes[index] <= 0x39 { index = bytes.index(after: index) }
             return index > start
         }
         guard digits() else { return false }
-        if index == bytes.count { return true }
-        for stage in ["alpha", "beta"] where bytes[index...].starts(with: stage.utf8) {
-            index += stage.utf8.count
-            return digits() && index == bytes.count
+        if index == bytes.endIndex { return true }
+        func stage(_ name: StaticString) -> Bool {
+            let stageBytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+            guard bytes[index...].starts(with: stageBytes) else { return false }
+            index = bytes.index(index, offsetBy: stageBytes.count)
+            return true
         }
-        return false
+        guard stage("alpha") || stage("beta") else { return false }
+        return digits() && index == bytes.endIndex
     }
 }
