@@ -132,11 +132,11 @@ struct BenchWrite: AsyncParsableCommand {
         }
         print("")
         print(
-            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | client CPU µs/cmd |"
+            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | × ceiling CPU | client CPU µs/cmd |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
-            print(row.markdown(baseline: direct.rate, ceiling: ceiling.rate))
+            print(row.markdown(baseline: direct.rate, ceiling: ceiling.rate, ceilingMicros: ceiling.serverMicrosPerCommand))
         }
     }
 
@@ -203,7 +203,12 @@ struct BenchResult {
         return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] / 1000
     }
 
-    func markdown(baseline: Double, ceiling: Double? = nil) -> String {
+    /// CPU per command in µs (the broker's, or the ceiling program's); nil for the direct writers.
+    var serverMicrosPerCommand: Double? { serverCPU.map { $0 * 1e6 / Double(samples.count) } }
+
+    /// `ceilingMicros`: the ceiling's CPU per command in the same run, for a ratio that this
+    /// shared machine's drift (±15% between runs) moves less than the µs themselves.
+    func markdown(baseline: Double, ceiling: Double? = nil, ceilingMicros: Double? = nil) -> String {
         var cells = [
             path, "\(processes)", "\(window)", "\(samples.count)", String(format: "%.2f", seconds),
             String(format: "%.0f", rate),
@@ -212,7 +217,9 @@ struct BenchResult {
         ]
         if let ceiling { cells.append(String(format: "%.2f×", rate / ceiling)) }
         cells += [
-            serverCPU.map { String(format: "%.1f", $0 * 1e6 / Double(samples.count)) } ?? "–",
+            serverMicrosPerCommand.map { String(format: "%.1f", $0) } ?? "–",
+            serverMicrosPerCommand.flatMap { micros in ceilingMicros.map { String(format: "%.2f×", micros / $0) } }
+                ?? "–",
             String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
         ]
         return "| " + cells.joined(separator: " | ") + " |"
