@@ -117,6 +117,19 @@ extension BrokerIOLoop {
         queuedBytesPerDatabase[contract.database] = queuedBytes + size
     }
 
+    /// Sends each writer the outcomes it made that have been answered and have not gone home with
+    /// commands (``flushHandoffs()``): at a heartbeat, or once a writer's pile reaches
+    /// ``maximumHeldOutcomes``.
+    func releaseAnsweredOutcomes(of databases: some Sequence<String>) {
+        for database in databases {
+            guard let outcomes = answeredOutcomes.removeValue(forKey: database) else { continue }
+            try? writerInboxes[database]?.sendObject(WriterMessage.release(outcomes))
+        }
+    }
+
+    /// Answered outcomes held for their writer beyond this many go home on their own.
+    static let maximumHeldOutcomes = 4096
+
     /// Hands every command admitted since the last call to its writer, one message per database:
     /// one wake-up and one hand-over per batch instead of per command. A writer that cannot take
     /// them (it stopped) fails them like an uncommitted batch.
@@ -125,7 +138,8 @@ extension BrokerIOLoop {
         for (database, commands) in handoffs {
             do {
                 // (Admission checked that the database has a writer.)
-                try writerInboxes[database]?.sendObject(WriterMessage.commands(commands))
+                try writerInboxes[database]?.sendObject(
+                    WriterMessage.commands(commands, release: answeredOutcomes.removeValue(forKey: database) ?? []))
             } catch {
                 logger.error("could not hand commands to their writer", metadata: ["db": "\(database)", "error": "\(error)"])
                 let failure = WireError(.internal, "the writer for \(database) is unavailable")

@@ -66,6 +66,10 @@ final class BrokerIOLoop {
     var pendingReadAudits: [UInt64: PendingReadAudit] = [:]
     var queuedPerDatabase: [String: Int] = [:]
     var queuedBytesPerDatabase: [String: Int] = [:]
+    /// Outcomes answered and not yet back at the writer that made them (which frees them), per
+    /// database: they go with its next commands (``flushHandoffs()``), at the latest at the next
+    /// heartbeat. Saves the writer a wake-up per batch when it is otherwise idle.
+    var answeredOutcomes: [String: [CommandOutcome]] = [:]
     /// Commands admitted in the current pass over the request socket, per database, not yet
     /// handed to their writer.
     var handoffs: [String: [AdmittedCommand]] = [:]
@@ -402,9 +406,12 @@ final class BrokerIOLoop {
                     switch notice {
                     case .outcomes(let outcomes, let database, _):
                         answer(outcomes)
-                        // Back to the writer to be freed there (after a stop its inbox is gone:
-                        // then they are freed here).
-                        try? writerInboxes[database]?.sendObject(WriterMessage.release(outcomes))
+                        // Back to the writer to be freed there, with its next commands (after a
+                        // stop its inbox is gone: then they are freed here).
+                        answeredOutcomes[database, default: []] += outcomes
+                        if answeredOutcomes[database]!.count >= BrokerIOLoop.maximumHeldOutcomes {
+                            releaseAnsweredOutcomes(of: [database])
+                        }
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .rejectionsStored(let handled, let events):
                         rejectionBacklog -= handled
@@ -554,6 +561,7 @@ final class BrokerIOLoop {
     }
 
     private func publishHeartbeat() {
+        releaseAnsweredOutcomes(of: Array(answeredOutcomes.keys))
         publishMetrics()
         if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
         auditRefusedHandshakes()

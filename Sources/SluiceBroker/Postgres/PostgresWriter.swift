@@ -82,7 +82,7 @@ final class PostgresWriter: BrokerWorker {
         var compactions: [UInt64] = []
         func take(_ message: WriterMessage) {
             switch message {
-            case .commands(let commands): queue += commands
+            case .commands(let commands, _): queue += commands
             case .drainAndStop: stopping = true
             case .compact(let token, _): compactions.append(token)
             case .refreshProjections, .release: break  // no projections fill PostgreSQL

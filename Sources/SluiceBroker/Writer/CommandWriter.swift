@@ -111,7 +111,7 @@ final class CommandWriter: BrokerWorker {
         var refreshes: Set<String> = []
         func take(_ message: WriterMessage) {
             switch message {
-            case .commands(let commands): queue += commands
+            case .commands(let commands, _): queue += commands  // (the released outcomes are freed here)
             case .drainAndStop: stopping = true
             case .compact(let token, let keep): compaction = (token, keep)
             case .refreshProjections(let names): refreshes.formUnion(names)
