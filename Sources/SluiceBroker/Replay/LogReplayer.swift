@@ -133,10 +133,12 @@ public struct LogReplayer {
             throw Failure(
                 message: "seq \(row.seq): contract \(row.contract) is not loaded; pass its contract set with --contracts")
         }
-        let request = CommandRequest(
+        let (payload, canonical) = try JSONValue.parsingCanonical(row.payload)
+        var request = CommandRequest(
             requestID: row.requestID, contract: id, idempotencyKey: row.idempotencyKey, context: row.callerContext,
-            payload: try JSONValue(parsing: row.payload)
-        )
+            payload: payload)
+        // The log stores canonical payloads: hashed and logged again as they are.
+        if canonical { request.canonicalPayload = row.payload }
         return AdmittedCommand(
             token: UInt64(row.seq), actor: row.actor, request: request, contract: contract, timestamp: row.timestamp,
             admittedMs: Clock.milliseconds(fromTimestamp: row.timestamp) ?? 0, generatedID: row.generatedID,

@@ -44,13 +44,25 @@ enum Clock {
     }
 
     /// Milliseconds since 1970 of a timestamp written by ``now()``; nil for anything else.
+    /// (Digits read in place: a replay runs this once per logged command.)
     static func milliseconds(fromTimestamp text: String) -> Int64? {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { milliseconds(fromTimestamp: $0) }
+    }
+
+    private static func milliseconds(fromTimestamp bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard bytes.count == 24, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A,
             bytes[16] == 0x3A,
             bytes[19] == 0x2E, bytes[23] == 0x5A
         else { return nil }
-        func number(_ range: Range<Int>) -> Int32? { Int32(String(decoding: bytes[range], as: UTF8.self)) }
+        func number(_ range: Range<Int>) -> Int32? {
+            var value: Int32 = 0
+            for index in range {
+                guard bytes[index] >= 0x30, bytes[index] <= 0x39 else { return nil }
+                value = value * 10 + Int32(bytes[index] - 0x30)
+            }
+            return value
+        }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
             let minute = number(14..<16), let second = number(17..<19), let millisecond = number(20..<23)
         else { return nil }
