@@ -4,16 +4,22 @@
 /// builds check it.
 public struct CanonicalObjectWriter {
     public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
-    private var lastKey: String?
+    private var empty = true
+    #if DEBUG
+        private var lastKey: String?
+    #endif
 
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
     private mutating func key(_ key: String) {
-        assert(
-            lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true,
-            "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
-        if lastKey != nil { bytes.append(UInt8(ascii: ",")) }
-        lastKey = key
+        #if DEBUG
+            assert(
+                lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true,
+                "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
+            lastKey = key
+        #endif
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
         JSONValue.appendString(key, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
     }
