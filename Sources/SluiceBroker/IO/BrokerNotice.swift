@@ -4,7 +4,8 @@ import SluiceWire
 enum BrokerNotice: Sendable {
     /// A writer's answers to one batch of `database`, with the batch's commands: the I/O thread
     /// made the commands, so it frees them; it hands the outcomes back to the writer, which made
-    /// them, to free (``WriterMessage/release(_:)``). Memory freed by another thread than the one
+    /// them, to free (with its next commands, ``WriterMessage/commands(_:release:)``, or
+    /// ``WriterMessage/release(_:)``). Memory freed by another thread than the one
     /// that allocated it goes back under that thread's allocator lock: a profile showed the two
     /// threads waiting on each other's malloc arena for it.
     case outcomes([CommandOutcome], database: String, commands: [AdmittedCommand])
