@@ -5,7 +5,8 @@
  * It speaks the protocol of docs/protocol.md directly: a DEALER with PLAIN credentials, COMMAND
  * frames for the benchmark contract `bench.insert@v1` (the same rows the Swift workers send),
  * WINDOW commands in flight, each reply matched to its command by request id. It prints what the
- * Swift worker prints: {"started": s, "finished": s, "latencies_us": [...]} (seconds since 1970,
+ * Swift worker prints: {"cpu_seconds": s, "started": s, "finished": s, "latencies_us": [...]}
+ * (the CPU this process used from start to finish, all its threads; seconds since 1970;
  * microseconds from send to ACK).
  *
  *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -22,6 +24,14 @@ static double now_seconds(int clock) {
     struct timespec spec;
     clock_gettime(clock, &spec);
     return (double)spec.tv_sec + (double)spec.tv_nsec / 1e9;
+}
+
+/* User + system CPU seconds of this process (every thread, libzmq's I/O thread too). */
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static void fail(const char *what) {
@@ -98,6 +108,7 @@ int main(int argc, char **argv) {
     double *sent_at = calloc((size_t)commands, sizeof(double));
     double *latency = calloc((size_t)commands, sizeof(double));
     double started = now_seconds(CLOCK_REALTIME);
+    double cpu_started = cpu_seconds();
     long next = 0;
     long answered = 0;
     for (; next < commands && next < window; next++) {
@@ -116,8 +127,9 @@ int main(int argc, char **argv) {
         }
     }
     double finished = now_seconds(CLOCK_REALTIME);
+    double cpu_used = cpu_seconds() - cpu_started;
 
-    printf("{\"finished\":%.6f,\"latencies_us\":[", finished);
+    printf("{\"cpu_seconds\":%.6f,\"finished\":%.6f,\"latencies_us\":[", cpu_used, finished);
     for (long n = 0; n < commands; n++) printf(n ? ",%.1f" : "%.1f", latency[n]);
     printf("],\"started\":%.6f}\n", started);
     zmq_close(socket);

@@ -115,11 +115,11 @@ struct BenchBroker {
 
     /// Drives this broker with `clients` worker processes, each sending `commands` inserts with
     /// `window` in flight: the C load generator at `loadgenPath` (`generator` "c") or `sluice bench
-    /// worker` processes. Returns the latencies, the wall time and the CPU used meanwhile (the
-    /// broker is this process; the workers are its children).
+    /// worker` processes. Returns the latencies, the wall time, the broker's CPU meanwhile (this
+    /// process) and the CPU the workers report for their load (their start-up excluded).
     func drive(
         clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false
-    ) throws -> (samples: [Double], seconds: Double, cpu: CPUTime) {
+    ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double) {
         let endpoint = configuration.commandEndpoint
         let token = token
         // A subscriber to every command event, its own process (its CPU is not the broker's).
@@ -129,7 +129,7 @@ struct BenchBroker {
             listening?.waitUntilExit()
         }
         let started = CPUTime.now()
-        let (samples, seconds) =
+        let (samples, seconds, clientCPU) =
             if generator == "c" {
                 try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
                     [endpoint, token, "\(index)", "\(commands)", "\(window)"]
@@ -142,7 +142,7 @@ struct BenchBroker {
                     ]
                 }
             }
-        return (samples, seconds, CPUTime.now() - started)
+        return (samples, seconds, (CPUTime.now() - started).selfSeconds, clientCPU)
     }
 
     /// `sluice-bench worker --mode subscribe` on this broker's event endpoint, once it is ready.
@@ -172,10 +172,11 @@ struct BenchBroker {
         return try SluiceClient(configuration: configuration)
     }
 
-    /// The operator's client (PLAIN on ipc, its CURVE keys from the data directory on tcp).
-    func client() throws -> SluiceClient {
+    /// The operator's client (PLAIN on ipc, its CURVE keys from the data directory on tcp),
+    /// subscribed to the event endpoint too when `events`.
+    func client(events: Bool = false) throws -> SluiceClient {
         try SluiceClient(
-            endpoint: configuration.commandEndpoint,
+            endpoint: configuration.commandEndpoint, eventEndpoint: events ? configuration.eventEndpoint : nil,
             credentials: ClientCredentials.operator(dataDirectory: configuration.dataDirectory))
     }
 

@@ -80,7 +80,7 @@ enum BenchPostgres {
             let bench = try BenchBroker(
                 in: root.appendingPathComponent("broker-postgres-\(window)"), postgres: cluster.server)
             defer { bench.stop() }
-            let (samples, seconds, used) = try bench.drive(
+            let (samples, seconds, brokerCPU, _) = try bench.drive(
                 clients: clients, commands: commands, window: window, generator: "c", loadgenPath: loadgenPath)
             let sorted = samples.sorted()
             let p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2] / 1000
@@ -89,7 +89,7 @@ enum BenchPostgres {
                 Row(
                     path: "sluice broker → exclusive-postgres (C clients)", clients: clients, window: window,
                     rate: Double(samples.count) / seconds, latency: String(format: "%.2f / %.2f ms", p50, p99),
-                    brokerCPU: used.selfSeconds * 1e6 / Double(samples.count)))
+                    brokerCPU: brokerCPU * 1e6 / Double(samples.count)))
         }
         return rows
     }

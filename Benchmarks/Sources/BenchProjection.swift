@@ -90,7 +90,7 @@ struct BenchProjection: AsyncParsableCommand {
     private func brokerRun(_ directory: URL, projectionRows: Int?) async throws -> Run {
         let bench = try BenchBroker(in: directory, projectionRows: projectionRows)
         defer { bench.stop() }
-        let (samples, seconds, used) = try bench.drive(
+        let (samples, seconds, brokerCPU, clientCPU) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: loadGenerator, loadgenPath: loadgenPath)
         var refreshes: Int64?
         var refreshMicros: Int64?
@@ -109,7 +109,7 @@ struct BenchProjection: AsyncParsableCommand {
             label: label,
             result: BenchResult(
                 path: label, processes: clients, window: window, samples: samples, seconds: seconds,
-                serverCPU: used.selfSeconds, clientCPU: used.children),
+                serverCPU: brokerCPU, clientCPU: clientCPU),
             refreshes: refreshes, refreshMicros: refreshMicros)
     }
 }

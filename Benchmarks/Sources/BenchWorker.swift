@@ -4,7 +4,8 @@ import GRDB
 import SluiceClient
 import SluiceWire
 
-/// One process of a write benchmark; prints its start and end times and per-command latencies (µs) as JSON.
+/// One process of a write benchmark; prints its start and end times, the CPU it used in between and
+/// per-command latencies (µs) as JSON.
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "One benchmark process (started by `sluice-bench write`).",
@@ -27,6 +28,9 @@ struct BenchWorker: AsyncParsableCommand {
 
     func run() async throws {
         let started = Date().timeIntervalSince1970
+        // The CPU of the load itself: the process's start-up (loading, argument parsing) is not
+        // per command, and would weigh on a short run.
+        let cpu = CPUTime.now()
         let latencies: [Double]
         switch mode {
         case "direct": latencies = try runDirect()
@@ -37,6 +41,7 @@ struct BenchWorker: AsyncParsableCommand {
         }
         let finished = Date().timeIntervalSince1970
         let report: JSONValue = [
+            "cpu_seconds": .double((CPUTime.now() - cpu).selfSeconds),
             "started": .double(started), "finished": .double(finished),
             "latencies_us": .array(latencies.map { .double($0) }),
         ]

@@ -144,17 +144,15 @@ struct BenchWrite: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = directory.appendingPathComponent("bench.db").path
         try BenchWorker.prepareDirectDatabase(database)
-        let cpu = CPUTime.now()
-        let (samples, seconds) = try spawnBenchWorkers(clients) { index in
+        let (samples, seconds, clientCPU) = try spawnBenchWorkers(clients) { index in
             [
                 "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
                 "\(commands)",
             ]
         }
-        let used = CPUTime.now() - cpu
         return BenchResult(
             path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds,
-            serverCPU: nil, clientCPU: used.children
+            serverCPU: nil, clientCPU: clientCPU
         )
     }
 
@@ -169,7 +167,7 @@ struct BenchWrite: AsyncParsableCommand {
     ) async throws -> BenchResult {
         let bench = try BenchBroker(in: directory, synchronous: synchronous, maxBatch: maxBatch)
         defer { bench.stop() }
-        let (samples, seconds, used) = try bench.drive(
+        let (samples, seconds, brokerCPU, clientCPU) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath,
             subscriber: subscriber)
         return BenchResult(
@@ -178,7 +176,7 @@ struct BenchWrite: AsyncParsableCommand {
                 + (subscriber ? "1 subscriber" : "no subscriber")
                 + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,
-            serverCPU: used.selfSeconds, clientCPU: used.children
+            serverCPU: brokerCPU, clientCPU: clientCPU
         )
     }
 
@@ -192,7 +190,8 @@ struct BenchResult {
     var seconds: Double
     /// CPU seconds the broker (this process) used; nil for the direct baseline.
     var serverCPU: Double?
-    /// CPU seconds all worker processes used.
+    /// CPU seconds all worker processes used for the load (as each reports it: from its first
+    /// command to its last answer, its process start-up excluded).
     var clientCPU: Double
 
     var rate: Double { Double(samples.count) / seconds }
@@ -246,12 +245,13 @@ struct CPUTime {
     }
 }
 
-/// Starts `clients` worker processes at once and collects their latency samples (µs) and the
-/// span from the first worker's start to the last one's end (process start-up excluded).
+/// Starts `clients` worker processes at once and collects their latency samples (µs), the span
+/// from the first worker's start to the last one's end, and the CPU they used in that span (each
+/// worker's own report: process start-up excluded).
 func spawnBenchWorkers(
     _ clients: Int, executable: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
     _ arguments: (Int) -> [String]
-) throws -> (samples: [Double], seconds: Double) {
+) throws -> (samples: [Double], seconds: Double, cpu: Double) {
     var running: [(Process, Pipe)] = []
     for index in 0..<clients {
         let process = Process()
@@ -265,6 +265,7 @@ func spawnBenchWorkers(
     var samples: [Double] = []
     var first = Double.infinity
     var last = 0.0
+    var cpu = 0.0
     for (process, pipe) in running {
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -275,6 +276,10 @@ func spawnBenchWorkers(
         samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
         first = min(first, report["started"]?.doubleValue ?? first)
         last = max(last, report["finished"]?.doubleValue ?? last)
+        guard let used = report["cpu_seconds"]?.doubleValue else {
+            throw ValidationError("a bench worker did not report its CPU (cpu_seconds): rebuild it (make bench)")
+        }
+        cpu += used
     }
-    return (samples, last - first)
+    return (samples, last - first, cpu)
 }
