@@ -4,12 +4,13 @@ import Synchronization
 /// A request waiting for its reply, as handed to the socket thread.
 ///
 /// Most requests have one reply. A `SYNC` has several (`REPLAY`s, then `SYNC_END`): they are
-/// collected and handed over together, the final message last.
+/// collected and handed over together, the final message last. Replies are handed over with their
+/// bodies unparsed: the caller's task parses them, not the socket thread.
 struct ClientRequest: Sendable {
     /// The request id on the wire now (changes when a `SYNC` is retried).
     var id: String
     var frames: [[UInt8]]
-    var continuation: CheckedContinuation<[WireMessage], any Error>
+    var continuation: CheckedContinuation<[ReceivedMessage], any Error>
     var retryOnOverload: Bool
     /// The id the caller knows it by (for cancellation).
     var callerID: String
@@ -17,7 +18,7 @@ struct ClientRequest: Sendable {
     var multipleReplies: Bool
 
     init(
-        id: String, frames: [[UInt8]], continuation: CheckedContinuation<[WireMessage], any Error>,
+        id: String, frames: [[UInt8]], continuation: CheckedContinuation<[ReceivedMessage], any Error>,
         retryOnOverload: Bool, multipleReplies: Bool = false
     ) {
         self.id = id

@@ -26,7 +26,7 @@ final class ClientSocketThread {
         [UInt64: (prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
             [:]
     /// `REPLAY`s received so far for a `SYNC` request, by request id.
-    var partialReplies: [String: [WireMessage]] = [:]
+    var partialReplies: [String: [ReceivedMessage]] = [:]
     let clock = ContinuousClock()
     /// No waiting request needs a resend before this instant; the waiting table is scanned only
     /// when it passes, not on every wake-up (with many requests in flight a scan per reply would
@@ -210,11 +210,20 @@ final class ClientSocketThread {
     }
 
     private func deliver(_ frames: [[UInt8]]) {
-        guard frames.first?.isEmpty == true, let message = try? WireMessage(frames: Array(frames.dropFirst())),
+        // Only the shape and the header are read here (the request id routes the reply); the
+        // caller's task parses the body.
+        guard frames.first?.isEmpty == true, let message = try? ReceivedMessage(frames: Array(frames.dropFirst())),
             let id = message.requestID, let entry = waiting[id]
         else { return }  // a late reply to a request already answered or abandoned
-        if message.kind == .error {
-            let error = WireError(json: message.body)
+        switch message.kind {
+        case .error:
+            let error: WireError
+            do {
+                error = WireError(json: try message.decoded().body)
+            } catch let malformed {
+                finish(id, entry, .failure(malformed))
+                return
+            }
             // The broker asked us to come back later: do so (same request, same key), within the attempts.
             let askedToWait =
                 error.code == .overloaded || error.code == .unavailable
@@ -225,19 +234,24 @@ final class ClientSocketThread {
                 scheduleResendCheck(clock.now + delay)
                 return
             }
-            waiting.removeValue(forKey: id)
-            resentAs.removeValue(forKey: entry.request.callerID)
-            partialReplies.removeValue(forKey: id)
-            entry.request.continuation.resume(throwing: error)
-            return
-        }
-        if message.kind == .replay {
+            finish(id, entry, .failure(error))
+        case .replay:
             partialReplies[id, default: []].append(message)
-            return
+        default:
+            finish(id, entry, .success(message))
         }
+    }
+
+    /// Ends the request waiting under `id`: its caller gets `outcome` (after the `REPLAY`s
+    /// collected for it, when it succeeds).
+    private func finish(_ id: String, _ entry: Waiting, _ outcome: Result<ReceivedMessage, WireError>) {
         waiting.removeValue(forKey: id)
         resentAs.removeValue(forKey: entry.request.callerID)
-        entry.request.continuation.resume(returning: (partialReplies.removeValue(forKey: id) ?? []) + [message])
+        let collected = partialReplies.removeValue(forKey: id) ?? []
+        switch outcome {
+        case .success(let final): entry.request.continuation.resume(returning: collected + [final])
+        case .failure(let error): entry.request.continuation.resume(throwing: error)
+        }
     }
 
     private func dispatch(_ frames: [[UInt8]]) {

@@ -6,19 +6,18 @@ extension SluiceClient {
     public func sync(topic: String, fromSeq: Int64, limit: Int = SyncRequest.defaultLimit) async throws -> (
         events: [Event], end: SyncEnd
     ) {
-        let replies = try await exchange(
+        let page = try await syncPage(topic: topic, fromSeq: fromSeq, limit: limit)
+        return (try page.events(), page.end)
+    }
+
+    /// A `SYNC` page as received: its end read, its `REPLAY`s not yet parsed.
+    func syncPage(topic: String, fromSeq: Int64, limit: Int = SyncRequest.defaultLimit) async throws -> ReceivedSyncPage {
+        var replies = try await exchange(
             SyncRequest(topic: topic, fromSeq: fromSeq, limit: limit).message(requestID: makeRequestID()))
-        guard let last = replies.last, last.kind == .syncEnd, let end = SyncEnd(json: last.body) else {
+        guard let last = replies.popLast(), last.kind == .syncEnd, let end = SyncEnd(json: try last.decoded().body) else {
             throw SluiceClientError(code: .protocolViolation, message: "a SYNC page did not end with SYNC_END")
         }
-        let events = try replies.dropLast().map { reply in
-            guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
-                let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
-                let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
-            else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
-            return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
-        }
-        return (events, end)
+        return ReceivedSyncPage(fromSeq: fromSeq, replays: replies, end: end)
     }
 
     /// Every event of `topic`, exactly once and in seq order, from just after `position` (or
@@ -72,6 +71,8 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         var page: [Event] = []
         var pageIndex = 0
         var needsSync = true
+        /// The next `SYNC` page, asked for while the current one is delivered.
+        var prefetched: Task<ReceivedSyncPage, any Error>?
         /// How many SYNC pages this subscription asked for (the first catch-up included).
         public private(set) var syncs = 0
 
@@ -116,18 +117,56 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
 
         private mutating func syncPage() async throws {
             syncs += 1
-            var (events, end) = try await client.sync(topic: topic, fromSeq: nextSeq)
-            if end.epoch != epoch {
+            var received = try await nextPage()
+            if received.end.epoch != epoch {
                 if epoch != nil {
                     // History replaced (or the stored position is from another epoch): start over.
                     nextSeq = 1
-                    (events, end) = try await client.sync(topic: topic, fromSeq: 1)
+                    received = try await client.syncPage(topic: topic, fromSeq: 1)
                 }
-                epoch = end.epoch
+                epoch = received.end.epoch
             }
-            page = events
+            needsSync = !received.end.complete
+            if needsSync {
+                // Ask for the next page now: the broker reads it while this one is parsed and
+                // delivered. Used only if it starts where this page ends, as it does unless the
+                // page skipped a seq.
+                prefetched = Task { [client, topic, from = received.end.lastSeq + 1] in
+                    try await client.syncPage(topic: topic, fromSeq: from)
+                }
+            }
+            page = try received.events()
             pageIndex = 0
-            needsSync = !end.complete
+        }
+
+        /// The page from `nextSeq`: the one asked for ahead when it starts there, else a new `SYNC`.
+        private mutating func nextPage() async throws -> ReceivedSyncPage {
+            if let ahead = prefetched {
+                prefetched = nil
+                let received = try await ahead.value
+                if received.fromSeq == nextSeq { return received }
+            }
+            return try await client.syncPage(topic: topic, fromSeq: nextSeq)
+        }
+    }
+}
+
+/// A `SYNC` page as the socket thread hands it over: the `SYNC_END` read, the `REPLAY`s parsed
+/// only by ``events()``.
+struct ReceivedSyncPage: Sendable {
+    /// The seq the page was asked from.
+    let fromSeq: Int64
+    let replays: [ReceivedMessage]
+    let end: SyncEnd
+
+    func events() throws -> [Event] {
+        try replays.map { received in
+            let reply = try received.decoded()
+            guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
+                let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
+                let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
+            else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
+            return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
         }
     }
 }

@@ -87,11 +87,12 @@ public final class SluiceClient: Sendable {
     /// Sends `message` and waits for its reply, retrying on timeout with the same bytes.
     func request(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> WireMessage {
         // Every request but SYNC has exactly one reply; `exchange` never returns an empty array.
-        try await exchange(message, retryOnOverload: retryOnOverload).last!
+        try await exchange(message, retryOnOverload: retryOnOverload).last!.decoded()
     }
 
-    /// Sends `message` and returns every reply that belongs to it, the final one last.
-    func exchange(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> [WireMessage] {
+    /// Sends `message` and returns every reply that belongs to it, the final one last, their
+    /// bodies not yet parsed.
+    func exchange(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> [ReceivedMessage] {
         guard !isClosed.load(ordering: .sequentiallyConsistent) else {
             throw SluiceClientError(code: .closed, message: "the client is closed")
         }

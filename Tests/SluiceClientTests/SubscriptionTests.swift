@@ -116,6 +116,37 @@ import Testing
         #expect(seqs == Array(1...25))
         await #expect(throws: WireError.self) { try await client.sync(topic: "inval.nowhere", fromSeq: 1) }
     }
+
+    /// Catching up, a subscription asks for the next page while it delivers the current one (the
+    /// broker reads it meanwhile), and every event still arrives once, in order, with no page
+    /// asked for twice.
+    @Test func catchUpAsksForTheNextPageAhead() async throws {
+        let broker = try RunningBroker()
+        let writer = try broker.client()
+        defer { writer.close() }
+        try await load(writer, 0..<2_500)  // three pages of the default 1,000
+        let subscriber = try SluiceClient(
+            configuration: ClientConfiguration(
+                endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint,
+                credentials: try broker.operatorCredentials()))
+        defer { subscriber.close() }
+        func syncRequests() async throws -> Int64 { try await writer.stats()["sync_requests"]?.intValue ?? -1 }
+        let before = try await syncRequests()
+
+        var events = subscriber.subscribe(topic: "audit.tasks").makeAsyncIterator()
+        #expect(try await events.next()?.seq == 1)
+        // The consumer holds the first event of page one; page two is asked for anyway.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var asked = try await syncRequests() - before
+        while asked < 2, ContinuousClock.now < deadline { asked = try await syncRequests() - before }
+        #expect(asked == 2)
+
+        var seqs: [Int64] = [1]
+        while seqs.count < 2_500, let event = try await events.next() { seqs.append(event.seq) }
+        #expect(seqs == Array(1...2_500))
+        #expect(events.syncs == 3)
+        #expect(try await syncRequests() - before == 3, "three pages, each asked for once")
+    }
 }
 
 @Suite(.timeLimit(.minutes(2))) struct RestoreTests {

@@ -42,6 +42,26 @@ public struct WireMessage: Sendable, Equatable {
 
     /// Decodes the frames that follow the empty delimiter, checking the shape and the limits.
     public init(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        self = try ReceivedMessage(frames: frames, limits: limits).decoded()
+    }
+}
+
+/// A message whose shape, kind and header are checked and decoded, and whose body is still the
+/// frame it came in. A client's socket thread, which every reply passes through, reads only what
+/// it needs to route a reply (the request id); the task that asked parses the body — and for a
+/// `SYNC` page, can ask for the next page before it does.
+public struct ReceivedMessage: Sendable {
+    public var kind: MessageKind
+    public var header: JSONObject
+    /// The body frame as received (within `maxBodyBytes`), not yet parsed.
+    public var bodyFrame: [UInt8]
+
+    /// The request id a reply echoes, when the header carries one.
+    public var requestID: String? { header["request_id"]?.stringValue }
+
+    /// Checks the frames that follow the empty delimiter (their number, the protocol tag, the
+    /// kind, the sizes against `limits`) and decodes the header.
+    public init(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
         guard frames.count == 4 else {
             throw WireError(
                 .invalidMessage,
@@ -75,19 +95,23 @@ public struct WireMessage: Sendable, Equatable {
         guard case .object(let headerMembers) = header else {
             throw WireError(.invalidMessage, "header must be a JSON object", details: ["frame": "header"])
         }
-        self.kind = MessageKind(rawValue: kindText)
+        kind = MessageKind(rawValue: kindText)
         self.header = headerMembers
-        if frames[3].isEmpty {
-            self.body = .object([:])
-        } else {
-            do {
-                let (body, canonical) = try JSONValue.parsingCanonical(frames[3])
-                self.body = body
-                if canonical { canonicalBody = frames[3] }
-            } catch {
-                throw WireError(.invalidMessage, "body: \(error)", details: ["frame": "body"])
-            }
+        bodyFrame = frames[3]
+    }
+
+    /// The whole message, its body parsed (an empty frame is the empty object).
+    public func decoded() throws(WireError) -> WireMessage {
+        var message = WireMessage(kind: kind, header: header)
+        guard !bodyFrame.isEmpty else { return message }
+        do {
+            let (body, canonical) = try JSONValue.parsingCanonical(bodyFrame)
+            message.body = body
+            if canonical { message.canonicalBody = bodyFrame }
+        } catch {
+            throw WireError(.invalidMessage, "body: \(error)", details: ["frame": "body"])
         }
+        return message
     }
 }
 
