@@ -42,8 +42,14 @@ public enum SynchronousMode: String, Sendable, CaseIterable {
 extension DatabaseQueue {
     /// Opens (creating if needed) the database at `url` with its start-up writes at FULL: a new
     /// file's name is made durable (its directory fsync'ed), and the connection commits with
-    /// FULL until the caller applies the configured level after its set-up.
+    /// FULL until the caller applies the configured level after its set-up. Unless `configuration`
+    /// says otherwise, it waits for locks as the broker's other connections do (another
+    /// connection to the file may be closing, which checkpoints and briefly locks it).
     static func openForSetUp(at url: URL, configuration: Configuration = Configuration()) throws -> DatabaseQueue {
+        var configuration = configuration
+        if case .immediateError = configuration.busyMode {
+            configuration.busyMode = .timeout(TimeInterval(DatabaseFile.busyTimeoutMs) / 1000)
+        }
         let isNew = !FileManager.default.fileExists(atPath: url.path)
         let queue = try DatabaseQueue(path: url.path, configuration: configuration)
         if isNew { try DurableFile.syncDirectory(of: url) }
