@@ -115,7 +115,8 @@ struct BenchBroker {
 
     /// Drives this broker with `clients` worker processes, each sending `commands` inserts with
     /// `window` in flight: the C load generator at `loadgenPath` (`generator` "c") or `sluice bench
-    /// worker` processes. Returns the latencies, the wall time, the broker's CPU meanwhile (this
+    /// worker` processes with the async ``SluiceClient`` ("swift") or a ``SluiceConnection``
+    /// ("swift-blocking"). Returns the latencies, the wall time, the broker's CPU meanwhile (this
     /// process) and the CPU the workers report for their load (their start-up excluded).
     func drive(
         clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false
@@ -137,8 +138,9 @@ struct BenchBroker {
             } else {
                 try spawnBenchWorkers(clients) { index in
                     [
-                        "worker", "--mode", "broker", "--target", endpoint, "--id", "\(index)", "--commands",
-                        "\(commands)", "--window", "\(window)", "--token", token,
+                        "worker", "--mode", generator == "swift-blocking" ? "broker-blocking" : "broker", "--target",
+                        endpoint, "--id", "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token",
+                        token,
                     ]
                 }
             }

@@ -37,6 +37,7 @@ struct BenchWorker: AsyncParsableCommand {
         case "direct-query": latencies = try runDirectQuery()
         case "query": latencies = try await runBroker(query: contract)
         case "subscribe": latencies = try await runSubscriber()
+        case "broker-blocking": latencies = try runBlocking()
         default: latencies = try await runBroker(query: nil)
         }
         let finished = Date().timeIntervalSince1970
@@ -147,6 +148,42 @@ struct BenchWorker: AsyncParsableCommand {
             received += 1
         }
         return [Double(received)]
+    }
+
+    /// `window` commands in flight from this thread through a ``SluiceConnection``: submit, wait
+    /// for the next answer, submit the next. (The process does nothing else, so blocking the
+    /// thread `run` was called on holds up no other work.)
+    private func runBlocking() throws -> [Double] {
+        var configuration = ClientConfiguration(
+            endpoint: target, credentials: token.map { ClientCredentials(name: "local", token: $0) })
+        configuration.attemptTimeout = .seconds(60)
+        let connection = try SluiceConnection(configuration: configuration)
+        defer { connection.close() }
+        let clock = ContinuousClock()
+        var latencies: [Double] = []
+        latencies.reserveCapacity(commands)
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var next = 0
+        let (client, commands, window) = (id, commands, max(1, window))
+        func submit() throws {
+            let request = try connection.submit(
+                "bench.insert@v1",
+                ["client": .int(Int64(client)), "n": .int(Int64(next)), "payload": .string(BenchWorker.payload(client, next))],
+                idempotencyKey: "bench-\(client)-\(next)")
+            sentAt[request] = clock.now
+            next += 1
+        }
+        while next < min(commands, window) { try submit() }
+        while latencies.count < commands {
+            guard let reply = try connection.nextReply(timeout: .seconds(60)) else {
+                throw ValidationError("no answer within 60 s")
+            }
+            _ = try reply.outcome.get()
+            guard let started = sentAt.removeValue(forKey: reply.requestID) else { continue }
+            latencies.append(microseconds(started.duration(to: clock.now)))
+            if next < commands { try submit() }
+        }
+        return latencies
     }
 
     private func runBroker(query: String?) async throws -> [Double] {

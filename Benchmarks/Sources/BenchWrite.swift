@@ -37,8 +37,10 @@ struct BenchWrite: AsyncParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
-            "Who drives the broker: swift (SluiceClient processes), c (Benchmarks/loadgen.c); one run per value.",
-            discussion: "The C generator costs a few µs per command, so the broker's own cost shows."))
+            "Who drives the broker: swift (SluiceClient processes), swift-blocking (SluiceConnection processes), c (Benchmarks/loadgen.c); one run per value.",
+            discussion:
+                "The C generator costs a few µs per command, so the broker's own cost shows; swift-blocking is the Swift client without its socket thread."
+        ))
     var loadGenerator: [String] = ["swift"]
 
     @Option(
@@ -102,8 +104,8 @@ struct BenchWrite: AsyncParsableCommand {
             in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
         var rows = [direct, ceiling]
         for generator in loadGenerator {
-            guard generator == "swift" || generator == "c" else {
-                throw ValidationError("--load-generator takes swift or c, not \(generator)")
+            guard ["swift", "swift-blocking", "c"].contains(generator) else {
+                throw ValidationError("--load-generator takes swift, swift-blocking or c, not \(generator)")
             }
             if generator == "c", !FileManager.default.isExecutableFile(atPath: loadgenPath) {
                 throw ValidationError(
@@ -156,6 +158,15 @@ struct BenchWrite: AsyncParsableCommand {
         )
     }
 
+    /// How the table names the clients of a load generator.
+    static func clientLabel(_ generator: String) -> String {
+        switch generator {
+        case "c": "C clients"
+        case "swift-blocking": "Swift blocking clients"
+        default: "Swift clients"
+        }
+    }
+
     /// A phase of the benchmark, on standard error (standard output keeps the table).
     static func announce(_ phase: String) {
         FileHandle.standardError.write(Data("bench write: \(phase)…\n".utf8))
@@ -172,7 +183,7 @@ struct BenchWrite: AsyncParsableCommand {
             subscriber: subscriber)
         return BenchResult(
             path:
-                "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(generator == "c" ? "C" : "Swift") clients, "
+                "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(Self.clientLabel(generator)), "
                 + (subscriber ? "1 subscriber" : "no subscriber")
                 + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,

@@ -27,7 +27,8 @@ public struct ClientConfiguration: Sendable {
     /// (`Broker.context`), which inproc requires the client to share. The client then leaves it
     /// running when it closes.
     public var sharedContext: ZMQContext?
-    /// Called (on the client's socket thread; keep it quick) each time a request is sent again
+    /// Called (on the client's socket thread, or a ``SluiceConnection``'s calling thread; keep it
+    /// quick) each time a request is sent again
     /// after its attempt timed out, with the caller's request id and the attempt's number (2, 3,
     /// …): for logs and metrics of retries.
     public var onRetry: (@Sendable (_ requestID: String, _ attempt: Int) -> Void)?
@@ -36,5 +37,41 @@ public struct ClientConfiguration: Sendable {
         self.endpoint = endpoint
         self.eventEndpoint = eventEndpoint
         self.credentials = credentials
+    }
+}
+
+extension ClientConfiguration {
+    /// Whether a handshake outcome means the broker refused these credentials. On tcp any failed
+    /// handshake is a refusal too: a CURVE broker meeting a client without keys (or with the
+    /// wrong broker key) drops it before asking who it is, and libzmq reports that as a protocol
+    /// failure or without detail.
+    func isRefusal(_ event: ZMQMonitorEvent) -> Bool {
+        event.kind == .handshakeFailedAuth
+            || (endpoint.hasPrefix("tcp://")
+                && (event.kind == .handshakeFailedProtocol || event.kind == .handshakeFailedNoDetail))
+    }
+
+    /// Why the broker refused these credentials at the handshake, and what to do about it.
+    var credentialsRefusal: SluiceClientError {
+        guard let credentials = credentials else {
+            return SluiceClientError(
+                code: .credentialsRefused,
+                message:
+                    "this client has no credentials, and the broker refuses connections without them: give it a name and that identity's token (the operator is 'local', its token <data-dir>/tokens/local.token)"
+            )
+        }
+        if endpoint.hasPrefix("tcp://") {
+            return SluiceClientError(
+                code: .credentialsRefused,
+                message: credentials.curve == nil
+                    ? "the broker refused the handshake: its tcp endpoint speaks CURVE, and this client has no CURVE keys (docs/protocol.md §6)"
+                    : "the broker refused the CURVE handshake of '\(credentials.name)': its public key is not registered (or was revoked), or the broker key is wrong; register it with sluice keys add <id> <public-key>"
+            )
+        }
+        return SluiceClientError(
+            code: .credentialsRefused,
+            message:
+                "the broker refused the credentials of '\(credentials.name)' at the handshake: use an installed identity's name and its token from <data-dir>/tokens/\(credentials.name).token"
+        )
     }
 }

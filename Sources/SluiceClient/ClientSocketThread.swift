@@ -35,20 +35,8 @@ final class ClientSocketThread {
 
     init(context: ZMQContext, configuration: ClientConfiguration) throws {
         self.configuration = configuration
-        dealer = try context.socket(.dealer)
-        try dealer.setLinger(0)
-        try dealer.setReconnectInterval(100)
-        try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
+        (dealer, handshakes) = try ClientSocketThread.connectDealer(context: context, configuration: configuration)
         let credentials = configuration.credentials ?? .anonymous
-        try ClientSocketThread.present(credentials, on: dealer, endpoint: configuration.endpoint)
-        let monitorEndpoint = "inproc://sluice-client-handshakes-\(UInt64.random(in: .min ... .max))"
-        try dealer.monitor(
-            endpoint: monitorEndpoint,
-            events: [.handshakeSucceeded, .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
-        handshakes = try context.socket(.pair)
-        try handshakes.setLinger(0)
-        try handshakes.connect(monitorEndpoint)
-        try dealer.connect(configuration.endpoint)
         if let eventEndpoint = configuration.eventEndpoint {
             let subscriber = try context.socket(.sub)
             try ClientSocketThread.present(credentials, on: subscriber, endpoint: eventEndpoint)
@@ -145,6 +133,27 @@ final class ClientSocketThread {
         return true
     }
 
+    /// The DEALER to the broker's request endpoint, presenting `configuration`'s credentials, and
+    /// the PAIR that reports its handshakes' outcomes (a `zmq_socket_monitor`).
+    static func connectDealer(context: ZMQContext, configuration: ClientConfiguration) throws -> (
+        dealer: ZMQSocket, handshakes: ZMQSocket
+    ) {
+        let dealer = try context.socket(.dealer)
+        try dealer.setLinger(0)
+        try dealer.setReconnectInterval(100)
+        try dealer.setHeartbeat(interval: 5000, timeout: 15_000, ttl: 15_000)
+        try present(configuration.credentials ?? .anonymous, on: dealer, endpoint: configuration.endpoint)
+        let monitorEndpoint = "inproc://sluice-client-handshakes-\(UInt64.random(in: .min ... .max))"
+        try dealer.monitor(
+            endpoint: monitorEndpoint,
+            events: [.handshakeSucceeded, .handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail])
+        let handshakes = try context.socket(.pair)
+        try handshakes.setLinger(0)
+        try handshakes.connect(monitorEndpoint)
+        try dealer.connect(configuration.endpoint)
+        return (dealer, handshakes)
+    }
+
     /// PLAIN name and token on ipc; on tcp, CURVE keys when the credentials have them (a CURVE
     /// broker refuses anything else), else no mechanism (a broker run with `--insecure-tcp`).
     static func present(_ credentials: ClientCredentials, on socket: ZMQSocket, endpoint: String) throws {
@@ -158,15 +167,10 @@ final class ClientSocketThread {
         }
     }
 
-    /// A refused handshake fails every waiting request at once: the broker will never answer them.
-    /// On tcp any failed handshake is a refusal too: a CURVE broker meeting a client without keys
-    /// (or with the wrong broker key) drops it before asking who it is, and libzmq reports that
-    /// as a protocol failure or without detail.
+    /// A refused handshake (``ClientConfiguration/isRefusal(_:)``) fails every waiting request at
+    /// once: the broker will never answer them.
     private func noteHandshake(_ event: ZMQMonitorEvent) {
-        let refused =
-            event.kind == .handshakeFailedAuth
-            || (configuration.endpoint.hasPrefix("tcp://")
-                && (event.kind == .handshakeFailedProtocol || event.kind == .handshakeFailedNoDetail))
+        let refused = configuration.isRefusal(event)
         if event.kind == .handshakeSucceeded {
             credentialsRefused = false
         } else if refused {
@@ -178,28 +182,7 @@ final class ClientSocketThread {
         }
     }
 
-    private var refusal: SluiceClientError {
-        guard let credentials = configuration.credentials else {
-            return SluiceClientError(
-                code: .credentialsRefused,
-                message:
-                    "this client has no credentials, and the broker refuses connections without them: give it a name and that identity's token (the operator is 'local', its token <data-dir>/tokens/local.token)"
-            )
-        }
-        if configuration.endpoint.hasPrefix("tcp://") {
-            return SluiceClientError(
-                code: .credentialsRefused,
-                message: credentials.curve == nil
-                    ? "the broker refused the handshake: its tcp endpoint speaks CURVE, and this client has no CURVE keys (docs/protocol.md §6)"
-                    : "the broker refused the CURVE handshake of '\(credentials.name)': its public key is not registered (or was revoked), or the broker key is wrong; register it with sluice keys add <id> <public-key>"
-            )
-        }
-        return SluiceClientError(
-            code: .credentialsRefused,
-            message:
-                "the broker refused the credentials of '\(credentials.name)' at the handshake: use an installed identity's name and its token from <data-dir>/tokens/\(credentials.name).token"
-        )
-    }
+    private var refusal: SluiceClientError { configuration.credentialsRefusal }
 
     private func transmit(_ request: ClientRequest) {
         do {

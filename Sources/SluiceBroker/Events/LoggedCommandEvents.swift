@@ -83,9 +83,18 @@ struct LoggedCommandEvents {
         invalidation: Bool
     ) throws -> [(seq: Int64, body: [UInt8])] {
         var events: [(seq: Int64, body: [UInt8])] = []
+        // Neighbouring rows are mostly the same contract from the same actor: its policy is
+        // looked up again only when either changes.
+        var last: (contract: String, actor: String, policy: AuditPolicy)?
         try rows.forEachRowDirect(in: db) { statement in
             let row = CommandLog.Row(statement)
-            let policy = registry.auditPolicy(for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
+            let policy: AuditPolicy
+            if let last, last.contract == row.contract, last.actor == row.actor {
+                policy = last.policy
+            } else {
+                policy = registry.auditPolicy(for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
+                last = (row.contract, row.actor, policy)
+            }
             let logged = try LoggedCommandEvents(
                 logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: key,
                 invalidation: invalidation)

@@ -138,6 +138,9 @@ final class StoreReader: BrokerWorker {
                 } else {
                     try auditorEvents(request, table: "rejections", onlyActor: page.onlyActor)
                 }
+            // Every REPLAY of the page shares one kind frame and one header frame.
+            let kind = Array(MessageKind.replay.rawValue.utf8)
+            let header = WireMessage.replyHeader(requestID: page.requestID)
             var messages = events.map { seq, body in
                 var replay = CanonicalObjectWriter(capacity: body.count + 128)
                 replay.string("epoch", epoch)
@@ -145,7 +148,7 @@ final class StoreReader: BrokerWorker {
                 replay.int("seq", seq)
                 replay.string("stream", page.stream)
                 replay.string("topic", request.topic)
-                return WireMessage.replyFrames(.replay, requestID: page.requestID, encodedBody: replay.finish())
+                return [WireMessage.protocolTag, kind, header, replay.finish()]
             }
             let end = SyncEnd(
                 topic: request.topic, stream: page.stream, epoch: epoch,

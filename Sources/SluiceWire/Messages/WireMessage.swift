@@ -134,12 +134,18 @@ extension WireMessage {
 
     /// Reply frames around a body that is already canonical JSON.
     public static func replyFrames(_ kind: MessageKind, requestID: String?, encodedBody: [UInt8]) -> [[UInt8]] {
+        [protocolTag, Array(kind.rawValue.utf8), replyHeader(requestID: requestID), encodedBody]
+    }
+
+    /// A reply's header frame: the request id as its only field (`{}` without one). Many replies
+    /// to one request (a `SYNC` page's `REPLAY`s) can share one.
+    public static func replyHeader(requestID: String?) -> [UInt8] {
         var header: [UInt8] = [UInt8(ascii: "{")]
         if let requestID {
             header.append(contentsOf: #""request_id":"#.utf8)
             JSONValue.appendString(requestID, to: &header)
         }
         header.append(UInt8(ascii: "}"))
-        return [protocolTag, Array(kind.rawValue.utf8), header, encodedBody]
+        return header
     }
 }
