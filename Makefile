@@ -46,7 +46,9 @@ bench: deps
 	$(SWIFT) build -c release --product sluice-bench
 	cc -O2 -o .build/loadgen Benchmarks/loadgen.c $$(pkg-config --cflags --libs libzmq)
 	cc -O2 -o .build/ceiling Benchmarks/ceiling.c $$(pkg-config --cflags --libs sqlite3)
-	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift c
+	cc -O2 -o .build/commitcost Benchmarks/commitcost.c $$(pkg-config --cflags --libs sqlite3)
+	.build/commitcost
+	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift swift-blocking c
 	.build/release/sluice-bench write --database postgres --clients 8 --commands 2000 --window 1 64 --load-generator c
 
 clean:
