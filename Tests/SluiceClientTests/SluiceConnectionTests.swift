@@ -106,8 +106,10 @@ import Testing
         var configuration = ClientConfiguration(
             endpoint: "ipc://" + directory.path("data/sluice.sock").path,
             credentials: ClientCredentials(name: "local", token: token))
+        // Up to 80 s of attempts: a broker starting on a loaded machine (the whole suite at once)
+        // has taken over 10.
         configuration.attemptTimeout = .milliseconds(200)
-        configuration.maxAttempts = 50
+        configuration.maxAttempts = 400
         let (retries, retried) = AsyncStream<Int>.makeStream()
         configuration.onRetry = { _, attempt in retried.yield(attempt) }
         let (outcome, answered) = AsyncStream<Result<Acknowledgement, any Error>>.makeStream()
