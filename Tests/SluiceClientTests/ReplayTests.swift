@@ -104,6 +104,41 @@ import Testing
         #expect(report.replayed == 12)
         #expect(try TasksDatabase.count(try TasksDatabase.open(target), "SELECT count(*) FROM tasks") == 12)
     }
+
+    /// Batches of 1,000 run on the replay's writer thread while the next are read: a rerun that
+    /// disagrees with its log row stops the replay there, names the seq, and no later batch runs.
+    @Test func aLogRowTheRerunDisagreesWithStopsTheReplayThere() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try RunningBroker(directory: directory)
+        let client = try broker.client()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<50 {
+                group.addTask {
+                    for n in stride(from: lane, to: 3_500, by: 50) {
+                        try await client.send("task.create@v1", ["title": .string("t\(n)")], idempotencyKey: "k\(n)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        client.close()
+        broker.stop()
+        let live = broker.broker.configuration.dataDirectory.appendingPathComponent("tasks.db")
+        try await DatabaseQueue(path: live.path).write { db in
+            try db.execute(sql: #"UPDATE sluice_log SET result = '{"tampered":true}' WHERE seq = 1700"#)
+        }
+
+        let target = directory.path("rebuilt/tasks.db")
+        var reported: [Int] = []
+        #expect {
+            try LogReplayer(registry: try ContractRegistry(directories: [Fixtures.tasksContracts])).replay(
+                database: live, into: target, verify: false, progress: { replayed, _ in reported.append(replayed) })
+        } throws: { error in
+            "\(error)".contains("seq 1700") && "\(error)".contains("tampered")
+        }
+        #expect(reported == [1_000], "the batch holding seq 1700 is not reported as replayed")
+        #expect(try TasksDatabase.count(try TasksDatabase.open(target), "SELECT count(*) FROM tasks") == 2_000)
+    }
 }
 
 @Suite(.timeLimit(.minutes(2))) struct LedgerRetentionTests {

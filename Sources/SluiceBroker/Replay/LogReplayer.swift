@@ -99,21 +99,34 @@ public struct LogReplayer {
                     """)
             rows.bind(startAfter, at: 1)
             rows.bind(last, at: 2)
-            var batch: [(command: AdmittedCommand, row: CommandLog.Row)] = []
+            // This thread reads and parses the log; the runner's thread runs each batch through
+            // the writer and checks it against the log while the next one is read.
             var replayed = 0
-            func flush() throws {
+            let runner = ReplayBatchRunner<[(command: AdmittedCommand, row: CommandLog.Row)]>(
+                name: "sluice-replay-\(name)"
+            ) { batch in
                 let outcomes = writer.runBatch(batch.map(\.command))
                 for (outcome, entry) in zip(outcomes, batch) { try check(outcome, against: entry.row) }
                 replayed += batch.count
-                batch.removeAll(keepingCapacity: true)
                 progress?(replayed, last)
             }
-            try rows.forEachRowDirect(in: db) { statement in
-                let row = CommandLog.Row(statement)
-                batch.append((try command(from: row), row))
-                if batch.count == 1000 { try flush() }
+            do {
+                var batch: [(command: AdmittedCommand, row: CommandLog.Row)] = []
+                batch.reserveCapacity(1000)
+                try rows.forEachRowDirect(in: db) { statement in
+                    let row = CommandLog.Row(statement)
+                    batch.append((try command(from: row), row))
+                    if batch.count == 1000 {
+                        try runner.submit(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !batch.isEmpty { try runner.submit(batch) }
+                try runner.finish()
+            } catch {
+                runner.cancel()
+                throw error
             }
-            try flush()
             let differences = verify ? try DatabaseComparison.differences(live: db, rebuilt: rebuilt.pool) : []
             return Report(replayed: replayed, lastSeq: last, differences: differences)
         }

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Runs a replay's batches on a thread of its own while the replaying thread reads and parses the
+/// next ones from the log, so reading and writing overlap on two cores (benchmarks.md, "Replay and
+/// catch-up"). At most `depth` batches wait; the first failure stops the runner, and the replaying
+/// thread learns of it at its next ``submit(_:)`` or at ``finish()``.
+final class ReplayBatchRunner<Batch>: @unchecked Sendable {
+    // Unchecked: `run` (and the writer it captures) is only ever called on the runner's thread,
+    // one batch at a time; every other member is read and written under `condition`'s lock.
+    private let run: (Batch) throws -> Void
+    private let depth: Int
+    private let condition = NSCondition()
+    private var waiting: [Batch] = []
+    /// No more batches will come.
+    private var closed = false
+    /// The runner's thread has returned: nothing runs any more.
+    private var stopped = false
+    private var failure: (any Error)?
+
+    init(name: String, depth: Int = 2, run: @escaping (Batch) throws -> Void) {
+        self.run = run
+        self.depth = depth
+        let thread = Thread { [self] in serve() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Queues `batch`, waiting while `depth` batches wait; throws the runner's failure, if any.
+    func submit(_ batch: Batch) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while waiting.count >= depth, failure == nil { condition.wait() }
+        if let failure { throw failure }
+        waiting.append(batch)
+        condition.broadcast()
+    }
+
+    /// Waits until every queued batch has run; throws the first failure.
+    func finish() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        closed = true
+        condition.broadcast()
+        while !stopped { condition.wait() }
+        if let failure { throw failure }
+    }
+
+    /// Drops the batches still waiting and waits for the one running: once it returns, nothing
+    /// runs on the writer any more.
+    func cancel() {
+        condition.lock()
+        defer { condition.unlock() }
+        closed = true
+        waiting.removeAll()
+        condition.broadcast()
+        while !stopped { condition.wait() }
+    }
+
+    private func serve() {
+        while let batch = next() {
+            do {
+                try run(batch)
+            } catch {
+                condition.lock()
+                failure = error
+                waiting.removeAll()
+                condition.unlock()
+                break
+            }
+        }
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next batch to run, once there is one; nil when the runner is closed and drained.
+    private func next() -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while waiting.isEmpty, !closed { condition.wait() }
+        guard !waiting.isEmpty else { return nil }
+        condition.broadcast()  // a slot is free
+        return waiting.removeFirst()
+    }
+}
