@@ -38,16 +38,19 @@ fuzz: deps
 	$(SWIFT) build --build-tests
 	SLUICE_FUZZ_MESSAGES=1000000 $(SWIFT) test --skip-build --filter FrameFuzzTests
 
-# The quick benchmark (under two minutes): direct writers vs. the broker driven by Swift and by C
-# clients, one and 64 commands in flight, ratios to the direct writers of the same run; then
-# pgbench vs. the broker's exclusive-postgres path on a throwaway PostgreSQL cluster.
+# The quick benchmark (under two minutes): what a FULL commit costs; one client's latency against
+# a ZeroMQ round trip plus a commit; direct writers vs. the broker driven by Swift (async and
+# blocking) and by C clients, one and 64 commands in flight, ratios to the direct writers of the
+# same run; then pgbench vs. the broker's exclusive-postgres path on a throwaway PostgreSQL cluster.
 bench: deps
 	$(SWIFT) build -c release --product sluice
 	$(SWIFT) build -c release --product sluice-bench
 	cc -O2 -o .build/loadgen Benchmarks/loadgen.c $$(pkg-config --cflags --libs libzmq)
 	cc -O2 -o .build/ceiling Benchmarks/ceiling.c $$(pkg-config --cflags --libs sqlite3)
 	cc -O2 -o .build/commitcost Benchmarks/commitcost.c $$(pkg-config --cflags --libs sqlite3)
+	cc -O2 -pthread -o .build/zmqping Benchmarks/zmqping.c $$(pkg-config --cflags --libs libzmq)
 	.build/commitcost
+	.build/release/sluice-bench latency --commands 1000
 	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift swift-blocking c
 	.build/release/sluice-bench write --database postgres --clients 8 --commands 2000 --window 1 64 --load-generator c
 

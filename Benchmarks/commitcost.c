@@ -5,13 +5,17 @@
  * commands per batch (clients that await each ACK), this CPU per batch is a floor under the
  * broker's CPU per command.
  *
- *   commitcost [DIRECTORY] [COMMITS]      (defaults: /tmp, 2000)
+ *   commitcost [DIRECTORY] [COMMITS] [json]      (defaults: /tmp, 2000)
+ *
+ * With `json`, it measures FULL only and prints {"p50_us": ..., "cpu_us": ..., "commits": N}
+ * (`sluice-bench latency` reads it).
  *
  * Build: cc -O2 -o commitcost Benchmarks/commitcost.c $(pkg-config --cflags --libs sqlite3)
  */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,21 +40,36 @@ static void check(int code, sqlite3 *db, const char *what) {
     }
 }
 
-/* COMMITS single-row transactions at `level`; prints wall and CPU µs per commit. */
-static void measure(sqlite3 *db, sqlite3_stmt *insert, const char *level, int commits) {
+static int compare(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* COMMITS single-row transactions at `level`; prints wall (mean and p50) and CPU µs per commit,
+ * as a table row or (`json`) as JSON. */
+static void measure(sqlite3 *db, sqlite3_stmt *insert, const char *level, int commits, int json) {
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", level);
     check(sqlite3_exec(db, pragma, 0, 0, 0), db, "pragma");
+    double *each = calloc((size_t)commits, sizeof(double));
     double wall = wall_seconds(), cpu = cpu_seconds();
     for (int n = 0; n < commits; n++) {
+        double started = wall_seconds();
         check(sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0), db, "begin");
         check(sqlite3_step(insert), db, "insert");
         sqlite3_reset(insert);
         check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
+        each[n] = (wall_seconds() - started) * 1e6;
     }
     wall = wall_seconds() - wall;
     cpu = cpu_seconds() - cpu;
-    printf("| %s | %d | %.1f | %.1f |\n", level, commits, wall / commits * 1e6, cpu / commits * 1e6);
+    qsort(each, (size_t)commits, sizeof(double), compare);
+    if (json)
+        printf("{\"commits\":%d,\"cpu_us\":%.1f,\"p50_us\":%.1f}\n", commits, cpu / commits * 1e6, each[commits / 2]);
+    else
+        printf("| %s | %d | %.1f | %.1f | %.1f |\n", level, commits, wall / commits * 1e6, each[commits / 2],
+            cpu / commits * 1e6);
+    free(each);
 }
 
 int main(int argc, char **argv) {
@@ -67,9 +86,15 @@ int main(int argc, char **argv) {
     check(sqlite3_prepare_v2(db, "INSERT INTO t(payload) VALUES ('client 0 command 0 padding-padding-padding')", -1,
               &insert, 0),
         db, "prepare");
-    printf("| synchronous | commits | wall µs per commit | CPU µs per commit |\n| --- | ---: | ---: | ---: |\n");
-    measure(db, insert, "FULL", commits);
-    measure(db, insert, "OFF", commits);
+    int json = argc > 3 && strcmp(argv[3], "json") == 0;
+    if (json) {
+        measure(db, insert, "FULL", commits, 1);
+    } else {
+        printf("| synchronous | commits | wall µs per commit | p50 µs | CPU µs per commit |\n"
+               "| --- | ---: | ---: | ---: | ---: |\n");
+        measure(db, insert, "FULL", commits, 0);
+        measure(db, insert, "OFF", commits, 0);
+    }
     sqlite3_finalize(insert);
     sqlite3_close(db);
     char wal[4200], shm[4200];
