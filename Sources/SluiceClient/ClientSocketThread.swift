@@ -208,10 +208,7 @@ final class ClientSocketThread {
                 return
             }
             // The broker asked us to come back later: do so (same request, same key), within the attempts.
-            let askedToWait =
-                error.code == .overloaded || error.code == .unavailable
-                || (error.code == .rateLimited && error.retryAfterMs != nil)
-            if askedToWait, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
+            if error.asksToComeBackLater, entry.request.retryOnOverload, entry.attempts < configuration.maxAttempts {
                 let delay = Duration.milliseconds(error.retryAfterMs ?? 100)
                 waiting[id]?.resendAt = clock.now + delay
                 scheduleResendCheck(clock.now + delay)

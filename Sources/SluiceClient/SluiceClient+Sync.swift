@@ -139,12 +139,12 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
             pageIndex = 0
         }
 
-        /// The page from `nextSeq`: the one asked for ahead when it starts there, else a new `SYNC`.
+        /// The page from `nextSeq`: the one asked for ahead when it starts there, else a new `SYNC`
+        /// (also when asking ahead failed: a failure that still holds fails this one too).
         private mutating func nextPage() async throws -> ReceivedSyncPage {
             if let ahead = prefetched {
                 prefetched = nil
-                let received = try await ahead.value
-                if received.fromSeq == nextSeq { return received }
+                if let received = try? await ahead.value, received.fromSeq == nextSeq { return received }
             }
             return try await client.syncPage(topic: topic, fromSeq: nextSeq)
         }

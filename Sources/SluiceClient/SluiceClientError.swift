@@ -1,3 +1,5 @@
+import SluiceWire
+
 /// Failures of the client itself, as opposed to `WireError`s the broker answered.
 public struct SluiceClientError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
@@ -18,4 +20,12 @@ public struct SluiceClientError: Error, Sendable, Equatable, CustomStringConvert
     public var message: String
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension WireError {
+    /// The broker will take the same request later (`overloaded`, `unavailable`, or `rate_limited`
+    /// with a `retry_after_ms`): the clients send it again after `retry_after_ms`.
+    var asksToComeBackLater: Bool {
+        code == .overloaded || code == .unavailable || (code == .rateLimited && retryAfterMs != nil)
+    }
 }

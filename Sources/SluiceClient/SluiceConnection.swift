@@ -34,8 +34,11 @@ public final class SluiceConnection {
     private let handshakesIndex: Int
     private let requestPrefix = String(UInt32.random(in: .min ... .max), radix: 16)
     private var requestCounter: UInt64 = 0
-    /// Replies that arrived while ``send(_:_:idempotencyKey:deadlineMs:context:)`` waited for its
-    /// own: ``nextReply(timeout:)`` hands them out first. At most one per command submitted.
+    /// The request ids of submitted commands not answered yet.
+    private var submitted: Set<String> = []
+    /// Answers to submitted commands that arrived while ``send(_:_:idempotencyKey:deadlineMs:context:)``
+    /// waited for its own: ``nextReply(timeout:)`` hands them out first. At most one per command
+    /// submitted.
     private var held: [Reply] = []
     /// The contract of the last command, as given and as parsed.
     private var lastContract: (text: String, id: ContractID)?
@@ -98,25 +101,24 @@ public final class SluiceConnection {
                         )
                     }
                     attempt += 1
-                    configuration.onRetry?(id, attempt)
                 }
                 retryDue = false
+                configuration.onRetry?(id, attempt)
                 transmit(frames)
                 waitUntil = clock.now + configuration.attemptTimeout
                 continue
             }
             guard reply.requestID == id else {
-                held.append(reply)
+                // A submitted command's answer is kept for `nextReply`; anything else is a late
+                // answer to an attempt already answered, and is dropped.
+                if submitted.remove(reply.requestID) != nil { held.append(reply) }
                 continue
             }
             switch reply.outcome {
             case .success(let acknowledgement):
                 return acknowledgement
             case .failure(let error):
-                let askedToWait =
-                    error.code == .overloaded || error.code == .unavailable
-                    || (error.code == .rateLimited && error.retryAfterMs != nil)
-                guard askedToWait, attempt < configuration.maxAttempts else { throw error }
+                guard error.asksToComeBackLater, attempt < configuration.maxAttempts else { throw error }
                 attempt += 1
                 retryDue = true
                 waitUntil = clock.now + .milliseconds(error.retryAfterMs ?? 100)
@@ -141,13 +143,20 @@ public final class SluiceConnection {
                 code: .timedOut,
                 message: "the queue toward the broker is full (no broker reached, or it is not reading): try again later")
         }
+        submitted.insert(id)
         return id
     }
 
     /// The next answer to a submitted command, waiting at most `timeout`; nil when none came.
+    /// Each submitted command is answered once here (a late second answer, to a command submitted
+    /// again under a new id, comes under that id).
     public func nextReply(timeout: Duration) throws -> Reply? {
         if !held.isEmpty { return held.removeFirst() }
-        return try receive(until: clock.now + timeout)
+        let deadline = clock.now + timeout
+        while let reply = try receive(until: deadline) {
+            if submitted.remove(reply.requestID) != nil { return reply }
+        }
+        return nil
     }
 
     /// A `COMMAND`'s request id and frames (the empty delimiter first).

@@ -42,7 +42,8 @@ public struct LogReplayer {
     /// `toSeq` (default: everything). With `verify`, compares every user table of the rebuilt file
     /// with the live one, as of the same snapshot the log was read from.
     /// `progress`, when given, is called after every 1,000 commands with how many ran so far and
-    /// the last seq to replay.
+    /// the last seq to replay — on the replay's writer thread, one call at a time, never after
+    /// `replay` returns.
     public func replay(
         database source: URL, into target: URL, toSeq: Int64? = nil, verify: Bool,
         progress: ((_ replayed: Int, _ lastSeq: Int64) -> Void)? = nil
