@@ -16,6 +16,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchclock.h"
+
 static sqlite3 *db;
 
 static void check(int code, const char *what) {
@@ -23,19 +25,6 @@ static void check(int code, const char *what) {
         fprintf(stderr, "ceiling: %s: %s\n", what, sqlite3_errmsg(db));
         exit(1);
     }
-}
-
-static double now(void) {
-    struct timespec spec;
-    clock_gettime(CLOCK_MONOTONIC, &spec);
-    return (double)spec.tv_sec + (double)spec.tv_nsec / 1e9;
-}
-
-static double cpu(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-        + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static void text(sqlite3_stmt *statement, int index, const char *value) {
@@ -65,8 +54,8 @@ int main(int argc, char **argv) {
     const char *stamp = "2026-11-30T12:00:00.000Z";
     const char *result = "{\"changes\":1,\"rows\":[]}";
     char payload[128], key[64], json[192], request[32], changes[64];
-    double cpu_started = cpu();
-    double started = now();
+    double cpu_started = cpu_seconds();
+    double started = clock_seconds(CLOCK_MONOTONIC);
     long seq = 0;
     for (long batch = 0; batch < commands; batch += 1000) {
         check(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), "begin");
@@ -113,7 +102,8 @@ int main(int argc, char **argv) {
         }
         check(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
     }
-    printf("{\"cpu_seconds\":%.6f,\"seconds\":%.6f}\n", cpu() - cpu_started, now() - started);
+    printf("{\"cpu_seconds\":%.6f,\"seconds\":%.6f}\n", cpu_seconds() - cpu_started,
+        clock_seconds(CLOCK_MONOTONIC) - started);
     sqlite3_finalize(data);
     sqlite3_finalize(ledger);
     sqlite3_finalize(log);

@@ -20,29 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static double wall_seconds(void) {
-    struct timespec spec;
-    clock_gettime(CLOCK_MONOTONIC, &spec);
-    return (double)spec.tv_sec + (double)spec.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-        + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
+#include "benchclock.h"
 
 static void check(int code, sqlite3 *db, const char *what) {
     if (code != SQLITE_OK && code != SQLITE_DONE) {
         fprintf(stderr, "commitcost: %s: %s\n", what, sqlite3_errmsg(db));
         exit(1);
     }
-}
-
-static int compare(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* COMMITS single-row transactions at `level`; prints wall (mean and p50) and CPU µs per commit,
@@ -52,18 +36,18 @@ static void measure(sqlite3 *db, sqlite3_stmt *insert, const char *level, int co
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", level);
     check(sqlite3_exec(db, pragma, 0, 0, 0), db, "pragma");
     double *each = calloc((size_t)commits, sizeof(double));
-    double wall = wall_seconds(), cpu = cpu_seconds();
+    double wall = clock_seconds(CLOCK_MONOTONIC), cpu = cpu_seconds();
     for (int n = 0; n < commits; n++) {
-        double started = wall_seconds();
+        double started = clock_seconds(CLOCK_MONOTONIC);
         check(sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0), db, "begin");
         check(sqlite3_step(insert), db, "insert");
         sqlite3_reset(insert);
         check(sqlite3_exec(db, "COMMIT", 0, 0, 0), db, "commit");
-        each[n] = (wall_seconds() - started) * 1e6;
+        each[n] = (clock_seconds(CLOCK_MONOTONIC) - started) * 1e6;
     }
-    wall = wall_seconds() - wall;
+    wall = clock_seconds(CLOCK_MONOTONIC) - wall;
     cpu = cpu_seconds() - cpu;
-    qsort(each, (size_t)commits, sizeof(double), compare);
+    qsort(each, (size_t)commits, sizeof(double), compare_doubles);
     if (json)
         printf("{\"commits\":%d,\"cpu_us\":%.1f,\"p50_us\":%.1f}\n", commits, cpu / commits * 1e6, each[commits / 2]);
     else

@@ -20,19 +20,7 @@
 #include <time.h>
 #include <zmq.h>
 
-static double now_seconds(int clock) {
-    struct timespec spec;
-    clock_gettime(clock, &spec);
-    return (double)spec.tv_sec + (double)spec.tv_nsec / 1e9;
-}
-
-/* User + system CPU seconds of this process (every thread, libzmq's I/O thread too). */
-static double cpu_seconds(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-        + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
+#include "benchclock.h"
 
 static void fail(const char *what) {
     fprintf(stderr, "loadgen: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -107,26 +95,26 @@ int main(int argc, char **argv) {
 
     double *sent_at = calloc((size_t)commands, sizeof(double));
     double *latency = calloc((size_t)commands, sizeof(double));
-    double started = now_seconds(CLOCK_REALTIME);
+    double started = clock_seconds(CLOCK_REALTIME);
     double cpu_started = cpu_seconds();
     long next = 0;
     long answered = 0;
     for (; next < commands && next < window; next++) {
-        sent_at[next] = now_seconds(CLOCK_MONOTONIC);
+        sent_at[next] = clock_seconds(CLOCK_MONOTONIC);
         send_command(socket, client, next);
     }
     while (answered < commands) {
         long id = receive_reply(socket);
         if (id < 0 || id >= commands) return 1;
-        latency[id] = (now_seconds(CLOCK_MONOTONIC) - sent_at[id]) * 1e6;
+        latency[id] = (clock_seconds(CLOCK_MONOTONIC) - sent_at[id]) * 1e6;
         answered++;
         if (next < commands) {
-            sent_at[next] = now_seconds(CLOCK_MONOTONIC);
+            sent_at[next] = clock_seconds(CLOCK_MONOTONIC);
             send_command(socket, client, next);
             next++;
         }
     }
-    double finished = now_seconds(CLOCK_REALTIME);
+    double finished = clock_seconds(CLOCK_REALTIME);
     double cpu_used = cpu_seconds() - cpu_started;
 
     printf("{\"cpu_seconds\":%.6f,\"finished\":%.6f,\"latencies_us\":[", cpu_used, finished);

@@ -17,11 +17,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-static double now_us(void) {
-    struct timespec spec;
-    clock_gettime(CLOCK_MONOTONIC, &spec);
-    return (double)spec.tv_sec * 1e6 + (double)spec.tv_nsec / 1e3;
-}
+#include "benchclock.h"
 
 static void fail(const char *what) {
     fprintf(stderr, "zmqping: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -48,11 +44,6 @@ static void *echo(void *router) {
     return NULL;
 }
 
-static int compare(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: zmqping DIRECTORY [ROUND_TRIPS]\n");
@@ -77,7 +68,7 @@ int main(int argc, char **argv) {
     const char *body = "{\"client\":0,\"n\":0,\"payload\":\"client 0 command 0 padding-padding-padding\"}";
     double *samples = calloc((size_t)count, sizeof(double));
     for (long n = -100; n < count; n++) {  /* 100 unmeasured: the connection and the caches warm up */
-        double started = now_us();
+        double started = clock_seconds(CLOCK_MONOTONIC) * 1e6;
         if (zmq_send(dealer, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(dealer, "SLU1", 4, ZMQ_SNDMORE) < 0
             || zmq_send(dealer, "COMMAND", 7, ZMQ_SNDMORE) < 0
             || zmq_send(dealer, header, strlen(header), ZMQ_SNDMORE) < 0
@@ -91,9 +82,9 @@ int main(int argc, char **argv) {
             zmq_msg_close(&part);
             if (!more) break;
         }
-        if (n >= 0) samples[n] = now_us() - started;
+        if (n >= 0) samples[n] = clock_seconds(CLOCK_MONOTONIC) * 1e6 - started;
     }
-    qsort(samples, (size_t)count, sizeof(double), compare);
+    qsort(samples, (size_t)count, sizeof(double), compare_doubles);
     printf("{\"p50_us\":%.1f,\"p99_us\":%.1f,\"round_trips\":%ld}\n", samples[count / 2],
         samples[(long)((double)count * 0.99)], count);
     fflush(stdout);
