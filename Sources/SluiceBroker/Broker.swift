@@ -250,7 +250,7 @@ public final class Broker: Sendable {
                 migrations: registry.migrations[name] ?? [],
                 synchronous: configuration.synchronous,
                 ledgerRetentionMs: configuration.ledgerRetentionMs,
-                maxBytes: registry.storageLimit(of: name),
+                maxBytes: registry.storageLimit(of: name), walSizeLimitBytes: configuration.walSizeLimitBytes,
                 isolation: isolation.rules(for: name, in: registry)
             )
         }

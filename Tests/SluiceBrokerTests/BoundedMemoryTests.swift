@@ -109,14 +109,12 @@ import Testing
         for _ in 0..<300 { _ = try #require(try socket.receiveMessage()) }
         var recorded = 0
         var aggregates = 0
-        var heartbeats = 0
-        while recorded < 300, heartbeats < 100, let frames = try watcher.receive() {
-            let event = try Event(frames: frames)
-            if event.topic == Topic.heartbeat { heartbeats += 1 }
-            guard event.topic == Topic.rejected else { continue }
+        _ = try watcher.awaitEvents { event in
+            guard event.topic == Topic.rejected else { return false }
             let count = Int(event.body["count"]?.intValue ?? 1)
             if count > 1 { aggregates += 1 }
             recorded += count
+            return recorded >= 300
         }
         #expect(recorded == 300, "every refusal is recorded, one by one or counted")
         #expect(aggregates > 0, "with a backlog of 2, most were counted rather than queued")

@@ -23,16 +23,15 @@ import Testing
         #expect(welcome.body["actor"] == "local")
     }
 
-    /// The next `audit.rejected` record with code `unauthenticated` on `watcher`; nil if 100
-    /// heartbeats pass without one (refusals are audited at the next heartbeat).
+    /// The next `audit.rejected` record with code `unauthenticated` on `watcher`; nil if none
+    /// comes within a minute (refusals are audited at the next heartbeat).
     static func nextHandshakeRefusal(_ watcher: RawSocket) throws -> JSONValue? {
-        var heartbeats = 0
-        while heartbeats < 100, let frames = try watcher.receive() {
-            let event = try Event(frames: frames)
-            if event.topic == Topic.rejected, event.body["code"] == "unauthenticated" { return event.body }
-            if event.topic == Topic.heartbeat { heartbeats += 1 }
+        var refusal: JSONValue?
+        _ = try watcher.awaitEvents { event in
+            if event.topic == Topic.rejected, event.body["code"] == "unauthenticated" { refusal = event.body }
+            return refusal != nil
         }
-        return nil
+        return refusal
     }
 
     @Test(arguments: [

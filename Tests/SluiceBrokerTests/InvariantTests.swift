@@ -97,11 +97,9 @@ import Testing
         let pid = intruder.processIdentifier
 
         var record: JSONValue?
-        var heartbeats = 0
-        while record == nil, heartbeats < 20, let frames = try watcher.receive() {
-            let event = try Event(frames: frames)
-            if event.topic == Topic.heartbeat { heartbeats += 1 }
+        _ = try watcher.awaitEvents { event in
             if event.body["code"] == "direct_open", event.body["pid"] == .int(Int64(pid)) { record = event.body }
+            return record != nil
         }
         let audited = try #require(record, "no direct_open record for pid \(pid)")
         #expect(audited["actor"] == .string("(process \(pid))"))

@@ -86,11 +86,9 @@ import Testing
             try await client.send("task.create@v1", ["title": "second"], idempotencyKey: "reused")
         }
         var record: JSONValue?
-        var heartbeats = 0
-        while record == nil, heartbeats < 100, let frames = try watcher.receive() {
-            let event = try Event(frames: frames)
-            if event.topic == Topic.heartbeat { heartbeats += 1 }
+        _ = try watcher.awaitEvents { event in
             if event.topic == Topic.rejected { record = event.body }
+            return record != nil
         }
         let refused = try #require(record)
         #expect(refused["code"] == "idempotency_mismatch")

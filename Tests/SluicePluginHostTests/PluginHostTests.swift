@@ -237,13 +237,11 @@ final class FloodingPlugin: Plugin {
         // up. Wait for them on audit.rejected (each is published after its commit).
         let refused = flood.rateLimited.load(ordering: .relaxed)
         var audited = 0
-        var heartbeats = 0
-        while audited < refused, heartbeats < 100, let frames = try watcher.receive() {
-            let event = try Event(frames: frames)
-            if event.topic == Topic.heartbeat { heartbeats += 1 }
+        _ = try watcher.awaitEvents { event in
             if event.topic == Topic.rejected, event.body["code"] == "rate_limited" {
                 audited += Int(event.body["count"]?.intValue ?? 0)
             }
+            return audited >= refused
         }
         let audit = try TasksDatabase.open(directory.path("data/audit.db"))
         // Every refusal the plugin saw is in the audit (the client retried some before giving up:

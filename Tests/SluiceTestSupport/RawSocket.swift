@@ -55,6 +55,19 @@ public final class RawSocket {
     /// The next message, or nil after the receive timeout.
     public func receive() throws -> [[UInt8]]? { try socket.receive() }
 
+    /// Reads events (a SUB socket) and hands each to `handle` until it returns true, for at most
+    /// `within` of wall time; false when the time ran out. A bound in time, not in heartbeats: a
+    /// test starved of CPU while heartbeats queue up would otherwise count them all at once and
+    /// give up just before the event it waits for.
+    public func awaitEvents(within: Duration = .seconds(60), _ handle: (Event) throws -> Bool) throws -> Bool {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            guard let frames = try socket.receive() else { continue }  // (the receive timeout passed)
+            if try handle(try Event(frames: frames)) { return true }
+        }
+        return false
+    }
+
     /// Sends a well-formed request (with the DEALER delimiter when needed) and decodes the reply.
     public func request(_ message: WireMessage) throws -> WireMessage? {
         let delimiter: [[UInt8]] = socket.type == .dealer ? [[]] : []

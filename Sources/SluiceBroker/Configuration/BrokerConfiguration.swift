@@ -58,6 +58,11 @@ public struct BrokerConfiguration: Sendable {
     public var eventHighWaterMark: Int32 = 10_000
     /// Milliseconds a writer waits idle before checkpointing the WAL. Default 2000.
     public var idleCheckpointMs = 2000
+    /// The size a database's WAL file is cut back to when it starts over after a checkpoint
+    /// (`PRAGMA journal_size_limit`), in bytes. Up to it the file is kept and overwritten: a
+    /// commit into existing WAL space costs about half of one that grows the file
+    /// (docs/benchmarks.md). Default 8 MiB (twice SQLite's 1,000-page auto-checkpoint).
+    public var walSizeLimitBytes: Int64 = DatabaseFile.defaultWALSizeLimitBytes
     /// How long an idempotency key answers for its command. Default 7 days. A retry within it
     /// returns the stored result; after it the key is forgotten and the same key runs the command
     /// again. Longer costs ledger space (one row per command); shorter shrinks the window in which

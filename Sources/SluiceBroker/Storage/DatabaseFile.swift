@@ -58,7 +58,8 @@ public final class DatabaseFile: Sendable {
     /// statements are checked the same way; a breach throws ``IsolationError``.
     init(
         name: String, directory: URL, file: String? = nil, migrations: [Migration], synchronous: SynchronousMode = .full,
-        ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil, isolation: DatabaseIsolation?
+        ledgerRetentionMs: Int64? = nil, maxBytes: Int64? = nil,
+        walSizeLimitBytes: Int64 = DatabaseFile.defaultWALSizeLimitBytes, isolation: DatabaseIsolation?
     ) throws {
         self.name = name
         self.url = directory.appendingPathComponent(file ?? "\(name).db")
@@ -70,6 +71,9 @@ public final class DatabaseFile: Sendable {
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // The WAL is kept (and overwritten) up to this size when it starts over, not cut to
+            // nothing: see ``CommandWriter`` `checkpoint()`.
+            _ = try Int64.fetchOne(db, sql: "PRAGMA journal_size_limit = \(max(0, walSizeLimitBytes))")
             if let maxBytes {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 _ = try Int64.fetchOne(db, sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
@@ -110,6 +114,9 @@ public final class DatabaseFile: Sendable {
 
     /// Seven days.
     public static let defaultLedgerRetentionMs: Int64 = 7 * 24 * 3600 * 1000
+
+    /// 8 MiB: twice the WAL of SQLite's 1,000-page auto-checkpoint.
+    public static let defaultWALSizeLimitBytes: Int64 = 8 << 20
 
     /// The highest seq in the command log (0 when empty).
     public func lastSeq() throws -> Int64 {

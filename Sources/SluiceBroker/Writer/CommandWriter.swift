@@ -248,15 +248,21 @@ final class CommandWriter: BrokerWorker {
 
     /// Checkpoints the WAL without ever waiting: a reader still using it (a long query, a
     /// `SYNC` page) would otherwise keep the writer in SQLite's busy handler for up to its busy
-    /// timeout (5 s) while commands queue. Without a busy handler a TRUNCATE checkpoint that meets
+    /// timeout (5 s) while commands queue. Without a busy handler a RESTART checkpoint that meets
     /// a reader copies what it can, like a PASSIVE one, and the next idle moment finishes it.
+    ///
+    /// RESTART, not TRUNCATE: the next commit writes over the WAL file from its start instead of
+    /// growing an emptied file, and a FULL commit that grows the file costs about twice one that
+    /// does not (the file system syncs its new size and blocks too; docs/benchmarks.md) — a cost
+    /// every command of a plugin that writes now and then would pay. The file stays at most
+    /// `journal_size_limit` (``BrokerConfiguration/walSizeLimitBytes``) once it starts over.
     private func checkpoint() {
         do {
             try database.pool.writeWithoutTransaction { db in
                 guard let connection = db.sqliteConnection else { return }
                 sqlite3_busy_timeout(connection, 0)
                 defer { sqlite3_busy_timeout(connection, DatabaseFile.busyTimeoutMs) }
-                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(RESTART)")
             }
         } catch {
             logger.warning("WAL checkpoint failed", metadata: ["db": "\(database.name)", "error": "\(error)"])
