@@ -9,7 +9,10 @@
  * (the CPU this process used from start to finish, all its threads; seconds since 1970;
  * microseconds from send to ACK).
  *
- *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW
+ *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS]
+ *
+ * PAUSE_MS (default 0): with one command in flight, how long to wait after each ACK before the
+ * next command — a plugin that writes now and then.
  *
  * Build: cc -O2 -o loadgen Benchmarks/loadgen.c $(pkg-config --cflags --libs libzmq)
  */
@@ -72,8 +75,8 @@ static long receive_reply(void *socket) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS]\n");
         return 2;
     }
     const char *endpoint = argv[1];
@@ -81,6 +84,7 @@ int main(int argc, char **argv) {
     long client = atol(argv[3]);
     long commands = atol(argv[4]);
     long window = atol(argv[5]) < 1 ? 1 : atol(argv[5]);
+    long pause_ms = argc > 6 ? atol(argv[6]) : 0;
 
     void *context = zmq_ctx_new();
     void *socket = zmq_socket(context, ZMQ_DEALER);
@@ -109,6 +113,10 @@ int main(int argc, char **argv) {
         latency[id] = (clock_seconds(CLOCK_MONOTONIC) - sent_at[id]) * 1e6;
         answered++;
         if (next < commands) {
+            if (pause_ms > 0) {
+                struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+                nanosleep(&pause, NULL);
+            }
             sent_at[next] = clock_seconds(CLOCK_MONOTONIC);
             send_command(socket, client, next);
             next++;

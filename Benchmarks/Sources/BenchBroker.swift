@@ -18,7 +18,7 @@ struct BenchBroker {
     init(
         in directory: URL, synchronous: SynchronousMode = .full, projectionRows: Int? = nil,
         endpoints: (commands: String, events: String)? = nil, inproc: Bool = false, maxBatch: Int? = nil,
-        postgres: PostgresServer? = nil
+        postgres: PostgresServer? = nil, configure: (inout BrokerConfiguration) -> Void = { _ in }
     ) throws {
         let contracts = directory.appendingPathComponent("contracts-set")
         if let postgres {
@@ -43,6 +43,7 @@ struct BenchBroker {
         }
         if inproc { configuration.inprocIdentities = [TokenStore.operatorName] }
         configuration.postgres = postgres
+        configure(&configuration)
         var logger = Logger(label: "sluice.bench")
         logger.logLevel = .warning
         broker = try Broker(configuration: configuration, logger: logger)
@@ -119,7 +120,8 @@ struct BenchBroker {
     /// ("swift-blocking"). Returns the latencies, the wall time, the broker's CPU meanwhile (this
     /// process) and the CPU the workers report for their load (their start-up excluded).
     func drive(
-        clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false
+        clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false,
+        pauseMs: Int = 0
     ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double) {
         let endpoint = configuration.commandEndpoint
         let token = token
@@ -133,14 +135,14 @@ struct BenchBroker {
         let (samples, seconds, clientCPU) =
             if generator == "c" {
                 try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
-                    [endpoint, token, "\(index)", "\(commands)", "\(window)"]
+                    [endpoint, token, "\(index)", "\(commands)", "\(window)", "\(pauseMs)"]
                 }
             } else {
                 try spawnBenchWorkers(clients) { index in
                     [
                         "worker", "--mode", generator == "swift-blocking" ? "broker-blocking" : "broker", "--target",
                         endpoint, "--id", "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token",
-                        token,
+                        token, "--pause-ms", "\(pauseMs)",
                     ]
                 }
             }

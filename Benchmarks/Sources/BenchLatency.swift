@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceBroker
 import SluiceWire
 
 /// `sluice-bench latency`: one client, one command in flight — how a plugin that awaits each
@@ -28,6 +29,12 @@ struct BenchLatency: AsyncParsableCommand {
         parsing: .upToNextOption,
         help: "Who sends the commands: c (Benchmarks/loadgen.c), swift (SluiceClient), swift-blocking (SluiceConnection).")
     var loadGenerator: [String] = ["c", "swift", "swift-blocking"]
+
+    @Option(help: "Think time after each answer, in ms (0: the next command at once).")
+    var pauseMs = 0
+
+    @Option(help: "The broker's idle time before it checkpoints the WAL (serve's idleCheckpointMs; default its own).")
+    var idleCheckpointMs: Int?
 
     @Option(help: "Where to put the temporary data directories (the commits' file system).")
     var scratch = "/tmp"
@@ -58,10 +65,13 @@ struct BenchLatency: AsyncParsableCommand {
         var rows: [(String, Double, Double)] = []
         for generator in loadGenerator {
             BenchWrite.announce("broker: 1 \(BenchWrite.clientLabel(generator)) client, 1 in flight")
-            let bench = try BenchBroker(in: root.appendingPathComponent(generator))
+            let bench = try BenchBroker(in: root.appendingPathComponent(generator)) { configuration in
+                if let idleCheckpointMs { configuration.idleCheckpointMs = idleCheckpointMs }
+            }
             defer { bench.stop() }
             let (samples, _, _, _) = try bench.drive(
-                clients: 1, commands: commands, window: 1, generator: generator, loadgenPath: loadgenPath)
+                clients: 1, commands: commands, window: 1, generator: generator, loadgenPath: loadgenPath,
+                pauseMs: pauseMs)
             let sorted = samples.sorted()
             rows.append(
                 (

@@ -19,6 +19,8 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var window = 1
     @Option var token: String?
     @Option var contract = "bench.hot@v1"
+    /// Think time after each answer before the next command (a plugin that writes now and then).
+    @Option var pauseMs = 0
 
     /// The hot query of `sluice-bench query`: a grouped count over the bench table.
     static let hotQuery = "SELECT client, count(*) AS n, max(n) AS last FROM bench GROUP BY client ORDER BY client"
@@ -181,6 +183,7 @@ struct BenchWorker: AsyncParsableCommand {
             _ = try reply.outcome.get()
             guard let started = sentAt.removeValue(forKey: reply.requestID) else { continue }
             latencies.append(microseconds(started.duration(to: clock.now)))
+            if pauseMs > 0 { Thread.sleep(forTimeInterval: Double(pauseMs) / 1000) }
             if next < commands { try submit() }
         }
         return latencies
@@ -196,6 +199,7 @@ struct BenchWorker: AsyncParsableCommand {
         let id = self.id
         let commands = self.commands
         let window = max(1, self.window)
+        let pauseMs = self.pauseMs
         return try await withThrowingTaskGroup(of: [Double].self) { group in
             for lane in 0..<window {
                 group.addTask {
@@ -216,6 +220,7 @@ struct BenchWorker: AsyncParsableCommand {
                             )
                         }
                         latencies.append(microseconds(started.duration(to: clock.now)))
+                        if pauseMs > 0 { try await Task.sleep(for: .milliseconds(pauseMs)) }
                     }
                     return latencies
                 }
