@@ -1,4 +1,5 @@
 public import Foundation
+import SluiceWire
 
 #if canImport(Glibc)
     import Glibc
@@ -86,7 +87,7 @@ public struct BrokerAutoStart: Sendable {
         var arguments = [
             executable.path, "serve", "--data-dir", dataDirectory.path, "--ready-line",
             "--log-file", dataDirectory.appendingPathComponent("broker.log").path,
-            "--idle-exit-ms", String(idleExit.components.seconds * 1000 + idleExit.components.attoseconds / 1_000_000_000_000_000),
+            "--idle-exit-ms", String(idleExit.wholeMilliseconds),
         ]
         for set in contracts { arguments += ["--contracts", set.path] }
         arguments += extraArguments

@@ -287,9 +287,6 @@ final class ClientSocketThread {
 
     private func nextTimeoutMilliseconds() -> Int {
         guard let check = nextResendCheck else { return -1 }
-        let remaining = clock.now.duration(to: check)
-        let milliseconds =
-            remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
-        return max(0, Int(milliseconds) + 1)
+        return max(0, Int(clock.now.duration(to: check).wholeMilliseconds) + 1)
     }
 }

@@ -212,8 +212,7 @@ public final class SluiceConnection {
             }
             let remaining = clock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
-            let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
-            _ = try poller.poll(timeoutMilliseconds: Int(milliseconds) + 1)
+            _ = try poller.poll(timeoutMilliseconds: Int(remaining.wholeMilliseconds) + 1)
         }
     }
 

@@ -134,6 +134,6 @@ public struct BrokerConfiguration: Sendable {
 extension BrokerConfiguration {
     /// ``ledgerRetention`` in milliseconds.
     var ledgerRetentionMs: Int64 {
-        ledgerRetention.components.seconds * 1000 + ledgerRetention.components.attoseconds / 1_000_000_000_000_000
+        ledgerRetention.wholeMilliseconds
     }
 }
