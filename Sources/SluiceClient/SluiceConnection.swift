@@ -7,8 +7,8 @@ import SluiceZMQ
 /// ``SluiceClient`` is async: each request goes from the calling task to the client's socket
 /// thread and each reply back, a thread hand-off (and a wake-up) each way. This connection sends
 /// and receives on the calling thread itself, as a C client of docs/protocol.md does, and costs
-/// what such a client costs (docs/benchmarks.md). It sends commands only; queries, `SYNC` and
-/// events go through ``SluiceClient``.
+/// what such a client costs (docs/benchmarks.md). It sends commands and asks their `STATUS`;
+/// queries, `SYNC` and events go through ``SluiceClient``.
 ///
 /// It is not `Sendable`: one thread uses it at a time (one connection per worker thread).
 ///
@@ -85,13 +85,38 @@ public final class SluiceConnection {
         context: CallerContext? = nil
     ) throws -> Acknowledgement {
         let (id, frames) = try command(contract, payload, idempotencyKey, deadlineMs, context)
+        return try Self.commandReply(id, try exchange(id, frames)).outcome.get()
+    }
+
+    /// Asks whether the command sent with `idempotencyKey` committed (`STATUS`): what to do after
+    /// ``send(_:_:idempotencyKey:deadlineMs:context:)`` timed out. `db` names the database when
+    /// the key may be in several. Blocks; retried as `send` is.
+    public func status(idempotencyKey: String, db: String? = nil) throws -> CommandStatus {
+        guard !closed else { throw SluiceClientError(code: .closed, message: "the connection is closed") }
+        if refused { throw configuration.credentialsRefusal }
+        var body: [String: JSONValue] = ["idempotency_key": .string(idempotencyKey)]
+        if let db { body["db"] = .string(db) }
+        let id = nextRequestID()
+        let message = WireMessage(kind: .status, header: ["request_id": .string(id)], body: .object(JSONObject(body)))
+        let reply = try exchange(id, [[]] + message.frames()).decoded()
+        if reply.kind == .error { throw WireError(json: reply.body) }
+        guard reply.kind == .statusReply, let status = CommandStatus(json: reply.body) else {
+            throw SluiceClientError(code: .protocolViolation, message: "expected STATUS_REPLY, got \(reply.kind)")
+        }
+        return status
+    }
+
+    /// Sends `frames` (request id `id`) and waits for its answer, sending the same bytes again
+    /// when an attempt times out or the broker asks to come back later, at most `maxAttempts`
+    /// times. Answers to submitted commands that arrive meanwhile are kept for ``nextReply(timeout:)``.
+    private func exchange(_ id: String, _ frames: [[UInt8]]) throws -> ReceivedMessage {
         var attempt = 1
         transmit(frames)  // (a full queue is tried again when the attempt times out)
         var waitUntil = clock.now + configuration.attemptTimeout
         // Waiting out the broker's retry_after_ms: the next attempt is due at `waitUntil`.
         var retryDue = false
         while true {
-            guard let reply = try receive(until: waitUntil) else {
+            guard let (replyID, message) = try receive(until: waitUntil) else {
                 if !retryDue {
                     guard attempt < configuration.maxAttempts else {
                         throw SluiceClientError(
@@ -108,21 +133,21 @@ public final class SluiceConnection {
                 waitUntil = clock.now + configuration.attemptTimeout
                 continue
             }
-            guard reply.requestID == id else {
+            guard replyID == id else {
                 // A submitted command's answer is kept for `nextReply`; anything else is a late
                 // answer to an attempt already answered, and is dropped.
-                if submitted.remove(reply.requestID) != nil { held.append(reply) }
+                if submitted.remove(replyID) != nil { held.append(Self.commandReply(replyID, message)) }
                 continue
             }
-            switch reply.outcome {
-            case .success(let acknowledgement):
-                return acknowledgement
-            case .failure(let error):
-                guard error.asksToComeBackLater, attempt < configuration.maxAttempts else { throw error }
+            if message.kind == .error, attempt < configuration.maxAttempts,
+                let error = try? WireError(json: message.decoded().body), error.asksToComeBackLater
+            {
                 attempt += 1
                 retryDue = true
                 waitUntil = clock.now + .milliseconds(error.retryAfterMs ?? 100)
+                continue
             }
+            return message
         }
     }
 
@@ -153,8 +178,8 @@ public final class SluiceConnection {
     public func nextReply(timeout: Duration) throws -> Reply? {
         if !held.isEmpty { return held.removeFirst() }
         let deadline = clock.now + timeout
-        while let reply = try receive(until: deadline) {
-            if submitted.remove(reply.requestID) != nil { return reply }
+        while let (id, message) = try receive(until: deadline) {
+            if submitted.remove(id) != nil { return Self.commandReply(id, message) }
         }
         return nil
     }
@@ -176,12 +201,16 @@ public final class SluiceConnection {
             id = parsed
             lastContract = (contract, parsed)
         }
-        requestCounter += 1
-        let requestID = "\(requestPrefix)-\(requestCounter)"
+        let requestID = nextRequestID()
         let request = CommandRequest(
             requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
             deadlineMs: deadlineMs, context: context, payload: payload)
         return (requestID, [[]] + request.message().frames())
+    }
+
+    private func nextRequestID() -> String {
+        requestCounter += 1
+        return "\(requestPrefix)-\(requestCounter)"
     }
 
     /// Queues `frames` toward the broker; false when ZeroMQ's queue is full.
@@ -195,11 +224,19 @@ public final class SluiceConnection {
         }
     }
 
-    /// The next reply to a command, or nil once `deadline` passes. A refused handshake throws
-    /// `credentialsRefused`; a message that is not an answer to a command is skipped.
-    private func receive(until deadline: ContinuousClock.Instant) throws -> Reply? {
+    /// The next reply and its request id, its body not parsed yet; nil once `deadline` passes. A
+    /// refused handshake throws `credentialsRefused`; frames that are not a reply to a request
+    /// are skipped.
+    private func receive(until deadline: ContinuousClock.Instant) throws -> (String, ReceivedMessage)? {
         while true {
-            if let frames = try dealer.receive(dontWait: true), let reply = Self.reply(frames) { return reply }
+            if let frames = try dealer.receive(dontWait: true) {
+                if frames.first?.isEmpty == true,
+                    let message = try? ReceivedMessage(frames: Array(frames.dropFirst())), let id = message.requestID
+                {
+                    return (id, message)
+                }
+                continue
+            }
             if let frames = try handshakes.receive(dontWait: true) {
                 if let event = ZMQMonitorEvent(frames: frames) {
                     if event.kind == .handshakeSucceeded { refused = false }
@@ -216,11 +253,8 @@ public final class SluiceConnection {
         }
     }
 
-    /// A reply's request id and outcome; nil for frames that are not an answer to a command.
-    private static func reply(_ frames: [[UInt8]]) -> Reply? {
-        guard frames.first?.isEmpty == true, let message = try? ReceivedMessage(frames: Array(frames.dropFirst())),
-            let id = message.requestID
-        else { return nil }
+    /// What the answer `message` to command `id` says: its acknowledgement or the broker's refusal.
+    private static func commandReply(_ id: String, _ message: ReceivedMessage) -> Reply {
         do {
             let body = try message.decoded().body
             switch message.kind {

@@ -23,6 +23,8 @@ import Testing
         #expect(again.duplicate)
         #expect(again.seq == ack.seq)
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks") == 1)
+        #expect(try connection.status(idempotencyKey: "blocking-1") == .committed(again))
+        #expect(try connection.status(idempotencyKey: "nobody") == .unknown)
     }
 
     @Test func refusalsAreTypedAndWriteNothing() throws {
