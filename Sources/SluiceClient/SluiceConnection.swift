@@ -92,8 +92,7 @@ public final class SluiceConnection {
     /// ``send(_:_:idempotencyKey:deadlineMs:context:)`` timed out. `db` names the database when
     /// the key may be in several. Blocks; retried as `send` is.
     public func status(idempotencyKey: String, db: String? = nil) throws -> CommandStatus {
-        guard !closed else { throw SluiceClientError(code: .closed, message: "the connection is closed") }
-        if refused { throw configuration.credentialsRefusal }
+        try checkUsable()
         var body: [String: JSONValue] = ["idempotency_key": .string(idempotencyKey)]
         if let db { body["db"] = .string(db) }
         let id = nextRequestID()
@@ -189,8 +188,7 @@ public final class SluiceConnection {
         _ contract: String, _ payload: JSONValue, _ idempotencyKey: String?, _ deadlineMs: Int?,
         _ context: CallerContext?
     ) throws -> (String, [[UInt8]]) {
-        guard !closed else { throw SluiceClientError(code: .closed, message: "the connection is closed") }
-        if refused { throw configuration.credentialsRefusal }
+        try checkUsable()
         let id: ContractID
         if let last = lastContract, last.text == contract {
             id = last.id  // a worker thread mostly sends one contract: parsed once
@@ -206,6 +204,13 @@ public final class SluiceConnection {
             requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
             deadlineMs: deadlineMs, context: context, payload: payload)
         return (requestID, [[]] + request.message().frames())
+    }
+
+    /// Throws when nothing can be sent: the connection is closed, or the broker refused its
+    /// credentials at the last handshake.
+    private func checkUsable() throws {
+        guard !closed else { throw SluiceClientError(code: .closed, message: "the connection is closed") }
+        if refused { throw configuration.credentialsRefusal }
     }
 
     private func nextRequestID() -> String {
