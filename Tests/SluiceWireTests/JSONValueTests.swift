@@ -54,6 +54,17 @@ import Testing
         #expect(try JSONValue(parsing: "9223372036854775807") == .int(Int64.max))
     }
 
+    /// A fraction or exponent is a double unless the double would lose it: overflow to infinity
+    /// or underflow to zero keep the exact value; a written zero stays a zero double.
+    @Test(arguments: [
+        ("2.5e-3", JSONValue.double(0.0025)), ("1E2", .double(100)), ("0.0", .double(0)), ("0e7", .double(0)),
+        ("-0.0", .double(-0.0)), ("1e400", .decimal("1e400")), ("-1e-400", .decimal("-1e-400")),
+        ("0.000e-999", .double(0)), ("12345678901234567890", .decimal("12345678901234567890")),
+    ])
+    func numbersKeepTheirValue(text: String, expected: JSONValue) throws {
+        #expect(try JSONValue(parsing: text) == expected)
+    }
+
     @Test func unicodeEscapesAndSurrogatePairs() throws {
         let value = try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \u0001""#)
         #expect(value == .string("café 😀 \u{01}"))
