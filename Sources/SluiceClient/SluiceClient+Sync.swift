@@ -71,8 +71,12 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         var page: [Event] = []
         var pageIndex = 0
         var needsSync = true
-        /// The next `SYNC` page, asked for while the current one is delivered.
-        var prefetched: Task<ReceivedSyncPage, any Error>?
+        /// The next `SYNC` pages, asked for while the current one is delivered: at most
+        /// ``pagesAskedAhead``, in seq order, each with the seq it was asked from.
+        var askedAhead: [(fromSeq: Int64, page: Task<ReceivedSyncPage, any Error>)] = []
+        /// Two pages in flight keep the broker's reader busy while this client parses: with one,
+        /// the reader waits for each ask (`sluice-bench replay`, docs/benchmarks.md).
+        static let pagesAskedAhead = 2
         /// How many SYNC pages this subscription asked for (the first catch-up included).
         public private(set) var syncs = 0
 
@@ -122,29 +126,42 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
                 if epoch != nil {
                     // History replaced (or the stored position is from another epoch): start over.
                     nextSeq = 1
+                    askedAhead.removeAll()
                     received = try await client.syncPage(topic: topic, fromSeq: 1)
                 }
                 epoch = received.end.epoch
             }
             needsSync = !received.end.complete
-            if needsSync {
-                // Ask for the next page now: the broker reads it while this one is parsed and
-                // delivered. Used only if it starts where this page ends, as it does unless the
-                // page skipped a seq.
-                prefetched = Task { [client, topic, from = received.end.lastSeq + 1] in
-                    try await client.syncPage(topic: topic, fromSeq: from)
-                }
-            }
+            if needsSync { askAhead(after: received.end) } else { askedAhead.removeAll() }
             page = try received.events()
             pageIndex = 0
+        }
+
+        /// Asks for the pages after `end` now, so the broker reads them while this one is parsed
+        /// and delivered: the next from `end.lastSeq + 1`, the one after that from where the next
+        /// ends if it is full (seqs are consecutive in a database's log) — none past the head
+        /// `end` saw. A page asked for ahead is used only if it starts where the page before it
+        /// ended (``nextPage()``); a guess that missed costs one page read, never an event.
+        private mutating func askAhead(after end: SyncEnd) {
+            var from = end.lastSeq + 1
+            if askedAhead.first?.fromSeq != from { askedAhead.removeAll() }
+            if let last = askedAhead.last { from = last.fromSeq + Int64(SyncRequest.defaultLimit) }
+            while askedAhead.count < Self.pagesAskedAhead, from <= end.headSeq {
+                let page = Task { [client, topic, from] in try await client.syncPage(topic: topic, fromSeq: from) }
+                askedAhead.append((from, page))
+                from += Int64(SyncRequest.defaultLimit)
+            }
         }
 
         /// The page from `nextSeq`: the one asked for ahead when it starts there, else a new `SYNC`
         /// (also when asking ahead failed: a failure that still holds fails this one too).
         private mutating func nextPage() async throws -> ReceivedSyncPage {
-            if let ahead = prefetched {
-                prefetched = nil
-                if let received = try? await ahead.value, received.fromSeq == nextSeq { return received }
+            if !askedAhead.isEmpty {
+                let ahead = askedAhead.removeFirst()
+                if ahead.fromSeq == nextSeq, let received = try? await ahead.page.value, received.fromSeq == nextSeq {
+                    return received
+                }
+                askedAhead.removeAll()
             }
             return try await client.syncPage(topic: topic, fromSeq: nextSeq)
         }
