@@ -42,7 +42,7 @@ struct ChangeSummary {
         self.keys = keys
 
         var tablesWriter = CanonicalObjectWriter(capacity: 32 + 16 * sorted.count)
-        for table in tables { tablesWriter.integers(table.name, table.rows) }
+        for table in tables { tablesWriter.integers(named: table.name, table.rows) }
         tablesBytes = tablesWriter.finish()
 
         var writer = CanonicalObjectWriter(capacity: tablesBytes.count + 32)

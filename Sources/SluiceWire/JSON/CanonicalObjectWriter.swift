@@ -2,6 +2,11 @@
 /// where building a `JSONValue` dictionary only to sort and encode it would cost more than the
 /// work it describes. Members must be added in canonical key order (UTF-8 byte order); debug
 /// builds check it.
+///
+/// Member names are literals (`StaticString`): they are copied as they are, with no scan for
+/// characters to escape, so they must be plain names (no `"`, `\` or control characters; debug
+/// builds check). A name known only at run time (a table's) goes through
+/// ``integers(named:_:)``, which escapes it.
 public struct CanonicalObjectWriter {
     public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
     private var empty = true
@@ -11,12 +16,24 @@ public struct CanonicalObjectWriter {
 
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
-    private mutating func key(_ key: String) {
+    private mutating func key(_ key: StaticString) {
         #if DEBUG
+            let name = key.description
             assert(
-                lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true,
-                "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
-            lastKey = key
+                !name.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") },
+                "member name needs escaping: \(name)")
+            checkOrder(name)
+        #endif
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+    }
+
+    private mutating func key(named key: String) {
+        #if DEBUG
+            checkOrder(key)
         #endif
         if !empty { bytes.append(UInt8(ascii: ",")) }
         empty = false
@@ -24,30 +41,44 @@ public struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: ":"))
     }
 
-    public mutating func string(_ name: String, _ value: String) {
+    #if DEBUG
+        private mutating func checkOrder(_ key: String) {
+            assert(
+                lastKey.map { JSONValue.utf8Precedes($0, key) } ?? true,
+                "keys out of canonical order: \(lastKey ?? "") ≥ \(key)")
+            lastKey = key
+        }
+    #endif
+
+    public mutating func string(_ name: StaticString, _ value: String) {
         key(name)
         JSONValue.appendString(value, to: &bytes)
     }
 
-    public mutating func int(_ name: String, _ value: Int64) {
+    public mutating func int(_ name: StaticString, _ value: Int64) {
         key(name)
         JSONValue.appendInteger(value, to: &bytes)
     }
 
     /// A member whose value is an array of integers: `"name":[1,2]`.
-    public mutating func integers(_ name: String, _ values: [Int64]) {
-        array(name, values, JSONValue.appendInteger)
+    public mutating func integers(_ name: StaticString, _ values: [Int64]) {
+        key(name)
+        array(values, JSONValue.appendInteger)
+    }
+
+    /// Like ``integers(_:_:)`` for a name known only at run time (escaped as needed).
+    public mutating func integers(named name: String, _ values: [Int64]) {
+        key(named: name)
+        array(values, JSONValue.appendInteger)
     }
 
     /// A member whose value is an array of strings: `"name":["a","b"]`.
-    public mutating func strings(_ name: String, _ values: [String]) {
-        array(name, values, JSONValue.appendString)
+    public mutating func strings(_ name: StaticString, _ values: [String]) {
+        key(name)
+        array(values, JSONValue.appendString)
     }
 
-    private mutating func array<Element>(
-        _ name: String, _ values: [Element], _ append: (Element, inout [UInt8]) -> Void
-    ) {
-        key(name)
+    private mutating func array<Element>(_ values: [Element], _ append: (Element, inout [UInt8]) -> Void) {
         bytes.append(UInt8(ascii: "["))
         for (position, value) in values.enumerated() {
             if position > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -56,23 +87,23 @@ public struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    public mutating func bool(_ name: String, _ value: Bool) {
+    public mutating func bool(_ name: StaticString, _ value: Bool) {
         key(name)
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
-    public mutating func double(_ name: String, _ value: Double) {
+    public mutating func double(_ name: StaticString, _ value: Double) {
         key(name)
         JSONValue.appendDouble(value, to: &bytes)
     }
 
-    public mutating func value(_ name: String, _ value: JSONValue) {
+    public mutating func value(_ name: StaticString, _ value: JSONValue) {
         key(name)
         value.append(to: &bytes)
     }
 
     /// A member whose value is already canonical JSON.
-    public mutating func raw(_ name: String, _ encoded: [UInt8]) {
+    public mutating func raw(_ name: StaticString, _ encoded: [UInt8]) {
         key(name)
         bytes.append(contentsOf: encoded)
     }
