@@ -70,9 +70,18 @@ struct LoggedCommandEvents {
         level = .metadata
         guard !invalidation else { return }
         let needsResult = status == "failed" || policy.level == .requestResponse
+        assert(
+            !LoggedCommandEvents.needsPayloadOrResult(status: status, policy: policy, invalidation: invalidation)
+                || !row.payload.isEmpty, "the row's payload and result were not read")
         let result = needsResult ? (try? JSONValue(parsing: row.result)) ?? .null : .null
         if status == "failed" { errorCode = result["code"]?.stringValue }
         apply(policy, payload: (try? JSONValue(parsing: row.payload)) ?? .null, result: result, key: key)
+    }
+
+    /// Whether a log row's body needs its `payload` and `result` columns: an audit of a failed
+    /// command (its code) or at a level that shows the input (or result).
+    static func needsPayloadOrResult(status: String, policy: AuditPolicy, invalidation: Bool) -> Bool {
+        !invalidation && (status == "failed" || policy.level == .request || policy.level == .requestResponse)
     }
 
     /// Steps `rows` (a statement selecting ``CommandLog/Row/columns(hasContext:)``) to its end and
@@ -87,13 +96,16 @@ struct LoggedCommandEvents {
         // looked up again only when either changes.
         var last: (contract: String, actor: String, policy: AuditPolicy)?
         try rows.forEachRowDirect(in: db) { statement in
-            let row = CommandLog.Row(statement)
+            var row = CommandLog.Row(eventColumnsOf: statement)
             let policy: AuditPolicy
             if let last, last.contract == row.contract, last.actor == row.actor {
                 policy = last.policy
             } else {
                 policy = registry.auditPolicy(for: ContractID(row.contract).flatMap { registry[$0] }, actor: row.actor)
                 last = (row.contract, row.actor, policy)
+            }
+            if needsPayloadOrResult(status: row.status, policy: policy, invalidation: invalidation) {
+                row.readPayloadAndResult(statement)
             }
             let logged = try LoggedCommandEvents(
                 logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: key,

@@ -41,19 +41,33 @@ enum CommandLog {
         var context: [UInt8]?
 
         init(_ statement: OpaquePointer) {
+            self.init(eventColumnsOf: statement)
+            generatedID = Statement.text(statement, 6)
+            readPayloadAndResult(statement)
+        }
+
+        /// Only the columns every event body needs: `generated_id` is left empty, `payload` and
+        /// `result` too until ``readPayloadAndResult(_:)`` (a `metadata` audit of a command that
+        /// did not fail, the usual case, needs neither, and a catch-up reads thousands of rows).
+        init(eventColumnsOf statement: OpaquePointer) {
             seq = sqlite3_column_int64(statement, 0)
             timestamp = Statement.text(statement, 1)
             actor = Statement.text(statement, 2)
             contract = Statement.text(statement, 3)
             idempotencyKey = Statement.text(statement, 4)
             requestID = Statement.text(statement, 5)
-            generatedID = Statement.text(statement, 6)
-            payload = Statement.bytes(statement, 7)
+            generatedID = ""
+            payload = []
             status = Statement.text(statement, 8)
-            result = Statement.bytes(statement, 9)
+            result = []
             changes = Statement.bytes(statement, 10)
             latencyMicros = sqlite3_column_int64(statement, 11)
             context = sqlite3_column_type(statement, 12) == SQLITE_NULL ? nil : Statement.bytes(statement, 12)
+        }
+
+        mutating func readPayloadAndResult(_ statement: OpaquePointer) {
+            payload = Statement.bytes(statement, 7)
+            result = Statement.bytes(statement, 9)
         }
 
         var callerContext: CallerContext? {
