@@ -14,10 +14,15 @@ struct BenchReplay: AsyncParsableCommand {
         abstract: "Replay (commands/s) and SYNC catch-up (events/s) against plain SQLite baselines.",
         discussion: """
             Writes --commands simple inserts through a broker, then measures: rebuilding the database from its log \
-            (`sluice replay`'s code) against the same rows inserted by plain SQLite in transactions of 1,000; and \
-            reading the audit stream back through SYNC pages against reading the same log rows straight from SQLite.
+            (`sluice replay`'s code) against plain SQLite in transactions of 1,000 through prepared statements — \
+            the data rows alone, and the three rows per command the rebuild writes (data, ledger, log: the C \
+            ceiling of `sluice-bench write`); and reading the audit stream back through SYNC pages against \
+            reading the same log rows straight from SQLite.
             """
     )
+
+    @Option(help: "The compiled C ceiling program (make bench builds it); without it the ceiling runs through GRDB.")
+    var ceilingPath = ".build/ceiling"
 
     @Option(help: "Commands to write, replay and catch up on.")
     var commands = 20_000
@@ -66,7 +71,7 @@ struct BenchReplay: AsyncParsableCommand {
         client.close()
 
         // The same stream through a gap-free subscription (pages of the default 1,000), which asks
-        // for the next page while it parses and delivers the current one.
+        // for the next two pages while it parses and delivers the current one.
         let subscriber = try bench.client(events: true)
         let subscribeStarted = Date()
         var delivered = 0
@@ -87,7 +92,8 @@ struct BenchReplay: AsyncParsableCommand {
         }
         let readSeconds = Date().timeIntervalSince(readStarted)
 
-        // Replay vs. the same inserts by plain SQLite, 1,000 per transaction.
+        // Replay vs. the same inserts by plain SQLite, 1,000 per transaction, through one prepared
+        // statement (as the broker's writer binds its own).
         let registry = try ContractRegistry(directories: [contracts])
         let replayStarted = Date()
         let report = try LogReplayer(registry: registry, logger: logger).replay(
@@ -99,15 +105,16 @@ struct BenchReplay: AsyncParsableCommand {
         let plainStarted = Date()
         for start in stride(from: 0, to: commands, by: 1000) {
             try await plain.write { db in
+                let insert = try db.cachedStatement(sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)")
                 for n in start..<min(commands, start + 1000) {
-                    try db.execute(
-                        sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)",
-                        arguments: [0, n, BenchWorker.payload(0, n)]
-                    )
+                    try insert.execute(arguments: [0, n, BenchWorker.payload(0, n)])
                 }
             }
         }
         let plainSeconds = Date().timeIntervalSince(plainStarted)
+        let ceiling = try BenchCeiling.run(
+            in: root.appendingPathComponent("ceiling"), commands: commands, executable: ceilingPath)
+        let ceilingName = ceiling.path.hasPrefix("ceiling (C)") ? "ceiling (C)" : "ceiling (GRDB)"
 
         print("")
         print("| what | rows | seconds | per second | baseline | baseline per second | × baseline |")
@@ -123,13 +130,16 @@ struct BenchReplay: AsyncParsableCommand {
             )
         }
         line(
-            "replay (sluice replay)", report.replayed, replaySeconds, "plain INSERTs, 1,000 per transaction", commands,
-            plainSeconds)
+            "replay (sluice replay)", report.replayed, replaySeconds,
+            "plain INSERTs of the data rows, 1,000 per transaction", commands, plainSeconds)
+        line(
+            "replay (sluice replay)", report.replayed, replaySeconds,
+            "\(ceilingName): data, ledger and log rows, 1,000 per transaction", commands, ceiling.seconds)
         line(
             "catch-up (SYNC pages of 5,000, one at a time)", received, syncSeconds, "SELECT of the same log rows", rows,
             readSeconds)
         line(
-            "catch-up (subscribe: pages of 1,000, the next asked for ahead)", delivered, subscribeSeconds,
+            "catch-up (subscribe: pages of 1,000, two asked for ahead)", delivered, subscribeSeconds,
             "SELECT of the same log rows", rows, readSeconds)
     }
 }
