@@ -68,7 +68,10 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         /// The seq the consumer gets next.
         var nextSeq: Int64
         var epoch: String?
-        var page: [Event] = []
+        /// The SYNC page being delivered, its REPLAYs parsed one at a time as they are handed out
+        /// (what one event's parse allocates is freed before the next: the heap does not grow by
+        /// a page of parsed events).
+        var page: [ReceivedMessage] = []
         var pageIndex = 0
         var needsSync = true
         /// The next `SYNC` pages, asked for while the current one is delivered: at most
@@ -84,8 +87,9 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
             while true {
                 try Task.checkCancellation()
                 if pageIndex < page.count {
-                    let event = page[pageIndex]
+                    let replay = page[pageIndex]
                     pageIndex += 1
+                    let event = try ReceivedSyncPage.event(replay)
                     guard event.seq == nextSeq else { continue }
                     nextSeq += 1
                     return event
@@ -133,7 +137,7 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
             }
             needsSync = !received.end.complete
             if needsSync { askAhead(after: received.end) } else { askedAhead.removeAll() }
-            page = try received.events()
+            page = received.replays
             pageIndex = 0
         }
 
@@ -176,14 +180,15 @@ struct ReceivedSyncPage: Sendable {
     let replays: [ReceivedMessage]
     let end: SyncEnd
 
-    func events() throws -> [Event] {
-        try replays.map { received in
-            let reply = try received.decoded()
-            guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
-                let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
-                let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
-            else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
-            return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
-        }
+    func events() throws -> [Event] { try replays.map(Self.event) }
+
+    /// The event a `REPLAY` carries.
+    static func event(_ received: ReceivedMessage) throws -> Event {
+        let reply = try received.decoded()
+        guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
+            let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
+            let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
+        else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
+        return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
     }
 }
