@@ -5,9 +5,13 @@ import Foundation
 /// catch-up"). At most `depth` batches wait; the first failure stops the runner, and the replaying
 /// thread learns of it at its next ``submit(_:)`` or at ``finish()``.
 final class ReplayBatchRunner<Batch>: @unchecked Sendable {
-    // Unchecked: `run` (and the writer it captures) is only ever called on the runner's thread,
-    // one batch at a time; every other member is read and written under `condition`'s lock.
-    private let run: (Batch) throws -> Void
+    // Unchecked: `run` (and the writer it captures) is only ever called and let go on the
+    // runner's thread, one batch at a time; every other member is read and written under
+    // `condition`'s lock.
+    /// Let go before the thread says it stopped: what it captured (the rebuilt file's writer) is
+    /// then closed by the replaying thread, before the replay returns — not by this thread after
+    /// it, when a caller may already be opening the file.
+    private var run: ((Batch) throws -> Void)?
     private let depth: Int
     private let condition = NSCondition()
     private var waiting: [Batch] = []
@@ -57,7 +61,7 @@ final class ReplayBatchRunner<Batch>: @unchecked Sendable {
     }
 
     private func serve() {
-        while let batch = next() {
+        while let batch = next(), let run {
             do {
                 try run(batch)
             } catch {
@@ -68,6 +72,7 @@ final class ReplayBatchRunner<Batch>: @unchecked Sendable {
                 break
             }
         }
+        run = nil
         condition.lock()
         stopped = true
         condition.broadcast()
