@@ -195,7 +195,7 @@ final class ClientSocketThread {
     private func deliver(_ frames: [[UInt8]]) {
         // Only the shape and the header are read here (the request id routes the reply); the
         // caller's task parses the body.
-        guard frames.first?.isEmpty == true, let message = try? ReceivedMessage(frames: Array(frames.dropFirst())),
+        guard frames.first?.isEmpty == true, let message = try? ReceivedMessage(frames: frames.dropFirst()),
             let id = message.requestID, let entry = waiting[id]
         else { return }  // a late reply to a request already answered or abandoned
         switch message.kind {
@@ -227,9 +227,11 @@ final class ClientSocketThread {
     private func finish(_ id: String, _ entry: Waiting, _ outcome: Result<ReceivedMessage, WireError>) {
         waiting.removeValue(forKey: id)
         resentAs.removeValue(forKey: entry.request.callerID)
-        let collected = partialReplies.removeValue(forKey: id) ?? []
+        var collected = partialReplies.removeValue(forKey: id) ?? []
         switch outcome {
-        case .success(let final): entry.request.continuation.resume(returning: collected + [final])
+        case .success(let final):
+            collected.append(final)
+            entry.request.continuation.resume(returning: collected)
         case .failure(let error): entry.request.continuation.resume(throwing: error)
         }
     }

@@ -236,7 +236,7 @@ public final class SluiceConnection {
         while true {
             if let frames = try dealer.receive(dontWait: true) {
                 if frames.first?.isEmpty == true,
-                    let message = try? ReceivedMessage(frames: Array(frames.dropFirst())), let id = message.requestID
+                    let message = try? ReceivedMessage(frames: frames.dropFirst()), let id = message.requestID
                 {
                     return (id, message)
                 }

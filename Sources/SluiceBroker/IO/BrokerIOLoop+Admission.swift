@@ -31,7 +31,7 @@ extension BrokerIOLoop {
         }
         let message: WireMessage
         do {
-            message = try WireMessage(frames: Array(sluiceFrames), limits: configuration.limits)
+            message = try WireMessage(frames: sluiceFrames, limits: configuration.limits)
         } catch {
             counters.malformed += 1
             // The header may still name the request: echo it, so a DEALER client can match the ERROR.

@@ -42,6 +42,11 @@ public struct WireMessage: Sendable, Equatable {
 
     /// Decodes the frames that follow the empty delimiter, checking the shape and the limits.
     public init(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        self = try ReceivedMessage(frames: frames[...], limits: limits).decoded()
+    }
+
+    /// The same, on the frames after the envelope of a message as received, without copying them.
+    public init(frames: ArraySlice<[UInt8]>, limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
         self = try ReceivedMessage(frames: frames, limits: limits).decoded()
     }
 }
@@ -62,6 +67,13 @@ public struct ReceivedMessage: Sendable {
     /// Checks the frames that follow the empty delimiter (their number, the protocol tag, the
     /// kind, the sizes against `limits`) and decodes the header.
     public init(frames: [[UInt8]], limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        try self.init(frames: frames[...], limits: limits)
+    }
+
+    /// Like ``init(frames:limits:)`` on the frames after the delimiter of a message as received
+    /// (`frames.dropFirst()`), without copying them into a new array.
+    public init(frames: ArraySlice<[UInt8]>, limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
+        let first = frames.startIndex
         guard frames.count == 4 else {
             throw WireError(
                 .invalidMessage,
@@ -69,26 +81,26 @@ public struct ReceivedMessage: Sendable {
                 details: ["frames": .int(Int64(frames.count))]
             )
         }
-        guard frames[0] == WireMessage.protocolTag else {
+        guard frames[first + 0] == WireMessage.protocolTag else {
             throw WireError(
                 .invalidMessage,
                 "unknown protocol tag; this broker speaks SLU1",
                 details: ["expected": "SLU1"]
             )
         }
-        guard frames[1].count <= 32, let kindText = UTF8Text.string(frames[1]), !kindText.isEmpty
+        guard frames[first + 1].count <= 32, let kindText = UTF8Text.string(frames[first + 1]), !kindText.isEmpty
         else {
             throw WireError(.invalidMessage, "message kind must be a short UTF-8 string")
         }
-        guard frames[2].count <= limits.maxHeaderBytes else {
-            throw WireError.tooLarge(part: "header", size: frames[2].count, limit: limits.maxHeaderBytes)
+        guard frames[first + 2].count <= limits.maxHeaderBytes else {
+            throw WireError.tooLarge(part: "header", size: frames[first + 2].count, limit: limits.maxHeaderBytes)
         }
-        guard frames[3].count <= limits.maxBodyBytes else {
-            throw WireError.tooLarge(part: "body", size: frames[3].count, limit: limits.maxBodyBytes)
+        guard frames[first + 3].count <= limits.maxBodyBytes else {
+            throw WireError.tooLarge(part: "body", size: frames[first + 3].count, limit: limits.maxBodyBytes)
         }
         let header: JSONValue
         do {
-            header = try JSONValue(parsing: frames[2])
+            header = try JSONValue(parsing: frames[first + 2])
         } catch {
             throw WireError(.invalidMessage, "header: \(error)", details: ["frame": "header"])
         }
@@ -97,7 +109,7 @@ public struct ReceivedMessage: Sendable {
         }
         kind = MessageKind(rawValue: kindText)
         self.header = headerMembers
-        bodyFrame = frames[3]
+        bodyFrame = frames[first + 3]
     }
 
     /// The whole message, its body parsed (an empty frame is the empty object).
