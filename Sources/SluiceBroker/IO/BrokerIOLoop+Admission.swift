@@ -139,10 +139,10 @@ extension BrokerIOLoop {
     /// the operator's alone.
     func capabilityDenial(actor: String, contract: Contract) -> WireError? {
         if actor == TokenStore.operatorName { return nil }
-        let details: [String: JSONValue] = [
-            "contract": .string(contract.id.description),
-            "capability": contract.capability.map(JSONValue.string) ?? .null,
-        ]
+        // Built only for a refusal (this runs for every command).
+        var details: [String: JSONValue] {
+            ["contract": .string(contract.id.description), "capability": contract.capability.map(JSONValue.string) ?? .null]
+        }
         guard let capability = contract.capability else {
             return WireError(
                 .capabilityDenied, "\(contract.id) declares no capability: only the operator may run it",
