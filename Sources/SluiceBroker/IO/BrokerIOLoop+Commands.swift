@@ -7,7 +7,7 @@ import SluiceZMQ
 extension BrokerIOLoop {
     func admitCommand(_ message: WireMessage, target: ReplyTarget, size: Int) {
         let receivedAt = Clock.monotonicNanoseconds()
-        let request: CommandRequest
+        var request: CommandRequest
         do {
             request = try CommandRequest(message, limits: configuration.limits)
         } catch {
@@ -26,7 +26,9 @@ extension BrokerIOLoop {
             return
         }
         if let limit = contract.maxPayloadBytes {
-            let size = request.canonicalPayloadBytes().count
+            // Encoded once: kept for the payload hash and the log.
+            request.canonicalPayload = request.canonicalPayloadBytes()
+            let size = request.canonicalPayload?.count ?? 0
             if size > limit {
                 reject(
                     target,

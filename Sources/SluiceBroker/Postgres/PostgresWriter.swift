@@ -271,8 +271,8 @@ final class PostgresWriter: BrokerWorker {
                     plans.append((command, .failed(expired), [], "", []))
                     continue
                 }
-                let payloadBytes = command.request.canonicalPayloadBytes()
-                let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
+                let payloadBytes = command.canonicalPayload
+                let payloadHash = command.payloadHash
                 let ledgerKey = Self.ledgerKey(command.actor, command.request.idempotencyKey)
                 if let entry = known[ledgerKey], (entry.expiresMs ?? .max) > command.admittedMs {
                     plans.append((command, entry.answer(toPayloadHash: payloadHash, db: database), [], "", []))
@@ -404,8 +404,8 @@ final class PostgresWriter: BrokerWorker {
         if let expired = command.deadlineError() {
             return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
-        let payloadBytes = command.request.canonicalPayloadBytes()
-        let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
+        let payloadBytes = command.canonicalPayload
+        let payloadHash = command.payloadHash
         if let entry = known[Self.ledgerKey(command.actor, command.request.idempotencyKey)],
             (entry.expiresMs ?? .max) > command.admittedMs
         {

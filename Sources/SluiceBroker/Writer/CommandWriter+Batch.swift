@@ -75,8 +75,8 @@ extension CommandWriter {
         if let expired = command.deadlineError() {
             return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
-        let payloadBytes = command.request.canonicalPayloadBytes()
-        let payloadHash = command.payloadHash(canonicalPayload: payloadBytes)
+        let payloadBytes = command.canonicalPayload
+        let payloadHash = command.payloadHash
         // A replayed log holds only commands that ran: none of them was a duplicate or a mismatch
         // when it was admitted, so a replay skips the lookup.
         if publishes,
