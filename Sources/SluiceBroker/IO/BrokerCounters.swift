@@ -40,6 +40,8 @@ struct ActorCounters {
     /// Admission to answer, for commands that reached a writer.
     var latencyMsSum: Double = 0
     var latencyCount: Int64 = 0
+    /// Admitted, unanswered commands (for `max_in_flight`); not part of the statistics.
+    var commandsInFlight = 0
 
     var json: JSONValue {
         [

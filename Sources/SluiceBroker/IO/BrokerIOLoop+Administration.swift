@@ -97,7 +97,7 @@ extension BrokerIOLoop {
             reject(target, denial, kind: .compact)
             return
         }
-        guard let database = message.body["db"]?.stringValue, let inbox = writerInboxes[database] else {
+        guard let database = message.body["db"]?.stringValue, let inbox = lanes[database]?.inbox else {
             reject(
                 target,
                 WireError(
@@ -151,13 +151,13 @@ extension BrokerIOLoop {
 
     func statistics() -> JSONValue {
         var body = counters.json.objectValue ?? [:]
-        body["queued"] = .object(queuedPerDatabase.mapValues { .int(Int64($0)) })
+        body["queued"] = .object(lanes.mapValues { .int(Int64($0.queued)) })
         body["in_flight_keys"] = .int(Int64(inFlight.count))
         body["queries"] = queryStatistics
         body["actors"] = .object(actorCounters.mapValues(\.json))
         body["cached_results"] = .int(Int64(queryCache.count))
         body["cached_result_bytes"] = .int(Int64(queryCacheBytes))
-        body["queued_bytes"] = .object(queuedBytesPerDatabase.mapValues { .int(Int64($0)) })
+        body["queued_bytes"] = .object(lanes.mapValues { .int(Int64($0.queuedBytes)) })
         if !registry.projections.isEmpty {
             body["projections"] = projectionStatistics
             body["parked_queries"] = .int(Int64(parkedQueries.count))

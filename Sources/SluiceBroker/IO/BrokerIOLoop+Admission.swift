@@ -138,6 +138,11 @@ extension BrokerIOLoop {
     /// capability; a plugin holds those its manifest declares; a contract without a capability is
     /// the operator's alone.
     func capabilityDenial(actor: String, contract: Contract) -> WireError? {
+        capabilityDenial(actor: actor, plugin: registry.plugins[actor], contract: contract)
+    }
+
+    /// The same, with the actor's plugin (nil: not installed) already looked up.
+    func capabilityDenial(actor: String, plugin: PluginManifest?, contract: Contract) -> WireError? {
         if actor == TokenStore.operatorName { return nil }
         // Built only for a refusal (this runs for every command).
         var details: [String: JSONValue] {
@@ -148,7 +153,7 @@ extension BrokerIOLoop {
                 .capabilityDenied, "\(contract.id) declares no capability: only the operator may run it",
                 details: details)
         }
-        guard let plugin = registry.plugins[actor] else {
+        guard let plugin else {
             return WireError(.capabilityDenied, "'\(actor)' is not an installed plugin", details: details)
         }
         guard plugin.capabilities.contains(capability) else {
@@ -161,9 +166,9 @@ extension BrokerIOLoop {
     }
 
     /// Applies the actor's manifest limits: commands in flight, and a token bucket for the rate.
-    func admitUnderLimits(actor: String, now: UInt64) -> WireError? {
-        guard let limits = registry.plugins[actor]?.limits else { return nil }
-        if let maximum = limits.maxInFlight, inFlightPerActor[actor, default: 0] >= maximum {
+    func admitUnderLimits(actor: String, limits: PluginManifest.Limits?, now: UInt64) -> WireError? {
+        guard let limits else { return nil }
+        if let maximum = limits.maxInFlight, (actorCounters[actor]?.commandsInFlight ?? 0) >= maximum {
             return WireError(
                 .rateLimited, "plugin \(actor) has \(maximum) commands in flight, its max_in_flight", retryAfterMs: 10,
                 details: ["limit": "max_in_flight", "value": .int(Int64(maximum))]

@@ -41,7 +41,9 @@ extension BrokerIOLoop {
                 return
             }
         }
-        if let denial = capabilityDenial(actor: target.actor, contract: contract) {
+        // The sender's plugin, looked up once for its capabilities, limits and timeout.
+        let plugin = registry.plugins[target.actor]
+        if let denial = capabilityDenial(actor: target.actor, plugin: plugin, contract: contract) {
             reject(target, denial, kind: .command, request: request, database: contract.database)
             return
         }
@@ -75,11 +77,12 @@ extension BrokerIOLoop {
             pendingCommands[token] = pending
             return
         }
-        let queued = queuedPerDatabase[contract.database, default: 0]
-        let queuedBytes = queuedBytesPerDatabase[contract.database, default: 0]
+        let lane = lane(contract.database)
+        let queued = lane.queued
+        let queuedBytes = lane.queuedBytes
         guard queued < configuration.maxQueuedCommandsPerDatabase,
             queued == 0 || queuedBytes + size <= configuration.maxQueuedBytesPerDatabase,
-            writerInboxes[contract.database] != nil
+            lane.inbox != nil
         else {
             reject(
                 target,
@@ -92,12 +95,12 @@ extension BrokerIOLoop {
         }
         let token = nextToken
         nextToken += 1
-        if let limited = admitUnderLimits(actor: actor, now: receivedAt) {
+        if let limited = admitUnderLimits(actor: actor, limits: plugin?.limits, now: receivedAt) {
             reject(target, limited, kind: .command, request: request, database: contract.database)
             return
         }
         // Commands without a deadline of their own get the contract's timeout, else the plugin's.
-        let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? registry.plugins[actor]?.limits.timeoutMs
+        let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? plugin?.limits.timeoutMs
         let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
         let now = Clock.now(reusing: &lastAdmission)
         let command = AdmittedCommand(
@@ -106,27 +109,41 @@ extension BrokerIOLoop {
             deadline: deadline
         )
         // Handed to the writer with the others admitted in this pass (`flushHandoffs`).
-        handoffs[contract.database, default: []].append(command)
+        if lane.handoffs.isEmpty { lanesWithHandoffs.append(lane) }
+        lane.handoffs.append(command)
         counters.admitted += 1
-        actorCounters[actor, default: ActorCounters()].commands += 1
-        inFlightPerActor[actor, default: 0] += 1
+        BrokerIOLoop.admitted(&actorCounters[actor, default: ActorCounters()])
         inFlight[key] = token
         pendingCommands[token] = PendingCommand(
             primary: target, key: key, receivedAt: receivedAt, contract: request.contract, payload: request.payload,
             database: contract.database, bytes: size
         )
-        queuedPerDatabase[contract.database] = queued + 1
-        queuedBytesPerDatabase[contract.database] = queuedBytes + size
+        lane.queued = queued + 1
+        lane.queuedBytes = queuedBytes + size
     }
 
     /// Sends each writer the outcomes it made that have been answered and have not gone home with
     /// commands (``flushHandoffs()``): at a heartbeat, or once a writer's pile reaches
     /// ``maximumHeldOutcomes``.
-    func releaseAnsweredOutcomes(of databases: some Sequence<String>) {
-        for database in databases {
-            guard let outcomes = answeredOutcomes.removeValue(forKey: database) else { continue }
-            try? writerInboxes[database]?.sendObject(WriterMessage.release(outcomes))
-        }
+    func releaseAnsweredOutcomes(of lane: DatabaseLane) {
+        guard !lane.answeredOutcomes.isEmpty else { return }
+        let outcomes = lane.answeredOutcomes
+        lane.answeredOutcomes = []
+        // (Without a writer, they are freed here.)
+        try? lane.inbox?.sendObject(WriterMessage.release(outcomes))
+    }
+
+    /// The lane of `database`, made the first time it is asked for.
+    func lane(_ database: String) -> DatabaseLane {
+        if let lane = lanes[database] { return lane }
+        let lane = DatabaseLane(name: database)
+        lanes[database] = lane
+        return lane
+    }
+
+    private static func admitted(_ counters: inout ActorCounters) {
+        counters.commands += 1
+        counters.commandsInFlight += 1
     }
 
     /// Answered outcomes held for their writer beyond this many go home on their own.
@@ -136,13 +153,17 @@ extension BrokerIOLoop {
     /// one wake-up and one hand-over per batch instead of per command. A writer that cannot take
     /// them (it stopped) fails them like an uncommitted batch.
     func flushHandoffs() {
-        guard !handoffs.isEmpty else { return }
-        for (database, commands) in handoffs {
+        guard !lanesWithHandoffs.isEmpty else { return }
+        for lane in lanesWithHandoffs {
+            let commands = lane.handoffs
+            let release = lane.answeredOutcomes
+            lane.handoffs = []
+            lane.answeredOutcomes = []
             do {
                 // (Admission checked that the database has a writer.)
-                try writerInboxes[database]?.sendObject(
-                    WriterMessage.commands(commands, release: answeredOutcomes.removeValue(forKey: database) ?? []))
+                try lane.inbox?.sendObject(WriterMessage.commands(commands, release: release))
             } catch {
+                let database = lane.name
                 logger.error("could not hand commands to their writer", metadata: ["db": "\(database)", "error": "\(error)"])
                 let failure = WireError(.internal, "the writer for \(database) is unavailable")
                 answer(
@@ -151,6 +172,6 @@ extension BrokerIOLoop {
                     })
             }
         }
-        handoffs.removeAll(keepingCapacity: true)
+        lanesWithHandoffs.removeAll(keepingCapacity: true)
     }
 }

@@ -101,7 +101,7 @@ extension BrokerIOLoop {
         }
         for (target, names) in byTarget {
             do {
-                try writerInboxes[target]?.sendObject(WriterMessage.refreshProjections(names))
+                try lanes[target]?.inbox?.sendObject(WriterMessage.refreshProjections(names))
             } catch {
                 logger.error("could not ask for a projection refresh", metadata: ["db": "\(target)", "error": "\(error)"])
             }

@@ -58,8 +58,8 @@ extension BrokerIOLoop {
             target: target, action: action?.stringValue, plugin: plugin?.stringValue,
             purge: purge?.boolValue == true, waiting: workersRunning.union(helpersRunning.subtracting(["rejection-auditor"])))
         // A worker that cannot be told (its thread gone) is not waited for.
-        for (database, inbox) in writerInboxes where (try? inbox.sendObject(WriterMessage.drainAndStop)) == nil {
-            reloading?.waiting.remove(database)
+        for lane in lanes.values where lane.inbox != nil && (try? lane.inbox?.sendObject(WriterMessage.drainAndStop)) == nil {
+            reloading?.waiting.remove(lane.name)
         }
         for (index, socket) in queryReaders.enumerated() where (try? socket.sendObject(QueryReader.Message.stop)) == nil {
             reloading?.waiting.remove("query-reader-\(index)")

@@ -64,17 +64,12 @@ final class BrokerIOLoop {
     var pendingReads: [UInt64: ReplyTarget] = [:]
     /// For the read audit: what each pending `STATUS` and `SYNC` asked, by the same token.
     var pendingReadAudits: [UInt64: PendingReadAudit] = [:]
-    var queuedPerDatabase: [String: Int] = [:]
-    var queuedBytesPerDatabase: [String: Int] = [:]
-    /// Outcomes answered and not yet back at the writer that made them (which frees them), per
-    /// database: they go with its next commands (``flushHandoffs()``), at the latest at the next
-    /// heartbeat. Saves the writer a wake-up per batch when it is otherwise idle.
-    var answeredOutcomes: [String: [CommandOutcome]] = [:]
-    /// Commands admitted in the current pass over the request socket, per database, not yet
-    /// handed to their writer.
-    var handoffs: [String: [AdmittedCommand]] = [:]
-    /// Admitted, unanswered commands per actor (for `max_in_flight`).
-    var inFlightPerActor: [String: Int] = [:]
+    /// Per database: its writer's inbox, queue counts, commands not yet handed over and outcomes
+    /// not yet sent back. A database keeps its lane across reloads (its counts drain to zero
+    /// once it is no longer served).
+    var lanes: [String: DatabaseLane] = [:]
+    /// The lanes with commands admitted in the current pass, each once.
+    var lanesWithHandoffs: [DatabaseLane] = []
     // The read path (BrokerIOLoop+Queries.swift).
     var queryReaders: [ZMQSocket] = []
     var idleReaders: [Int] = []
@@ -152,7 +147,6 @@ final class BrokerIOLoop {
     /// One XPUB per in-process identity (`inproc://sluice/<id>/events`): the socket names the
     /// subscriber, as the ROUTERs do for requests.
     var inprocPublishers: [(socket: ZMQSocket, actor: String)] = []
-    var writerInboxes: [String: ZMQSocket] = [:]
     var auditorInbox: ZMQSocket!
     var readerInbox: ZMQSocket!
     var context: ZMQContext!
@@ -299,7 +293,7 @@ final class BrokerIOLoop {
     func connectWorkers() throws(ZMQError) {
         for database in registry.databases {
             // An admitted command must reach its writer: no linger limit.
-            writerInboxes[database] = try context.handoverSocket(to: CommandWriter.inboxEndpoint(database), linger: -1)
+            lane(database).inbox = try context.handoverSocket(to: CommandWriter.inboxEndpoint(database), linger: -1)
         }
         for index in 0..<queryReaderCount {
             queryReaders.append(try context.handoverSocket(to: QueryReader.inboxEndpoint(index), linger: 0))
@@ -312,8 +306,10 @@ final class BrokerIOLoop {
 
     /// Closes the hand-over sockets of ``connectWorkers()`` (their workers have stopped).
     func disconnectWorkers() {
-        for socket in writerInboxes.values { socket.close() }
-        writerInboxes.removeAll()
+        for lane in lanes.values {
+            lane.inbox?.close()
+            lane.inbox = nil
+        }
         for socket in queryReaders { socket.close() }
         queryReaders.removeAll()
         idleReaders.removeAll()
@@ -383,7 +379,7 @@ final class BrokerIOLoop {
                     draining = true
                     if idleExpired { logger.info("idle: no client and nothing pending; stopping") }
                     logger.info("draining: new requests get 'overloaded'; committing what is queued")
-                    for inbox in writerInboxes.values {
+                    for inbox in lanes.values.compactMap(\.inbox) {
                         try inbox.sendObject(WriterMessage.drainAndStop)
                     }
                     refuseQueuedQueries()
@@ -408,9 +404,10 @@ final class BrokerIOLoop {
                         answer(outcomes)
                         // Back to the writer to be freed there, with its next commands (after a
                         // stop its inbox is gone: then they are freed here).
-                        answeredOutcomes[database, default: []] += outcomes
-                        if answeredOutcomes[database]!.count >= BrokerIOLoop.maximumHeldOutcomes {
-                            releaseAnsweredOutcomes(of: [database])
+                        let lane = lane(database)
+                        lane.answeredOutcomes += outcomes
+                        if lane.answeredOutcomes.count >= BrokerIOLoop.maximumHeldOutcomes {
+                            releaseAnsweredOutcomes(of: lane)
                         }
                     case .status(let token, let status): answerStatus(token: token, status)
                     case .rejectionsStored(let handled, let events):
@@ -547,11 +544,8 @@ final class BrokerIOLoop {
     private func publishMetrics() {
         guard let metrics else { return }
         var databases: [String: (lastSeq: Int64, queued: Int, queuedBytes: Int)] = [:]
-        for database in writerInboxes.keys {
-            databases[database] = (
-                streams[database]?.seq ?? 0, queuedPerDatabase[database, default: 0],
-                queuedBytesPerDatabase[database, default: 0]
-            )
+        for lane in lanes.values where lane.inbox != nil {
+            databases[lane.name] = (streams[lane.name]?.seq ?? 0, lane.queued, lane.queuedBytes)
         }
         metrics.publish(
             BrokerMetrics.Snapshot(
@@ -561,7 +555,7 @@ final class BrokerIOLoop {
     }
 
     private func publishHeartbeat() {
-        releaseAnsweredOutcomes(of: Array(answeredOutcomes.keys))
+        for lane in lanes.values { releaseAnsweredOutcomes(of: lane) }
         publishMetrics()
         if !rateLimitedSinceAudit.isEmpty { auditRateLimited() }
         auditRefusedHandshakes()
@@ -595,7 +589,6 @@ final class BrokerIOLoop {
         for outcome in outcomes {
             guard let pending = pendingCommands.removeValue(forKey: outcome.token) else { continue }
             inFlight.removeValue(forKey: pending.key)
-            inFlightPerActor[pending.key.actor, default: 1] -= 1
             let failed = if case .failed = outcome.result { true } else { false }
             BrokerIOLoop.count(
                 &actorCounters[pending.key.actor, default: ActorCounters()],
@@ -638,8 +631,9 @@ final class BrokerIOLoop {
         }
         if let newest { advanceStream(newest.stream, to: newest.position) }
         for (database, count) in answered {
-            queuedPerDatabase[database, default: count.commands] -= count.commands
-            queuedBytesPerDatabase[database, default: count.bytes] -= count.bytes
+            let lane = lane(database)
+            lane.queued -= count.commands
+            lane.queuedBytes -= count.bytes
         }
         for (database, change) in changed {
             invalidateCache(database: database, tables: change.tables, everything: change.everything)
@@ -663,8 +657,9 @@ final class BrokerIOLoop {
             database: pending.database, topic: pending.topic, status: status)
     }
 
-    /// One answered command in its actor's counters (modified in place: one lookup).
+    /// One answered command in its actor's counters, no longer in flight (modified in place: one lookup).
     private static func count(_ counters: inout ActorCounters, latencyMs: Double, failed: Bool) {
+        counters.commandsInFlight -= 1
         counters.latencyMsSum += latencyMs
         counters.latencyCount += 1
         if failed { counters.failed += 1 }
