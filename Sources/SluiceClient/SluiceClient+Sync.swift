@@ -184,10 +184,11 @@ struct ReceivedSyncPage: Sendable {
 
     /// The event a `REPLAY` carries.
     static func event(_ received: ReceivedMessage) throws -> Event {
-        let reply = try received.decoded()
-        guard reply.kind == .replay, let topic = reply.body["topic"]?.stringValue,
-            let stream = reply.body["stream"]?.stringValue, let seq = reply.body["seq"]?.intValue,
-            let epoch = reply.body["epoch"]?.stringValue, let body = reply.body["event"]
+        // The body alone: the header was read when the reply arrived.
+        guard received.kind == .replay, let envelope = try? JSONValue(parsing: received.bodyFrame),
+            let topic = envelope["topic"]?.stringValue, let stream = envelope["stream"]?.stringValue,
+            let seq = envelope["seq"]?.intValue, let epoch = envelope["epoch"]?.stringValue,
+            let body = envelope["event"]
         else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
         return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
     }

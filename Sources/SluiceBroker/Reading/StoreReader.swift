@@ -141,14 +141,9 @@ final class StoreReader: BrokerWorker {
             // Every REPLAY of the page shares one kind frame and one header frame.
             let kind = Array(MessageKind.replay.rawValue.utf8)
             let header = WireMessage.replyHeader(requestID: page.requestID)
+            let envelope = ReplayEnvelope(epoch: epoch, stream: page.stream, topic: request.topic)
             var messages = events.map { seq, body in
-                var replay = CanonicalObjectWriter(capacity: body.count + 128)
-                replay.string("epoch", epoch)
-                replay.raw("event", body)
-                replay.int("seq", seq)
-                replay.string("stream", page.stream)
-                replay.string("topic", request.topic)
-                return [WireMessage.protocolTag, kind, header, replay.finish()]
+                [WireMessage.protocolTag, kind, header, envelope.body(seq: seq, event: body)]
             }
             let end = SyncEnd(
                 topic: request.topic, stream: page.stream, epoch: epoch,
