@@ -19,7 +19,9 @@ import Testing
         // Holding the database's write lock keeps the writer from committing: what is admitted
         // stays in flight until the lock goes.
         #expect(FileManager.default.fileExists(atPath: file.path))
-        let holder = try DatabaseQueue(path: file.path)
+        var waitsForTheLock = Configuration()
+        waitsForTheLock.busyMode = .timeout(60)  // the broker's writer may hold it a moment (a checkpoint)
+        let holder = try DatabaseQueue(path: file.path, configuration: waitsForTheLock)
         let release = DispatchSemaphore(value: 0)
         let released = DispatchSemaphore(value: 0)
         defer { release.signal() }  // (a failing test must not leave the lock held)
