@@ -313,7 +313,8 @@ public final class Broker: Sendable {
                     server: configuration.postgres, dataDirectory: configuration.dataDirectory,
                     databases: registry.postgresDatabases, logger: logger),
                 registry: registry, auditKey: opened.auditKey,
-                auditDatabase: auditDatabase, auditEpoch: auditEpoch, logger: logger)
+                auditDatabase: auditDatabase, auditEpoch: auditEpoch, maxPageBytes: configuration.maxSyncPageBytes,
+                logger: logger)
         }
     }
 

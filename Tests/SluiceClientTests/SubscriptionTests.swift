@@ -117,6 +117,42 @@ import Testing
         await #expect(throws: WireError.self) { try await client.sync(topic: "inval.nowhere", fromSeq: 1) }
     }
 
+    /// A page also ends once its events' bodies reach `maxSyncPageBytes` (one event at least),
+    /// well before its `limit`; paging on from `last_seq + 1` and a subscription's catch-up
+    /// (whose guess of where the next page starts then misses) still get every event once.
+    @Test func aSyncPageEndsAtItsByteBudget() async throws {
+        let broker = try RunningBroker { $0.maxSyncPageBytes = 1_000 }
+        let client = try broker.client()
+        defer { client.close() }
+        try await load(client, 0..<40)
+        var from: Int64 = 1
+        var seqs: [Int64] = []
+        var pages = 0
+        while true {
+            let (events, end) = try await client.sync(topic: "audit.tasks", fromSeq: from, limit: 1_000)
+            #expect(!events.isEmpty || end.complete)
+            // Every event but the last fits under the budget.
+            let bytes = events.dropLast().map { $0.body.canonicalBytes().count }.reduce(0, +)
+            #expect(bytes < 1_000)
+            seqs += events.map(\.seq)
+            pages += 1
+            if end.complete { break }
+            #expect(end.lastSeq == events.last?.seq)
+            from = end.lastSeq + 1
+        }
+        #expect(seqs == Array(1...40))
+        #expect(pages >= 8, "40 audit events of a few hundred bytes each, pages of at most 1,000 bytes")
+        let one = try await client.sync(topic: "audit.tasks", fromSeq: 40, limit: 1_000)
+        #expect(one.events.map(\.seq) == [40] && one.end.complete, "a single event over the budget still goes")
+
+        var delivered: [Int64] = []
+        for try await event in client.subscribe(topic: "audit.tasks") {
+            delivered.append(event.seq)
+            if delivered.count == 40 { break }
+        }
+        #expect(delivered == Array(1...40))
+    }
+
     /// Catching up, a subscription asks for the next two pages while it delivers the current one
     /// (the broker reads them meanwhile), and every event still arrives once, in order, with no
     /// page asked for twice and none past the head.

@@ -30,6 +30,11 @@ public struct BrokerConfiguration: Sendable {
     /// Bytes of admitted, unanswered commands (their request frames) per database, beyond which
     /// new ones get `overloaded`: what a flood of large commands may hold in memory. Default 64 MiB.
     public var maxQueuedBytesPerDatabase = 64 << 20
+    /// Bytes of event bodies in one `SYNC` page: the page ends after the event that reaches it
+    /// (one event at least), before its `limit`; the client asks on from `last_seq + 1`. Bounds
+    /// what a page holds in the broker and in the client whatever its events' sizes. Default 4 MiB.
+    public var maxSyncPageBytes = BrokerConfiguration.defaultMaxSyncPageBytes
+    public static let defaultMaxSyncPageBytes = 4 << 20
     /// Refusals handed to the rejection auditor and not yet stored, past which further ones are
     /// counted per (identity, code) and recorded in aggregate when it catches up. Default 10,000
     /// records (each under ~1 KiB).

@@ -84,18 +84,20 @@ struct LoggedCommandEvents {
         !invalidation && (status == "failed" || policy.level == .request || policy.level == .requestResponse)
     }
 
-    /// Steps `rows` (a statement selecting ``CommandLog/Row/columns(hasContext:)``) to its end and
-    /// returns each row's event body on `audit.<db>` or, with `invalidation`, `inval.<db>` — as
-    /// published live: each contract's (and its plugin's) audit policy applied.
+    /// Steps `rows` (a statement selecting ``CommandLog/Row/columns(hasContext:)``) to its end —
+    /// or until the bodies reach `maxBytes` (one at least) — and returns each row's event body on
+    /// `audit.<db>` or, with `invalidation`, `inval.<db>` — as published live: each contract's
+    /// (and its plugin's) audit policy applied.
     static func bodies(
         of rows: Statement, in db: Database, database: DatabaseFile, registry: ContractRegistry, key: [UInt8],
-        invalidation: Bool
+        invalidation: Bool, maxBytes: Int = .max
     ) throws -> [(seq: Int64, body: [UInt8])] {
         var events: [(seq: Int64, body: [UInt8])] = []
+        var bytes = 0
         // Neighbouring rows are mostly the same contract from the same actor: its policy is
         // looked up again only when either changes.
         var last: (contract: String, actor: String, policy: AuditPolicy)?
-        try rows.forEachRowDirect(in: db) { statement in
+        try rows.readRowsDirect(in: db) { statement in
             var row = CommandLog.Row(eventColumnsOf: statement)
             let policy: AuditPolicy
             if let last, last.contract == row.contract, last.actor == row.actor {
@@ -110,7 +112,10 @@ struct LoggedCommandEvents {
             let logged = try LoggedCommandEvents(
                 logRow: row, database: database.name, epoch: database.epoch, policy: policy, key: key,
                 invalidation: invalidation)
-            events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
+            let body = invalidation ? logged.invalidationBody : logged.auditBody
+            events.append((logged.seq, body))
+            bytes += body.count
+            return bytes < maxBytes
         }
         return events
     }

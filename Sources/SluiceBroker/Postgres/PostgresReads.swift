@@ -206,7 +206,7 @@ extension StoreReader {
                     invalidation: invalidation)
                 events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
             }
-            return (epoch, head, events)
+            return (epoch, head, StoreReader.cut(events, at: maxPageBytes))
         }
     }
 }

@@ -41,12 +41,16 @@ final class StoreReader: BrokerWorker {
     let auditKey: [UInt8]
     let audit: DatabaseQueue?
     let auditEpoch: String
+    /// Bytes of event bodies per `SYNC` page (``BrokerConfiguration/maxSyncPageBytes``).
+    let maxPageBytes: Int
     let logger: Logger
 
     init(
         databases: [String: DatabaseFile], postgres: PostgresReads? = nil, registry: ContractRegistry,
-        auditKey: [UInt8], auditDatabase: URL, auditEpoch: String, logger: Logger
+        auditKey: [UInt8], auditDatabase: URL, auditEpoch: String,
+        maxPageBytes: Int = BrokerConfiguration.defaultMaxSyncPageBytes, logger: Logger
     ) {
+        self.maxPageBytes = maxPageBytes
         self.databases = databases
         self.postgres = postgres
         self.registry = registry
@@ -124,7 +128,18 @@ final class StoreReader: BrokerWorker {
         return .success(found.first ?? .unknown)
     }
 
-    /// One page of stored events as reply frames: up to `limit` `REPLAY`s, then a `SYNC_END`.
+    /// The first events of a page whose bodies reach `maxBytes` (one at least).
+    static func cut(_ events: [(seq: Int64, body: [UInt8])], at maxBytes: Int) -> [(seq: Int64, body: [UInt8])] {
+        var bytes = 0
+        for (index, event) in events.enumerated() {
+            bytes += event.body.count
+            if bytes >= maxBytes { return Array(events[...index]) }
+        }
+        return events
+    }
+
+    /// One page of stored events as reply frames: up to `limit` `REPLAY`s (fewer when their
+    /// bodies reach `maxPageBytes`), then a `SYNC_END`.
     func replay(_ page: SyncPage) -> [[[UInt8]]] {
         let request = page.request
         do {
@@ -184,7 +199,7 @@ final class StoreReader: BrokerWorker {
             rows.bind(Int64(request.limit), at: 2)
             let events = try LoggedCommandEvents.bodies(
                 of: rows, in: db, database: database, registry: registry, key: auditKey,
-                invalidation: request.topic == Topic.invalidation(database.name))
+                invalidation: request.topic == Topic.invalidation(database.name), maxBytes: maxPageBytes)
             return (database.epoch, head, events)
         }
     }
@@ -216,7 +231,7 @@ final class StoreReader: BrokerWorker {
                 db, sql: "SELECT seq, record FROM \(table) WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
                 arguments: StatementArguments(actor + [request.fromSeq, request.limit])
             )
-            return (auditEpoch, head, rows.map { row in (row[0], Array((row[1] as String).utf8)) })
+            return (auditEpoch, head, StoreReader.cut(rows.map { row in (row[0], Array((row[1] as String).utf8)) }, at: maxPageBytes))
         }
     }
 }

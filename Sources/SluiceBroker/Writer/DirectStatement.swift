@@ -64,10 +64,18 @@ extension Statement {
 
     /// Steps to the end, calling `read` with each row, then resets.
     func forEachRowDirect(in db: Database, _ read: (OpaquePointer) throws -> Void) throws {
+        try readRowsDirect(in: db) { statement in
+            try read(statement)
+            return true
+        }
+    }
+
+    /// Like ``forEachRowDirect(in:_:)``, stopping early once `read` returns false.
+    func readRowsDirect(in db: Database, _ read: (OpaquePointer) throws -> Bool) throws {
         defer { sqlite3_reset(sqliteStatement) }
         while true {
             switch sqlite3_step(sqliteStatement) {
-            case SQLITE_ROW: try read(sqliteStatement)
+            case SQLITE_ROW: if try !read(sqliteStatement) { return }
             case SQLITE_DONE: return
             case let code: throw failure(code, in: db)
             }
