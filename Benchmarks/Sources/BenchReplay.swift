@@ -71,7 +71,7 @@ struct BenchReplay: AsyncParsableCommand {
         client.close()
 
         // The same stream through a gap-free subscription (pages of the default 1,000), which asks
-        // for the next two pages while it parses and delivers the current one.
+        // for the next three pages while it parses and delivers the current one.
         let subscriber = try bench.client(events: true)
         let subscribeStarted = Date()
         var delivered = 0
@@ -139,7 +139,7 @@ struct BenchReplay: AsyncParsableCommand {
             "catch-up (SYNC pages of 5,000, one at a time)", received, syncSeconds, "SELECT of the same log rows", rows,
             readSeconds)
         line(
-            "catch-up (subscribe: pages of 1,000, two asked for ahead)", delivered, subscribeSeconds,
+            "catch-up (subscribe: pages of 1,000, three asked for ahead)", delivered, subscribeSeconds,
             "SELECT of the same log rows", rows, readSeconds)
     }
 }

@@ -77,9 +77,10 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         /// The next `SYNC` pages, asked for while the current one is delivered: at most
         /// ``pagesAskedAhead``, in seq order, each with the seq it was asked from.
         var askedAhead: [(fromSeq: Int64, page: Task<ReceivedSyncPage, any Error>)] = []
-        /// Two pages in flight keep the broker's reader busy while this client parses: with one,
-        /// the reader waits for each ask (`sluice-bench replay`, docs/benchmarks.md).
-        static let pagesAskedAhead = 2
+        /// Pages in flight keep the broker's reader busy while this client parses: with one, the
+        /// reader waited for each ask; three catch up ~1.2× as fast as two (`sluice-bench
+        /// replay`, docs/benchmarks.md), holding at most four pages.
+        static let pagesAskedAhead = 3
         /// How many SYNC pages this subscription asked for (the first catch-up included).
         public private(set) var syncs = 0
 
@@ -142,9 +143,9 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         }
 
         /// Asks for the pages after `end` now, so the broker reads them while this one is parsed
-        /// and delivered: the next from `end.lastSeq + 1`, the one after that from where the next
-        /// ends if it is full (seqs are consecutive in a database's log) — none past the head
-        /// `end` saw. A page asked for ahead is used only if it starts where the page before it
+        /// and delivered: the next from `end.lastSeq + 1`, each further one from where the one
+        /// before it ends if it is full (seqs are consecutive in a database's log) — none past
+        /// the head `end` saw. A page asked for ahead is used only if it starts where the page before it
         /// ended (``nextPage()``); a guess that missed costs one page read, never an event.
         private mutating func askAhead(after end: SyncEnd) {
             var from = end.lastSeq + 1

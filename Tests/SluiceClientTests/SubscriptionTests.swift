@@ -153,14 +153,14 @@ import Testing
         #expect(delivered == Array(1...40))
     }
 
-    /// Catching up, a subscription asks for the next two pages while it delivers the current one
+    /// Catching up, a subscription asks for the next three pages while it delivers the current one
     /// (the broker reads them meanwhile), and every event still arrives once, in order, with no
     /// page asked for twice and none past the head.
     @Test func catchUpAsksForTheNextPagesAhead() async throws {
         let broker = try RunningBroker()
         let writer = try broker.client()
         defer { writer.close() }
-        try await load(writer, 0..<2_500)  // three pages of the default 1,000
+        try await load(writer, 0..<4_500)  // five pages of the default 1,000
         let subscriber = try SluiceClient(
             configuration: ClientConfiguration(
                 endpoint: broker.commandEndpoint, eventEndpoint: broker.eventEndpoint,
@@ -171,17 +171,17 @@ import Testing
 
         var events = subscriber.subscribe(topic: "audit.tasks").makeAsyncIterator()
         #expect(try await events.next()?.seq == 1)
-        // The consumer holds the first event of page one; pages two and three are asked for anyway.
+        // The consumer holds the first event of page one; pages two to four are asked for anyway.
         let deadline = ContinuousClock.now + .seconds(30)
         var asked = try await syncRequests() - before
-        while asked < 3, ContinuousClock.now < deadline { asked = try await syncRequests() - before }
-        #expect(asked == 3)
+        while asked < 4, ContinuousClock.now < deadline { asked = try await syncRequests() - before }
+        #expect(asked == 4)
 
         var seqs: [Int64] = [1]
-        while seqs.count < 2_500, let event = try await events.next() { seqs.append(event.seq) }
-        #expect(seqs == Array(1...2_500))
-        #expect(events.syncs == 3)
-        #expect(try await syncRequests() - before == 3, "three pages, each asked for once")
+        while seqs.count < 4_500, let event = try await events.next() { seqs.append(event.seq) }
+        #expect(seqs == Array(1...4_500))
+        #expect(events.syncs == 5)
+        #expect(try await syncRequests() - before == 5, "five pages, each asked for once, none past the head")
     }
 }
 
