@@ -145,8 +145,9 @@ public struct GapFreeSubscription: AsyncSequence, Sendable {
         /// Asks for the pages after `end` now, so the broker reads them while this one is parsed
         /// and delivered: the next from `end.lastSeq + 1`, each further one from where the one
         /// before it ends if it is full (seqs are consecutive in a database's log) — none past
-        /// the head `end` saw. A page asked for ahead is used only if it starts where the page before it
-        /// ended (``nextPage()``); a guess that missed costs one page read, never an event.
+        /// the head `end` saw. A page asked for ahead is used only if it starts where the page
+        /// before it ended (``nextPage()``); a guess that missed costs one page read, never an
+        /// event.
         private mutating func askAhead(after end: SyncEnd) {
             var from = end.lastSeq + 1
             if askedAhead.first?.fromSeq != from { askedAhead.removeAll() }
