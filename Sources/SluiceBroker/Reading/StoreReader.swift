@@ -231,7 +231,8 @@ final class StoreReader: BrokerWorker {
                 db, sql: "SELECT seq, record FROM \(table) WHERE \(filter) seq >= ? ORDER BY seq LIMIT ?",
                 arguments: StatementArguments(actor + [request.fromSeq, request.limit])
             )
-            return (auditEpoch, head, StoreReader.cut(rows.map { row in (row[0], Array((row[1] as String).utf8)) }, at: maxPageBytes))
+            let records = rows.map { row in (seq: row[0] as Int64, body: Array((row[1] as String).utf8)) }
+            return (auditEpoch, head, StoreReader.cut(records, at: maxPageBytes))
         }
     }
 }
