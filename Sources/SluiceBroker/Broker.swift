@@ -63,6 +63,8 @@ public final class Broker: Sendable {
     /// the writers, across reloads).
     let eventDemand = EventDemand()
     let stopped = DispatchSemaphore(value: 0)
+    /// Every thread this broker started, until it has let go of what it worked on.
+    let threads = BrokerThreads()
     let state = Mutex<State>(.created)
     /// What ``start()`` opened, from then on.
     let opened = Mutex<Opened?>(nil)
@@ -127,12 +129,16 @@ public final class Broker: Sendable {
             self.serving.withLock { $0 = serving }
             try startAuthenticator()
             try RejectionAuditor.start(
-                name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint, context: context
+                name: "sluice-auditor", inbox: RejectionAuditor.inboxEndpoint, context: context, threads: threads
             ) { opened.auditor.take() }
             try startWorkers(serving, opened)
         } catch {
-            // Threads already started get ETERM on their inbox and close their sockets.
+            // Threads already started get ETERM on their inbox and close their sockets; they have
+            // let go of the files they held before this throws.
             finish()
+            if !threads.waitUntilFinished(seconds: 30) {
+                logger.warning("a failed start left broker threads that had not finished after 30 s")
+            }
             throw error
         }
         // From here the I/O thread owns the stop: it calls `finish()` when it ends.
@@ -160,6 +166,12 @@ public final class Broker: Sendable {
         guard state.withLock({ $0 != .created }) else { return }
         stopped.wait()
         stopped.signal()
+        // The threads have closed their sockets; wait until they have also let go of the
+        // database files they held, so that the last reference is the caller's: the files close
+        // when it lets go of the broker, not a moment later on a thread still unwinding.
+        if !threads.waitUntilFinished(seconds: 30) {
+            logger.warning("stopped, but some broker threads had not finished after 30 s")
+        }
     }
 
     /// Suspends until the broker has fully stopped, without blocking the caller's executor.
@@ -269,7 +281,8 @@ public final class Broker: Sendable {
         let registry = serving.registry
         for (name, database) in serving.databases {
             try CommandWriter.start(
-                name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
+                name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context,
+                threads: threads
             ) { [configuration, logger, eventDemand] in
                 try CommandWriter(
                     database: database, maxBatchSize: configuration.maxBatchSize,
@@ -282,7 +295,8 @@ public final class Broker: Sendable {
         if let server = configuration.postgres {
             for name in registry.postgresDatabases {
                 try PostgresWriter.start(
-                    name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context
+                    name: "sluice-writer-\(name)", inbox: CommandWriter.inboxEndpoint(name), context: context,
+                    threads: threads
                 ) { [configuration, logger] in
                     PostgresWriter(
                         database: name, server: server, dataDirectory: configuration.dataDirectory, registry: registry,
@@ -293,7 +307,8 @@ public final class Broker: Sendable {
         }
         for index in 0..<configuration.queryReaderThreads {
             try QueryReader.start(
-                name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context
+                name: "sluice-query-reader-\(index)", inbox: QueryReader.inboxEndpoint(index), context: context,
+                threads: threads
             ) { [configuration, logger] in
                 QueryReader(
                     index: index, databases: serving.databases,
@@ -305,7 +320,9 @@ public final class Broker: Sendable {
         }
         let auditDatabase = configuration.dataDirectory.appendingPathComponent("audit.db")
         let auditEpoch = opened.auditor.peek.epoch
-        try StoreReader.start(name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint, context: context) {
+        try StoreReader.start(
+            name: "sluice-store-reader", inbox: StoreReader.inboxEndpoint, context: context, threads: threads
+        ) {
             [configuration, logger] in
             StoreReader(
                 databases: serving.databases,
@@ -397,7 +414,7 @@ public final class Broker: Sendable {
 
     /// The ZAP handler must be bound before the request socket accepts its first connection.
     private func startAuthenticator() throws {
-        try BrokerThread.start(name: "sluice-zap") { [context, tokens, curveKeys, handshakeRefusals, configuration] ready in
+        try BrokerThread.start(name: "sluice-zap", threads: threads) { [context, tokens, curveKeys, handshakeRefusals, configuration] ready in
             let socket: ZMQSocket
             do {
                 socket = try context.socket(.rep)
@@ -427,7 +444,7 @@ public final class Broker: Sendable {
         loop.reloader = { [unowned self] in reload(purge: $0) }
         let handOver = LoopBox(loop)
         do {
-            try BrokerThread.start(name: "sluice-io") { [self] ready in
+            try BrokerThread.start(name: "sluice-io", threads: threads) { [self] ready in
                 handOver.take().run(
                     context: context, doorbell: doorbell,
                     stopRequested: { self.stopRequested.load(ordering: .sequentiallyConsistent) }, ready: ready)

@@ -51,4 +51,26 @@ import Testing
         let ack = try await client.send("task.create@v1", ["title": "after a failed start"])
         #expect(ack.seq == 1)
     }
+
+    /// Once `wait()` has returned, no broker thread holds a database any more: letting go of the
+    /// broker closes its files at once (the last connection checkpoints the WAL away), so the
+    /// caller can open them without meeting a close in progress on a thread still unwinding
+    /// ("database is locked", seen in loaded full-suite runs before the broker waited for its
+    /// threads). Fails without that wait: the WAL files are still there.
+    @Test func afterAStopLettingGoOfTheBrokerClosesItsFiles() async throws {
+        let directory = TemporaryDirectory()
+        var broker: Broker? = try Broker(configuration: Self.configuration(directory))
+        try broker!.start()
+        let client = try SluiceClient(
+            configuration: ClientConfiguration(
+                endpoint: broker!.configuration.commandEndpoint,
+                credentials: try ClientCredentials.operator(dataDirectory: directory.path("data"))))
+        _ = try await client.send("task.create@v1", ["title": "written"])
+        client.close()
+        broker!.shutdown()
+        broker!.wait()
+        broker = nil
+        #expect(!FileManager.default.fileExists(atPath: directory.path("data/tasks.db-wal").path))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("data/core.db-wal").path))
+    }
 }

@@ -19,9 +19,10 @@ extension BrokerWorker {
     /// Starts a thread that binds `endpoint`, makes its worker with `make` (on that thread: a
     /// worker's connections and statements stay on it) and serves. Throws when either fails.
     static func start(
-        name: String, inbox endpoint: String, context: ZMQContext, make: @escaping @Sendable () throws -> Self
+        name: String, inbox endpoint: String, context: ZMQContext, threads: BrokerThreads? = nil,
+        make: @escaping @Sendable () throws -> Self
     ) throws {
-        try BrokerThread.start(name: name) { ready in
+        try BrokerThread.start(name: name, threads: threads) { ready in
             let inbox: ZMQSocket
             let worker: Self
             do {
