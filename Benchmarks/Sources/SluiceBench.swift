@@ -14,7 +14,7 @@ struct SluiceBench: AsyncParsableCommand {
             "Figures are ratios against the baseline because absolute numbers drift on shared machines. Build with -c release first (make bench).",
         subcommands: [
             BenchWrite.self, BenchReplay.self, BenchQuery.self, BenchProjection.self, BenchTransport.self, BenchFlood.self,
-            BenchMemory.self, BenchLatency.self, BenchWorker.self,
+            BenchMemory.self, BenchLatency.self, BenchJSON.self, BenchWorker.self,
         ]
     )
 

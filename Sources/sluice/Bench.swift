@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure the broker against a baseline measured in the same run (runs sluice-bench).",
         discussion: """
             Everything after `bench` goes to sluice-bench, built beside sluice (swift build -c release --product \
-            sluice-bench; make bench). Its subcommands: write, replay, query, projection, transport, flood, memory. \
+            sluice-bench; make bench). Its subcommands: write, replay, query, projection, transport, flood, memory, latency, json. \
             `sluice bench --help` shows its help.
             """,
         // --help too goes to sluice-bench, so `sluice bench write --help` explains `write`.
