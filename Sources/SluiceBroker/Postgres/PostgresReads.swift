@@ -195,6 +195,7 @@ extension StoreReader {
             page.append(Int64(request.limit))
             let invalidation = request.topic == Topic.invalidation(database)
             var events: [(seq: Int64, body: [UInt8])] = []
+            var bytes = 0
             for row in try session.execute(
                 "SELECT \(CommandLog.Row.columns()) FROM \(books).log WHERE seq >= $1 ORDER BY seq LIMIT $2", page)
             {
@@ -204,9 +205,13 @@ extension StoreReader {
                 let logged = try LoggedCommandEvents(
                     logRow: logRow, database: database, epoch: epoch, policy: policy, key: auditKey,
                     invalidation: invalidation)
-                events.append((logged.seq, invalidation ? logged.invalidationBody : logged.auditBody))
+                let body = invalidation ? logged.invalidationBody : logged.auditBody
+                events.append((logged.seq, body))
+                // The page ends at its byte budget (one event at least): no body built past it.
+                bytes += body.count
+                if bytes >= maxPageBytes { break }
             }
-            return (epoch, head, StoreReader.cut(events, at: maxPageBytes))
+            return (epoch, head, events)
         }
     }
 }
