@@ -12,37 +12,39 @@ public enum SQLDialect: String, Sendable {
     case postgres
 }
 
-public struct Contract: Sendable {
+/// A final class: loaded once, never changed, and looked up for every request — a lookup hands
+/// out one reference instead of copying every member.
+public final class Contract: Sendable {
     public enum Kind: String, Sendable { case command, query }
 
-    public var id: ContractID
-    public var kind: Kind
+    public let id: ContractID
+    public let kind: Kind
     /// The database file (without `.db`) the contract runs against.
-    public var database: String
+    public let database: String
     /// The capability a sender must hold (checked once capabilities exist; recorded now).
-    public var capability: String?
-    public var input: InputSchema
-    public var statements: [Statement]
+    public let capability: String?
+    public let input: InputSchema
+    public let statements: [Statement]
     /// Implemented in Swift (`"handler": "swift"`): a ``CommandHandler`` registered with the
     /// broker runs instead of statements, in the same transaction, with the same guarantees.
-    public var handler = false
+    public let handler: Bool
     /// Extra invalidation keys announced with every commit of this contract.
-    public var invalidates: [String]
+    public let invalidates: [String]
     /// What its audit events carry, and what they hide.
-    public var audit: AuditPolicy
+    public let audit: AuditPolicy
     /// The plugin that provides it; nil for the operator's contract sets.
-    public var plugin: String?
+    public let plugin: String?
     /// Largest input, in bytes of its canonical JSON; bigger inputs get `payload_too_large`.
-    public var maxPayloadBytes: Int?
+    public let maxPayloadBytes: Int?
     /// Deadline for requests that set no `deadline_ms` of their own.
-    public var timeoutMs: Int?
+    public let timeoutMs: Int?
     /// Queries: most rows returned (default 1000); more are cut and the result says `truncated`.
-    public var maxRows = 1000
+    public let maxRows: Int
     /// Queries: most bytes of row data returned (default 1 MiB).
-    public var maxBytes = 1 << 20
+    public let maxBytes: Int
     /// Queries: how long a result may be served from the cache (writes to what it read drop it
     /// sooner). Nil: not cached.
-    public var cacheTTLMs: Int?
+    public let cacheTTLMs: Int?
 
     static let commandLimits: Set<String> = ["max_payload_bytes", "timeout_ms"]
     static let queryLimits: Set<String> = ["max_payload_bytes", "timeout_ms", "max_rows", "max_bytes", "cache_ttl_ms"]
@@ -52,9 +54,9 @@ public struct Contract: Sendable {
         "max_bytes": 1 << 30,
     ]
     /// Where the contract was loaded from.
-    public var file: String
+    public let file: String
     /// The SQL its statements are written in.
-    public var dialect: SQLDialect = .sqlite
+    public let dialect: SQLDialect
 
     /// One SQL statement and the parameters it names.
     public struct Statement: Sendable {
@@ -173,6 +175,11 @@ public struct Contract: Sendable {
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.audit = try AuditPolicy(json: members["audit"], file: file)
         self.plugin = plugin
+        var maxPayloadBytes: Int?
+        var timeoutMs: Int?
+        var maxRows = 1000
+        var maxBytes = 1 << 20
+        var cacheTTLMs: Int?
         if let limits = members["limits"] {
             guard case .object(let values) = limits else {
                 throw ContractError(file: file, "'limits' must be an object")
@@ -199,6 +206,11 @@ public struct Contract: Sendable {
                 }
             }
         }
+        self.maxPayloadBytes = maxPayloadBytes
+        self.timeoutMs = timeoutMs
+        self.maxRows = maxRows
+        self.maxBytes = maxBytes
+        self.cacheTTLMs = cacheTTLMs
         if kind == .query {
             guard statements.count == 1 else {
                 throw ContractError(file: file, "a query contract has exactly one statement (a SELECT)")

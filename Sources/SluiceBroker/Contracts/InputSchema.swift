@@ -5,30 +5,161 @@ public import SluiceWire
 ///
 /// Parsed once when the contract loads; a keyword outside the subset is a load error, never
 /// silently ignored, so a schema cannot promise a check that does not happen.
-public indirect enum InputSchema: Sendable {
-    case node(Node)
+public struct InputSchema: Sendable {
+    /// The schema compiled once at load: a tree of immutable nodes shared by every copy of the
+    /// contract (a lookup copies one reference, not the tree).
+    let node: Node
 
-    public struct Node: Sendable {
-        var types: [String]?
-        /// By exact name (code points): a Swift dictionary would merge look-alike names.
-        var properties: [(name: String, schema: InputSchema)] = []
+    /// The JSON types a `type` keyword names, as bits: checking a value's type is one AND, not a
+    /// comparison of type names.
+    struct Types: OptionSet, Sendable {
+        let rawValue: UInt8
+        static let object = Types(rawValue: 1 << 0)
+        static let array = Types(rawValue: 1 << 1)
+        static let string = Types(rawValue: 1 << 2)
+        static let integer = Types(rawValue: 1 << 3)
+        static let number = Types(rawValue: 1 << 4)
+        static let boolean = Types(rawValue: 1 << 5)
+        static let null = Types(rawValue: 1 << 6)
 
+        static let byName: [(name: String, type: Types)] = [
+            ("object", .object), ("array", .array), ("string", .string), ("integer", .integer),
+            ("number", .number), ("boolean", .boolean), ("null", .null),
+        ]
+
+        /// Whether `value` is of one of these types. An integral double (`2.0`) and an integer
+        /// beyond 64 bits count as `integer`, as JSON Schema says.
+        func admit(_ value: JSONValue) -> Bool {
+            switch value {
+            case .object: contains(.object)
+            case .array: contains(.array)
+            case .string: contains(.string)
+            case .bool: contains(.boolean)
+            case .null: contains(.null)
+            case .int: !isDisjoint(with: [.integer, .number])
+            case .double(let number): contains(.number) || (contains(.integer) && number.rounded() == number)
+            case .decimal(let text): contains(.number) || (contains(.integer) && ExactNumber(text: text)?.isInteger == true)
+            }
+        }
+    }
+
+    /// One schema object's keywords.
+    final class Node: Sendable {
+        /// As written (for messages); nil: any type.
+        let typeNames: [String]?
+        let types: Types?
+        /// In UTF-8 order of their names, as an object's members are: matched in one merge walk,
+        /// by exact bytes (code points), never through a dictionary that would merge look-alike names.
+        let properties: [(name: String, schema: InputSchema)]
+        /// In UTF-8 order too, checked in the same kind of walk.
+        let required: [String]
+        let additionalProperties: Bool
+        let enumValues: [JSONValue]?
+        let minLength: Int?
+        let maxLength: Int?
+        let minimum: ExactNumber?
+        let maximum: ExactNumber?
+        let items: InputSchema?
+        let maxItems: Int?
+        let minItems: Int?
+        let constValue: JSONValue?
+        let pattern: SchemaPattern?
+        let format: Format?
+
+        /// Parses a schema document; `pointer` names where it sits, for error messages.
+        init(_ json: JSONValue, pointer: String) throws(ContractError) {
+            guard case .object(let members) = json else {
+                throw ContractError(file: "", "schema at '\(pointer)' must be an object")
+            }
+            for key in members.keys where !InputSchema.knownKeywords.contains(key) {
+                throw ContractError(file: "", "schema keyword '\(key)' at '\(pointer)' is not supported")
+            }
+            if let type = members["type"] {
+                let names = type.stringValue.map { [$0] } ?? type.arrayValue?.compactMap(\.stringValue) ?? []
+                let bits = names.compactMap { name in Types.byName.first { $0.name == name }?.type }
+                guard !names.isEmpty, bits.count == names.count else {
+                    throw ContractError(file: "", "schema 'type' at '\(pointer)' must name JSON types")
+                }
+                typeNames = names
+                types = Types(bits)
+            } else {
+                typeNames = nil
+                types = nil
+            }
+            if let properties = members["properties"] {
+                guard case .object(let entries) = properties else {
+                    throw ContractError(file: "", "'properties' at '\(pointer)' must be an object")
+                }
+                var compiled: [(name: String, schema: InputSchema)] = []
+                for (name, schema) in entries {  // in UTF-8 order of the names (JSONObject's order)
+                    compiled.append((name, try InputSchema(schema, pointer: pointer + "/properties/" + name)))
+                }
+                self.properties = compiled
+            } else {
+                self.properties = []
+            }
+            if let required = members["required"] {
+                guard let names = required.arrayValue?.compactMap(\.stringValue), names.count == required.arrayValue?.count
+                else {
+                    throw ContractError(file: "", "'required' at '\(pointer)' must be an array of strings")
+                }
+                self.required = names.sorted(by: JSONValue.utf8Precedes)
+            } else {
+                self.required = []
+            }
+            if let additional = members["additionalProperties"] {
+                guard let flag = additional.boolValue else {
+                    throw ContractError(file: "", "'additionalProperties' at '\(pointer)' must be true or false")
+                }
+                additionalProperties = flag
+            } else {
+                additionalProperties = true
+            }
+            if let values = members["enum"] {
+                guard let list = values.arrayValue, !list.isEmpty else {
+                    throw ContractError(file: "", "'enum' at '\(pointer)' must be a non-empty array")
+                }
+                enumValues = list
+            } else {
+                enumValues = nil
+            }
+            minLength = try InputSchema.count(members["minLength"], "minLength", pointer)
+            maxLength = try InputSchema.count(members["maxLength"], "maxLength", pointer)
+            maxItems = try InputSchema.count(members["maxItems"], "maxItems", pointer)
+            minItems = try InputSchema.count(members["minItems"], "minItems", pointer)
+            constValue = members["const"]
+            if let pattern = members["pattern"] {
+                guard let text = pattern.stringValue else {
+                    throw ContractError(file: "", "'pattern' at '\(pointer)' must be a string")
+                }
+                do {
+                    self.pattern = try SchemaPattern(text)
+                } catch {
+                    throw ContractError(
+                        file: "", "'pattern' at '\(pointer)' is not a supported ECMA-262 regular expression: \(error)")
+                }
+            } else {
+                self.pattern = nil
+            }
+            if let format = members["format"] {
+                guard let name = format.stringValue, let parsed = Format(rawValue: name) else {
+                    throw ContractError(file: "", "'format' at '\(pointer)' must be \"date-time\" or \"uuid\"")
+                }
+                self.format = parsed
+            } else {
+                self.format = nil
+            }
+            minimum = try InputSchema.number(members["minimum"], "minimum", pointer)
+            maximum = try InputSchema.number(members["maximum"], "maximum", pointer)
+            items = try members["items"].map { items throws(ContractError) in
+                try InputSchema(items, pointer: pointer + "/items")
+            }
+        }
+
+        /// The schema of the property named exactly `name` (same code points), if any.
         func property(named name: String) -> InputSchema? {
             properties.first { JSONValue.sameCodePoints($0.name, name) }?.schema
         }
-        var required: [String] = []
-        var additionalProperties = true
-        var enumValues: [JSONValue]?
-        var minLength: Int?
-        var maxLength: Int?
-        var minimum: ExactNumber?
-        var maximum: ExactNumber?
-        var items: InputSchema?
-        var maxItems: Int?
-        var minItems: Int?
-        var constValue: JSONValue?
-        var pattern: SchemaPattern?
-        var format: Format?
     }
 
     /// The `format` values that are checked (others are refused at load).
@@ -49,87 +180,20 @@ public indirect enum InputSchema: Sendable {
         "maximum", "items", "maxItems", "minItems", "const", "pattern", "format", "description", "title", "$schema",
         "$id",
     ]
-    static let knownTypes: Set<String> = ["object", "array", "string", "integer", "number", "boolean", "null"]
 
-    /// Parses a schema document; `pointer` names where it sits, for error messages.
+    /// Parses and compiles a schema document; `pointer` names where it sits, for error messages.
     public init(_ json: JSONValue, pointer: String = "") throws(ContractError) {
-        guard case .object(let members) = json else {
-            throw ContractError(file: "", "schema at '\(pointer)' must be an object")
+        node = try Node(json, pointer: pointer)
+    }
+
+    private static func number(_ value: JSONValue?, _ keyword: String, _ pointer: String) throws(ContractError)
+        -> ExactNumber?
+    {
+        guard let value else { return nil }
+        guard let number = ExactNumber(value) else {
+            throw ContractError(file: "", "'\(keyword)' at '\(pointer)' must be a number")
         }
-        for key in members.keys where !InputSchema.knownKeywords.contains(key) {
-            throw ContractError(file: "", "schema keyword '\(key)' at '\(pointer)' is not supported")
-        }
-        var node = Node()
-        if let type = members["type"] {
-            let names = type.stringValue.map { [$0] } ?? type.arrayValue?.compactMap(\.stringValue) ?? []
-            guard !names.isEmpty, names.allSatisfy(InputSchema.knownTypes.contains) else {
-                throw ContractError(file: "", "schema 'type' at '\(pointer)' must name JSON types")
-            }
-            node.types = names
-        }
-        if let properties = members["properties"] {
-            guard case .object(let entries) = properties else {
-                throw ContractError(file: "", "'properties' at '\(pointer)' must be an object")
-            }
-            for (name, schema) in entries {
-                node.properties.append((name, try InputSchema(schema, pointer: pointer + "/properties/" + name)))
-            }
-        }
-        if let required = members["required"] {
-            guard let names = required.arrayValue?.compactMap(\.stringValue), names.count == required.arrayValue?.count
-            else {
-                throw ContractError(file: "", "'required' at '\(pointer)' must be an array of strings")
-            }
-            node.required = names
-        }
-        if let additional = members["additionalProperties"] {
-            guard let flag = additional.boolValue else {
-                throw ContractError(file: "", "'additionalProperties' at '\(pointer)' must be true or false")
-            }
-            node.additionalProperties = flag
-        }
-        if let values = members["enum"] {
-            guard let list = values.arrayValue, !list.isEmpty else {
-                throw ContractError(file: "", "'enum' at '\(pointer)' must be a non-empty array")
-            }
-            node.enumValues = list
-        }
-        node.minLength = try InputSchema.count(members["minLength"], "minLength", pointer)
-        node.maxLength = try InputSchema.count(members["maxLength"], "maxLength", pointer)
-        node.maxItems = try InputSchema.count(members["maxItems"], "maxItems", pointer)
-        node.minItems = try InputSchema.count(members["minItems"], "minItems", pointer)
-        node.constValue = members["const"]
-        if let pattern = members["pattern"] {
-            guard let text = pattern.stringValue else {
-                throw ContractError(file: "", "'pattern' at '\(pointer)' must be a string")
-            }
-            do {
-                node.pattern = try SchemaPattern(text)
-            } catch {
-                throw ContractError(
-                    file: "", "'pattern' at '\(pointer)' is not a supported ECMA-262 regular expression: \(error)")
-            }
-        }
-        if let format = members["format"] {
-            guard let name = format.stringValue, let parsed = Format(rawValue: name) else {
-                throw ContractError(file: "", "'format' at '\(pointer)' must be \"date-time\" or \"uuid\"")
-            }
-            node.format = parsed
-        }
-        if let minimum = members["minimum"] {
-            guard let value = ExactNumber(minimum) else {
-                throw ContractError(file: "", "'minimum' at '\(pointer)' must be a number")
-            }
-            node.minimum = value
-        }
-        if let maximum = members["maximum"] {
-            guard let value = ExactNumber(maximum) else {
-                throw ContractError(file: "", "'maximum' at '\(pointer)' must be a number")
-            }
-            node.maximum = value
-        }
-        if let items = members["items"] { node.items = try InputSchema(items, pointer: pointer + "/items") }
-        self = .node(node)
+        return number
     }
 
     private static func count(_ value: JSONValue?, _ keyword: String, _ pointer: String) throws(ContractError) -> Int? {
@@ -154,16 +218,27 @@ public indirect enum InputSchema: Sendable {
     /// Whether `value` is valid. Allocates nothing, so admission pays for error details only
     /// when there is an error to describe.
     public func accepts(_ value: JSONValue) -> Bool {
-        guard case .node(let node) = self else { return true }
-        if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) { return false }
+        let node = self.node
+        if let types = node.types, !types.admit(value) { return false }
         if let allowed = node.enumValues, !allowed.contains(where: { InputSchema.equal($0, value) }) { return false }
         if let constant = node.constValue, !InputSchema.equal(constant, value) { return false }
         switch value {
-        case .object(let members):
-            for name in node.required where members[name] == nil { return false }
-            for (name, member) in members {
-                if let schema = node.property(named: name) {
-                    if !schema.accepts(member) { return false }
+        case .object(let object):
+            let members = object.members
+            // Both lists are in UTF-8 order of the names: one walk over each.
+            if !node.required.isEmpty {
+                var index = 0
+                for name in node.required {
+                    while index < members.count, JSONValue.utf8Precedes(members[index].name, name) { index += 1 }
+                    guard index < members.count, JSONValue.sameCodePoints(members[index].name, name) else { return false }
+                }
+            }
+            let properties = node.properties
+            var next = 0
+            for member in members {
+                while next < properties.count, JSONValue.utf8Precedes(properties[next].name, member.name) { next += 1 }
+                if next < properties.count, JSONValue.sameCodePoints(properties[next].name, member.name) {
+                    if !properties[next].schema.accepts(member.value) { return false }
                 } else if !node.additionalProperties {
                     return false
                 }
@@ -194,15 +269,15 @@ public indirect enum InputSchema: Sendable {
     /// Every rule `value` breaks (empty when it is valid), each with the JSON pointer of the
     /// offending value.
     public func violations(of value: JSONValue, at pointer: String = "") -> [Violation] {
-        guard case .node(let node) = self else { return [] }
+        let node = self.node
         var found: [Violation] = []
-        if let types = node.types, !types.contains(where: { InputSchema.matches(value, type: $0) }) {
+        if let types = node.types, let names = node.typeNames, !types.admit(value) {
             // Reported with every other rule the value breaks (the value-specific ones below
             // apply only to their own type, so they add nothing misleading).
             found.append(
                 Violation(
                     pointer: pointer, rule: "type",
-                    message: "expected \(types.joined(separator: " or ")), got \(value.typeName)"))
+                    message: "expected \(names.joined(separator: " or ")), got \(value.typeName)"))
         }
         if let allowed = node.enumValues, !allowed.contains(where: { InputSchema.equal($0, value) }) {
             found.append(
@@ -290,20 +365,6 @@ public indirect enum InputSchema: Sendable {
                 }
         default:
             return lhs == rhs
-        }
-    }
-
-    static func matches(_ value: JSONValue, type: String) -> Bool {
-        switch (type, value) {
-        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
-            ("integer", .int), ("number", .int), ("number", .double), ("number", .decimal):
-            true
-        case ("integer", .double(let number)):
-            number.rounded() == number
-        case ("integer", .decimal(let text)):
-            ExactNumber(text: text)?.isInteger == true
-        default:
-            false
         }
     }
 

@@ -578,11 +578,11 @@ final class BrokerIOLoop {
 
     func answer(_ outcomes: [CommandOutcome]) {
         let now = Clock.monotonicNanoseconds()
-        // What the batch changed, per database: the query cache is invalidated once per batch.
-        var changed: [String: (tables: Set<String>, everything: Bool)] = [:]
-        // The queue counts per database, settled once per database rather than once per command
-        // (a batch comes from one writer).
-        var answered: [String: (commands: Int, bytes: Int)] = [:]
+        // Per database (a batch comes from one writer, so almost always one: found by a string
+        // comparison, not a hash per command): the queue counts, settled once, and what the
+        // batch changed, for the query cache, invalidated once.
+        var databases: [AnsweredDatabase] = []
+        var current = 0
         // The newest position, for the heartbeat: once per batch, not per command (a command's
         // events may not have been encoded: no subscriber asked for them, ``EventDemand``).
         var newest: (stream: String, position: StreamPosition)?
@@ -593,8 +593,16 @@ final class BrokerIOLoop {
             BrokerIOLoop.count(
                 &actorCounters[pending.key.actor, default: ActorCounters()],
                 latencyMs: Double(now - pending.receivedAt) / 1e6, failed: failed)
-            answered[pending.database, default: (0, 0)].commands += 1
-            answered[pending.database]!.bytes += pending.bytes
+            if current >= databases.count || databases[current].name != pending.database {
+                if let known = databases.firstIndex(where: { $0.name == pending.database }) {
+                    current = known
+                } else {
+                    current = databases.count
+                    databases.append(AnsweredDatabase(name: pending.database))
+                }
+            }
+            databases[current].commands += 1
+            databases[current].bytes += pending.bytes
             switch outcome.result {
             case .committed(let ack):
                 if ack.duplicate { counters.duplicates += 1 } else { counters.committed += 1 }
@@ -605,9 +613,9 @@ final class BrokerIOLoop {
                         extra: ["db": "\(pending.database)", "seq": "\(ack.seq)", "duplicate": "\(ack.duplicate)"]))
                 send(pending.primary, outcome.reply)
                 if !outcome.changedTables.isEmpty || outcome.changedUnnamedRows {
-                    changed[pending.database, default: ([], false)].tables.formUnion(outcome.changedTables)
-                    changed[pending.database]!.everything =
-                        changed[pending.database]!.everything || outcome.changedUnnamedRows
+                    databases[current].changed = true
+                    databases[current].tables.formUnion(outcome.changedTables)
+                    databases[current].everything = databases[current].everything || outcome.changedUnnamedRows
                 }
                 var shared = ack
                 shared.duplicate = true
@@ -630,15 +638,26 @@ final class BrokerIOLoop {
             }
         }
         if let newest { advanceStream(newest.stream, to: newest.position) }
-        for (database, count) in answered {
-            let lane = lane(database)
-            lane.queued -= count.commands
-            lane.queuedBytes -= count.bytes
+        for database in databases {
+            let lane = lane(database.name)
+            lane.queued -= database.commands
+            lane.queuedBytes -= database.bytes
         }
-        for (database, change) in changed {
-            invalidateCache(database: database, tables: change.tables, everything: change.everything)
-            refreshProjections(source: database, tables: change.tables, everything: change.everything)
+        for database in databases where database.changed {
+            invalidateCache(database: database.name, tables: database.tables, everything: database.everything)
+            refreshProjections(source: database.name, tables: database.tables, everything: database.everything)
         }
+    }
+
+    /// What ``answer(_:)`` gathers for one database of a batch.
+    struct AnsweredDatabase {
+        let name: String
+        var commands = 0
+        var bytes = 0
+        /// Whether a command changed anything (``tables``, or rows of unnamed tables: ``everything``).
+        var changed = false
+        var tables: Set<String> = []
+        var everything = false
     }
 
     /// What a pending `STATUS` or `SYNC` asked, for its read-audit record once answered.

@@ -485,7 +485,8 @@ final class PostgresWriter: BrokerWorker {
         bookkeeping.contexts.append(command.request.context.map { String(decoding: $0.json.canonicalBytes(), as: UTF8.self) } ?? "")
         return BatchEntry(
             command: command, result: result,
-            logged: BatchEntry.Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored))
+            logged: BatchEntry.Logged(seq: seq, status: status, changes: changes, latencyMicros: latency, stored: stored,
+                storedBytes: Array(storedText.utf8)))
     }
 
     /// The batch's ledger entries (replacing expired ones) and log rows, in one statement.

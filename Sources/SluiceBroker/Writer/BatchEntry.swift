@@ -15,6 +15,8 @@ struct BatchEntry {
         var latencyMicros: Int64
         /// What the ledger stored: the result, or the error.
         var stored: JSONValue
+        /// Its canonical bytes, as the ledger and the log hold them.
+        var storedBytes: [UInt8]
     }
 
     /// The command's audit and invalidation events, each contract's (and its plugin's) audit

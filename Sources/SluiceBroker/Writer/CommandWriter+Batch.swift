@@ -174,7 +174,7 @@ extension CommandWriter {
             command: command, result: result,
             logged: BatchEntry.Logged(
                 seq: seq, status: status, changes: changes, latencyMicros: latency,
-                stored: stored))
+                stored: stored, storedBytes: storedBytes))
     }
 
     /// The ledger's and the log's statements, prepared on this writer's connection once.
@@ -191,9 +191,15 @@ extension CommandWriter {
 
     /// `contract`'s statements, prepared on this writer's connection the first time it runs.
     private func prepared(_ contract: Contract, in db: Database) throws -> PreparedContract {
-        if let prepared = preparedContracts[contract.id] { return prepared }
-        let prepared = try PreparedContract(contract, in: db)
-        preparedContracts[contract.id] = prepared
+        if let last = lastPrepared, last.contract === contract { return last.prepared }
+        let prepared: PreparedContract
+        if let known = preparedContracts[contract.id] {
+            prepared = known
+        } else {
+            prepared = try PreparedContract(contract, in: db)
+            preparedContracts[contract.id] = prepared
+        }
+        lastPrepared = (contract, prepared)
         return prepared
     }
 }

@@ -41,6 +41,10 @@ final class CommandWriter: BrokerWorker {
     /// Statement contracts' statements, prepared on this writer's connection as each first runs.
     /// Used on the writer's thread only.
     var preparedContracts: [ContractID: PreparedContract] = [:]
+    /// The contract run last and its statements: a run of commands of one contract finds them
+    /// by identity, without hashing the contract's id (held strongly, so the identity is never
+    /// another contract's).
+    var lastPrepared: (contract: Contract, prepared: PreparedContract)?
     /// The ledger's and the log's statements, prepared on first use; writer's thread only.
     var bookkeepingStatements: BookkeepingStatements?
     /// The topics and event header of this database's events.

@@ -5,8 +5,6 @@
 /// Random RFC 4122 version 4 UUIDs in lowercase text, without going through Foundation's NSUUID
 /// (which costs several allocations per id on Linux; the broker makes one per command).
 public enum RandomIdentifier {
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     public static func uuid() -> String {
         var generator = SystemRandomNumberGenerator()
         return uuid(using: &generator)
@@ -15,25 +13,23 @@ public enum RandomIdentifier {
     /// A UUID from `generator` (the broker's I/O thread passes a ``BufferedRandom``: one system
     /// call per 256 ids instead of one or two per id).
     public static func uuid(using generator: inout some RandomNumberGenerator) -> String {
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(index)))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(index)))
-        }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
-        bytes[8] = (bytes[8] & 0x3F) | 0x80  // variant 10
+        var high = generator.next() as UInt64
+        var low = generator.next() as UInt64
+        high = (high & ~0xF000) | 0x4000  // version 4: the 13th hex digit
+        low = (low & ~(0xC << 60)) | (0x8 << 60)  // variant 10: the top bits of the 17th
+        // 32 hex digits, most significant first, with dashes after the 8th, 12th, 16th and 20th:
+        // written straight into the string's storage (no byte array, no digit table).
         return String(unsafeUninitializedCapacity: 36) { buffer in
             var position = 0
-            for (index, byte) in bytes.enumerated() {
-                if index == 4 || index == 6 || index == 8 || index == 10 {
+            for digit in 0..<32 {
+                if digit == 8 || digit == 12 || digit == 16 || digit == 20 {
                     buffer[position] = UInt8(ascii: "-")
                     position += 1
                 }
-                buffer[position] = hexDigits[Int(byte >> 4)]
-                buffer[position + 1] = hexDigits[Int(byte & 0x0F)]
-                position += 2
+                let word = digit < 16 ? high : low
+                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (digit % 16))) & 0x0F
+                buffer[position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble  // 0-9, a-f
+                position += 1
             }
             return position
         }

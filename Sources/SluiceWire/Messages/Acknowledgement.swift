@@ -26,6 +26,17 @@ public struct Acknowledgement: Sendable, Equatable {
         return writer.finish()
     }
 
+    /// The same, with `result` already encoded (canonically) as `encodedResult`: the writer has
+    /// those bytes for the ledger and the log, and does not encode the result a second time.
+    public func canonicalBytes(encodedResult: [UInt8]) -> [UInt8] {
+        var writer = CanonicalObjectWriter(capacity: db.utf8.count + encodedResult.count + 48)
+        writer.string("db", db)
+        writer.bool("duplicate", duplicate)
+        writer.raw("result", encodedResult)
+        writer.int("seq", seq)
+        return writer.finish()
+    }
+
     public var json: JSONValue {
         ["db": .string(db), "seq": .int(seq), "duplicate": .bool(duplicate), "result": result]
     }
