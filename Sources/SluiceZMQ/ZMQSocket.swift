@@ -80,18 +80,25 @@ public final class ZMQSocket {
     public func send(_ head: [[UInt8]], then tail: [[UInt8]], dontWait: Bool = false) throws(ZMQError) {
         let socket = try live("send")
         let last = head.count + tail.count - 1
-        for index in 0...last {
-            let frame = index < head.count ? head[index] : tail[index - head.count]
-            var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-            if index < last { flags |= ZMQ_SNDMORE }
-            while true {
-                let rc = frame.withUnsafeBytes { buffer in zmq_send(socket, buffer.baseAddress, buffer.count, flags) }
-                if rc >= 0 { break }
-                let error = ZMQError.last("send on \(type)")
-                if error.isInterrupted { continue }
-                throw error
-            }
+        let flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        // Each frame read in place (no copy of the frame's array per send).
+        for index in head.indices {
+            let more = index < last ? flags | ZMQ_SNDMORE : flags
+            if let error = head[index].withUnsafeBytes({ send($0, on: socket, flags: more) }) { throw error }
         }
+        for index in tail.indices {
+            let more = head.count + index < last ? flags | ZMQ_SNDMORE : flags
+            if let error = tail[index].withUnsafeBytes({ send($0, on: socket, flags: more) }) { throw error }
+        }
+    }
+
+    /// Sends one frame; the error, if it could not.
+    private func send(_ frame: UnsafeRawBufferPointer, on socket: UnsafeMutableRawPointer, flags: Int32) -> ZMQError? {
+        while zmq_send(socket, frame.baseAddress, frame.count, flags) < 0 {
+            let error = ZMQError.last("send on \(type)")
+            if !error.isInterrupted { return error }
+        }
+        return nil
     }
 
     // MARK: Receiving

@@ -109,7 +109,10 @@ extension BrokerIOLoop {
             deadline: deadline
         )
         // Handed to the writer with the others admitted in this pass (`flushHandoffs`).
-        if lane.handoffs.isEmpty { lanesWithHandoffs.append(lane) }
+        if lane.handoffs.isEmpty {
+            lanesWithHandoffs.append(lane)
+            lane.handoffs.reserveCapacity(32)  // grown once or twice per pass, not from one
+        }
         lane.handoffs.append(command)
         counters.admitted += 1
         BrokerIOLoop.admitted(&actorCounters[actor, default: ActorCounters()])
