@@ -5,6 +5,11 @@ public struct ContractID: Hashable, Sendable, CustomStringConvertible {
     /// `name@version`, kept rather than rebuilt: it is hashed and logged with every command.
     public let description: String
 
+    /// Equal and hashed by `name@version` alone (name and version are its two parts): one
+    /// string hashed per lookup, not three.
+    public static func == (lhs: ContractID, rhs: ContractID) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
     public init(name: String, version: String) {
         self.name = name
         self.version = version
