@@ -75,8 +75,12 @@ import Testing
     }
 
     @Test(arguments: ["task.create@v1", "a@v2", "x.y_z@v1alpha1", "x@v10beta3"])
-    func validContractIDs(_ text: String) {
-        #expect(ContractID(text)?.description == text)
+    func validContractIDs(_ text: String) throws {
+        let id = try #require(ContractID(text))
+        #expect(id.description == text)
+        #expect(id.name + "@" + id.version == text)
+        #expect(!id.name.contains("@") && id.version.hasPrefix("v"))
+        #expect(id == ContractID(name: id.name, version: id.version))
     }
 
     @Test(arguments: ["task.create", "@v1", "task@1", "Task@v1", "task@v1gamma1", "task@v", "a..b@v1", "a@v1@v2"])

@@ -1,35 +1,43 @@
 /// A contract reference as clients write it: `name@version`, e.g. `task.create@v1`.
 public struct ContractID: Hashable, Sendable, CustomStringConvertible {
-    public private(set) var name: String
-    public private(set) var version: String
-    /// `name@version`, kept rather than rebuilt: it is hashed and logged with every command.
+    /// `name@version`, kept as received: it is hashed and logged with every command, and its
+    /// parts are cut from it only when asked for.
     public let description: String
+    /// Where the `@` is, in UTF-8 bytes.
+    private let separator: Int
 
-    /// Equal and hashed by `name@version` alone (name and version are its two parts): one
-    /// string hashed per lookup, not three.
+    /// The dotted name, `task.create`.
+    public var name: String { String(decoding: description.utf8.prefix(separator), as: UTF8.self) }
+    /// The version, `v1`.
+    public var version: String { String(decoding: description.utf8.dropFirst(separator + 1), as: UTF8.self) }
+
+    /// Equal and hashed by `name@version` alone: one string hashed per lookup.
     public static func == (lhs: ContractID, rhs: ContractID) -> Bool { lhs.description == rhs.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     public init(name: String, version: String) {
-        self.name = name
-        self.version = version
         description = "\(name)@\(version)"
+        separator = name.utf8.count
     }
 
     /// Parses `name@version`; names are dotted lowercase words, versions `v1`, `v1alpha1`, `v2beta3`.
+    /// Checked on the text's bytes in place (this runs for every command, in clients and broker).
     public init?(_ text: String) {
-        guard let at = text.utf8.firstIndex(of: UInt8(ascii: "@")) else { return nil }
-        let name = text[..<at]
-        let version = text[text.utf8.index(after: at)...]
-        guard ContractID.isValidName(name), ContractID.isValidVersion(version) else { return nil }
-        self.name = String(name)
-        self.version = String(version)
+        var text = text
+        let separator: Int? = text.withUTF8 { bytes in
+            guard let at = bytes.firstIndex(of: UInt8(ascii: "@")),
+                ContractID.isValidName(UnsafeBufferPointer(rebasing: bytes[..<at])),
+                ContractID.isValidVersion(UnsafeBufferPointer(rebasing: bytes[(at + 1)...]))
+            else { return nil }
+            return at
+        }
+        guard let separator else { return nil }
         description = text
+        self.separator = separator
     }
 
     /// Dot-separated words, each `[a-z][a-z0-9_-]*`; checked on bytes (this runs per command).
-    static func isValidName(_ name: Substring) -> Bool {
-        let bytes = name.utf8
+    static func isValidName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty, bytes.count <= 96 else { return false }
         var atWordStart = true
         for byte in bytes {
@@ -51,8 +59,7 @@ public struct ContractID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `v1`, `v1alpha1`, `v2beta3`; checked on the bytes in place (this runs per command too).
-    static func isValidVersion(_ version: Substring) -> Bool {
-        let bytes = version.utf8
+    static func isValidVersion(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard bytes.count >= 2, bytes.count <= 16, bytes.first == UInt8(ascii: "v") else { return false }
         var index = bytes.index(after: bytes.startIndex)
         func digits() -> Bool {
