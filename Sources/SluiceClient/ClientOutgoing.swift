@@ -38,9 +38,9 @@ struct ClientRequest: Sendable {
     }
 }
 
-/// Work callers queue for the socket thread.
+/// Work callers queue for the socket thread (requests are not queued: callers send them
+/// themselves, ``ClientSocketThread/submit(_:)``).
 enum ClientOutgoing: Sendable {
-    case request(ClientRequest)
     case cancel(String)
     case subscribe(id: UInt64, prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)
     case unsubscribe(id: UInt64)

@@ -1,9 +1,20 @@
+import Foundation
 import SluiceWire
 import SluiceZMQ
 
-/// The client's socket thread: owns the DEALER and SUB sockets, matches replies to waiting
-/// requests by request id, resends on timeout, and fans events out to subscribers.
-final class ClientSocketThread {
+/// The client's socket thread: owns the SUB socket and the DEALER's receiving side, matches
+/// replies to waiting requests by request id, resends on timeout, and fans events out to
+/// subscribers.
+///
+/// Callers send their requests themselves (``submit(_:)``): registering a request and sending it
+/// on the DEALER from the caller's thread spares a wake-up of this thread per request (what a
+/// request used to cost: the caller rang a doorbell, this thread woke to send). The DEALER is
+/// never used by two threads at once — every use of it, and every access to the waiting table,
+/// is under `lock` — and this thread waits for replies by polling the DEALER's signal
+/// descriptor (`ZMQ_FD`), an OS descriptor, rather than inside ZeroMQ, so it holds no ZeroMQ
+/// call open while a caller sends. Everything marked "under `lock`" below is only touched with
+/// it held; the rest belongs to this thread alone.
+final class ClientSocketThread: @unchecked Sendable {
     struct Waiting {
         var request: ClientRequest
         var attempts: Int
@@ -11,27 +22,37 @@ final class ClientSocketThread {
     }
 
     let configuration: ClientConfiguration
+    /// Under `lock`.
     let dealer: ZMQSocket
     let subscriber: ZMQSocket?
     /// The dealer's handshake outcomes (a `zmq_socket_monitor` PAIR).
     let handshakes: ZMQSocket
+    private let lock = NSLock()
+    /// The thread has stopped: requests fail at once. Under `lock`.
+    private var stopped = false
     /// The broker refused this client's credentials at its last handshake: requests fail at once
-    /// with ``SluiceClientError/Code/credentialsRefused`` until a handshake succeeds.
+    /// with ``SluiceClientError/Code/credentialsRefused`` until a handshake succeeds. Under `lock`.
     var credentialsRefused = false
+    /// Under `lock`.
     var waiting: [String: Waiting] = [:]
     /// A retried `SYNC` goes out under a new request id (so a late page of the first attempt can
-    /// never mix with the next one's): the caller's id → the id now on the wire.
+    /// never mix with the next one's): the caller's id → the id now on the wire. Under `lock`.
     var resentAs: [String: String] = [:]
     var subscriptions:
         [UInt64: (prefixes: [String], continuation: AsyncThrowingStream<Event, any Error>.Continuation)] =
             [:]
-    /// `REPLAY`s received so far for a `SYNC` request, by request id.
+    /// `REPLAY`s received so far for a `SYNC` request, by request id. Under `lock`.
     var partialReplies: [String: [ReceivedMessage]] = [:]
     let clock = ContinuousClock()
     /// No waiting request needs a resend before this instant; the waiting table is scanned only
     /// when it passes, not on every wake-up (with many requests in flight a scan per reply would
-    /// cost more than the reply).
+    /// cost more than the reply). Kept after the table empties, until it passes: a steady caller
+    /// then finds it set and does not need to wake the thread to have its deadline seen. Under
+    /// `lock`.
     var nextResendCheck: ContinuousClock.Instant?
+    /// Retries to report to ``ClientConfiguration/onRetry`` once `lock` is released (the callback
+    /// may call into the client). Under `lock`.
+    private var retriesToReport: [(id: String, attempt: Int)] = []
 
     init(context: ZMQContext, configuration: ClientConfiguration) throws {
         self.configuration = configuration
@@ -50,9 +71,37 @@ final class ClientSocketThread {
         }
     }
 
+    private func locked<Result>(_ body: () throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Registers `request` and sends it, on the caller's thread. True when the socket thread
+    /// must be woken (``SluiceClient`` rings its doorbell): it may be asleep past this request's
+    /// resend deadline, or the send took in the signal of a reply it would then miss.
+    func submit(_ request: ClientRequest) -> Bool {
+        locked {
+            if stopped {
+                request.continuation.resume(throwing: SluiceClientError(code: .closed, message: "the client was closed"))
+                return false
+            }
+            if credentialsRefused {
+                request.continuation.resume(throwing: refusal)
+                return false
+            }
+            let resendAt = clock.now + configuration.attemptTimeout
+            waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: resendAt)
+            let asleepPastIt = nextResendCheck.map { $0 > resendAt } ?? true
+            scheduleResendCheck(resendAt)
+            transmit(request)
+            return asleepPastIt || dealer.hasIncoming
+        }
+    }
+
     func run(doorbell: Doorbell, outbox: ClientOutbox) {
         var poller = ZMQPoller()
-        let dealerIndex = poller.add(dealer)
+        let dealerIndex = locked { dealer.signalDescriptor }.map { poller.add(fileDescriptor: $0) }
         let doorbellIndex = poller.add(fileDescriptor: doorbell.fileDescriptor)
         let subscriberIndex = subscriber.map { poller.add($0) }
         let handshakesIndex = poller.add(handshakes)
@@ -60,7 +109,11 @@ final class ClientSocketThread {
         while running {
             let readable: [Bool]
             do {
-                readable = try poller.poll(timeoutMilliseconds: nextTimeoutMilliseconds())
+                // Not at all when a reply is already waiting (this thread's own sends and receives
+                // may have taken its signal); without the DEALER's descriptor (never on Linux),
+                // often.
+                let timeout = locked { dealer.hasIncoming ? 0 : nextTimeoutMilliseconds() }
+                readable = try poller.poll(timeoutMilliseconds: dealerIndex == nil && timeout < 0 ? 10 : timeout)
             } catch {
                 break
             }
@@ -68,30 +121,40 @@ final class ClientSocketThread {
                 doorbell.reset()
                 for item in outbox.drain() where running { running = take(item) }
             }
-            if readable[dealerIndex] {
+            // Every wake-up, whatever woke it: the descriptor only says something may have
+            // changed, and a caller's send may have taken its signal.
+            locked {
                 while let frames = try? dealer.receive(dontWait: true) { deliver(frames) }
             }
             if readable[handshakesIndex] {
                 while let frames = try? handshakes.receive(dontWait: true) {
-                    if let event = ZMQMonitorEvent(frames: frames) { noteHandshake(event) }
+                    if let event = ZMQMonitorEvent(frames: frames) { locked { noteHandshake(event) } }
                 }
             }
             if let subscriberIndex, readable[subscriberIndex], let subscriber {
                 while let frames = try? subscriber.receive(dontWait: true) { dispatch(frames) }
             }
-            resendExpired()
+            let retries: [(id: String, attempt: Int)] = locked {
+                resendExpired()
+                defer { retriesToReport.removeAll() }
+                return retriesToReport
+            }
+            for retry in retries { configuration.onRetry?(retry.id, retry.attempt) }
         }
         let closed = SluiceClientError(code: .closed, message: "the client was closed")
-        for entry in waiting.values { entry.request.continuation.resume(throwing: closed) }
-        waiting.removeAll()
+        locked {
+            stopped = true
+            for entry in waiting.values { entry.request.continuation.resume(throwing: closed) }
+            waiting.removeAll()
+            partialReplies.removeAll()
+            dealer.close()
+        }
         for subscription in subscriptions.values { subscription.continuation.finish() }
         subscriptions.removeAll()
         // Anything queued after close is failed too, so no caller waits forever.
         for item in outbox.drain() {
-            if case .request(let request) = item { request.continuation.resume(throwing: closed) }
             if case .subscribe(_, _, let continuation) = item { continuation.finish() }
         }
-        dealer.close()
         subscriber?.close()
         handshakes.close()
     }
@@ -99,19 +162,12 @@ final class ClientSocketThread {
     /// Applies one queued item; false means close.
     private func take(_ item: ClientOutgoing) -> Bool {
         switch item {
-        case .request(let request):
-            if credentialsRefused {
-                request.continuation.resume(throwing: refusal)
-                return true
-            }
-            let resendAt = clock.now + configuration.attemptTimeout
-            waiting[request.id] = Waiting(request: request, attempts: 1, resendAt: resendAt)
-            scheduleResendCheck(resendAt)
-            transmit(request)
         case .cancel(let callerID):
-            let id = resentAs.removeValue(forKey: callerID) ?? callerID
-            partialReplies.removeValue(forKey: id)
-            waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
+            locked {
+                let id = resentAs.removeValue(forKey: callerID) ?? callerID
+                partialReplies.removeValue(forKey: id)
+                waiting.removeValue(forKey: id)?.request.continuation.resume(throwing: CancellationError())
+            }
         case .subscribe(let id, let prefixes, let continuation):
             guard let subscriber else {
                 continuation.finish(throwing: SluiceClientError(code: .closed, message: "no event endpoint configured"))
@@ -282,7 +338,7 @@ final class ClientSocketThread {
                 waiting[entry.request.id] = entry
                 scheduleResendCheck(resendAt)
                 transmit(entry.request)
-                configuration.onRetry?(entry.request.callerID, entry.attempts)
+                retriesToReport.append((entry.request.callerID, entry.attempts))
             }
         }
     }

@@ -5,9 +5,10 @@ import Synchronization
 
 /// The async client for a Sluice broker.
 ///
-/// Its ZeroMQ sockets live on a thread of their own; every method here only queues work for that
-/// thread and suspends, so no caller's executor ever blocks on I/O. Each request carries a request
-/// id, and the reply resumes the continuation waiting on that id.
+/// Its ZeroMQ sockets live on a thread of their own, which receives every reply and event; a
+/// caller sends its request itself (never waiting: a full queue is left to the resend timer) and
+/// suspends, so no caller's executor ever blocks on I/O. Each request carries a request id, and
+/// the reply resumes the continuation waiting on that id.
 ///
 /// ```swift
 /// let client = try SluiceClient(configuration: .init(endpoint: "ipc://data/sluice.sock"))
@@ -26,6 +27,8 @@ public final class SluiceClient: Sendable {
     /// Per database, the highest seq this client has seen acknowledged: sent with queries so
     /// they reflect the client's own writes.
     let acknowledgedSeqs = Mutex<[String: Int64]>([:])
+    /// Receives replies and events; callers send through it (``ClientSocketThread/submit(_:)``).
+    let socketThread: ClientSocketThread
 
     /// Connects (lazily, as ZeroMQ does: the broker may start later) and starts the socket thread.
     public init(configuration: ClientConfiguration) throws {
@@ -33,17 +36,20 @@ public final class SluiceClient: Sendable {
         self.configuration = configuration
         context = configuration.sharedContext ?? ZMQContext()
         let ready = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
+        let made = Mutex<Result<ClientSocketThread, SluiceClientError>?>(nil)
         let thread = Thread { [context, doorbell, outbox, configuration, finished] in
             let socketThread: ClientSocketThread
             do {
                 socketThread = try ClientSocketThread(context: context, configuration: configuration)
             } catch {
-                failure.withLock { $0 = "\(error)" }
+                made.withLock {
+                    $0 = .failure(SluiceClientError(code: .protocolViolation, message: "cannot connect: \(error)"))
+                }
                 ready.signal()
                 finished.signal()
                 return
             }
+            made.withLock { $0 = .success(socketThread) }
             ready.signal()
             socketThread.run(doorbell: doorbell, outbox: outbox)
             finished.signal()
@@ -51,9 +57,7 @@ public final class SluiceClient: Sendable {
         thread.name = "sluice-client"
         thread.start()
         ready.wait()
-        if let message = failure.withLock({ $0 }) {
-            throw SluiceClientError(code: .protocolViolation, message: "cannot connect: \(message)")
-        }
+        socketThread = try made.withLock { $0! }.get()
     }
 
     /// Convenience for `ClientConfiguration(endpoint:eventEndpoint:credentials:)`.
@@ -102,11 +106,10 @@ public final class SluiceClient: Sendable {
         let frames = [[]] + message.frames()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                enqueue(
-                    .request(
-                        ClientRequest(
-                            id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload,
-                            multipleReplies: message.kind == .sync)))
+                let request = ClientRequest(
+                    id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload,
+                    multipleReplies: message.kind == .sync)
+                if socketThread.submit(request) { doorbell.ring() }
             }
         } onCancel: {
             enqueue(.cancel(id))

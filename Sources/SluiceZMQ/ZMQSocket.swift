@@ -67,6 +67,28 @@ public final class ZMQSocket {
         return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The descriptor ZeroMQ signals when something may have changed for this socket
+    /// (`ZMQ_FD`), for waiting with `poll` outside ZeroMQ. It is edge-triggered: once it
+    /// signals, read until ``hasIncoming`` is false; and any send or receive on the socket may
+    /// take in a pending signal, so check ``hasIncoming`` after those too.
+    public var signalDescriptor: Int32? {
+        guard let handle else { return nil }
+        var descriptor: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_FD, &descriptor, &size) == 0 else { return nil }
+        return descriptor
+    }
+
+    /// Whether a message can be received now (`ZMQ_EVENTS` has `ZMQ_POLLIN`); asking also
+    /// processes the socket's pending signals.
+    public var hasIncoming: Bool {
+        guard let handle else { return false }
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        return events & Int32(ZMQ_POLLIN) != 0
+    }
+
     // MARK: Sending
 
     /// Sends a multipart message. With `dontWait`, a full queue throws an error whose
