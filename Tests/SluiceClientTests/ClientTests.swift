@@ -3,6 +3,7 @@ import SluiceBroker
 import SluiceClient
 import SluiceTestSupport
 import SluiceWire
+import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct ClientTests {
@@ -81,6 +82,38 @@ import Testing
         #expect(try TasksDatabase.count(db, "SELECT count(*) FROM tasks") == 8000)
         #expect(try TasksDatabase.count(db, "SELECT count(DISTINCT ref) FROM tasks") == 8000)
         #expect(try TasksDatabase.logSeqs(db) == Array(1...8000))
+    }
+
+    /// Callers send on the DEALER themselves while the socket thread receives on it, woken by
+    /// its edge-triggered ZMQ_FD: a reply whose signal a caller's send took in must still be
+    /// delivered at once. With a resend deadline beyond the suite's time limit, a missed
+    /// reply would hang the test (and a resend would show in `onRetry`).
+    @Test func repliesArriveWhileCallersKeepSending() async throws {
+        let broker = try RunningBroker()
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, credentials: try broker.operatorCredentials())
+        configuration.attemptTimeout = .seconds(600)
+        let retries = Mutex(0)
+        configuration.onRetry = { _, _ in retries.withLock { $0 += 1 } }
+        let client = try SluiceClient(configuration: configuration)
+        defer { client.close() }
+        let acks = try await withThrowingTaskGroup(of: Int.self) { group in
+            for chain in 0..<32 {
+                group.addTask {
+                    // Each chain sends its next command as soon as the last is answered.
+                    for command in 0..<150 {
+                        let key = "chain\(chain)-\(command)"
+                        let ack = try await client.send("task.create@v1", ["title": .string(key)], idempotencyKey: key)
+                        #expect(!ack.duplicate)
+                    }
+                    return 150
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(acks == 32 * 150)
+        #expect(retries.withLock { $0 } == 0)
+        #expect(try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM tasks") == 32 * 150)
     }
 
     @Test func timeoutRetriesWithTheSameKeyUntilTheBrokerAppears() async throws {
