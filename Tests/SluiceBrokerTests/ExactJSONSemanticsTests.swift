@@ -59,6 +59,45 @@ import Testing
         #expect(try Self.value("1").canonicalBytes() != Self.value("1.0").canonicalBytes())
     }
 
+    /// `multipleOf`, `exclusiveMinimum` and `exclusiveMaximum` on exact values: what a division
+    /// or a comparison through Double gets wrong.
+    @Test func multiplesAndExclusiveBoundsAreExact() throws {
+        let even = try Self.schema(#"{"multipleOf": 2}"#)
+        #expect(!even.accepts(try Self.value("9007199254740993")), "odd, though as a double it is 2^53")
+        #expect(even.accepts(try Self.value("18446744073709551618")))
+        #expect(!even.accepts(try Self.value("18446744073709551617")))
+        #expect(even.accepts(try Self.value("-4")))
+        #expect(even.accepts(try Self.value("0")))
+        #expect(!even.accepts(try Self.value("2.5")))
+        #expect(even.accepts(try Self.value("4.0")))
+        #expect(try Self.schema(#"{"multipleOf": 0.1}"#).accepts(try Self.value("0.3")), "0.3 / 0.1 is 3, not 2.9999…")
+        #expect(try Self.schema(#"{"multipleOf": 0.01}"#).accepts(try Self.value("19.99")))
+        #expect(!(try Self.schema(#"{"multipleOf": 0.01}"#)).accepts(try Self.value("19.999")))
+        #expect(try Self.schema(#"{"multipleOf": 0.5}"#).accepts(try Self.value("1e400")))
+        #expect(!(try Self.schema(#"{"multipleOf": 3}"#)).accepts(try Self.value("1e400")))
+        #expect(!(try Self.schema(#"{"multipleOf": 7}"#)).violations(of: try Self.value("15")).isEmpty)
+        #expect((try Self.schema(#"{"multipleOf": 7}"#)).violations(of: try Self.value("14")).isEmpty)
+
+        let above = try Self.schema(#"{"exclusiveMinimum": 0}"#)
+        #expect(!above.accepts(try Self.value("0")))
+        #expect(!above.accepts(try Self.value("0.0")))
+        #expect(above.accepts(try Self.value("1e-400")), "above 0, though it rounds to 0.0")
+        let below = try Self.schema(#"{"exclusiveMaximum": 9007199254740993}"#)
+        #expect(below.accepts(try Self.value("9007199254740992")))
+        #expect(!below.accepts(try Self.value("9007199254740993")))
+        #expect(
+            try Self.schema(#"{"exclusiveMaximum": 5}"#).violations(of: try Self.value("5")).map(\.rule)
+                == ["exclusiveMaximum"])
+
+        // A divisor must be positive and fit 64 bits; bounds must be numbers (not draft 4's booleans).
+        for refused in [
+            #"{"multipleOf": 0}"#, #"{"multipleOf": -2}"#, #"{"multipleOf": "2"}"#,
+            #"{"multipleOf": 1234567890123456789}"#, #"{"exclusiveMinimum": true}"#, #"{"exclusiveMaximum": "1"}"#,
+        ] {
+            #expect(throws: ContractError.self, "\(refused)") { try Self.schema(refused) }
+        }
+    }
+
     @Test func patternsFollowECMA262InLinearTime() throws {
         let end = try Self.schema(#"{"pattern": "^abc$"}"#)
         #expect(end.accepts(.string("abc")))

@@ -59,6 +59,11 @@ public struct InputSchema: Sendable {
         let maxLength: Int?
         let minimum: ExactNumber?
         let maximum: ExactNumber?
+        let exclusiveMinimum: ExactNumber?
+        let exclusiveMaximum: ExactNumber?
+        let multipleOf: ExactNumber?
+        /// Whether any of the five number keywords is set (numbers are made exact only then).
+        let checksNumbers: Bool
         let items: InputSchema?
         let maxItems: Int?
         let minItems: Int?
@@ -151,6 +156,17 @@ public struct InputSchema: Sendable {
             }
             minimum = try InputSchema.number(members["minimum"], "minimum", pointer)
             maximum = try InputSchema.number(members["maximum"], "maximum", pointer)
+            exclusiveMinimum = try InputSchema.number(members["exclusiveMinimum"], "exclusiveMinimum", pointer)
+            exclusiveMaximum = try InputSchema.number(members["exclusiveMaximum"], "exclusiveMaximum", pointer)
+            multipleOf = try InputSchema.number(members["multipleOf"], "multipleOf", pointer)
+            if let multipleOf, multipleOf.isMultiple(of: multipleOf) == nil {
+                throw ContractError(
+                    file: "",
+                    "'multipleOf' at '\(pointer)' must be a number above 0 with at most \(ExactNumber.maximumDivisorDigits) significant digits"
+                )
+            }
+            checksNumbers =
+                minimum != nil || maximum != nil || exclusiveMinimum != nil || exclusiveMaximum != nil || multipleOf != nil
             items = try members["items"].map { items throws(ContractError) in
                 try InputSchema(items, pointer: pointer + "/items")
             }
@@ -177,8 +193,8 @@ public struct InputSchema: Sendable {
 
     static let knownKeywords: Set<String> = [
         "type", "properties", "required", "additionalProperties", "enum", "minLength", "maxLength", "minimum",
-        "maximum", "items", "maxItems", "minItems", "const", "pattern", "format", "description", "title", "$schema",
-        "$id",
+        "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "items", "maxItems", "minItems", "const",
+        "pattern", "format", "description", "title", "$schema", "$id",
     ]
 
     /// Parses and compiles a schema document; `pointer` names where it sits, for error messages.
@@ -252,10 +268,13 @@ public struct InputSchema: Sendable {
             if let pattern = node.pattern, !pattern.matches(text) { return false }
             if let format = node.format, !format.accepts(text) { return false }
         case .int, .double, .decimal:
-            // Exact decimal comparison: no rounding through Double (see ExactNumber).
-            guard node.minimum != nil || node.maximum != nil, let number = ExactNumber(value) else { break }
+            // Exact decimal comparison and division: no rounding through Double (see ExactNumber).
+            guard node.checksNumbers, let number = ExactNumber(value) else { break }
             if let minimum = node.minimum, number < minimum { return false }
             if let maximum = node.maximum, number > maximum { return false }
+            if let bound = node.exclusiveMinimum, number <= bound { return false }
+            if let bound = node.exclusiveMaximum, number >= bound { return false }
+            if let divisor = node.multipleOf, number.isMultiple(of: divisor) != true { return false }
         case .array(let items):
             if let maxItems = node.maxItems, items.count > maxItems { return false }
             if let minItems = node.minItems, items.count < minItems { return false }
@@ -321,12 +340,25 @@ public struct InputSchema: Sendable {
                 found.append(Violation(pointer: pointer, rule: "format", message: "must be a \(format.rawValue)"))
             }
         case .int, .double, .decimal:
-            guard node.minimum != nil || node.maximum != nil, let number = ExactNumber(value) else { break }
+            guard node.checksNumbers, let number = ExactNumber(value) else { break }
             if let minimum = node.minimum, number < minimum {
                 found.append(Violation(pointer: pointer, rule: "minimum", message: "must be ≥ \(minimum.canonicalText)"))
             }
             if let maximum = node.maximum, number > maximum {
                 found.append(Violation(pointer: pointer, rule: "maximum", message: "must be ≤ \(maximum.canonicalText)"))
+            }
+            if let bound = node.exclusiveMinimum, number <= bound {
+                found.append(
+                    Violation(pointer: pointer, rule: "exclusiveMinimum", message: "must be > \(bound.canonicalText)"))
+            }
+            if let bound = node.exclusiveMaximum, number >= bound {
+                found.append(
+                    Violation(pointer: pointer, rule: "exclusiveMaximum", message: "must be < \(bound.canonicalText)"))
+            }
+            if let divisor = node.multipleOf, number.isMultiple(of: divisor) != true {
+                found.append(
+                    Violation(
+                        pointer: pointer, rule: "multipleOf", message: "must be a multiple of \(divisor.canonicalText)"))
             }
         case .array(let items):
             if let maxItems = node.maxItems, items.count > maxItems {

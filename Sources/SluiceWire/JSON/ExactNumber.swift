@@ -87,6 +87,51 @@ public struct ExactNumber: Sendable, Hashable, Comparable {
         return sign + text.prefix(1) + fraction + "e\(exponent - 1)"
     }
 
+    /// The most significant digits a ``isMultiple(of:)`` divisor may have (it is then held in
+    /// 64 bits).
+    public static let maximumDivisorDigits = 18
+
+    /// Whether this number is a whole multiple of `divisor`, exactly (`0.0075` of `0.0001`,
+    /// `1e308` of `0.5`, `18446744073709551617` not of `2`). `divisor` is positive with at most
+    /// ``maximumDivisorDigits`` significant digits; nil otherwise.
+    public func isMultiple(of divisor: ExactNumber) -> Bool? {
+        guard !divisor.isZero, !divisor.negative, divisor.digits.count <= ExactNumber.maximumDivisorDigits else {
+            return nil
+        }
+        if isZero { return true }
+        // self = A × 10^a and divisor = D × 10^d, A and D the digits as integers (neither ends in
+        // a zero); self / divisor = (A / D) × 10^(a − d).
+        let shift = (exponent - digits.count) - (divisor.exponent - divisor.digits.count)
+        // With a − d < 0, A would need a trailing zero to be divisible by D × 10^(d − a).
+        guard shift >= 0 else { return false }
+        var modulus: UInt64 = 0
+        for digit in divisor.digits { modulus = modulus * 10 + UInt64(digit) }
+        // (A mod D) × (10^shift mod D) ≡ 0 (mod D); every step stays below 10^19 < 2^64.
+        var remainder: UInt64 = 0
+        for digit in digits { remainder = (remainder * 10 + UInt64(digit)) % modulus }
+        let power = ExactNumber.power(10, shift, modulo: modulus)
+        return ExactNumber.product(remainder, power, modulo: modulus) == 0
+    }
+
+    /// `base^exponent mod modulus`, by squaring (the exponent may be a JSON number's, ~2^40).
+    private static func power(_ base: UInt64, _ exponent: Int, modulo modulus: UInt64) -> UInt64 {
+        var result: UInt64 = 1 % modulus
+        var square = base % modulus
+        var remaining = exponent
+        while remaining > 0 {
+            if remaining & 1 == 1 { result = product(result, square, modulo: modulus) }
+            square = product(square, square, modulo: modulus)
+            remaining >>= 1
+        }
+        return result
+    }
+
+    /// `lhs × rhs mod modulus` without overflow (a 128-bit product).
+    private static func product(_ lhs: UInt64, _ rhs: UInt64, modulo modulus: UInt64) -> UInt64 {
+        let wide = lhs.multipliedFullWidth(by: rhs)
+        return modulus.dividingFullWidth((wide.high, wide.low)).remainder
+    }
+
     public static func < (lhs: ExactNumber, rhs: ExactNumber) -> Bool {
         let left = lhs.isZero ? 0 : (lhs.negative ? -1 : 1)
         let right = rhs.isZero ? 0 : (rhs.negative ? -1 : 1)
