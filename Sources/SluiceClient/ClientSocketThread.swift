@@ -111,9 +111,10 @@ final class ClientSocketThread: @unchecked Sendable {
             do {
                 // Not at all when a reply is already waiting (this thread's own sends and receives
                 // may have taken its signal); without the DEALER's descriptor (never on Linux),
-                // often.
+                // at least every 10 ms.
                 let timeout = locked { dealer.hasIncoming ? 0 : nextTimeoutMilliseconds() }
-                readable = try poller.poll(timeoutMilliseconds: dealerIndex == nil && timeout < 0 ? 10 : timeout)
+                let bounded = dealerIndex != nil ? timeout : (timeout < 0 ? 10 : min(timeout, 10))
+                readable = try poller.poll(timeoutMilliseconds: bounded)
             } catch {
                 break
             }
