@@ -51,8 +51,10 @@ public struct InputSchema: Sendable {
         /// In UTF-8 order of their names, as an object's members are: matched in one merge walk,
         /// by exact bytes (code points), never through a dictionary that would merge look-alike names.
         let properties: [(name: String, schema: InputSchema)]
-        /// In UTF-8 order too, checked in the same kind of walk.
+        /// As written (violations are listed in this order)…
         let required: [String]
+        /// …and in UTF-8 order, checked in the same kind of walk.
+        let requiredInOrder: [String]
         let additionalProperties: Bool
         let enumValues: [JSONValue]?
         let minLength: Int?
@@ -108,9 +110,11 @@ public struct InputSchema: Sendable {
                 else {
                     throw ContractError(file: "", "'required' at '\(pointer)' must be an array of strings")
                 }
-                self.required = names.sorted(by: JSONValue.utf8Precedes)
+                self.required = names
+                requiredInOrder = names.sorted(by: JSONValue.utf8Precedes)
             } else {
                 self.required = []
+                requiredInOrder = []
             }
             if let additional = members["additionalProperties"] {
                 guard let flag = additional.boolValue else {
@@ -242,9 +246,9 @@ public struct InputSchema: Sendable {
         case .object(let object):
             let members = object.members
             // Both lists are in UTF-8 order of the names: one walk over each.
-            if !node.required.isEmpty {
+            if !node.requiredInOrder.isEmpty {
                 var index = 0
-                for name in node.required {
+                for name in node.requiredInOrder {
                     while index < members.count, JSONValue.utf8Precedes(members[index].name, name) { index += 1 }
                     guard index < members.count, JSONValue.sameCodePoints(members[index].name, name) else { return false }
                 }
