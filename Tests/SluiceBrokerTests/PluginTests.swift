@@ -136,6 +136,54 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.path("data").path))
     }
 
+    /// The writer binds text in place from a reused buffer (`BindingArena`): values larger than
+    /// its chunk, many-byte characters and a small value right after a large one must all reach
+    /// the table, the log and the ACK exactly as sent.
+    @Test func textValuesOfEverySizeReachTheDatabaseExactly() async throws {
+        let directory = TemporaryDirectory()
+        let catalog = PluginCatalog(dataDirectory: directory.path("data"))
+        let wide = try Self.plugin("wide", in: directory)
+        let contract = wide.appendingPathComponent("contracts/wide.item.create.v1.json")
+        let text = try String(contentsOf: contract, encoding: .utf8).replacingOccurrences(
+            of: "\"maxLength\": 200", with: "\"maxLength\": 300000")
+        try text.write(to: contract, atomically: true, encoding: .utf8)
+        try catalog.install(from: wide)
+        let broker = try RunningBroker(directory: directory)
+        let client = try Self.client(broker, as: "wide")
+        defer { client.close() }
+        let titles = [
+            String(repeating: "a", count: 70_000) + "|end", "b", String(repeating: "é😀", count: 40_000), "c",
+            String(repeating: "\u{0}x\"\\", count: 5_000), "d",
+        ]
+        var acks: [Acknowledgement] = []
+        for (index, title) in titles.enumerated() {
+            acks.append(try await client.send("wide.item.create@v1", ["title": .string(title)], idempotencyKey: "wide-\(index)"))
+        }
+        for (ack, title) in zip(acks, titles) {
+            #expect(ack.result["rows"]?.arrayValue?.first?["title"]?.stringValue == title, "ACK of seq \(ack.seq)")
+        }
+        let db = try TasksDatabase.open(broker.broker.configuration.dataDirectory.appendingPathComponent("plugins/wide.db"))
+        // Read as bytes: GRDB's String stops at a NUL.
+        let stored = try await db.read { db in
+            try Data.fetchAll(db, sql: "SELECT CAST(title AS BLOB) FROM wide_items ORDER BY rowid")
+        }
+        #expect(stored.map { String(decoding: $0, as: UTF8.self) } == titles, "titles as stored")
+        let logged = try await db.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT CAST(payload AS BLOB) AS payload, idempotency_key, status FROM sluice_log ORDER BY seq")
+        }
+        #expect(logged.count == titles.count)
+        for (index, (row, title)) in zip(logged, titles).enumerated() {
+            let payload = (row["payload"] as Data?).map { String(decoding: $0, as: UTF8.self) }
+            #expect(payload == JSONValue.object(["title": .string(title)]).canonicalString, "payload \(index)")
+            #expect(row["idempotency_key"] as String? == "wide-\(index)")
+            #expect(row["status"] as String? == "ok")
+        }
+        // The ledger answers a retry of the largest with the stored result, unchanged.
+        let again = try await client.send("wide.item.create@v1", ["title": .string(titles[2])], idempotencyKey: "wide-2")
+        #expect(again.duplicate && again.result == acks[2].result)
+    }
+
     @Test func storageLimitStopsOnePluginOnly() async throws {
         let directory = TemporaryDirectory()
         let catalog = PluginCatalog(dataDirectory: directory.path("data"))

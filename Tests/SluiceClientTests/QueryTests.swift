@@ -134,6 +134,21 @@ import Testing
         #expect(!all.truncated)
     }
 
+    /// Text comes back with every byte, a NUL and characters beyond the BMP included, from a
+    /// command's `RETURNING` (the ACK) and from a query (GRDB's rows would stop at the NUL).
+    @Test func textComesBackWhole() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        let title = "before\u{0}after é😀 \"quoted\" \\"
+        let ack = try await client.send("task.create@v1", ["title": .string(title), "priority": 1])
+        #expect(ack.result["rows"]?.arrayValue?.first?["title"]?.stringValue == title)
+        let all = try await client.query("task.list@v1")
+        let column = try #require(all.columns.firstIndex(of: "title"))
+        #expect(all.rows.map { $0[column].stringValue } == [title])
+        #expect(all.rows.first?[all.columns.firstIndex(of: "priority") ?? 0] == 1)
+    }
+
     @Test(arguments: [
         "INSERT INTO tasks(id) VALUES (1)", "UPDATE tasks SET title = 'x'", "DELETE FROM tasks",
         "ATTACH DATABASE '/tmp/x.db' AS x", "PRAGMA writable_schema = 1", "  pragma table_info(tasks)",

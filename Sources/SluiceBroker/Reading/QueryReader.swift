@@ -110,7 +110,7 @@ final class QueryReader: BrokerWorker {
                         }
                     )
                     let rows = try QueryReader.interruptible(job.deadline, job.cancellation, on: db) {
-                        try QueryReader.collect(statement, limit: job.limit, maxBytes: job.contract.maxBytes)
+                        try QueryReader.collect(statement, in: db, limit: job.limit, maxBytes: job.contract.maxBytes)
                     }
                     var body = CanonicalObjectWriter(capacity: rows.bytes.count + 128)
                     body.value("columns", .array(statement.columnNames.map(JSONValue.string)))
@@ -134,20 +134,31 @@ final class QueryReader: BrokerWorker {
     }
 
     /// Rows as a JSON array of arrays, cut at `limit` rows or `maxBytes` bytes.
-    static func collect(_ statement: Statement, limit: Int, maxBytes: Int) throws -> (bytes: [UInt8], truncated: Bool) {
+    /// Stepped through SQLite's C API, so text keeps every byte (GRDB's rows stop at a NUL).
+    static func collect(_ statement: Statement, in db: Database, limit: Int, maxBytes: Int) throws -> (
+        bytes: [UInt8], truncated: Bool
+    ) {
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         var count = 0
-        let cursor = try Row.fetchCursor(statement)
-        while let row = try cursor.next() {
-            guard count < limit else { return (bytes + [UInt8(ascii: "]")], true) }
+        var truncated = false
+        let columns = Int32(statement.columnCount)
+        try statement.readRowsDirect(in: db) { row in
+            guard count < limit else {
+                truncated = true
+                return false
+            }
             var encoded: [UInt8] = []
-            JSONValue.array(row.databaseValues.map(ContractRunner.json)).append(to: &encoded)
-            guard bytes.count + encoded.count < maxBytes else { return (bytes + [UInt8(ascii: "]")], true) }
+            JSONValue.array((0..<columns).map { Statement.json(row, $0) }).append(to: &encoded)
+            guard bytes.count + encoded.count < maxBytes else {
+                truncated = true
+                return false
+            }
             if count > 0 { bytes.append(UInt8(ascii: ",")) }
             bytes += encoded
             count += 1
+            return true
         }
-        return (bytes + [UInt8(ascii: "]")], false)
+        return (bytes + [UInt8(ascii: "]")], truncated)
     }
 
     /// Runs `body` with SQLite's progress handler interrupting it once `deadline` passes or the

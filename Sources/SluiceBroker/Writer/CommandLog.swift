@@ -88,20 +88,21 @@ enum CommandLog {
         """
 
     /// Appends `entry` with `statement` (``appendSQL``, prepared by the caller).
-    static func append(_ entry: Entry, using statement: Statement, in db: Database) throws {
+    static func append(_ entry: Entry, using statement: Statement, in db: Database, arena: BindingArena) throws {
+        arena.begin()
         statement.bind(entry.seq, at: 1)
-        statement.bind(entry.timestamp, at: 2)
-        statement.bind(entry.actor, at: 3)
-        statement.bind(entry.contract, at: 4)
-        statement.bind(entry.idempotencyKey, at: 5)
-        statement.bind(entry.requestID, at: 6)
-        statement.bind(entry.generatedID, at: 7)
-        statement.bind(entry.payload, asTextAt: 8)
-        statement.bind(entry.status, at: 9)
-        statement.bind(entry.result, asTextAt: 10)
-        statement.bind(entry.changes, asTextAt: 11)
+        statement.bind(entry.timestamp, at: 2, in: arena)
+        statement.bind(entry.actor, at: 3, in: arena)
+        statement.bind(entry.contract, at: 4, in: arena)
+        statement.bind(entry.idempotencyKey, at: 5, in: arena)
+        statement.bind(entry.requestID, at: 6, in: arena)
+        statement.bind(entry.generatedID, at: 7, in: arena)
+        statement.bind(entry.payload, asTextAt: 8, in: arena)
+        statement.bind(entry.status, at: 9, in: arena)
+        statement.bind(entry.result, asTextAt: 10, in: arena)
+        statement.bind(entry.changes, asTextAt: 11, in: arena)
         statement.bind(entry.latencyMicros, at: 12)
-        if let context = entry.context { statement.bind(context, asTextAt: 13) } else { statement.bindNull(at: 13) }
+        if let context = entry.context { statement.bind(context, asTextAt: 13, in: arena) } else { statement.bindNull(at: 13) }
         try statement.runDirect(in: db)
     }
 }

@@ -82,7 +82,7 @@ extension CommandWriter {
         if publishes,
             let previous = try IdempotencyLedger.lookup(
                 actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs,
-                using: bookkeeping(db).ledgerLookup, in: db)
+                using: bookkeeping(db).ledgerLookup, in: db, arena: bindingArena)
         {
             return BatchEntry(
                 command: command, result: previous.answer(toPayloadHash: payloadHash, db: database.name), logged: nil)
@@ -99,7 +99,7 @@ extension CommandWriter {
                 if command.contract.handler, let handler = handlers[command.contract.id] {
                     try ContractRunner.run(command, handler: handler, in: db)
                 } else {
-                    try prepared(command.contract, in: db).run(command, in: db)
+                    try prepared(command.contract, in: db).run(command, in: db, arena: bindingArena)
                 }
             if savepoint { try db.cachedStatement(sql: "RELEASE SAVEPOINT sluice_command").execute() }
             result = .committed(Acknowledgement(db: database.name, seq: nextSeq, duplicate: false, result: value))
@@ -157,7 +157,8 @@ extension CommandWriter {
             actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
             status: status,
             result: storedBytes, committedAt: command.timestamp,
-            expiresMs: command.admittedMs + database.ledgerRetentionMs, using: bookkeeping(db).ledgerRecord, in: db
+            expiresMs: command.admittedMs + database.ledgerRetentionMs, using: bookkeeping(db).ledgerRecord, in: db,
+            arena: bindingArena
         )
         try CommandLog.append(
             CommandLog.Entry(
@@ -167,7 +168,7 @@ extension CommandWriter {
                 changes: changes.canonicalBytes, latencyMicros: latency,
                 context: command.request.context.map { $0.json.canonicalBytes() }
             ),
-            using: bookkeeping(db).logAppend, in: db
+            using: bookkeeping(db).logAppend, in: db, arena: bindingArena
         )
         nextSeq += 1
         return BatchEntry(

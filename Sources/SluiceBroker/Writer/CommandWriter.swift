@@ -45,6 +45,9 @@ final class CommandWriter: BrokerWorker {
     /// by identity, without hashing the contract's id (held strongly, so the identity is never
     /// another contract's).
     var lastPrepared: (contract: Contract, prepared: PreparedContract)?
+    /// Where the text values of the writer's statements are bound in place (``BindingArena``);
+    /// writer's thread only.
+    let bindingArena = BindingArena()
     /// The ledger's and the log's statements, prepared on first use; writer's thread only.
     var bookkeepingStatements: BookkeepingStatements?
     /// The topics and event header of this database's events.

@@ -1,3 +1,4 @@
+import Foundation
 import CSQLite
 import GRDB
 import SluiceWire
@@ -115,8 +116,23 @@ extension Statement {
         return Array(UnsafeRawBufferPointer(start: base, count: count))
     }
 
+    /// A column of the current row as JSON: numbers and text as themselves (text with all its
+    /// bytes: GRDB's `DatabaseValue` stops at a NUL), blobs as base64 text, NULL as null.
+    static func json(_ statement: OpaquePointer, _ column: Int32) -> JSONValue {
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_INTEGER: .int(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT: .double(sqlite3_column_double(statement, column))
+        case SQLITE_TEXT: .string(text(statement, column))
+        case SQLITE_BLOB: .string(Data(bytes(statement, column)).base64EncodedString())
+        default: .null
+        }
+    }
+
+    /// A text column's value, all of its bytes: a NUL inside the text is kept, not taken for
+    /// its end.
     static func text(_ statement: OpaquePointer, _ column: Int32) -> String {
         guard let text = sqlite3_column_text(statement, column) else { return "" }
-        return String(cString: text)
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 }

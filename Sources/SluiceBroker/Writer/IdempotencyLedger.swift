@@ -55,11 +55,19 @@ enum IdempotencyLedger {
         """
 
     /// ``lookup(actor:key:nowMs:in:)`` with `statement` (``lookupSQL``, prepared by the caller).
-    static func lookup(actor: String, key: String, nowMs: Int64, using statement: Statement, in db: Database) throws
-        -> Entry?
-    {
-        statement.bind(actor, at: 1)
-        statement.bind(key, at: 2)
+    /// With `arena` (the writer's), the text values are bound in place (``BindingArena``).
+    static func lookup(
+        actor: String, key: String, nowMs: Int64, using statement: Statement, in db: Database,
+        arena: BindingArena? = nil
+    ) throws -> Entry? {
+        if let arena {
+            arena.begin()
+            statement.bind(actor, at: 1, in: arena)
+            statement.bind(key, at: 2, in: arena)
+        } else {
+            statement.bind(actor, at: 1)
+            statement.bind(key, at: 2)
+        }
         statement.bind(nowMs, at: 3)
         return try statement.firstRowDirect(in: db) { row in
             Entry(
@@ -78,15 +86,16 @@ enum IdempotencyLedger {
     /// Stores a command's outcome with `statement` (``recordSQL``, prepared by the caller).
     static func record(
         actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: [UInt8],
-        committedAt: String, expiresMs: Int64, using statement: Statement, in db: Database
+        committedAt: String, expiresMs: Int64, using statement: Statement, in db: Database, arena: BindingArena
     ) throws {
-        statement.bind(actor, at: 1)
-        statement.bind(key, at: 2)
-        statement.bind(payloadHash, at: 3)
+        arena.begin()
+        statement.bind(actor, at: 1, in: arena)
+        statement.bind(key, at: 2, in: arena)
+        statement.bind(payloadHash, at: 3, in: arena)
         statement.bind(seq, at: 4)
-        statement.bind(status, at: 5)
-        statement.bind(result, asTextAt: 6)
-        statement.bind(committedAt, at: 7)
+        statement.bind(status, at: 5, in: arena)
+        statement.bind(result, asTextAt: 6, in: arena)
+        statement.bind(committedAt, at: 7, in: arena)
         statement.bind(expiresMs, at: 8)
         try statement.runDirect(in: db)
     }

@@ -53,21 +53,22 @@ struct PreparedContract {
     /// Runs every statement in order for `command` and returns `{"changes": n, "rows": [...]}`,
     /// rows from statements that return rows (`RETURNING`, `SELECT`). Throws SQLite's error as a
     /// `DatabaseError`, like GRDB would.
-    func run(_ command: AdmittedCommand, in db: Database) throws -> JSONValue {
+    func run(_ command: AdmittedCommand, in db: Database, arena: BindingArena) throws -> JSONValue {
         // Members by exact name (a Swift dictionary would merge look-alike names).
         let input = command.request.payload.objectMembers ?? JSONObject()
         let before = db.totalChangesCount
         var rows: [JSONValue] = []
         for step in steps {
             let handle = step.statement.sqliteStatement
+            arena.begin()
             for (offset, source) in step.sources.enumerated() {
                 let index = Int32(offset + 1)
                 switch source {
-                case .now: step.statement.bind(command.timestamp, at: index)
-                case .generatedID: step.statement.bind(command.generatedID, at: index)
-                case .actor: step.statement.bind(command.actor, at: index)
-                case .idempotencyKey: step.statement.bind(command.request.idempotencyKey, at: index)
-                case .input(let name): step.statement.bind(input[name], at: index)
+                case .now: step.statement.bind(command.timestamp, at: index, in: arena)
+                case .generatedID: step.statement.bind(command.generatedID, at: index, in: arena)
+                case .actor: step.statement.bind(command.actor, at: index, in: arena)
+                case .idempotencyKey: step.statement.bind(command.request.idempotencyKey, at: index, in: arena)
+                case .input(let name): step.statement.bind(input[name], at: index, in: arena)
                 }
             }
             if step.columns.isEmpty {
@@ -89,19 +90,7 @@ struct PreparedContract {
     /// A result row as a JSON object: numbers and text as themselves, blobs as base64 text.
     static func json(row: OpaquePointer, columns: [String]) -> JSONValue {
         var members: [String: JSONValue] = [:]
-        for (index, column) in columns.enumerated() {
-            let index = Int32(index)
-            switch sqlite3_column_type(row, index) {
-            case SQLITE_INTEGER: members[column] = .int(sqlite3_column_int64(row, index))
-            case SQLITE_FLOAT: members[column] = .double(sqlite3_column_double(row, index))
-            case SQLITE_TEXT: members[column] = .string(Statement.text(row, index))
-            case SQLITE_BLOB:
-                let count = Int(sqlite3_column_bytes(row, index))
-                let data = sqlite3_column_blob(row, index).map { Data(bytes: $0, count: count) } ?? Data()
-                members[column] = .string(data.base64EncodedString())
-            default: members[column] = .null
-            }
-        }
+        for (index, column) in columns.enumerated() { members[column] = Statement.json(row, Int32(index)) }
         return .object(members)
     }
 }
