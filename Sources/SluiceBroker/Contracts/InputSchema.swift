@@ -101,7 +101,9 @@ public struct InputSchema: Sendable {
                 for (name, schema) in entries {  // in UTF-8 order of the names (JSONObject's order)
                     compiled.append((name, try InputSchema(schema, pointer: pointer + "/properties/" + name)))
                 }
-                self.properties = compiled
+                // (JSONObject keeps its members in this order already; sorted here so the walk
+                // does not depend on that.)
+                self.properties = compiled.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
             } else {
                 self.properties = []
             }
