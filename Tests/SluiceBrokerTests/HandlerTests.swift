@@ -97,6 +97,23 @@ import Testing
         #expect(try TasksDatabase.logSeqs(broker.open("inventory")) == [1])
     }
 
+    /// A handler's query reads text whole: a NUL inside it is kept (GRDB's rows stop there).
+    @Test func aHandlersQueryReadsTextWhole() async throws {
+        let echo: CommandHandler = { command in
+            let text = command.input["sku"] ?? .null
+            return try command.database.queryOne("SELECT ? AS echoed, length(CAST(? AS BLOB)) AS bytes", [text, text])
+                .map { JSONValue.object(JSONObject($0)) } ?? .null
+        }
+        let broker = try Self.broker(handlers: ["stock.reserve@v1": echo])
+        defer { broker.stop() }
+        let client = try broker.client()
+        defer { client.close() }
+        let sku = "a\u{0}b é"
+        let ack = try await client.send("stock.reserve@v1", ["sku": .string(sku), "quantity": 1], idempotencyKey: "echo")
+        #expect(ack.result["echoed"]?.stringValue == sku)
+        #expect(ack.result["bytes"] == .int(Int64(sku.utf8.count)))
+    }
+
     @Test func replayRunsTheHandlersAgainAndRebuildsTheSameDatabase() async throws {
         let directory = TemporaryDirectory()
         let broker = try Self.broker(directory)

@@ -28,6 +28,11 @@ import Testing
              "input": {"type": "object", "properties": {"text": {"type": "string"}}},
              "statements": ["INSERT INTO notes(text) VALUES (:text)"]}
             """#,
+            "note.find": #"""
+            {"name": "note.find", "version": "v1", "kind": "query", "database": "tasks",
+             "input": {"type": "object", "properties": {"text": {"type": "string"}}},
+             "statements": ["SELECT text, length(CAST(:text AS BLOB)) AS bytes FROM notes WHERE text = :text"]}
+            """#,
             "task.slowcount": #"""
             {"name": "task.slowcount", "version": "v1", "kind": "query", "database": "tasks",
              "statements": ["WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT (SELECT count(*) FROM tasks) AS n, count(*) AS spin FROM c"]}
@@ -147,6 +152,21 @@ import Testing
         let column = try #require(all.columns.firstIndex(of: "title"))
         #expect(all.rows.map { $0[column].stringValue } == [title])
         #expect(all.rows.first?[all.columns.firstIndex(of: "priority") ?? 0] == 1)
+    }
+
+    /// A query's parameters bind whole too: text after a NUL still takes part in the match.
+    @Test func queryParametersBindWhole() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try Self.broker(directory)
+        let client = try broker.client()
+        defer { client.close() }
+        let text = "x\u{0}y"
+        try await client.send("note.add@v1", ["text": .string(text)])
+        try await client.send("note.add@v1", ["text": "x"])
+        let found = try await client.query("note.find@v1", ["text": .string(text)])
+        #expect(found.rows.map { $0[0].stringValue } == [text])
+        #expect(found.rows.first?[1] == .int(Int64(text.utf8.count)))
+        #expect(try await client.query("note.find@v1", ["text": "x"]).rows.count == 1)
     }
 
     @Test(arguments: [

@@ -14,19 +14,6 @@ enum ContractRunner {
                 generatedID: command.generatedID, database: HandlerDatabase(db: db)))
     }
 
-    /// The values of a statement's parameters, by position: the broker's (`fixed`, names starting
-    /// with `_`) and the input's top-level members (missing ones bind NULL).
-    static func arguments(
-        for statement: Contract.Statement, input: JSONObject, fixed: (String) -> String?
-    ) -> StatementArguments {
-        var values: [(any DatabaseValueConvertible)?] = []
-        values.reserveCapacity(statement.bindOrder.count)
-        for name in statement.bindOrder {
-            values.append(name.hasPrefix("_") ? fixed(name) : databaseValue(input[name]))
-        }
-        return StatementArguments(values)
-    }
-
     /// How a JSON input value binds: scalars as themselves, booleans as 0/1, arrays and objects as
     /// their canonical JSON text (usable with SQLite's JSON functions).
     static func databaseValue(_ value: JSONValue?) -> (any DatabaseValueConvertible)? {
@@ -52,23 +39,6 @@ enum ContractRunner {
                 message: "\(text) is outside what SQLite stores (a 64-bit integer or a finite double)")
         }
         return nil
-    }
-
-    static func json(_ row: Row) -> JSONValue {
-        var members: [String: JSONValue] = [:]
-        for (column, value) in row { members[column] = json(value) }
-        return .object(members)
-    }
-
-    /// A column value as JSON: numbers and text as themselves, blobs as base64 text.
-    static func json(_ value: DatabaseValue) -> JSONValue {
-        switch value.storage {
-        case .null: .null
-        case .int64(let number): .int(number)
-        case .double(let number): .double(number)
-        case .string(let text): .string(text)
-        case .blob(let data): .string(data.base64EncodedString())
-        }
     }
 
     /// The wire error for a SQLite failure while running a contract.

@@ -64,7 +64,7 @@ public struct HandlerDatabase {
     private func statement(_ sql: String, _ arguments: [JSONValue]) throws -> Statement {
         if let reason = HandlerDatabase.refusal(sql) { throw HandlerSQLRefused(sql: sql, reason: reason) }
         let statement = try db.cachedStatement(sql: sql)
-        try statement.setArguments(StatementArguments(arguments.map(ContractRunner.databaseValue)))
+        try statement.bind(positional: arguments, in: db)
         return statement
     }
 
@@ -72,17 +72,22 @@ public struct HandlerDatabase {
     @discardableResult
     public func execute(_ sql: String, _ arguments: [JSONValue] = []) throws -> Int {
         let before = db.totalChangesCount
-        try statement(sql, arguments).execute()
+        try statement(sql, arguments).forEachRowDirect(in: db) { _ in }
         return db.totalChangesCount - before
     }
 
-    /// Every row of a query, as objects keyed by column name.
+    /// Every row of a query, as objects keyed by column name (text with all its bytes: read
+    /// through SQLite's C API, as GRDB's rows stop at a NUL).
     public func query(_ sql: String, _ arguments: [JSONValue] = []) throws -> [[String: JSONValue]] {
-        try Row.fetchAll(statement(sql, arguments)).map { row in
+        let statement = try statement(sql, arguments)
+        let columns = statement.columnNames
+        var rows: [[String: JSONValue]] = []
+        try statement.forEachRowDirect(in: db) { row in
             var object: [String: JSONValue] = [:]
-            for (column, value) in row { object[column] = ContractRunner.json(value) }
-            return object
+            for (index, column) in columns.enumerated() { object[column] = Statement.json(row, Int32(index)) }
+            rows.append(object)
         }
+        return rows
     }
 
     /// The first row of a query, or nil.

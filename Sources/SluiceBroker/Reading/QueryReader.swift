@@ -100,15 +100,15 @@ final class QueryReader: BrokerWorker {
                     }
                     let spec = job.contract.statements[0]
                     let statement = try db.cachedStatement(sql: spec.sql)
-                    try statement.setArguments(
-                        ContractRunner.arguments(for: spec, input: job.parameters.objectMembers ?? JSONObject()) {
-                            switch $0 {
-                            case "_now": Clock.timestamp()
-                            case "_actor": job.actor
-                            default: nil
+                    let input = job.parameters.objectMembers ?? JSONObject()
+                    try statement.bind(
+                        positional: spec.bindOrder.map { name in
+                            switch name {
+                            case "_now": .string(Clock.timestamp())
+                            case "_actor": .string(job.actor)
+                            default: name.hasPrefix("_") ? nil : input[name]
                             }
-                        }
-                    )
+                        }, in: db)
                     let rows = try QueryReader.interruptible(job.deadline, job.cancellation, on: db) {
                         try QueryReader.collect(statement, in: db, limit: job.limit, maxBytes: job.contract.maxBytes)
                     }

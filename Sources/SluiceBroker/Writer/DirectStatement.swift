@@ -46,6 +46,20 @@ extension Statement {
         }
     }
 
+    /// Binds `values` to the parameters by position through SQLite's C API: text keeps all its
+    /// bytes (GRDB binds a `String` as a C string, cut at a NUL). Throws, binding nothing, when
+    /// their number is not the statement's.
+    func bind(positional values: [JSONValue?], in db: Database) throws {
+        let expected = Int(sqlite3_bind_parameter_count(sqliteStatement))
+        guard values.count == expected else {
+            throw DatabaseError(
+                resultCode: .SQLITE_MISUSE,
+                message: "wrong number of statement arguments: \(values.count) given, \(expected) expected", sql: sql)
+        }
+        sqlite3_reset(sqliteStatement)
+        for (offset, value) in values.enumerated() { bind(value, at: Int32(offset + 1)) }
+    }
+
     /// Steps a statement that returns no rows to completion, then resets it.
     func runDirect(in db: Database) throws {
         defer { sqlite3_reset(sqliteStatement) }
