@@ -328,6 +328,18 @@ import Testing
         #expect(rebuild.output.contains("3 row(s) at source seq \(seq)"))
         #expect(try Fixtures.run("sluice", ["projections", "verify"] + common).status == 0)
 
+        // A text changed only after a NUL is drift too (GRDB's rows stop at the NUL).
+        try await plugins.write { db in
+            try db.execute(
+                sql: "UPDATE open_tasks SET title = title || char(0) || 'x' WHERE rowid = (SELECT min(rowid) FROM open_tasks)")
+        }
+        let hidden = try Fixtures.run("sluice", ["projections", "verify", "open_tasks", "--json"] + common)
+        #expect(hidden.status == 1, "\(hidden.output)")
+        let hiddenVerdict = try JSONValue(parsing: hidden.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(hiddenVerdict["verdict"] == "drift")
+        #expect(hiddenVerdict["extra_rows"] == 1 && hiddenVerdict["missing_rows"] == 1)
+        #expect(try Fixtures.run("sluice", ["projections", "rebuild", "open_tasks"] + common).status == 0)
+
         // The command log does not fill projection tables: a replay of the plugins database leaves
         // them out, and its verification does not count them as differences.
         let replay = try Fixtures.run(

@@ -87,6 +87,19 @@ import Testing
         let differences = try LogReplayer.compare(live: live, rebuilt: target)
         #expect(differences.count == 1)
         #expect(differences.first?.contains("table tasks") == true)
+
+        // A difference only after a NUL inside a text is a difference too (GRDB's rows stop at
+        // the NUL, so such rows used to compare equal): the live title, then a NUL and more.
+        let firstTitle = "SELECT title FROM tasks WHERE rowid = (SELECT min(rowid) FROM tasks)"
+        let liveTitle = try #require(try await original.read { try String.fetchOne($0, sql: firstTitle) })
+        try await writable.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET title = ? || char(0) || 'x' WHERE rowid = (SELECT min(rowid) FROM tasks)",
+                arguments: [liveTitle])
+        }
+        let afterNUL = try LogReplayer.compare(live: live, rebuilt: target)
+        #expect(afterNUL.count == 1, "\(afterNUL)")
+        #expect(afterNUL.first?.contains("table tasks, row 1") == true)
     }
 
     @Test func replayToASeqStopsThere() async throws {

@@ -1,4 +1,5 @@
 public import Foundation
+import CSQLite
 import GRDB
 public import SluiceWire
 
@@ -30,6 +31,14 @@ public struct ProjectionCheck: Sendable, Equatable {
     public var extraRows = 0
     public var refreshedAt: String?
 
+    /// Counts `statement`'s rows by their values, read through SQLite's C API: text whole (GRDB's
+    /// rows stop at a NUL, and two rows differing only after one would count as the same).
+    private static func count(_ statement: Statement, in db: Database, into rows: inout [[JSONValue]: Int]) throws {
+        try statement.forEachRowDirect(in: db) { handle in
+            rows[(0..<sqlite3_column_count(handle)).map { Statement.json(handle, $0) }, default: 0] += 1
+        }
+    }
+
     /// Reads the projection's state and the source's seq; with `compareRows`, also runs the query
     /// fresh and compares its rows with the table's, as multisets.
     public static func check(
@@ -40,22 +49,20 @@ public struct ProjectionCheck: Sendable, Equatable {
         // The table first: a commit to the source after this read shows as `behind`, never as drift.
         let (state, tableRows) = try target.read { db in
             let state = try ProjectionTable.state(of: projection.name, in: db)
-            var rows: [[DatabaseValue]: Int] = [:]
+            var rows: [[JSONValue]: Int] = [:]
             if compareRows, state != nil {
-                let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \"\(projection.table)\"")
-                while let row = try cursor.next() { rows[Array(row.databaseValues), default: 0] += 1 }
+                try count(try db.makeStatement(sql: "SELECT * FROM \"\(projection.table)\""), in: db, into: &rows)
             }
             return (state, rows)
         }
         let (sourceSeq, sourceEpoch, queryRows) = try source.read { db in
             let seq = try DatabaseFile.lastSeq(in: db)
             let epoch = try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = 'epoch'") ?? ""
-            var rows: [[DatabaseValue]: Int] = [:]
+            var rows: [[JSONValue]: Int] = [:]
             if compareRows, let state, state.sourceSeq == seq {
                 let statement = try db.makeStatement(sql: projection.query)
                 try statement.setArguments(ProjectionTable.arguments(projection, statement))
-                let cursor = try Row.fetchCursor(statement)
-                while let row = try cursor.next() { rows[Array(row.databaseValues), default: 0] += 1 }
+                try count(statement, in: db, into: &rows)
             }
             return (seq, epoch, rows)
         }

@@ -1,4 +1,6 @@
+import CSQLite
 import GRDB
+import SluiceWire
 
 /// Compares the user tables (everything but `sluice_*`, SQLite's own and projection tables, which
 /// the log does not fill: the broker copies them from their source) of two databases, row by row,
@@ -14,17 +16,20 @@ enum DatabaseComparison {
         for table in liveTables where rebuiltTables.contains(table) {
             let order = try orderClause(table, live)
             let sql = "SELECT * FROM \(table.quotedDatabaseIdentifier) ORDER BY \(order)"
-            let liveRows = try Row.fetchCursor(live, sql: sql)
+            // Read through SQLite's C API: each value exactly, text with every byte (GRDB's rows
+            // stop at a NUL, so two texts differing after one would compare equal).
+            let liveRows = try live.makeStatement(sql: sql)
             try rebuilt.read { db in
-                let rebuiltRows = try Row.fetchCursor(db, sql: sql)
+                let rebuiltRows = try db.makeStatement(sql: sql)
                 var index = 0
                 while true {
-                    let left = try liveRows.next()
-                    let right = try rebuiltRows.next()
+                    let left = try nextRow(of: liveRows, in: live)
+                    let right = try nextRow(of: rebuiltRows, in: db)
                     if left == nil && right == nil { break }
                     if left != right {
+                        let describe = { (row: [JSONValue]?) in row.map { JSONValue.array($0).canonicalString } ?? "(none)" }
                         found.append(
-                            "table \(table), row \(index + 1) in \(order) order: live \(left.map { "\($0)" } ?? "(none)"), rebuilt \(right.map { "\($0)" } ?? "(none)")"
+                            "table \(table), row \(index + 1) in \(order) order: live \(describe(left)), rebuilt \(describe(right))"
                         )
                         break
                     }
@@ -33,6 +38,12 @@ enum DatabaseComparison {
             }
         }
         return found
+    }
+
+    /// The next row of `statement` (stepped once), its columns as JSON values; nil past the last.
+    private static func nextRow(of statement: Statement, in db: Database) throws -> [JSONValue]? {
+        guard let handle = try statement.stepDirect(in: db) else { return nil }
+        return (0..<sqlite3_column_count(handle)).map { Statement.json(handle, $0) }
     }
 
     private static func userTables(_ db: Database) throws -> [String] {

@@ -97,6 +97,16 @@ extension Statement {
         }
     }
 
+    /// Steps once: the statement, positioned on its next row, or nil past the last (the caller
+    /// resets it when done).
+    func stepDirect(in db: Database) throws -> OpaquePointer? {
+        switch sqlite3_step(sqliteStatement) {
+        case SQLITE_ROW: return sqliteStatement
+        case SQLITE_DONE: return nil
+        case let code: throw failure(code, in: db)
+        }
+    }
+
     /// Steps this statement (on `source`) to its end and inserts each row through `insert` (on
     /// `target`), column by column with `sqlite3_bind_value`: every value keeps its storage class
     /// and no Swift value is made per row. Returns the number of rows copied.
