@@ -64,7 +64,7 @@ public struct HandlerDatabase {
     private func statement(_ sql: String, _ arguments: [JSONValue]) throws -> Statement {
         if let reason = HandlerDatabase.refusal(sql) { throw HandlerSQLRefused(sql: sql, reason: reason) }
         let statement = try db.cachedStatement(sql: sql)
-        try statement.bind(positional: arguments, in: db)
+        try statement.bind(positional: arguments)
         return statement
     }
 

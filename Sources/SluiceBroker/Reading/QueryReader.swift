@@ -108,7 +108,7 @@ final class QueryReader: BrokerWorker {
                             case "_actor": .string(job.actor)
                             default: name.hasPrefix("_") ? nil : input[name]
                             }
-                        }, in: db)
+                        })
                     let rows = try QueryReader.interruptible(job.deadline, job.cancellation, on: db) {
                         try QueryReader.collect(statement, in: db, limit: job.limit, maxBytes: job.contract.maxBytes)
                     }

@@ -49,7 +49,7 @@ extension Statement {
     /// Binds `values` to the parameters by position through SQLite's C API: text keeps all its
     /// bytes (GRDB binds a `String` as a C string, cut at a NUL). Throws, binding nothing, when
     /// their number is not the statement's.
-    func bind(positional values: [JSONValue?], in db: Database) throws {
+    func bind(positional values: [JSONValue?]) throws {
         let expected = Int(sqlite3_bind_parameter_count(sqliteStatement))
         guard values.count == expected else {
             throw DatabaseError(
@@ -97,8 +97,8 @@ extension Statement {
         }
     }
 
-    /// Steps once: the statement, positioned on its next row, or nil past the last (the caller
-    /// resets it when done).
+    /// Steps once: the statement, positioned on its next row, or nil past the last (no reset:
+    /// the caller resets or discards the statement when done).
     func stepDirect(in db: Database) throws -> OpaquePointer? {
         switch sqlite3_step(sqliteStatement) {
         case SQLITE_ROW: return sqliteStatement
