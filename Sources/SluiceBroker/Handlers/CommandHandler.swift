@@ -82,11 +82,7 @@ public struct HandlerDatabase {
         let statement = try statement(sql, arguments)
         let columns = statement.columnNames
         var rows: [[String: JSONValue]] = []
-        try statement.forEachRowDirect(in: db) { row in
-            var object: [String: JSONValue] = [:]
-            for (index, column) in columns.enumerated() { object[column] = Statement.json(row, Int32(index)) }
-            rows.append(object)
-        }
+        try statement.forEachRowDirect(in: db) { row in rows.append(Statement.jsonMembers(row, columns: columns)) }
         return rows
     }
 

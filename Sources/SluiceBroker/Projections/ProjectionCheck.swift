@@ -1,5 +1,4 @@
 public import Foundation
-import CSQLite
 import GRDB
 public import SluiceWire
 
@@ -35,7 +34,7 @@ public struct ProjectionCheck: Sendable, Equatable {
     /// rows stop at a NUL, and two rows differing only after one would count as the same).
     private static func count(_ statement: Statement, in db: Database, into rows: inout [[JSONValue]: Int]) throws {
         try statement.forEachRowDirect(in: db) { handle in
-            rows[(0..<sqlite3_column_count(handle)).map { Statement.json(handle, $0) }, default: 0] += 1
+            rows[Statement.jsonValues(handle), default: 0] += 1
         }
     }
 

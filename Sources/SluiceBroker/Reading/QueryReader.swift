@@ -141,14 +141,13 @@ final class QueryReader: BrokerWorker {
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         var count = 0
         var truncated = false
-        let columns = Int32(statement.columnCount)
         try statement.readRowsDirect(in: db) { row in
             guard count < limit else {
                 truncated = true
                 return false
             }
             var encoded: [UInt8] = []
-            JSONValue.array((0..<columns).map { Statement.json(row, $0) }).append(to: &encoded)
+            JSONValue.array(Statement.jsonValues(row)).append(to: &encoded)
             guard bytes.count + encoded.count < maxBytes else {
                 truncated = true
                 return false

@@ -1,4 +1,3 @@
-import CSQLite
 import GRDB
 import SluiceWire
 
@@ -43,7 +42,7 @@ enum DatabaseComparison {
     /// The next row of `statement` (stepped once), its columns as JSON values; nil past the last.
     private static func nextRow(of statement: Statement, in db: Database) throws -> [JSONValue]? {
         guard let handle = try statement.stepDirect(in: db) else { return nil }
-        return (0..<sqlite3_column_count(handle)).map { Statement.json(handle, $0) }
+        return Statement.jsonValues(handle)
     }
 
     private static func userTables(_ db: Database) throws -> [String] {

@@ -33,28 +33,26 @@ struct CommandOutcome: Sendable {
     /// The outcome of `entry` once its batch committed: its place in the stream (epoch `epoch`)
     /// when it took a seq, with `events` (none when nobody subscribed).
     init(_ entry: BatchEntry, epoch: String, events: [EncodedEvent]) {
-        token = entry.command.token
-        result = entry.result
-        self.events = events
-        position = entry.logged.map { StreamPosition(seq: $0.seq, epoch: epoch) }
-        let requestID = entry.command.request.requestID
-        switch entry.result {
-        case .committed(let ack):
-            // The result as the ledger stored it, when it reached the log: not encoded again.
-            let body = entry.logged.map { ack.canonicalBytes(encodedResult: $0.storedBytes) } ?? ack.canonicalBytes
-            reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: body)
-        case .failed(let error): reply = WireMessage.replyFrames(.error, requestID: requestID, body: error.json)
-        }
+        // The result as the ledger stored it, when it reached the log: not encoded again.
+        self.init(
+            token: entry.command.token, requestID: entry.command.request.requestID, result: entry.result,
+            events: events, position: entry.logged.map { StreamPosition(seq: $0.seq, epoch: epoch) },
+            encodedResult: entry.logged?.storedBytes)
     }
 
-    init(token: UInt64, requestID: String, result: Result, events: [EncodedEvent], position: StreamPosition? = nil) {
+    /// `encodedResult`: a committed result's canonical bytes, when already at hand.
+    init(
+        token: UInt64, requestID: String, result: Result, events: [EncodedEvent], position: StreamPosition? = nil,
+        encodedResult: [UInt8]? = nil
+    ) {
         self.token = token
         self.result = result
         self.events = events
         self.position = position
         switch result {
         case .committed(let ack):
-            reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: ack.canonicalBytes)
+            let body = encodedResult.map { ack.canonicalBytes(encodedResult: $0) } ?? ack.canonicalBytes
+            reply = WireMessage.replyFrames(.ack, requestID: requestID, encodedBody: body)
         case .failed(let error): reply = WireMessage.replyFrames(.error, requestID: requestID, body: error.json)
         }
     }

@@ -152,6 +152,18 @@ extension Statement {
         }
     }
 
+    /// The current row's columns in order, each as ``json(_:_:)`` reads it.
+    static func jsonValues(_ statement: OpaquePointer) -> [JSONValue] {
+        (0..<sqlite3_column_count(statement)).map { json(statement, $0) }
+    }
+
+    /// The current row's columns by the names in `columns` (in column order).
+    static func jsonMembers(_ statement: OpaquePointer, columns: [String]) -> [String: JSONValue] {
+        var members: [String: JSONValue] = [:]
+        for (index, column) in columns.enumerated() { members[column] = json(statement, Int32(index)) }
+        return members
+    }
+
     /// A text column's value, all of its bytes: a NUL inside the text is kept, not taken for
     /// its end.
     static func text(_ statement: OpaquePointer, _ column: Int32) -> String {

@@ -75,7 +75,7 @@ struct PreparedContract {
                 try step.statement.runDirect(in: db)
             } else {
                 try step.statement.forEachRowDirect(in: db) { row in
-                    rows.append(PreparedContract.json(row: row, columns: step.columns))
+                    rows.append(.object(JSONObject(Statement.jsonMembers(row, columns: step.columns))))
                 }
             }
             sqlite3_clear_bindings(handle)
@@ -85,12 +85,5 @@ struct PreparedContract {
                 JSONObject.Member(name: "changes", value: .int(Int64(db.totalChangesCount - before))),
                 JSONObject.Member(name: "rows", value: .array(rows)),
             ]))
-    }
-
-    /// A result row as a JSON object: numbers and text as themselves, blobs as base64 text.
-    static func json(row: OpaquePointer, columns: [String]) -> JSONValue {
-        var members: [String: JSONValue] = [:]
-        for (index, column) in columns.enumerated() { members[column] = Statement.json(row, Int32(index)) }
-        return .object(members)
     }
 }
