@@ -29,7 +29,10 @@ extension SluiceClient {
             requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
             deadlineMs: deadlineMs, context: context, payload: payload
         )
-        let reply = try await self.request(request.message())
+        let reply = try await exchange(
+            id: request.requestID, frames: request.frames(delimited: true), multipleReplies: false,
+            retryOnOverload: true
+        ).last!.decoded()
         guard let ack = Acknowledgement(json: reply.body), reply.kind == .ack else {
             throw SluiceClientError(code: .protocolViolation, message: "expected ACK, got \(reply.kind)")
         }

@@ -97,18 +97,26 @@ public final class SluiceClient: Sendable {
     /// Sends `message` and returns every reply that belongs to it, the final one last, their
     /// bodies not yet parsed.
     func exchange(_ message: WireMessage, retryOnOverload: Bool = true) async throws -> [ReceivedMessage] {
-        guard !isClosed.load(ordering: .sequentiallyConsistent) else {
-            throw SluiceClientError(code: .closed, message: "the client is closed")
-        }
         let id = message.requestID ?? makeRequestID()
         var message = message
         message.header["request_id"] = .string(id)
-        let frames = [[]] + message.frames()
+        return try await exchange(
+            id: id, frames: [[]] + message.frames(), multipleReplies: message.kind == .sync,
+            retryOnOverload: retryOnOverload)
+    }
+
+    /// The same for a request already encoded (the delimiter first) under request id `id`.
+    func exchange(id: String, frames: [[UInt8]], multipleReplies: Bool, retryOnOverload: Bool) async throws
+        -> [ReceivedMessage]
+    {
+        guard !isClosed.load(ordering: .sequentiallyConsistent) else {
+            throw SluiceClientError(code: .closed, message: "the client is closed")
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let request = ClientRequest(
                     id: id, frames: frames, continuation: continuation, retryOnOverload: retryOnOverload,
-                    multipleReplies: message.kind == .sync)
+                    multipleReplies: multipleReplies)
                 if socketThread.submit(request) { doorbell.ring() }
             }
         } onCancel: {

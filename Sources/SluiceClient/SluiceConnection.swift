@@ -203,7 +203,7 @@ public final class SluiceConnection {
         let request = CommandRequest(
             requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
             deadlineMs: deadlineMs, context: context, payload: payload)
-        return (requestID, [[]] + request.message().frames())
+        return (requestID, request.frames(delimited: true))
     }
 
     /// Throws when nothing can be sent: the connection is closed, or the broker refused its

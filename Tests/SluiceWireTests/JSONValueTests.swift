@@ -47,6 +47,19 @@ import Testing
         #expect(spaced == canonical)
     }
 
+    /// A literal written in code is an object as JSON sees it: names that differ in their code
+    /// points stay two members although they look alike, and a name written twice keeps its last
+    /// value, in any order of writing.
+    @Test func literalsKeepNamesByCodePoints() throws {
+        let lookAlikes: JSONValue = ["\u{e9}": 1, "e\u{301}": 2]
+        #expect(lookAlikes.canonicalString == #"{"e\#u{301}":2,"\#u{e9}":1}"#)
+        let repeated: JSONValue = ["b": 1, "a": 2, "b": 3]
+        #expect(repeated.canonicalString == #"{"a":2,"b":3}"#)
+        let inOrder: JSONValue = ["a": 1, "b": 2, "b": 4]
+        #expect(inOrder.canonicalString == #"{"a":1,"b":4}"#)
+        #expect(try JSONValue(parsing: #"{"z":[],"m":null,"a":{"y":1,"x":2}}"#) == ["a": ["x": 2, "y": 1], "m": nil, "z": []])
+    }
+
     @Test func integersAndDoublesStayDistinct() throws {
         #expect(try JSONValue(parsing: "1") == .int(1))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))

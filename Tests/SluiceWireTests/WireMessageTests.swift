@@ -55,6 +55,16 @@ import Testing
             payload: ["title": "x"]
         )
         #expect(try CommandRequest(good.message()) == good)
+        // What the clients send, written directly, is the message's canonical frames.
+        let traced = CommandRequest(
+            requestID: "r\"1", contract: ContractID("task.create@v1")!, idempotencyKey: "k\u{e9}",
+            context: CallerContext(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tenant: "acme"),
+            payload: ["title": "x", "n": 1])
+        for request in [good, traced] {
+            #expect(request.frames(delimited: false) == request.message().frames())
+            #expect(request.frames(delimited: true) == [[]] + request.message().frames())
+            #expect(try CommandRequest(WireMessage(frames: request.frames(delimited: false))) == request)
+        }
 
         var missingKey = good.message()
         missingKey.header["idempotency_key"] = JSONValue?.none

@@ -39,6 +39,35 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         members = sortedMembers
     }
 
+    /// From name-value pairs in any order, as a dictionary literal gives them: a name given twice
+    /// (the same code points) keeps its last value. Nothing is hashed, and names that are not
+    /// the same code points stay two members (a Swift `Dictionary` would merge `"é"` and
+    /// `"e\u{301}"`). Pairs already in order, as literals are mostly written, are not sorted.
+    public init<Pairs: Collection>(lastWins pairs: Pairs) where Pairs.Element == (String, JSONValue) {
+        var members: [Member] = []
+        members.reserveCapacity(pairs.count)
+        var inOrder = true
+        for (name, value) in pairs {
+            if inOrder, let last = members.last, !JSONValue.utf8Precedes(last.name, name) { inOrder = false }
+            members.append(Member(name: name, value: value))
+        }
+        if !inOrder {
+            // A stable sort: of two equal names, the one given last stays last and is kept.
+            members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
+            var kept: [Member] = []
+            kept.reserveCapacity(members.count)
+            for member in members {
+                if let last = kept.last, JSONValue.sameCodePoints(last.name, member.name) {
+                    kept[kept.count - 1] = member
+                } else {
+                    kept.append(member)
+                }
+            }
+            members = kept
+        }
+        self.members = members
+    }
+
     /// From a Swift dictionary (whose keys are already distinct).
     public init(_ dictionary: [String: JSONValue]) {
         members = dictionary.map { Member(name: $0.key, value: $0.value) }

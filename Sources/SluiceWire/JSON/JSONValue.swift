@@ -154,7 +154,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(nilLiteral: ()) { self = .null }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(JSONObject(Dictionary(elements, uniquingKeysWith: { _, last in last })))
+        self = .object(JSONObject(lastWins: elements))
     }
 }
 

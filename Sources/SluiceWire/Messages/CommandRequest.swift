@@ -46,6 +46,32 @@ public struct CommandRequest: Sendable, Equatable {
         return WireMessage(kind: .command, header: header, body: payload)
     }
 
+    private static let kindFrame = Array(MessageKind.command.rawValue.utf8)
+
+    /// The frames of ``message()`` on the wire — the header written straight to bytes, its
+    /// members in canonical order — preceded by the empty delimiter a DEALER sends first when
+    /// `delimited`. What a client sends for every command, without building the header as an
+    /// object only to encode it.
+    public func frames(delimited: Bool) -> [[UInt8]] {
+        var header = CanonicalObjectWriter(
+            capacity: contract.description.utf8.count + idempotencyKey.utf8.count + requestID.utf8.count + 64
+                + (context?.traceparent?.utf8.count ?? 0) + (context?.tenant?.utf8.count ?? 0))
+        header.string("contract", contract.description)
+        if let deadlineMs { header.int("deadline_ms", Int64(deadlineMs)) }
+        header.string("idempotency_key", idempotencyKey)
+        header.string("request_id", requestID)
+        if let tenant = context?.tenant { header.string("tenant", tenant) }
+        if let traceparent = context?.traceparent { header.string("traceparent", traceparent) }
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(5)
+        if delimited { frames.append([]) }
+        frames.append(WireMessage.protocolTag)
+        frames.append(CommandRequest.kindFrame)
+        frames.append(header.finish())
+        frames.append(payload.canonicalBytes())
+        return frames
+    }
+
     /// Reads and checks a `COMMAND`'s header fields; every problem names the field.
     public init(_ message: WireMessage, limits: ProtocolLimits = ProtocolLimits()) throws(WireError) {
         let requestID = try HeaderField.requestID(message.header, limits: limits)
