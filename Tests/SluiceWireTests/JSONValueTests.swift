@@ -60,6 +60,23 @@ import Testing
         #expect(try JSONValue(parsing: #"{"z":[],"m":null,"a":{"y":1,"x":2}}"#) == ["a": ["x": 2, "y": 1], "m": nil, "z": []])
     }
 
+    /// Members in any order parse to one object (sorted by name); a name twice, wherever it is,
+    /// is refused — for small objects (sorted in place) and large ones alike.
+    @Test(arguments: [2, 3, 5, 16, 17, 40])
+    func membersInAnyOrderAndDuplicatesAnywhere(count: Int) throws {
+        let names = (0..<count).map { "m\($0 * 7 % count)" + String(repeating: "x", count: $0 % 3) }
+        let sorted = try JSONValue(parsing: "{" + names.sorted().map { "\"\($0)\":1" }.joined(separator: ",") + "}")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let shuffled = names.shuffled(using: &generator)
+            let text = "{" + shuffled.map { "\"\($0)\":1" }.joined(separator: ",") + "}"
+            #expect(try JSONValue(parsing: text).canonicalBytes() == sorted.canonicalBytes())
+            let twice = shuffled + [shuffled.randomElement(using: &generator)!]
+            let withDuplicate = "{" + twice.shuffled(using: &generator).map { "\"\($0)\":1" }.joined(separator: ",") + "}"
+            #expect(throws: JSONParseError.self) { try JSONValue(parsing: withDuplicate) }
+        }
+    }
+
     @Test func integersAndDoublesStayDistinct() throws {
         #expect(try JSONValue(parsing: "1") == .int(1))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))

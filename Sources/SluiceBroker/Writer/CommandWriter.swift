@@ -144,8 +144,14 @@ final class CommandWriter: BrokerWorker {
                 take(next)
             }
             if !queue.isEmpty {
-                let batch = Array(queue.prefix(maxBatchSize))
-                queue.removeFirst(batch.count)
+                let batch: [AdmittedCommand]
+                if queue.count <= maxBatchSize {
+                    batch = queue  // the whole queue, not copied
+                    queue = []
+                } else {
+                    batch = Array(queue.prefix(maxBatchSize))
+                    queue.removeFirst(batch.count)
+                }
                 let outcomes = runBatch(batch)
                 try notices.sendObject(BrokerNotice.outcomes(outcomes, database: database.name, commands: batch))
                 idleTimeout = idleCheckpointMs

@@ -8,13 +8,18 @@
 /// builds check). A name known only at run time (a table's) goes through
 /// ``integers(named:_:)``, which escapes it.
 public struct CanonicalObjectWriter {
-    public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
+    public private(set) var bytes: [UInt8]
     private var empty = true
     #if DEBUG
         private var lastKey: String?
     #endif
 
-    public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 128) {
+        // Reserved before the first byte: one allocation, not one for `{` and another to grow.
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
 
     private mutating func key(_ key: StaticString) {
         #if DEBUG

@@ -77,16 +77,35 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     /// From members in any order, sorted once; `duplicate` is the first name that appears twice
     /// (the same bytes), or nil. The object keeps every member either way.
     /// `inOrder`: they came sorted, each name strictly after the last (as canonical JSON has them).
-    public static func sorting(_ unsorted: [Member]) -> (object: JSONObject, duplicate: String?, inOrder: Bool) {
+    public static func sorting(_ unsorted: consuming [Member]) -> (object: JSONObject, duplicate: String?, inOrder: Bool) {
+        var members = unsorted
         var object = JSONObject()
         // Canonical senders (the Swift and C clients) send members already in order, each name
         // strictly after the last: then there is nothing to sort and no duplicate.
-        if unsorted.indices.dropFirst().allSatisfy({ JSONValue.utf8Precedes(unsorted[$0 - 1].name, unsorted[$0].name) }) {
-            object.members = unsorted
+        var firstOutOfOrder = 1
+        while firstOutOfOrder < members.count,
+            JSONValue.utf8Precedes(members[firstOutOfOrder - 1].name, members[firstOutOfOrder].name)
+        {
+            firstOutOfOrder += 1
+        }
+        if firstOutOfOrder >= members.count {
+            object.members = members
             return (object, nil, true)
         }
-        object.members = unsorted.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
-        let members = object.members
+        if members.count <= 16 {
+            // A header or a small input written in another order: sorted in place, without the
+            // copy and the closure calls of the library's sort (stable too: an insertion sort).
+            for next in firstOutOfOrder..<members.count {
+                var position = next
+                while position > 0, JSONValue.utf8Precedes(members[position].name, members[position - 1].name) {
+                    members.swapAt(position, position - 1)
+                    position -= 1
+                }
+            }
+        } else {
+            members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
+        }
+        object.members = members
         let duplicate = members.indices.dropFirst().first {
             JSONValue.sameCodePoints(members[$0 - 1].name, members[$0].name)
         }.map { members[$0].name }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 extension JSONValue {
     /// The canonical encoding: object members sorted by key (byte order of their UTF-8), no
     /// insignificant whitespace, integers without a fraction, strings escaped minimally.
@@ -75,8 +81,8 @@ extension JSONValue {
         return lhs.withUTF8 { left in
             rhs.withUTF8 { right in
                 let common = min(left.count, right.count)
-                for index in 0..<common where left[index] != right[index] { return left[index] < right[index] }
-                return left.count < right.count
+                let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+                return order < 0 || (order == 0 && left.count < right.count)
             }
         }
     }
