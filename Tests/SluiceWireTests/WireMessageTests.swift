@@ -49,6 +49,70 @@ import Testing
         }
     }
 
+    /// The one-pass reading of a plain COMMAND takes only what the general reading accepts, and
+    /// reads it to the same request; it leaves everything else, every wrong request included, to
+    /// the general reading (which names the problem).
+    @Test func plainCommandsReadAsTheGeneralReadingDoes() throws {
+        let requestIDs = [#""r-1""#, #""2""#, #""""#, #""r\u0031""#, "7", #""\#(String(repeating: "r", count: 200))""#]
+        let contracts = [#""bench.insert@v1""#, #""t.c@v2""#, #""Bench""#, #""t.c@v1\n""#, "null"]
+        let keys = [
+            #""k-1""#, #""caf\#u{e9}""#, #""\#(String(repeating: "k", count: 256))""#, #""a\"b""#, #""x\#u{1}y""#,
+        ]
+        let deadlines = [nil, "50", "86400000", "050", "5e1", "50.0", "-5", "0", "86400001", "null", #""50""#]
+        let extras = [nil, #""tenant":"acme""#, #""other":1"#, #""request_id":"again""#]
+        let bodies = [#"{"a":1}"#, "{}", #"{"b":1,"a":2}"#, "[]", "", #"{ "a" : 1 }"#, "{", #"{"a":1,"a":2}"#]
+        var checked = 0
+        var plain = 0
+        for requestID in requestIDs {
+            for contract in contracts {
+                for key in keys {
+                    for deadline in deadlines {
+                        for extra in extras {
+                            for body in bodies {
+                                var members = [
+                                    #""request_id":\#(requestID)"#, #""contract":\#(contract)"#,
+                                    #""idempotency_key":\#(key)"#,
+                                ]
+                                if let deadline { members.append(#""deadline_ms":\#(deadline)"#) }
+                                if let extra { members.append(extra) }
+                                if checked % 2 == 1 { members.reverse() }
+                                let separator = checked / 3 % 5 == 3 ? ", " : ","
+                                let header = "{" + members.joined(separator: separator) + "}"
+                                let frames = [
+                                    WireMessage.protocolTag, Array("COMMAND".utf8), Array(header.utf8),
+                                    Array(body.utf8),
+                                ]
+                                checked += 1
+                                let general = try? CommandRequest(WireMessage(frames: frames))
+                                guard let fast = CommandRequest(plainFrames: frames[...], limits: ProtocolLimits())
+                                else { continue }
+                                plain += 1
+                                #expect(fast == general, "\(header) \(body)")
+                                #expect(fast.canonicalPayload == (try? WireMessage(frames: frames))?.canonicalBody)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(plain > 50 && plain < checked, "\(plain) of \(checked) read in one pass")
+        // Invalid UTF-8 in a string, and limits: left to the general reading.
+        var invalid = Array(#"{"contract":"t.c@v1","idempotency_key":"k","request_id":"r"}"#.utf8)
+        invalid[invalid.count - 3] = 0xFF
+        #expect(
+            CommandRequest(
+                plainFrames: [WireMessage.protocolTag, Array("COMMAND".utf8), invalid, Array("{}".utf8)][...],
+                limits: ProtocolLimits()) == nil)
+        let fine: [[UInt8]] = [
+            WireMessage.protocolTag, Array("COMMAND".utf8),
+            Array(#"{"contract":"t.c@v1","idempotency_key":"k","request_id":"r"}"#.utf8), Array(#"{"a":1}"#.utf8),
+        ]
+        #expect(CommandRequest(plainFrames: fine[...], limits: ProtocolLimits()) != nil)
+        var small = ProtocolLimits()
+        small.maxBodyBytes = 4
+        #expect(CommandRequest(plainFrames: fine[...], limits: small) == nil)
+    }
+
     @Test func commandHeaderFieldsAreChecked() throws {
         let good = CommandRequest(
             requestID: "r", contract: ContractID("task.create@v1")!, idempotencyKey: "k", deadlineMs: 50,
@@ -58,7 +122,8 @@ import Testing
         // What the clients send, written directly, is the message's canonical frames.
         let traced = CommandRequest(
             requestID: "r\"1", contract: ContractID("task.create@v1")!, idempotencyKey: "k\u{e9}",
-            context: CallerContext(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tenant: "acme"),
+            context: CallerContext(
+                traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tenant: "acme"),
             payload: ["title": "x", "n": 1])
         for request in [good, traced] {
             #expect(request.frames(delimited: false) == request.message().frames())

@@ -29,6 +29,17 @@ extension BrokerIOLoop {
             )
             return
         }
+        let size = sluiceFrames.reduce(0) { $0 + $1.count }
+        // A COMMAND as the clients write it (most requests are) is read in one pass over its
+        // header's bytes; anything else, and every request that is wrong, takes the general
+        // reading below, which names what is wrong.
+        if let request = CommandRequest(plainFrames: sluiceFrames, limits: configuration.limits) {
+            var target = envelopeTarget
+            target.requestID = request.requestID
+            guard admissible(target, kind: .command, draining: draining, credential: credential) else { return }
+            admitCommand(request, target: target, size: size)
+            return
+        }
         let message: WireMessage
         do {
             message = try WireMessage(frames: sluiceFrames, limits: configuration.limits)
@@ -51,35 +62,17 @@ extension BrokerIOLoop {
             reject(envelopeTarget, error, kind: message.kind)
             return
         }
-        if target.actor.isEmpty && message.kind != .ping {
-            reject(
-                target,
-                WireError(
-                    .unauthenticated,
-                    "this connection's credentials were refused: connect with PLAIN username and token (the operator's token is <data-dir>/tokens/local.token)"
-                ),
-                kind: message.kind
-            )
-            return
-        }
-        if credentials?.stillHolds(actor: target.actor, credential: credential) == false {
-            reject(
-                target,
-                WireError(
-                    .unauthenticated,
-                    "the credentials of this connection were revoked after it connected (token rotated, plugin disabled or removed, or CURVE key revoked); connect again with current ones"
-                ),
-                kind: message.kind
-            )
-            return
-        }
-        if draining && message.kind != .ping {
-            reject(
-                target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: message.kind)
-            return
-        }
+        guard admissible(target, kind: message.kind, draining: draining, credential: credential) else { return }
         switch message.kind {
-        case .command: admitCommand(message, target: target, size: sluiceFrames.reduce(0) { $0 + $1.count })
+        case .command:
+            let request: CommandRequest
+            do {
+                request = try CommandRequest(message, limits: configuration.limits)
+            } catch {
+                reject(target, error, kind: .command, header: message.header)
+                return
+            }
+            admitCommand(request, target: target, size: size)
         case .query: admitQuery(message, target: target)
         case .status: lookUpStatus(message, target: target)
         case .sync: startSync(message, target: target)
@@ -99,6 +92,39 @@ extension BrokerIOLoop {
                 kind: message.kind
             )
         }
+    }
+
+    /// Whether the connection may send `kind` now: its credentials were accepted and still hold,
+    /// and the broker is not shutting down (a PING is answered either way). Refuses it otherwise.
+    private func admissible(_ target: ReplyTarget, kind: MessageKind, draining: Bool, credential: String?) -> Bool {
+        if target.actor.isEmpty && kind != .ping {
+            reject(
+                target,
+                WireError(
+                    .unauthenticated,
+                    "this connection's credentials were refused: connect with PLAIN username and token (the operator's token is <data-dir>/tokens/local.token)"
+                ),
+                kind: kind
+            )
+            return false
+        }
+        if credentials?.stillHolds(actor: target.actor, credential: credential) == false {
+            reject(
+                target,
+                WireError(
+                    .unauthenticated,
+                    "the credentials of this connection were revoked after it connected (token rotated, plugin disabled or removed, or CURVE key revoked); connect again with current ones"
+                ),
+                kind: kind
+            )
+            return false
+        }
+        if draining && kind != .ping {
+            reject(
+                target, WireError(.overloaded, "the broker is shutting down", retryAfterMs: 1000), kind: kind)
+            return false
+        }
+        return true
     }
 
     /// `unknown_contract`, naming the versions of that name that do exist.

@@ -5,15 +5,9 @@ import SluiceZMQ
 
 /// Admission of `COMMAND`s and their hand-over to the writers.
 extension BrokerIOLoop {
-    func admitCommand(_ message: WireMessage, target: ReplyTarget, size: Int) {
+    func admitCommand(_ request: CommandRequest, target: ReplyTarget, size: Int) {
         let receivedAt = Clock.monotonicNanoseconds()
-        var request: CommandRequest
-        do {
-            request = try CommandRequest(message, limits: configuration.limits)
-        } catch {
-            reject(target, error, kind: .command, header: message.header)
-            return
-        }
+        var request = request
         guard let contract = registry[request.contract] else {
             reject(target, unknownContract(request.contract), kind: .command, request: request)
             return

@@ -149,3 +149,124 @@ public enum HeaderField {
             details: ["field": .string(field)])
     }
 }
+
+extension CommandRequest {
+    /// A `COMMAND` as the clients write it, read in one pass over its header's bytes: the frames
+    /// after the delimiter, a header without whitespace whose members are among `contract`,
+    /// `deadline_ms`, `idempotency_key` and `request_id` (each at most once, strings without
+    /// escapes, `deadline_ms` a plain positive integer), and a body that is a JSON object. No
+    /// header object is built, no member name becomes a String, nothing is sorted.
+    ///
+    /// Nil for anything else — including every request that is wrong. The general reading
+    /// (``WireMessage/init(frames:limits:)``, then ``init(_:limits:)``) takes those and refuses the
+    /// wrong ones with the error that names the problem. This path never decides an error, so the
+    /// two accept the same requests and read them to the same values (a test holds them to it).
+    public init?(plainFrames frames: ArraySlice<[UInt8]>, limits: ProtocolLimits) {
+        let first = frames.startIndex
+        guard frames.count == 4, frames[first] == WireMessage.protocolTag, frames[first + 1] == CommandRequest.kindFrame,
+            frames[first + 2].count <= limits.maxHeaderBytes, !frames[first + 3].isEmpty,
+            frames[first + 3].count <= limits.maxBodyBytes,
+            let header = PlainCommandHeader(frames[first + 2]),
+            let requestID = header.requestID, !requestID.isEmpty, requestID.utf8.count <= limits.maxRequestIDBytes,
+            let contractText = header.contract, let contract = ContractID(contractText),
+            let key = header.idempotencyKey, !key.isEmpty, key.utf8.count <= limits.maxIdempotencyKeyBytes,
+            let (body, canonical) = try? JSONValue.parsingCanonical(frames[first + 3]), case .object = body
+        else { return nil }
+        self.init(
+            requestID: requestID, contract: contract, idempotencyKey: key, deadlineMs: header.deadlineMs, payload: body)
+        if canonical { canonicalPayload = frames[first + 3] }
+    }
+}
+
+/// The members of a plain `COMMAND` header (see ``CommandRequest/init(plainFrames:limits:)``).
+struct PlainCommandHeader {
+    var contract: String?
+    var deadlineMs: Int?
+    var idempotencyKey: String?
+    var requestID: String?
+
+    private static let names: [[UInt8]] = ["contract", "deadline_ms", "idempotency_key", "request_id"].map {
+        Array($0.utf8)
+    }
+
+    /// Nil unless `bytes` is `{"name":value,…}` exactly as described above.
+    init?(_ bytes: [UInt8]) {
+        let read: Bool = bytes.withUnsafeBufferPointer { header in
+            var reader = PlainReader(bytes: header)
+            guard reader.take(UInt8(ascii: "{")) else { return false }
+            if reader.take(UInt8(ascii: "}")) { return reader.atEnd }
+            var seen: UInt8 = 0  // a bit per name
+            while true {
+                guard let name = reader.plainString(), reader.take(UInt8(ascii: ":")),
+                    let member = PlainCommandHeader.names.firstIndex(where: { $0.elementsEqual(name) }),
+                    seen & (1 << member) == 0
+                else { return false }
+                seen |= 1 << member
+                if member == 1 {
+                    guard let value = reader.positiveInteger(atMost: 86_400_000) else { return false }
+                    deadlineMs = value
+                } else {
+                    guard let value = reader.plainString(), let text = UTF8Text.string(value) else { return false }
+                    switch member {
+                    case 0: contract = text
+                    case 2: idempotencyKey = text
+                    default: requestID = text
+                    }
+                }
+                if reader.take(UInt8(ascii: ",")) { continue }
+                return reader.take(UInt8(ascii: "}")) && reader.atEnd
+            }
+        }
+        guard read else { return nil }
+    }
+}
+
+/// A cursor over bytes for ``PlainCommandHeader``: each step either reads what it expects or
+/// reports that the bytes are not plain.
+private struct PlainReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    var atEnd: Bool { index == bytes.count }
+
+    mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A string's contents when it has no escape and no control character.
+    mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return UnsafeBufferPointer(rebasing: bytes[start..<index - 1])
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// Digits without a leading zero, sign, fraction or exponent, from 1 to `limit`.
+    mutating func positiveInteger(atMost limit: Int) -> Int? {
+        var value = 0
+        let start = index
+        while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+            guard index - start < 9 else { return nil }
+            value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            index += 1
+        }
+        guard index > start, bytes[start] != UInt8(ascii: "0"), value <= limit else { return nil }
+        // A number goes on with `.`, `e` or `E` when it has a fraction or an exponent.
+        if index < bytes.count,
+            bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")
+        {
+            return nil
+        }
+        return value
+    }
+}
