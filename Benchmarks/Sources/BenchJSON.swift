@@ -66,5 +66,58 @@ struct BenchJSON: ParsableCommand {
                         + "\(String(format: "%.3f", foundation)) | \(String(format: "%.2f×", ours / foundation)) |")
             }
         }
+        try readCommands()
+    }
+
+    /// A COMMAND's frames as the C and the Swift load generators send them (the C one writes its
+    /// header members out of order), the bench contract's input as the body.
+    static let commands: [(name: String, frames: [[UInt8]])] = [
+        ("C client's COMMAND", #"{"request_id":"1234","contract":"bench.insert@v1","idempotency_key":"bench-3-1234"}"#),
+        (
+            "Swift client's COMMAND",
+            #"{"contract":"bench.insert@v1","idempotency_key":"3f2b8c1e-9a4d-4e6f-8b1a-2c3d4e5f6a7b","request_id":"c1-1234"}"#
+        ),
+    ].map { name, header in
+        (
+            name,
+            [
+                WireMessage.protocolTag, Array("COMMAND".utf8), Array(header.utf8),
+                Array(#"{"client":3,"n":1234,"payload":"client 3 command 1234 padding-padding-padding"}"#.utf8),
+            ]
+        )
+    }
+
+    /// CPU per COMMAND read from its frames: the general reading (the header parsed into an
+    /// object, then its fields looked up) against the one pass over the header's bytes the I/O
+    /// thread uses for a plain COMMAND. Both parse the body the same way.
+    func readCommands() throws {
+        print("")
+        print("| COMMAND frames → request | round | general µs/read | one pass µs/read | × general |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        let limits = ProtocolLimits()
+        for command in Self.commands {
+            let frames = command.frames[...]
+            for round in 1...rounds {
+                var keys = 0
+                var started = CPUTime.now().selfSeconds
+                for _ in 0..<parses {
+                    keys &+= try CommandRequest(WireMessage(frames: frames, limits: limits), limits: limits)
+                        .idempotencyKey.utf8.count
+                }
+                let general = (CPUTime.now().selfSeconds - started) / Double(parses) * 1e6
+                started = CPUTime.now().selfSeconds
+                for _ in 0..<parses {
+                    guard let request = CommandRequest(plainFrames: frames, limits: limits) else {
+                        throw ValidationError("\(command.name) is not a plain COMMAND")
+                    }
+                    keys &+= request.idempotencyKey.utf8.count
+                }
+                let onePass = (CPUTime.now().selfSeconds - started) / Double(parses) * 1e6
+                guard keys > 0 else { throw ValidationError("nothing read") }
+                print(
+                    "| \(command.name) | \(round) | \(String(format: "%.3f", general)) | "
+                        + "\(String(format: "%.3f", onePass)) | \(String(format: "%.2f×", onePass / general)) |")
+            }
+        }
     }
 }
