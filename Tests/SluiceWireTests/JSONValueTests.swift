@@ -77,6 +77,19 @@ import Testing
         }
     }
 
+    /// Names with escapes are ordered and compared by what they decode to, not by their bytes in
+    /// the input (`\u0062` is `b`, whose bytes sort before `a`'s).
+    @Test func escapedNamesAreOrderedAndComparedDecoded() throws {
+        let object = try JSONValue(parsing: #"{"\u0062":1,"a":2}"#)
+        #expect(object.canonicalString == #"{"a":2,"b":1}"#)
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: #"{"a":1,"\u0061":2}"#) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: #"{"\u0061":1,"a":2}"#) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: #"{"a":1,"b":2,"a":3}"#) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: #"{"a":1,"a":2}"#) }
+        let (prefixes, canonical) = try JSONValue.parsingCanonical(Array(#"{"a":1,"ab":2,"b":3}"#.utf8))
+        #expect(canonical && prefixes["ab"] == .int(2))
+    }
+
     @Test func integersAndDoublesStayDistinct() throws {
         #expect(try JSONValue(parsing: "1") == .int(1))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))

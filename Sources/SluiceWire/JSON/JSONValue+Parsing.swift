@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Why a byte string is not the JSON document it was supposed to be.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset of the first byte that could not be understood.
@@ -13,9 +19,15 @@ extension JSONValue {
 
     /// Parses one complete JSON document (RFC 8259). Trailing bytes other than whitespace are an error.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
-        let array = Array(bytes)
-        var parser = JSONParser(bytes: array)
-        self = try parser.parseDocument()
+        let parsed: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            var parser = JSONParser(bytes: buffer)
+            return Result { () throws(JSONParseError) in try parser.parseDocument() }
+        }
+        if let parsed {
+            self = try parsed.get()
+        } else {
+            self = try JSONValue.parsingCanonical(Array(bytes)).value
+        }
     }
 
     /// Parses like ``init(parsing:)`` and says whether `bytes` already are the value's
@@ -24,9 +36,13 @@ extension JSONValue {
     /// the canonical form (the idempotency hash, the log) can keep the bytes it has instead of
     /// encoding the value again. Never claims canonical wrongly; may miss a canonical document.
     public static func parsingCanonical(_ bytes: [UInt8]) throws(JSONParseError) -> (value: JSONValue, canonical: Bool) {
-        var parser = JSONParser(bytes: bytes)
-        let value = try parser.parseDocument()
-        return (value, parser.canonical)
+        // Over the array's storage for the whole parse: reading a byte is then a load, with no
+        // bounds check (each step checks `index < bytes.count` itself).
+        let parsed = bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            return Result { () throws(JSONParseError) in (try parser.parseDocument(), parser.canonical) }
+        }
+        return try parsed.get()
     }
 
     public init(parsing text: String) throws(JSONParseError) {
@@ -35,14 +51,16 @@ extension JSONValue {
 }
 
 private struct JSONParser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
     /// Still true when everything read so far is in canonical form (see
     /// ``JSONValue/parsingCanonical(_:)``).
     var canonical = true
+    /// Strings read so far that had an escape.
+    var escapes = 0
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         skipWhitespace()
@@ -108,10 +126,21 @@ private struct JSONParser {
             index += 1
             return .object(JSONObject())
         }
+        // Whether the names so far came in order, each strictly after the last: checked on
+        // their bytes in the input (while no name has an escape, those are the names' bytes).
+        var namesInOrder = true
+        var previousName = 0..<0
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let nameStart = index + 1
+            let escapesBefore = escapes
             let key = try parseString()
+            let name = nameStart..<index - 1
+            if namesInOrder {
+                namesInOrder = escapes == escapesBefore && (members.isEmpty || precedes(previousName, name))
+                previousName = name
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
@@ -125,6 +154,8 @@ private struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
+                // In order, each after the last: no two are the same, nothing to sort or check.
+                if namesInOrder { return .object(JSONObject(sortedMembers: members)) }
                 // Names are the same member only when their code points are the same.
                 let (object, duplicate, inOrder) = JSONObject.sorting(members)
                 if let duplicate { throw JSONParseError(offset: start, reason: "duplicate member \"\(duplicate)\"") }
@@ -165,20 +196,28 @@ private struct JSONParser {
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
-        while index < bytes.count {
-            let byte = bytes[index]
+        // Fast path: no escapes. (A local cursor: the loop keeps it in a register.)
+        var cursor = index
+        let end = bytes.count
+        while cursor < end {
+            let byte = bytes[cursor]
             if byte == UInt8(ascii: "\"") {
-                let text = try validUTF8(start..<index)
+                index = cursor
+                let text = try validUTF8(start..<cursor)
                 index += 1
                 return text
             }
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { throw fail("control character in string") }
-            index += 1
+            if byte < 0x20 {
+                index = cursor
+                throw fail("control character in string")
+            }
+            cursor += 1
         }
+        index = cursor
         // An escape: the canonical encoding may write these characters differently.
         canonical = false
+        escapes += 1
         var scalars = Array(bytes[start..<index])
         while index < bytes.count {
             let byte = bytes[index]
@@ -232,10 +271,7 @@ private struct JSONParser {
 
     func validUTF8(_ range: Range<Int>) throws(JSONParseError) -> String {
         // On the contiguous bytes: the slice-based initializer takes a generic, much slower path.
-        let text = bytes.withUnsafeBufferPointer { buffer in
-            UTF8Text.string(UnsafeBufferPointer(rebasing: buffer[range]))
-        }
-        guard let text else { throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8") }
+        guard let text = UTF8Text.string(UnsafeBufferPointer(rebasing: bytes[range])) else { throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8") }
         return text
     }
 
@@ -313,6 +349,13 @@ private struct JSONParser {
             position += 1
         }
         return negative ? -value : value
+    }
+
+    /// Whether the input's bytes at `lhs` sort strictly before those at `rhs` (UTF-8 byte order).
+    func precedes(_ lhs: Range<Int>, _ rhs: Range<Int>) -> Bool {
+        let common = min(lhs.count, rhs.count)
+        let order = common == 0 ? 0 : memcmp(bytes.baseAddress! + lhs.lowerBound, bytes.baseAddress! + rhs.lowerBound, common)
+        return order < 0 || (order == 0 && lhs.count < rhs.count)
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
