@@ -199,14 +199,20 @@ private struct JSONParser {
         // Fast path: no escapes. (A local cursor: the loop keeps it in a register.)
         var cursor = index
         let end = bytes.count
+        var allBits: UInt8 = 0  // every byte or-ed: below 0x80, the string is ASCII
         while cursor < end {
             let byte = bytes[cursor]
             if byte == UInt8(ascii: "\"") {
                 index = cursor
-                let text = try validUTF8(start..<cursor)
+                // ASCII is valid UTF-8 as it is; other text is checked.
+                let text =
+                    allBits < 0x80
+                    ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<cursor]), as: UTF8.self)
+                    : try validUTF8(start..<cursor)
                 index += 1
                 return text
             }
+            allBits |= byte
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 {
                 index = cursor
