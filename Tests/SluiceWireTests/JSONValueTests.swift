@@ -90,6 +90,29 @@ import Testing
         #expect(canonical && prefixes["ab"] == .int(2))
     }
 
+    /// Strings are scanned eight bytes at a time until a quote, a backslash or a control
+    /// character: whatever the position of such a byte (or of a non-ASCII one), the string reads
+    /// the same as byte by byte.
+    @Test func stringsReadTheSameWhereverTheirSpecialBytesAre() throws {
+        for length in 0..<40 {
+            let plain = (0..<length).map { String(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) }.joined()
+            #expect(try JSONValue(parsing: Array("\"\(plain)\"".utf8)) == .string(plain))
+            for position in 0...length {
+                let before = String(plain.prefix(position))
+                let after = String(plain.dropFirst(position))
+                #expect(try JSONValue(parsing: Array("\"\(before)\\n\(after)\"".utf8)) == .string(before + "\n" + after))
+                #expect(try JSONValue(parsing: Array("\"\(before)\u{e9}\(after)\"".utf8)) == .string(before + "\u{e9}" + after))
+                #expect(try JSONValue(parsing: Array("\"\(before)\u{7f}\(after)\"".utf8)) == .string(before + "\u{7f}" + after))
+                for refused: UInt8 in [0x01, 0x1F, 0xFF] {
+                    let bytes = Array("\"\(before)".utf8) + [refused] + Array("\(after)\"".utf8)
+                    #expect(throws: JSONParseError.self) { try JSONValue(parsing: bytes) }
+                }
+                let quoted = Array("[\"\(before)\",\"\(after)\"]".utf8)
+                #expect(try JSONValue(parsing: quoted) == .array([.string(before), .string(after)]))
+            }
+        }
+    }
+
     @Test func integersAndDoublesStayDistinct() throws {
         #expect(try JSONValue(parsing: "1") == .int(1))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))
