@@ -67,6 +67,33 @@ import Testing
         context.terminate()
     }
 
+    /// Frames equal to a shared one come back as that array; every other frame as sent.
+    @Test func framesEqualToASharedOneAreThatArray() throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.setReceiveTimeout(5000)
+        try pull.bind("inproc://shared")
+        let push = try context.socket(.push)
+        try push.setLinger(0)
+        try push.connect("inproc://shared")
+        let tag = Array("SLU1".utf8)
+        let kind = Array("COMMAND".utf8)
+        let sent: [[UInt8]] = [[], Array("SLU1".utf8), Array("COMMAND".utf8), Array("SLU2".utf8), Array("COMMANDS".utf8)]
+        try push.send(sent)
+        let received = try #require(try pull.receive(properties: [], shared: [tag, kind]))
+        #expect(received.frames == sent)
+        received.frames[1].withUnsafeBufferPointer { frame in
+            tag.withUnsafeBufferPointer { #expect(frame.baseAddress == $0.baseAddress) }
+        }
+        received.frames[3].withUnsafeBufferPointer { frame in
+            tag.withUnsafeBufferPointer { #expect(frame.baseAddress != $0.baseAddress) }
+        }
+        push.close()
+        pull.close()
+        context.terminate()
+    }
+
     @Test func receiveWithDontWaitReturnsNilWhenEmpty() throws {
         let context = ZMQContext()
         let pull = try context.socket(.pull)

@@ -444,9 +444,7 @@ final class BrokerIOLoop {
                 if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
             }
             if readable[publisherIndex] {
-                while let received = try publisher.receive(
-                    dontWait: true, properties: ["User-Id", ZAPAuthenticator.credentialProperty])
-                {
+                while let received = try publisher.receive(dontWait: true, properties: BrokerIOLoop.connectionProperties) {
                     let actor = received.properties[0] ?? ""
                     // A connection whose credential was revoked since its handshake is granted nothing.
                     guard credentials?.stillHolds(actor: actor, credential: received.properties[1]) != false else {
@@ -475,7 +473,8 @@ final class BrokerIOLoop {
                 var handled = 0
                 while handled < 512, reloading == nil,
                     let received = try router.receive(
-                        dontWait: true, properties: ["User-Id", ZAPAuthenticator.credentialProperty])
+                        dontWait: true, properties: BrokerIOLoop.connectionProperties,
+                        shared: BrokerIOLoop.sharedRequestFrames)
                 {
                     handle(
                         received.frames, actor: received.properties[0] ?? "", draining: draining,
@@ -576,6 +575,16 @@ final class BrokerIOLoop {
 
     // MARK: Writer and reader answers
 
+    /// What the I/O thread reads of each request's connection: the identity the ZAP handler
+    /// gave it, and the credential it proved.
+    static let connectionProperties = ["User-Id", ZAPAuthenticator.credentialProperty]
+
+    /// A request's fixed frames (the protocol tag, the request kinds): received as these shared
+    /// arrays rather than copied per message.
+    static let sharedRequestFrames: [[UInt8]] =
+        [WireMessage.protocolTag, Array(MessageKind.command.rawValue.utf8), Array(MessageKind.query.rawValue.utf8)]
+        + MessageKind.requests.subtracting([.command, .query]).map { Array($0.rawValue.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
+
     func answer(_ outcomes: [CommandOutcome]) {
         let now = Clock.monotonicNanoseconds()
         // Per database (a batch comes from one writer, so almost always one: found by a string
@@ -614,7 +623,11 @@ final class BrokerIOLoop {
                 send(pending.primary, outcome.reply)
                 if !outcome.changedTables.isEmpty || outcome.changedUnnamedRows {
                     databases[current].changed = true
-                    databases[current].tables.formUnion(outcome.changedTables)
+                    // Commands of one contract change the same tables: hashed once per run of them.
+                    if outcome.changedTables != databases[current].lastTables {
+                        databases[current].tables.formUnion(outcome.changedTables)
+                        databases[current].lastTables = outcome.changedTables
+                    }
                     databases[current].everything = databases[current].everything || outcome.changedUnnamedRows
                 }
                 var shared = ack
@@ -657,6 +670,8 @@ final class BrokerIOLoop {
         /// Whether a command changed anything (``tables``, or rows of unnamed tables: ``everything``).
         var changed = false
         var tables: Set<String> = []
+        /// The tables last added to `tables`.
+        var lastTables: [String] = []
         var everything = false
     }
 
