@@ -166,7 +166,8 @@ struct BenchWorker: AsyncParsableCommand {
         latencies.reserveCapacity(commands)
         var sentAt: [String: ContinuousClock.Instant] = [:]
         var next = 0
-        let (client, commands, window) = (id, commands, max(1, window))
+        // Options read once: an @Option's getter per command showed in the client's profile.
+        let (client, commands, window, pauseMs) = (id, commands, max(1, window), pauseMs)
         func submit() throws {
             let request = try connection.submit(
                 "bench.insert@v1",
