@@ -170,12 +170,14 @@ private struct JSONParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var items: [JSONValue] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return .array(items)
+            return .array([])
         }
+        // Room for a few items at once instead of regrowing at 1, 2 and 4.
+        var items: [JSONValue] = []
+        items.reserveCapacity(4)
         while true {
             skipWhitespace()
             items.append(try parseValue())
