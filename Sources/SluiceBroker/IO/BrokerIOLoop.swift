@@ -444,7 +444,9 @@ final class BrokerIOLoop {
                 if draining && workersRunning.isEmpty && helpersRunning.isEmpty { return }
             }
             if readable[publisherIndex] {
-                while let received = try publisher.receive(dontWait: true, properties: BrokerIOLoop.connectionProperties) {
+                while let received = try publisher.receive(
+                    dontWait: true, properties: BrokerIOLoop.connectionProperties)
+                {
                     let actor = received.properties[0] ?? ""
                     // A connection whose credential was revoked since its handshake is granted nothing.
                     guard credentials?.stillHolds(actor: actor, credential: received.properties[1]) != false else {
@@ -583,7 +585,8 @@ final class BrokerIOLoop {
     /// arrays rather than copied per message.
     static let sharedRequestFrames: [[UInt8]] =
         [WireMessage.protocolTag, Array(MessageKind.command.rawValue.utf8), Array(MessageKind.query.rawValue.utf8)]
-        + MessageKind.requests.subtracting([.command, .query]).map { Array($0.rawValue.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
+        + MessageKind.requests.subtracting([.command, .query]).map { Array($0.rawValue.utf8) }
+        .sorted { $0.lexicographicallyPrecedes($1) }
 
     func answer(_ outcomes: [CommandOutcome]) {
         let now = Clock.monotonicNanoseconds()

@@ -77,7 +77,9 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     /// From members in any order, sorted once; `duplicate` is the first name that appears twice
     /// (the same bytes), or nil. The object keeps every member either way.
     /// `inOrder`: they came sorted, each name strictly after the last (as canonical JSON has them).
-    public static func sorting(_ unsorted: consuming [Member]) -> (object: JSONObject, duplicate: String?, inOrder: Bool) {
+    public static func sorting(_ unsorted: consuming [Member])
+        -> (object: JSONObject, duplicate: String?, inOrder: Bool)
+    {
         var members = unsorted
         var object = JSONObject()
         // Canonical senders (the Swift and C clients) send members already in order, each name

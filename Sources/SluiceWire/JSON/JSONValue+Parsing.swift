@@ -279,7 +279,9 @@ private struct JSONParser {
 
     func validUTF8(_ range: Range<Int>) throws(JSONParseError) -> String {
         // On the contiguous bytes: the slice-based initializer takes a generic, much slower path.
-        guard let text = UTF8Text.string(UnsafeBufferPointer(rebasing: bytes[range])) else { throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8") }
+        guard let text = UTF8Text.string(UnsafeBufferPointer(rebasing: bytes[range])) else {
+            throw JSONParseError(offset: range.lowerBound, reason: "string is not valid UTF-8")
+        }
         return text
     }
 
@@ -362,7 +364,8 @@ private struct JSONParser {
     /// Whether the input's bytes at `lhs` sort strictly before those at `rhs` (UTF-8 byte order).
     func precedes(_ lhs: Range<Int>, _ rhs: Range<Int>) -> Bool {
         let common = min(lhs.count, rhs.count)
-        let order = common == 0 ? 0 : memcmp(bytes.baseAddress! + lhs.lowerBound, bytes.baseAddress! + rhs.lowerBound, common)
+        guard common > 0, let base = bytes.baseAddress else { return lhs.count < rhs.count }
+        let order = memcmp(base + lhs.lowerBound, base + rhs.lowerBound, common)
         return order < 0 || (order == 0 && lhs.count < rhs.count)
     }
 

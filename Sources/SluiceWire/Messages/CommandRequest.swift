@@ -163,7 +163,8 @@ extension CommandRequest {
     /// two accept the same requests and read them to the same values (a test holds them to it).
     public init?(plainFrames frames: ArraySlice<[UInt8]>, limits: ProtocolLimits) {
         let first = frames.startIndex
-        guard frames.count == 4, frames[first] == WireMessage.protocolTag, frames[first + 1] == CommandRequest.kindFrame,
+        guard frames.count == 4, frames[first] == WireMessage.protocolTag,
+            frames[first + 1] == CommandRequest.kindFrame,
             frames[first + 2].count <= limits.maxHeaderBytes, !frames[first + 3].isEmpty,
             frames[first + 3].count <= limits.maxBodyBytes,
             let header = PlainCommandHeader(frames[first + 2]),
