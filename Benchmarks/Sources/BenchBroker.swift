@@ -118,11 +118,12 @@ struct BenchBroker {
     /// `window` in flight: the C load generator at `loadgenPath` (`generator` "c") or `sluice bench
     /// worker` processes with the async ``SluiceClient`` ("swift") or a ``SluiceConnection``
     /// ("swift-blocking"). Returns the latencies, the wall time, the broker's CPU meanwhile (this
-    /// process) and the CPU the workers report for their load (their start-up excluded).
+    /// process), the CPU the workers report for their load (their start-up excluded) and the
+    /// slowest worker's commands per second over the fastest's.
     func drive(
         clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false,
         pauseMs: Int = 0
-    ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double) {
+    ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double, fairness: Double) {
         let endpoint = configuration.commandEndpoint
         let token = token
         // A subscriber to every command event, its own process (its CPU is not the broker's).
@@ -132,7 +133,7 @@ struct BenchBroker {
             listening?.waitUntilExit()
         }
         let started = CPUTime.now()
-        let (samples, seconds, clientCPU) =
+        let (samples, seconds, clientCPU, fairness) =
             if generator == "c" {
                 try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
                     [endpoint, token, "\(index)", "\(commands)", "\(window)", "\(pauseMs)"]
@@ -150,7 +151,7 @@ struct BenchBroker {
         // and reading their reports (tens of thousands of latencies each run), which is the
         // benchmark's work, not the broker's.
         let used = CPUTime.now() - started
-        return (samples, seconds, used.selfSeconds - used.thread, clientCPU)
+        return (samples, seconds, used.selfSeconds - used.thread, clientCPU, fairness)
     }
 
     /// `sluice-bench worker --mode subscribe` on this broker's event endpoint, once it is ready.

@@ -69,7 +69,7 @@ struct BenchLatency: AsyncParsableCommand {
                 if let idleCheckpointMs { configuration.idleCheckpointMs = idleCheckpointMs }
             }
             defer { bench.stop() }
-            let (samples, _, _, _) = try bench.drive(
+            let (samples, _, _, _, _) = try bench.drive(
                 clients: 1, commands: commands, window: 1, generator: generator, loadgenPath: loadgenPath,
                 pauseMs: pauseMs)
             let sorted = samples.sorted()

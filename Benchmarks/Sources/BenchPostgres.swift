@@ -80,7 +80,7 @@ enum BenchPostgres {
             let bench = try BenchBroker(
                 in: root.appendingPathComponent("broker-postgres-\(window)"), postgres: cluster.server)
             defer { bench.stop() }
-            let (samples, seconds, brokerCPU, _) = try bench.drive(
+            let (samples, seconds, brokerCPU, _, _) = try bench.drive(
                 clients: clients, commands: commands, window: window, generator: "c", loadgenPath: loadgenPath)
             let sorted = samples.sorted()
             let p50 = sorted.isEmpty ? 0 : sorted[sorted.count / 2] / 1000

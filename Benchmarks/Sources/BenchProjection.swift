@@ -90,7 +90,7 @@ struct BenchProjection: AsyncParsableCommand {
     private func brokerRun(_ directory: URL, projectionRows: Int?) async throws -> Run {
         let bench = try BenchBroker(in: directory, projectionRows: projectionRows)
         defer { bench.stop() }
-        let (samples, seconds, brokerCPU, clientCPU) = try bench.drive(
+        let (samples, seconds, brokerCPU, clientCPU, _) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: loadGenerator, loadgenPath: loadgenPath)
         var refreshes: Int64?
         var refreshMicros: Int64?

@@ -29,23 +29,24 @@ struct BenchWorker: AsyncParsableCommand {
         "CREATE TABLE IF NOT EXISTS bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)"
 
     func run() async throws {
-        let started = Date().timeIntervalSince1970
-        // The CPU of the load itself: the process's start-up (loading, argument parsing) is not
-        // per command, and would weigh on a short run.
-        let cpu = CPUTime.now()
+        // The load itself, from right before the first command (as the C load generator counts
+        // it): the process's start-up and its connection or database set-up are not per command,
+        // would weigh on a short run, and would make the workers' spans differ by when each
+        // process got going rather than by how it was served.
+        let start = LoadStart()
         let latencies: [Double]
         switch mode {
-        case "direct": latencies = try runDirect()
-        case "direct-query": latencies = try runDirectQuery()
-        case "query": latencies = try await runBroker(query: contract)
+        case "direct": latencies = try runDirect(start)
+        case "direct-query": latencies = try runDirectQuery(start)
+        case "query": latencies = try await runBroker(query: contract, start)
         case "subscribe": latencies = try await runSubscriber()
-        case "broker-blocking": latencies = try runBlocking()
-        default: latencies = try await runBroker(query: nil)
+        case "broker-blocking": latencies = try runBlocking(start)
+        default: latencies = try await runBroker(query: nil, start)
         }
         let finished = Date().timeIntervalSince1970
         let report: JSONValue = [
-            "cpu_seconds": .double((CPUTime.now() - cpu).selfSeconds),
-            "started": .double(started), "finished": .double(finished),
+            "cpu_seconds": .double((CPUTime.now() - start.cpu).selfSeconds),
+            "started": .double(start.wall), "finished": .double(finished),
             "latencies_us": .array(latencies.map { .double($0) }),
         ]
         print(report.canonicalString)
@@ -95,7 +96,7 @@ struct BenchWorker: AsyncParsableCommand {
         }
     }
 
-    private func runDirect() throws -> [Double] {
+    private func runDirect(_ start: LoadStart) throws -> [Double] {
         var configuration = Configuration()
         configuration.busyMode = .timeout(60)
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -103,6 +104,7 @@ struct BenchWorker: AsyncParsableCommand {
         var latencies: [Double] = []
         latencies.reserveCapacity(commands)
         let clock = ContinuousClock()
+        start.mark()
         for n in 0..<commands {
             let started = clock.now
             try queue.inTransaction(.immediate) { db in
@@ -117,12 +119,13 @@ struct BenchWorker: AsyncParsableCommand {
         return latencies
     }
 
-    private func runDirectQuery() throws -> [Double] {
+    private func runDirectQuery(_ start: LoadStart) throws -> [Double] {
         var configuration = Configuration()
         configuration.readonly = true
         let queue = try DatabaseQueue(path: target, configuration: configuration)
         let clock = ContinuousClock()
         var latencies: [Double] = []
+        start.mark()
         for _ in 0..<commands {
             let started = clock.now
             _ = try queue.read { db in try Row.fetchAll(db, sql: BenchWorker.hotQuery) }
@@ -155,7 +158,7 @@ struct BenchWorker: AsyncParsableCommand {
     /// `window` commands in flight from this thread through a ``SluiceConnection``: submit, wait
     /// for the next answer, submit the next. (The process does nothing else, so blocking the
     /// thread `run` was called on holds up no other work.)
-    private func runBlocking() throws -> [Double] {
+    private func runBlocking(_ start: LoadStart) throws -> [Double] {
         var configuration = ClientConfiguration(
             endpoint: target, credentials: token.map { ClientCredentials(name: "local", token: $0) })
         configuration.attemptTimeout = .seconds(60)
@@ -176,6 +179,7 @@ struct BenchWorker: AsyncParsableCommand {
             sentAt[request] = clock.now
             next += 1
         }
+        start.mark()
         while next < min(commands, window) { try submit() }
         while latencies.count < commands {
             guard let reply = try connection.nextReply(timeout: .seconds(60)) else {
@@ -190,7 +194,7 @@ struct BenchWorker: AsyncParsableCommand {
         return latencies
     }
 
-    private func runBroker(query: String?) async throws -> [Double] {
+    private func runBroker(query: String?, _ start: LoadStart) async throws -> [Double] {
         var configuration = ClientConfiguration(
             endpoint: target, credentials: token.map { ClientCredentials(name: "local", token: $0) }
         )
@@ -201,6 +205,7 @@ struct BenchWorker: AsyncParsableCommand {
         let commands = self.commands
         let window = max(1, self.window)
         let pauseMs = self.pauseMs
+        start.mark()
         return try await withThrowingTaskGroup(of: [Double].self) { group in
             for lane in 0..<window {
                 group.addTask {
@@ -228,6 +233,18 @@ struct BenchWorker: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
+    }
+}
+
+/// When a worker's load began, by the wall clock and in CPU used so far: set once, right before
+/// its first command.
+final class LoadStart: @unchecked Sendable {
+    private(set) var wall = Date().timeIntervalSince1970
+    private(set) var cpu = CPUTime.now()
+
+    func mark() {
+        wall = Date().timeIntervalSince1970
+        cpu = CPUTime.now()
     }
 }
 

@@ -134,9 +134,9 @@ struct BenchWrite: AsyncParsableCommand {
         }
         print("")
         print(
-            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | × ceiling CPU | client CPU µs/cmd |"
+            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | × ceiling CPU | client CPU µs/cmd | slowest / fastest client |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
             print(row.markdown(baseline: direct.rate, ceiling: ceiling.rate, ceilingMicros: ceiling.serverMicrosPerCommand))
         }
@@ -146,7 +146,7 @@ struct BenchWrite: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = directory.appendingPathComponent("bench.db").path
         try BenchWorker.prepareDirectDatabase(database)
-        let (samples, seconds, clientCPU) = try spawnBenchWorkers(clients) { index in
+        let (samples, seconds, clientCPU, fairness) = try spawnBenchWorkers(clients) { index in
             [
                 "worker", "--mode", "direct", "--target", database, "--id", "\(index)", "--commands",
                 "\(commands)",
@@ -154,7 +154,7 @@ struct BenchWrite: AsyncParsableCommand {
         }
         return BenchResult(
             path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds,
-            serverCPU: nil, clientCPU: clientCPU
+            serverCPU: nil, clientCPU: clientCPU, fairness: fairness
         )
     }
 
@@ -178,7 +178,7 @@ struct BenchWrite: AsyncParsableCommand {
     ) async throws -> BenchResult {
         let bench = try BenchBroker(in: directory, synchronous: synchronous, maxBatch: maxBatch)
         defer { bench.stop() }
-        let (samples, seconds, brokerCPU, clientCPU) = try bench.drive(
+        let (samples, seconds, brokerCPU, clientCPU, fairness) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath,
             subscriber: subscriber)
         return BenchResult(
@@ -187,7 +187,7 @@ struct BenchWrite: AsyncParsableCommand {
                 + (subscriber ? "1 subscriber" : "no subscriber")
                 + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,
-            serverCPU: brokerCPU, clientCPU: clientCPU
+            serverCPU: brokerCPU, clientCPU: clientCPU, fairness: fairness
         )
     }
 
@@ -204,6 +204,8 @@ struct BenchResult {
     /// CPU seconds all worker processes used for the load (as each reports it: from its first
     /// command to its last answer, its process start-up excluded).
     var clientCPU: Double
+    /// The slowest client's commands per second over the fastest's (nil where not measured).
+    var fairness: Double? = nil
 
     var rate: Double { Double(samples.count) / seconds }
 
@@ -231,6 +233,7 @@ struct BenchResult {
             serverMicrosPerCommand.flatMap { micros in ceilingMicros.map { String(format: "%.2f×", micros / $0) } }
                 ?? "–",
             String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
+            fairness.map { String(format: "%.2f", $0) } ?? "–",
         ]
         return "| " + cells.joined(separator: " | ") + " |"
     }
@@ -266,12 +269,13 @@ struct CPUTime {
 }
 
 /// Starts `clients` worker processes at once and collects their latency samples (µs), the span
-/// from the first worker's start to the last one's end, and the CPU they used in that span (each
-/// worker's own report: process start-up excluded).
+/// from the first worker's start to the last one's end, the CPU they used in that span (each
+/// worker's own report: process start-up excluded), and the fairness between them: the slowest
+/// worker's commands per second over the fastest's.
 func spawnBenchWorkers(
     _ clients: Int, executable: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
     _ arguments: (Int) -> [String]
-) throws -> (samples: [Double], seconds: Double, cpu: Double) {
+) throws -> (samples: [Double], seconds: Double, cpu: Double, fairness: Double) {
     var running: [(Process, Pipe)] = []
     for index in 0..<clients {
         let process = Process()
@@ -286,6 +290,7 @@ func spawnBenchWorkers(
     var first = Double.infinity
     var last = 0.0
     var cpu = 0.0
+    var rates: [Double] = []
     for (process, pipe) in running {
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -293,13 +298,18 @@ func spawnBenchWorkers(
             throw ValidationError("a bench worker failed (status \(process.terminationStatus))")
         }
         let report = try JSONValue(parsing: Array(output))
-        samples += report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
-        first = min(first, report["started"]?.doubleValue ?? first)
-        last = max(last, report["finished"]?.doubleValue ?? last)
+        let latencies = report["latencies_us"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        samples += latencies
+        let started = report["started"]?.doubleValue ?? first
+        let finished = report["finished"]?.doubleValue ?? last
+        if finished > started { rates.append(Double(latencies.count) / (finished - started)) }
+        first = min(first, started)
+        last = max(last, finished)
         guard let used = report["cpu_seconds"]?.doubleValue else {
             throw ValidationError("a bench worker did not report its CPU (cpu_seconds): rebuild it (make bench)")
         }
         cpu += used
     }
-    return (samples, last - first, cpu)
+    let fairness = (rates.min() ?? 0) / max(rates.max() ?? 1, .leastNonzeroMagnitude)
+    return (samples, last - first, cpu, fairness)
 }
