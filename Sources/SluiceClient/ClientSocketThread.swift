@@ -133,7 +133,16 @@ final class ClientSocketThread: @unchecked Sendable {
                 }
             }
             if let subscriberIndex, readable[subscriberIndex], let subscriber {
-                while let frames = try? subscriber.receive(dontWait: true) { dispatch(frames) }
+                // Parsed first, then handed over together: a consumer woken by the first event of
+                // a burst finds the rest waiting, instead of being woken again for each one while
+                // the next is parsed. (At most a bounded burst per pass; the poll sees the rest.)
+                var events: [Event] = []
+                while events.count < ClientSocketThread.maximumEventBurst,
+                    let frames = try? subscriber.receive(dontWait: true)
+                {
+                    if let event = try? Event(frames: frames) { events.append(event) }
+                }
+                dispatch(events)
             }
             let retries: [(id: String, attempt: Int)] = locked {
                 resendExpired()
@@ -293,10 +302,15 @@ final class ClientSocketThread: @unchecked Sendable {
         }
     }
 
-    private func dispatch(_ frames: [[UInt8]]) {
-        guard let event = try? Event(frames: frames) else { return }
-        for subscription in subscriptions.values where subscription.prefixes.contains(where: event.topic.hasPrefix) {
-            subscription.continuation.yield(event)
+    /// Events parsed before any is handed over (see ``run(doorbell:outbox:)``).
+    static let maximumEventBurst = 256
+
+    private func dispatch(_ events: [Event]) {
+        for event in events {
+            for subscription in subscriptions.values
+            where subscription.prefixes.contains(where: event.topic.hasPrefix) {
+                subscription.continuation.yield(event)
+            }
         }
     }
 
