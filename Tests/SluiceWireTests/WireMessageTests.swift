@@ -113,6 +113,30 @@ import Testing
         #expect(CommandRequest(plainFrames: fine[...], limits: small) == nil)
     }
 
+    /// A reply's header as the broker writes it is read without the parser, to the same object;
+    /// anything else is left to the parser.
+    @Test func replyHeadersReadAsTheParserReadsThem() throws {
+        let headers = [
+            #"{"request_id":"r-1"}"#, #"{"request_id":""}"#, #"{"request_id":"caf\#u{e9}"}"#,
+            #"{"request_id":"a\"b"}"#, #"{"request_id":"a\u0041"}"#, #"{"request_id":"x\#u{1}y"}"#,
+            #"{"request_id":"r","x":1}"#, #"{"request_id": "r"}"#, #"{"request_id":7}"#, "{}",
+            #"{"request_id":"r"} "#, #"{"request_id":"r"}}"#, #"{"request_id":"""#,
+        ]
+        var plain = 0
+        for header in headers {
+            let bytes = Array(header.utf8)
+            guard let fast = ReceivedMessage.plainReplyHeader(bytes) else { continue }
+            plain += 1
+            #expect(JSONValue.object(fast) == (try? JSONValue(parsing: bytes)), "\(header)")
+        }
+        #expect(plain == 3)
+        var invalid = Array(#"{"request_id":"ab"}"#.utf8)
+        invalid[16] = 0xFF
+        #expect(ReceivedMessage.plainReplyHeader(invalid) == nil)
+        let frames = WireMessage.replyFrames(.ack, requestID: "r-9", body: ["db": "x"])
+        #expect(try ReceivedMessage(frames: frames).requestID == "r-9")
+    }
+
     @Test func commandHeaderFieldsAreChecked() throws {
         let good = CommandRequest(
             requestID: "r", contract: ContractID("task.create@v1")!, idempotencyKey: "k", deadlineMs: 50,

@@ -98,6 +98,13 @@ public struct ReceivedMessage: Sendable {
         guard frames[first + 3].count <= limits.maxBodyBytes else {
             throw WireError.tooLarge(part: "body", size: frames[first + 3].count, limit: limits.maxBodyBytes)
         }
+        kind = MessageKind(rawValue: kindText)
+        bodyFrame = frames[first + 3]
+        // Every reply the broker writes has this header: read it without the parser.
+        if let replyHeader = ReceivedMessage.plainReplyHeader(frames[first + 2]) {
+            header = replyHeader
+            return
+        }
         let header: JSONValue
         do {
             header = try JSONValue(parsing: frames[first + 2])
@@ -107,9 +114,26 @@ public struct ReceivedMessage: Sendable {
         guard case .object(let headerMembers) = header else {
             throw WireError(.invalidMessage, "header must be a JSON object", details: ["frame": "header"])
         }
-        kind = MessageKind(rawValue: kindText)
         self.header = headerMembers
-        bodyFrame = frames[first + 3]
+    }
+
+    private static let requestIDPrefix = Array(#"{"request_id":""#.utf8)
+
+    /// `{"request_id":"…"}` with a request id of plain characters (no escape, no control
+    /// character, valid UTF-8), as ``WireMessage/replyHeader(requestID:)`` writes it; nil for any
+    /// other header, which the parser reads. The same object the parser would make.
+    static func plainReplyHeader(_ bytes: [UInt8]) -> JSONObject? {
+        let prefix = requestIDPrefix.count
+        guard bytes.count >= prefix + 2, bytes[bytes.count - 2] == UInt8(ascii: "\""),
+            bytes[bytes.count - 1] == UInt8(ascii: "}"), bytes.starts(with: requestIDPrefix)
+        else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> JSONObject? in
+            let id = UnsafeBufferPointer(rebasing: buffer[prefix..<buffer.count - 2])
+            guard !id.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+                let text = UTF8Text.string(id)
+            else { return nil }
+            return JSONObject(sortedMembers: [JSONObject.Member(name: "request_id", value: .string(text))])
+        }
     }
 
     /// The whole message, its body parsed (an empty frame is the empty object).
