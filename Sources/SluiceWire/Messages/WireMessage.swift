@@ -117,20 +117,17 @@ public struct ReceivedMessage: Sendable {
         self.header = headerMembers
     }
 
-    private static let requestIDPrefix = Array(#"{"request_id":""#.utf8)
+    private static let requestIDName = Array("request_id".utf8)
 
     /// `{"request_id":"…"}` with a request id of plain characters (no escape, no control
     /// character, valid UTF-8), as ``WireMessage/replyHeader(requestID:)`` writes it; nil for any
     /// other header, which the parser reads. The same object the parser would make.
     static func plainReplyHeader(_ bytes: [UInt8]) -> JSONObject? {
-        let prefix = requestIDPrefix.count
-        guard bytes.count >= prefix + 2, bytes[bytes.count - 2] == UInt8(ascii: "\""),
-            bytes[bytes.count - 1] == UInt8(ascii: "}"), bytes.starts(with: requestIDPrefix)
-        else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer -> JSONObject? in
-            let id = UnsafeBufferPointer(rebasing: buffer[prefix..<buffer.count - 2])
-            guard !id.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
-                let text = UTF8Text.string(id)
+        bytes.withUnsafeBufferPointer { header -> JSONObject? in
+            var reader = PlainReader(bytes: header)
+            guard reader.take(UInt8(ascii: "{")), let name = reader.plainString(),
+                name.elementsEqual(requestIDName), reader.take(UInt8(ascii: ":")), let id = reader.plainString(),
+                reader.take(UInt8(ascii: "}")), reader.atEnd, let text = UTF8Text.string(id)
             else { return nil }
             return JSONObject(sortedMembers: [JSONObject.Member(name: "request_id", value: .string(text))])
         }
