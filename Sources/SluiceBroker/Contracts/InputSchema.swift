@@ -247,19 +247,30 @@ public struct InputSchema: Sendable {
         switch value {
         case .object(let object):
             let members = object.members
-            // Both lists are in UTF-8 order of the names: one walk over each.
+            // Both lists are in UTF-8 order of the names: one walk over each, one three-way
+            // comparison per step.
             if !node.requiredInOrder.isEmpty {
                 var index = 0
                 for name in node.requiredInOrder {
-                    while index < members.count, JSONValue.utf8Precedes(members[index].name, name) { index += 1 }
-                    guard index < members.count, JSONValue.sameCodePoints(members[index].name, name) else { return false }
+                    var order = -1
+                    while index < members.count {
+                        order = JSONValue.utf8Order(members[index].name, name)
+                        if order >= 0 { break }
+                        index += 1
+                    }
+                    guard index < members.count, order == 0 else { return false }
                 }
             }
             let properties = node.properties
             var next = 0
             for member in members {
-                while next < properties.count, JSONValue.utf8Precedes(properties[next].name, member.name) { next += 1 }
-                if next < properties.count, JSONValue.sameCodePoints(properties[next].name, member.name) {
+                var order = -1
+                while next < properties.count {
+                    order = JSONValue.utf8Order(properties[next].name, member.name)
+                    if order >= 0 { break }
+                    next += 1
+                }
+                if next < properties.count, order == 0 {
                     if !properties[next].schema.accepts(member.value) { return false }
                 } else if !node.additionalProperties {
                     return false

@@ -76,13 +76,21 @@ extension JSONValue {
 
     /// Byte-wise UTF-8 order (the same as code point order), compared without a generic iterator.
     public static func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
+        utf8Order(lhs, rhs) < 0
+    }
+
+    /// Below 0 when `lhs` sorts before `rhs` in UTF-8 byte order (code point order), 0 when they
+    /// are the same code points, above 0 after: where a walk needs both "before" and "the same",
+    /// one comparison instead of two.
+    public static func utf8Order(_ lhs: String, _ rhs: String) -> Int {
         var lhs = lhs
         var rhs = rhs
         return lhs.withUTF8 { left in
             rhs.withUTF8 { right in
                 let common = min(left.count, right.count)
                 let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
-                return order < 0 || (order == 0 && left.count < right.count)
+                if order != 0 { return Int(order) }
+                return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
             }
         }
     }
