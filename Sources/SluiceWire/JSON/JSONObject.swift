@@ -46,14 +46,9 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     public init<Pairs: Collection>(lastWins pairs: Pairs) where Pairs.Element == (String, JSONValue) {
         var members: [Member] = []
         members.reserveCapacity(pairs.count)
-        var inOrder = true
-        for (name, value) in pairs {
-            if inOrder, let last = members.last, !JSONValue.utf8Precedes(last.name, name) { inOrder = false }
-            members.append(Member(name: name, value: value))
-        }
-        if !inOrder {
-            // A stable sort: of two equal names, the one given last stays last and is kept.
-            members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
+        for (name, value) in pairs { members.append(Member(name: name, value: value)) }
+        if !JSONObject.sortByName(&members) {
+            // The sort is stable: of two equal names, the one given last stays last and is kept.
             var kept: [Member] = []
             kept.reserveCapacity(members.count)
             for member in members {
@@ -84,19 +79,28 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         var object = JSONObject()
         // Canonical senders (the Swift and C clients) send members already in order, each name
         // strictly after the last: then there is nothing to sort and no duplicate.
+        let inOrder = sortByName(&members)
+        object.members = members
+        if inOrder { return (object, nil, true) }
+        let duplicate = members.indices.dropFirst().first {
+            JSONValue.sameCodePoints(members[$0 - 1].name, members[$0].name)
+        }.map { members[$0].name }
+        return (object, duplicate, false)
+    }
+
+    /// Sorts `members` by name in UTF-8 order, stably (of equal names, the earlier stays first);
+    /// true when they already were in order, each name strictly after the last, and nothing moved.
+    private static func sortByName(_ members: inout [Member]) -> Bool {
         var firstOutOfOrder = 1
         while firstOutOfOrder < members.count,
             JSONValue.utf8Precedes(members[firstOutOfOrder - 1].name, members[firstOutOfOrder].name)
         {
             firstOutOfOrder += 1
         }
-        if firstOutOfOrder >= members.count {
-            object.members = members
-            return (object, nil, true)
-        }
+        if firstOutOfOrder >= members.count { return true }
         if members.count <= 16 {
             // A header or a small input written in another order: sorted in place, without the
-            // copy and the closure calls of the library's sort (stable too: an insertion sort).
+            // closure calls of the library's sort (an insertion sort: stable too).
             for next in firstOutOfOrder..<members.count {
                 var position = next
                 while position > 0, JSONValue.utf8Precedes(members[position].name, members[position - 1].name) {
@@ -107,11 +111,7 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         } else {
             members.sort { JSONValue.utf8Precedes($0.name, $1.name) }
         }
-        object.members = members
-        let duplicate = members.indices.dropFirst().first {
-            JSONValue.sameCodePoints(members[$0 - 1].name, members[$0].name)
-        }.map { members[$0].name }
-        return (object, duplicate, false)
+        return false
     }
 
     private func position(of name: String) -> (index: Int, found: Bool) {
