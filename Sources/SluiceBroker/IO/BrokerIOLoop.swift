@@ -584,7 +584,7 @@ final class BrokerIOLoop {
     /// A request's fixed frames (the protocol tag, the request kinds): received as these shared
     /// arrays rather than copied per message.
     static let sharedRequestFrames: [[UInt8]] =
-        [WireMessage.protocolTag, Array(MessageKind.command.rawValue.utf8), Array(MessageKind.query.rawValue.utf8)]
+        [WireMessage.protocolTag, CommandRequest.kindFrame, Array(MessageKind.query.rawValue.utf8)]
         + MessageKind.requests.subtracting([.command, .query]).map { Array($0.rawValue.utf8) }
         .sorted { $0.lexicographicallyPrecedes($1) }
 

@@ -46,7 +46,9 @@ public struct CommandRequest: Sendable, Equatable {
         return WireMessage(kind: .command, header: header, body: payload)
     }
 
-    private static let kindFrame = Array(MessageKind.command.rawValue.utf8)
+    /// The kind frame of every `COMMAND` (`COMMAND`), one array for all: a receiver that takes
+    /// this frame as this array compares it by identity.
+    public static let kindFrame = Array(MessageKind.command.rawValue.utf8)
 
     /// The frames of ``message()`` on the wire — the header written straight to bytes, its
     /// members in canonical order — preceded by the empty delimiter a DEALER sends first when
