@@ -333,6 +333,10 @@ private struct JSONParser {
             if value == 0 && bytes[start] == UInt8(ascii: "-") { canonical = false }  // -0 is written 0
             return .int(value)
         }
+        if !isInteger, let value = shortDecimal(start..<index) {
+            canonical = false
+            return .double(value)
+        }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         canonical = false
@@ -359,6 +363,65 @@ private struct JSONParser {
             position += 1
         }
         return negative ? -value : value
+    }
+
+    /// The double of a number with a fraction or exponent (`range`, checked to be a JSON number)
+    /// when it is exact to compute from its digits without a String: at most 15 significant
+    /// digits (an integer below 2^53, so exact as a double) scaled by a power of ten of at most 22
+    /// (exact as a double too). One multiplication or division of two exact doubles is correctly
+    /// rounded, so this is the double `Double(text)` reads. Nil for anything else (more digits, a
+    /// larger exponent, a zero), which takes the general path.
+    func shortDecimal(_ range: Range<Int>) -> Double? {
+        var position = range.lowerBound
+        let negative = bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0  // significant digits taken into `mantissa`
+        var scale = 0  // the power of ten `mantissa` is multiplied by
+        var inFraction = false
+        while position < range.upperBound {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: ".") {
+                inFraction = true
+            } else if isDigit(byte) {
+                if mantissa != 0 || byte != UInt8(ascii: "0") {
+                    digits += 1
+                    guard digits <= 15 else { return nil }
+                    mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
+                }
+                if inFraction { scale -= 1 }
+            } else {
+                break  // `e` or `E`
+            }
+            position += 1
+        }
+        guard mantissa != 0 else { return nil }
+        if position < range.upperBound {
+            position += 1  // the `e`
+            var exponentNegative = false
+            if bytes[position] == UInt8(ascii: "-") || bytes[position] == UInt8(ascii: "+") {
+                exponentNegative = bytes[position] == UInt8(ascii: "-")
+                position += 1
+            }
+            var exponent = 0
+            while position < range.upperBound {
+                exponent = exponent * 10 + Int(bytes[position] - UInt8(ascii: "0"))
+                guard exponent <= 400 else { return nil }
+                position += 1
+            }
+            scale += exponentNegative ? -exponent : exponent
+        }
+        guard scale >= -22 && scale <= 22 else { return nil }
+        let magnitude =
+            scale < 0
+            ? Double(mantissa) / JSONParser.exactPowersOfTen[-scale]
+            : Double(mantissa) * JSONParser.exactPowersOfTen[scale]
+        return negative ? -magnitude : magnitude
+    }
+
+    /// 10^0 … 10^22: the powers of ten a double holds exactly.
+    static let exactPowersOfTen: [Double] = (0...22).map { power in
+        (0..<power).reduce(1.0) { value, _ in value * 10 }
     }
 
     /// Whether the input's bytes at `lhs` sort strictly before those at `rhs` (UTF-8 byte order).
