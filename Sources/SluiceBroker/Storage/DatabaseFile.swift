@@ -126,7 +126,9 @@ public final class DatabaseFile: Sendable {
     /// The highest seq this database has assigned: the log's newest row, or the seq of the last
     /// compaction snapshot when the log was compacted down to nothing.
     static func lastSeq(in db: Database) throws -> Int64 {
-        let logged = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM sluice_log") ?? 0
+        // Cached statements: every query answer and SYNC page asks, and compiling cost more than
+        // the lookups.
+        let logged = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM sluice_log")) ?? 0
         return max(logged, try meta("snapshot_seq", in: db) ?? 0)
     }
 
@@ -136,9 +138,9 @@ public final class DatabaseFile: Sendable {
     }
 
     static func meta(_ key: String, in db: Database) throws -> Int64? {
-        try String.fetchOne(db, sql: "SELECT value FROM sluice_meta WHERE key = ?", arguments: [key]).flatMap {
-            Int64($0)
-        }
+        let value = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT value FROM sluice_meta WHERE key = ?"), arguments: [key])
+        return value.flatMap { Int64($0) }
     }
 
     static let internalSchema = """
