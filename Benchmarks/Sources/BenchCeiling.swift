@@ -34,7 +34,8 @@ enum BenchCeiling {
         let perBatch = seconds / Double((commands + 999) / 1000) * 1e6
         return BenchResult(
             path: "ceiling (C): the same rows, one process, 1,000 per transaction", processes: 1, window: 1000,
-            samples: Array(repeating: perBatch, count: commands), seconds: seconds, serverCPU: cpu, clientCPU: 0)
+            samples: Array(repeating: perBatch, count: commands), seconds: seconds, serverCPU: cpu, clientCPU: 0,
+            commandsPerCommit: 1000)
     }
 
     static func runWithGRDB(path: String, commands: Int) throws -> BenchResult {
@@ -91,6 +92,6 @@ enum BenchCeiling {
         return BenchResult(
             path: "ceiling (GRDB, no C build found): the same rows, one process, 1,000 per transaction", processes: 1,
             window: 1000,
-            samples: samples, seconds: seconds, serverCPU: used.selfSeconds, clientCPU: 0)
+            samples: samples, seconds: seconds, serverCPU: used.selfSeconds, clientCPU: 0, commandsPerCommit: 1000)
     }
 }

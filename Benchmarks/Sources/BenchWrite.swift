@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceBroker
+import SluiceClient
 import SluiceWire
 
 /// `sluice-bench write`: N processes writing one SQLite file directly vs. N client processes
@@ -134,9 +135,9 @@ struct BenchWrite: AsyncParsableCommand {
         }
         print("")
         print(
-            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | × ceiling CPU | client CPU µs/cmd | slowest / fastest client |"
+            "| path | processes | in flight per client | commands | seconds | commands/s | p50 ms | p99 ms | × direct writers | × ceiling | broker CPU µs/cmd | × ceiling CPU | client CPU µs/cmd | slowest / fastest client | commands per commit |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in rows {
             print(row.markdown(baseline: direct.rate, ceiling: ceiling.rate, ceilingMicros: ceiling.serverMicrosPerCommand))
         }
@@ -154,7 +155,7 @@ struct BenchWrite: AsyncParsableCommand {
         }
         return BenchResult(
             path: "direct SQLite writers", processes: clients, window: 1, samples: samples, seconds: seconds,
-            serverCPU: nil, clientCPU: clientCPU, fairness: fairness
+            serverCPU: nil, clientCPU: clientCPU, fairness: fairness, commandsPerCommit: 1
         )
     }
 
@@ -181,13 +182,21 @@ struct BenchWrite: AsyncParsableCommand {
         let (samples, seconds, brokerCPU, clientCPU, fairness) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath,
             subscriber: subscriber)
+        // How many commands each commit carried: the broker's own count (STATS), after the load.
+        let operatorClient = try bench.client()
+        defer { operatorClient.close() }
+        let stats = try await operatorClient.stats()
+        func total(_ field: String) -> Double {
+            (stats[field]?.objectValue ?? [:]).values.reduce(0) { $0 + Double($1.intValue ?? 0) }
+        }
         return BenchResult(
             path:
                 "sluice broker (ipc, \(synchronous.rawValue.uppercased()), \(Self.clientLabel(generator)), "
                 + (subscriber ? "1 subscriber" : "no subscriber")
                 + (self.maxBatch.count > 1 ? ", batches ≤ \(maxBatch))" : ")"),
             processes: clients, window: window, samples: samples, seconds: seconds,
-            serverCPU: brokerCPU, clientCPU: clientCPU, fairness: fairness
+            serverCPU: brokerCPU, clientCPU: clientCPU, fairness: fairness,
+            commandsPerCommit: total("batched_commands") / max(1, total("batches"))
         )
     }
 
@@ -206,6 +215,9 @@ struct BenchResult {
     var clientCPU: Double
     /// The slowest client's commands per second over the fastest's (nil where not measured).
     var fairness: Double? = nil
+    /// Commands per durable commit: 1 for the direct writers, 1,000 for the ceiling, the broker's
+    /// mean batch (from its `STATS`).
+    var commandsPerCommit: Double? = nil
 
     var rate: Double { Double(samples.count) / seconds }
 
@@ -234,6 +246,7 @@ struct BenchResult {
                 ?? "–",
             String(format: "%.1f", clientCPU * 1e6 / Double(samples.count)),
             fairness.map { String(format: "%.2f", $0) } ?? "–",
+            commandsPerCommit.map { String(format: "%.1f", $0) } ?? "–",
         ]
         return "| " + cells.joined(separator: " | ") + " |"
     }

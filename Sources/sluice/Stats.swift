@@ -76,6 +76,13 @@ enum PrometheusText {
         family(
             "queued_commands", "gauge", "Commands waiting for their writer, per database.",
             queued.map { ("{db=\"\($0.key)\"}", number($0.value)) })
+        for (field, help) in [
+            ("batches", "Writer transactions (group commits), per database."),
+            ("batched_commands", "Commands those transactions carried, per database."),
+        ] {
+            let values = (stats[field]?.objectValue ?? [:]).sorted { $0.key < $1.key }
+            family("\(field)_total", "counter", help, values.map { ("{db=\"\($0.key)\"}", number($0.value)) })
+        }
         family("cached_results", "gauge", "Query results in the cache.", [("", number(stats["cached_results"]))])
         return lines.joined(separator: "\n")
     }

@@ -85,6 +85,33 @@ import Testing
         #expect(try TasksDatabase.logSeqs(db).count == 50)
     }
 
+    /// `STATS` says how many transactions each writer ran and how many commands they carried:
+    /// commands awaited one at a time get a transaction each; commands pipelined share them.
+    @Test func statsCountTheWritersTransactionsAndWhatTheyCarried() throws {
+        let broker = try RunningBroker()
+        let socket = try broker.socket(.dealer)
+        func batches() throws -> (batches: Int64?, commands: Int64?) {
+            let stats = try #require(try socket.request(WireMessage(kind: .stats, header: ["request_id": "s"])))
+            return (stats.body["batches"]?["tasks"]?.intValue, stats.body["batched_commands"]?["tasks"]?.intValue)
+        }
+        for index in 0..<5 {
+            let reply = try #require(try socket.request(command("one-\(index)", ["title": .string("t\(index)")])))
+            #expect(reply.kind == .ack)
+        }
+        let alone = try batches()
+        #expect(alone.batches == 5 && alone.commands == 5)
+
+        for index in 0..<200 {
+            try socket.send([[]] + command("many-\(index)", ["title": .string("m\(index)")]).frames())
+        }
+        for _ in 0..<200 { #expect(try socket.receiveMessage()?.kind == .ack) }
+        let shared = try batches()
+        let sharedBatches = try #require(shared.batches)
+        #expect(shared.commands == 205)
+        // 200 commands sent before the first answer is read cannot all wait for a commit each.
+        #expect(sharedBatches > 5 && sharedBatches < 205)
+    }
+
     @Test func pastDeadlineIsNotRun() throws {
         let broker = try RunningBroker()
         let socket = try broker.socket(.dealer)

@@ -158,6 +158,8 @@ extension BrokerIOLoop {
         body["cached_results"] = .int(Int64(queryCache.count))
         body["cached_result_bytes"] = .int(Int64(queryCacheBytes))
         body["queued_bytes"] = .object(lanes.mapValues { .int(Int64($0.queuedBytes)) })
+        body["batches"] = .object(lanes.mapValues { .int($0.batches) })
+        body["batched_commands"] = .object(lanes.mapValues { .int($0.batchedCommands) })
         if !registry.projections.isEmpty {
             body["projections"] = projectionStatistics
             body["parked_queries"] = .int(Int64(parkedQueries.count))

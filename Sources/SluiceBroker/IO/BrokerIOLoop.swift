@@ -405,6 +405,8 @@ final class BrokerIOLoop {
                         // Back to the writer to be freed there, with its next commands (after a
                         // stop its inbox is gone: then they are freed here).
                         let lane = lane(database)
+                        lane.batches += 1
+                        lane.batchedCommands += Int64(outcomes.count)
                         lane.answeredOutcomes += outcomes
                         if lane.answeredOutcomes.count >= BrokerIOLoop.maximumHeldOutcomes {
                             releaseAnsweredOutcomes(of: lane)
@@ -544,9 +546,11 @@ final class BrokerIOLoop {
     /// Copies the counters to the Prometheus metrics (once per heartbeat: nothing per request).
     private func publishMetrics() {
         guard let metrics else { return }
-        var databases: [String: (lastSeq: Int64, queued: Int, queuedBytes: Int)] = [:]
+        var databases: [String: BrokerMetrics.DatabaseFigures] = [:]
         for lane in lanes.values where lane.inbox != nil {
-            databases[lane.name] = (streams[lane.name]?.seq ?? 0, lane.queued, lane.queuedBytes)
+            databases[lane.name] = BrokerMetrics.DatabaseFigures(
+                lastSeq: streams[lane.name]?.seq ?? 0, queued: lane.queued, queuedBytes: lane.queuedBytes,
+                batches: lane.batches, batchedCommands: lane.batchedCommands)
         }
         metrics.publish(
             BrokerMetrics.Snapshot(

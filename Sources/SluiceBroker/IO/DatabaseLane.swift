@@ -10,6 +10,10 @@ final class DatabaseLane {
     /// Admitted commands not yet answered, and the bytes of their request frames.
     var queued = 0
     var queuedBytes = 0
+    /// The writer's transactions answered so far (group commits, one per batch) and the commands
+    /// they carried: their ratio is the mean batch, what each commit's fsync was shared by.
+    var batches: Int64 = 0
+    var batchedCommands: Int64 = 0
     /// Commands admitted in the current pass over the request socket, not yet handed to the
     /// writer (``BrokerIOLoop/flushHandoffs()``).
     var handoffs: [AdmittedCommand] = []

@@ -21,12 +21,23 @@ public final class BrokerMetrics: Sendable {
         factory = PrometheusMetricsFactory(registry: registry)
     }
 
+    /// One database's figures at a heartbeat.
+    struct DatabaseFigures {
+        var lastSeq: Int64
+        /// Commands, and their bytes, queued for its writer.
+        var queued: Int
+        var queuedBytes: Int
+        /// Transactions its writer committed (or tried) and the commands they carried.
+        var batches: Int64
+        var batchedCommands: Int64
+    }
+
     /// What the I/O thread knows at a heartbeat.
     struct Snapshot {
         var counters: BrokerCounters
         var actors: [String: ActorCounters]
-        /// Per database: last seq, commands and bytes queued for its writer.
-        var databases: [String: (lastSeq: Int64, queued: Int, queuedBytes: Int)]
+        /// Per database: last seq, what is queued for its writer, its batches.
+        var databases: [String: DatabaseFigures]
         var parkedQueries: Int
         /// Per query contract (`name@version`, a bounded set from the contract set).
         var queries: [String: BrokerIOLoop.QueryCounters] = [:]
@@ -95,6 +106,8 @@ public final class BrokerMetrics: Sendable {
                 set(&state, "sluice_db_last_seq", labels, Double(values.lastSeq))
                 set(&state, "sluice_db_queued_commands", labels, Double(values.queued))
                 set(&state, "sluice_db_queued_bytes", labels, Double(values.queuedBytes))
+                add(&state, "sluice_db_batches_total", labels, values.batches)
+                add(&state, "sluice_db_batched_commands_total", labels, values.batchedCommands)
             }
             for (contract, values) in snapshot.queries {
                 let labels = [("contract", contract)]
