@@ -30,6 +30,9 @@ struct BenchReplay: AsyncParsableCommand {
     @Option(help: "Where to put the temporary data directories.")
     var scratch = "/tmp"
 
+    @Option(help: "Catch-up rounds (and rounds of their SELECT baseline); the table shows each one's median.")
+    var rounds = 3
+
     func run() async throws {
         let root = URL(fileURLWithPath: scratch).appendingPathComponent("sluice-bench-replay-\(getpid())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -57,40 +60,56 @@ struct BenchReplay: AsyncParsableCommand {
         }
 
         // Catch-up: SYNC pages of audit.bench vs. reading the same log rows straight from SQLite.
-        let syncStarted = Date()
-        var from: Int64 = 1
+        // Each a tenth of a second or so: the median of --rounds of each, so one noisy
+        // moment of this shared machine does not decide the figure.
         var received = 0
-        while true {
-            let (events, end) = try await client.sync(
-                topic: "audit.bench", fromSeq: from, limit: SyncRequest.maximumLimit)
-            received += events.count
-            if end.complete { break }
-            from = end.lastSeq + 1
-        }
-        let syncSeconds = Date().timeIntervalSince(syncStarted)
-        client.close()
-
-        // The same stream through a gap-free subscription (pages of the default 1,000), which asks
-        // for the next three pages while it parses and delivers the current one.
-        let subscriber = try bench.client(events: true)
-        let subscribeStarted = Date()
+        var syncRounds: [Double] = []
         var delivered = 0
-        for try await _ in subscriber.subscribe(topic: "audit.bench") {
-            delivered += 1
-            if delivered == received { break }
+        var subscribeRounds: [Double] = []
+        for _ in 0..<rounds {
+            let syncStarted = Date()
+            var from: Int64 = 1
+            received = 0
+            while true {
+                let (events, end) = try await client.sync(
+                    topic: "audit.bench", fromSeq: from, limit: SyncRequest.maximumLimit)
+                received += events.count
+                if end.complete { break }
+                from = end.lastSeq + 1
+            }
+            syncRounds.append(Date().timeIntervalSince(syncStarted))
+
+            // The same stream through a gap-free subscription (pages of the default 1,000), which
+            // asks for the next three pages while it parses and delivers the current one.
+            let subscriber = try bench.client(events: true)
+            let subscribeStarted = Date()
+            delivered = 0
+            for try await _ in subscriber.subscribe(topic: "audit.bench") {
+                delivered += 1
+                if delivered == received { break }
+            }
+            subscribeRounds.append(Date().timeIntervalSince(subscribeStarted))
+            subscriber.close()
         }
-        let subscribeSeconds = Date().timeIntervalSince(subscribeStarted)
-        subscriber.close()
+        client.close()
         bench.stop()
 
         let live = configuration.dataDirectory.appendingPathComponent("bench.db")
         var readOnly = Configuration()
         readOnly.readonly = true
-        let readStarted = Date()
-        let rows = try await DatabaseQueue(path: live.path, configuration: readOnly).read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sluice_log ORDER BY seq").count
+        var rows = 0
+        var readRounds: [Double] = []
+        for _ in 0..<rounds {
+            let readStarted = Date()
+            rows = try await DatabaseQueue(path: live.path, configuration: readOnly).read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM sluice_log ORDER BY seq").count
+            }
+            readRounds.append(Date().timeIntervalSince(readStarted))
         }
-        let readSeconds = Date().timeIntervalSince(readStarted)
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let (syncSeconds, subscribeSeconds, readSeconds) = (
+            median(syncRounds), median(subscribeRounds), median(readRounds)
+        )
 
         // Replay vs. the same inserts by plain SQLite, 1,000 per transaction, through one prepared
         // statement (as the broker's writer binds its own).
@@ -136,10 +155,10 @@ struct BenchReplay: AsyncParsableCommand {
             "replay (sluice replay)", report.replayed, replaySeconds,
             "\(ceilingName): data, ledger and log rows, 1,000 per transaction", commands, ceiling.seconds)
         line(
-            "catch-up (SYNC pages of 5,000, one at a time)", received, syncSeconds, "SELECT of the same log rows", rows,
-            readSeconds)
+            "catch-up (SYNC pages of 5,000, one at a time; median of \(rounds))", received, syncSeconds,
+            "SELECT of the same log rows (median of \(rounds))", rows, readSeconds)
         line(
-            "catch-up (subscribe: pages of 1,000, three asked for ahead)", delivered, subscribeSeconds,
-            "SELECT of the same log rows", rows, readSeconds)
+            "catch-up (subscribe: pages of 1,000, three asked for ahead; median of \(rounds))", delivered,
+            subscribeSeconds, "SELECT of the same log rows (median of \(rounds))", rows, readSeconds)
     }
 }
