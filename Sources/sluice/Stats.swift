@@ -81,7 +81,8 @@ enum PrometheusText {
             ("batched_commands", "Commands those transactions carried, per database."),
         ] {
             let values = (stats[field]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-            family("\(field)_total", "counter", help, values.map { ("{db=\"\($0.key)\"}", number($0.value)) })
+            // Named as the broker's own /metrics names them.
+            family("db_\(field)_total", "counter", help, values.map { ("{db=\"\($0.key)\"}", number($0.value)) })
         }
         family("cached_results", "gauge", "Query results in the cache.", [("", number(stats["cached_results"]))])
         return lines.joined(separator: "\n")

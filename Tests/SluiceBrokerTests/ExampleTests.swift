@@ -51,6 +51,8 @@ import Testing
         #expect(metrics.output.contains("sluice_committed_total 4"))
         #expect(metrics.output.contains("sluice_actor_commands_total{actor=\"local\"} 6"), "\(metrics.output)")
         #expect(metrics.output.contains("sluice_query_executions_total{contract=\"task.list@v1\"}"))
+        #expect(metrics.output.contains("# TYPE sluice_db_batches_total counter"), "\(metrics.output)")
+        #expect(metrics.output.contains("sluice_db_batched_commands_total{db=\"tasks\"}"), "\(metrics.output)")
     }
 
     /// examples/handlers: a host embedding the broker, with a command implemented in Swift.

@@ -81,6 +81,9 @@ import Testing
         #expect(samples["sluice_requests_rejected_total"] == 1, "\(metrics.body)")
         #expect(samples[#"sluice_actor_commands_total{actor="local"}"#] == 3, "\(metrics.body)")
         #expect(samples[#"sluice_db_last_seq{db="tasks"}"#] == 3, "\(metrics.body)")
+        // Three commands, each awaited before the next: three transactions of one command each.
+        #expect(samples[#"sluice_db_batches_total{db="tasks"}"#] == 3, "\(metrics.body)")
+        #expect(samples[#"sluice_db_batched_commands_total{db="tasks"}"#] == 3, "\(metrics.body)")
         #expect(samples[#"sluice_actor_command_latency_seconds_count{actor="local"}"#] == 3, "\(metrics.body)")
         #expect(health.status == 200)
         #expect(health.body == #"{"status":"serving"}"#)
