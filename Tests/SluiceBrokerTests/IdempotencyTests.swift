@@ -34,6 +34,63 @@ import Testing
         #expect(try TasksDatabase.logSeqs(db) == [1])
     }
 
+    /// A ledger made before 2026-12-01 is keyed by `(actor, idempotency_key)` itself (`WITHOUT
+    /// ROWID`). The next start moves it into the rowid layout with its unique index, every entry
+    /// kept: a retry of a key stored before the move is still a duplicate with its seq, and a
+    /// different payload under it still a mismatch.
+    @Test func aLedgerInTheOldLayoutIsMovedAndKeepsAnsweringForItsKeys() throws {
+        let directory = TemporaryDirectory()
+        var seqs: [String: Int64] = [:]
+        do {
+            let broker = try RunningBroker(directory: directory)
+            let socket = try broker.socket(.req)
+            for key in ["a", "b", "c"] {
+                let reply = try #require(try socket.request(command(key, ["title": .string("t-\(key)")])))
+                seqs[key] = try #require(Acknowledgement(json: reply.body)).seq
+            }
+            broker.stop()
+        }
+        let file = directory.path("data").appendingPathComponent("tasks.db")
+        try DatabaseQueue(path: file.path).write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE old_ledger(
+                        actor TEXT NOT NULL, idempotency_key TEXT NOT NULL, payload_hash TEXT NOT NULL,
+                        seq INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+                        result TEXT NOT NULL, committed_at TEXT NOT NULL, expires_ms INTEGER NOT NULL,
+                        PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID;
+                    INSERT INTO old_ledger SELECT actor, idempotency_key, payload_hash, seq, status, result,
+                        committed_at, expires_ms FROM sluice_ledger;
+                    DROP TABLE sluice_ledger;
+                    ALTER TABLE old_ledger RENAME TO sluice_ledger;
+                    CREATE INDEX sluice_ledger_expiry ON sluice_ledger(expires_ms);
+                    """)
+        }
+
+        let broker = try RunningBroker(directory: directory)
+        let db = try broker.open()
+        let (definition, indexes) = try db.read { db in
+            (
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'sluice_ledger'") ?? "",
+                try String.fetchAll(
+                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sluice_ledger' ORDER BY 1")
+            )
+        }
+        #expect(!definition.uppercased().contains("WITHOUT ROWID"), "\(definition)")
+        #expect(indexes == ["sluice_ledger_expiry", "sluice_ledger_key"])
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM sluice_ledger") == 3)
+
+        let socket = try broker.socket(.req)
+        let retry = try #require(try socket.request(command("b", ["title": "t-b"], requestID: "again")))
+        let duplicate = try #require(Acknowledgement(json: retry.body))
+        #expect(duplicate.duplicate && duplicate.seq == seqs["b"])
+        let changed = try #require(try socket.request(command("c", ["title": "another"])))
+        #expect(WireError(json: changed.body).code == .idempotencyMismatch)
+        let fresh = try #require(try socket.request(command("d", ["title": "t-d"])))
+        #expect(Acknowledgement(json: fresh.body)?.seq == 4)
+        #expect(try TasksDatabase.logSeqs(db) == [1, 2, 3, 4])
+    }
+
     @Test func sameKeyDifferentPayloadIsAMismatch() throws {
         let broker = try RunningBroker()
         let socket = try broker.socket(.req)

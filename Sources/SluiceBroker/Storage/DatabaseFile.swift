@@ -86,6 +86,7 @@ public final class DatabaseFile: Sendable {
         let authorizer = PluginSQLAuthorizer()
         try setup.inDatabase { authorizer.install(on: $0) }
         (epoch, self.ledgerRetentionMs) = try setup.write { db in
+            try IdempotencyLedger.moveToRowidLayout(in: db)
             try db.execute(sql: DatabaseFile.internalSchema)
             try CommandLog.addContextColumn(in: db)
             if let isolation { try ProjectionTable.prepare(isolation.projections, in: db) }
@@ -148,16 +149,8 @@ public final class DatabaseFile: Sendable {
             key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS sluice_migrations(
             name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS sluice_ledger(
-            actor TEXT NOT NULL,
-            idempotency_key TEXT NOT NULL,
-            payload_hash TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-            result TEXT NOT NULL,
-            committed_at TEXT NOT NULL,
-            expires_ms INTEGER NOT NULL,
-            PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS sluice_ledger(\(IdempotencyLedger.columns));
+        CREATE UNIQUE INDEX IF NOT EXISTS sluice_ledger_key ON sluice_ledger(actor, idempotency_key);
         CREATE INDEX IF NOT EXISTS sluice_ledger_expiry ON sluice_ledger(expires_ms);
         CREATE TABLE IF NOT EXISTS sluice_log(
             seq INTEGER PRIMARY KEY,

@@ -3,7 +3,44 @@ import GRDB
 import SluiceWire
 
 /// The `(actor, idempotency_key)` → outcome table, in the same file and transaction as the data.
+///
+/// Its rows are stored in the order they are written (a rowid table) and found through a unique
+/// index on `(actor, idempotency_key)`. Keyed by the pair itself (`WITHOUT ROWID`, as it was
+/// until 2026-12-01), every command's whole row went to a random place in the table when keys
+/// are random — and the clients' default key is a random UUID — so each batch dirtied about one
+/// page per command and the table's pages split as it grew: 2.2–2.6× the SQLite CPU per command
+/// of this layout over 100,000 commands with random keys (benchmarks.md, "Tenth round"). Now only
+/// the index entry, a few dozen bytes, goes to a random place.
 enum IdempotencyLedger {
+    /// The table's columns (`CREATE TABLE sluice_ledger(…)`).
+    static let columns = """
+        actor TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            payload_hash TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            result TEXT NOT NULL,
+            committed_at TEXT NOT NULL,
+            expires_ms INTEGER NOT NULL
+        """
+
+    /// Rewrites a ledger made in the `WITHOUT ROWID` layout into the rowid one, entries in seq
+    /// order, inside the caller's transaction (the database's set-up); its indexes are then made by
+    /// ``DatabaseFile`` like a new one's. Does nothing to a new database or one already moved.
+    static func moveToRowidLayout(in db: Database) throws {
+        let definition = try String.fetchOne(
+            db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sluice_ledger'")
+        guard let definition, definition.uppercased().contains("WITHOUT ROWID") else { return }
+        let names = "actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms"
+        try db.execute(
+            sql: """
+                CREATE TABLE sluice_ledger_moving(\(columns));
+                INSERT INTO sluice_ledger_moving(\(names)) SELECT \(names) FROM sluice_ledger ORDER BY seq;
+                DROP TABLE sluice_ledger;
+                ALTER TABLE sluice_ledger_moving RENAME TO sluice_ledger;
+                """)
+    }
+
     struct Entry {
         var payloadHash: String
         var seq: Int64
@@ -107,8 +144,8 @@ enum IdempotencyLedger {
     }
 
     static let sweepSQL = """
-        DELETE FROM sluice_ledger WHERE (actor, idempotency_key) IN (
-            SELECT actor, idempotency_key FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
+        DELETE FROM sluice_ledger WHERE rowid IN (
+            SELECT rowid FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
         """
 
     /// ``sweep(nowMs:limit:in:)`` with `statement` (``sweepSQL``, prepared by the caller).
