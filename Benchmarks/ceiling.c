@@ -5,7 +5,10 @@
  * commands per transaction, WAL, synchronous=FULL. No sockets, no JSON parsing, no threads: what
  * SQLite alone costs for the same durable work.
  *
- *   ceiling DATABASE COMMANDS        prints {"seconds": s, "cpu_seconds": s}
+ *   ceiling DATABASE COMMANDS [KEYS]        prints {"seconds": s, "cpu_seconds": s}
+ *
+ * KEYS: `random` (default) or `sequential`, the idempotency keys of the ledger and log rows, as
+ * the load generators make them (Benchmarks/benchkey.h).
  *
  * Build: cc -O2 -o ceiling Benchmarks/ceiling.c $(pkg-config --cflags --libs sqlite3)
  */
@@ -17,6 +20,7 @@
 #include <time.h>
 
 #include "benchclock.h"
+#include "benchkey.h"
 
 static sqlite3 *db;
 
@@ -32,8 +36,9 @@ static void text(sqlite3_stmt *statement, int index, const char *value) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: ceiling DATABASE COMMANDS\n");
+    int sequential = bench_sequential_keys(argc > 3 ? argv[3] : NULL);
+    if (argc < 3 || argc > 4 || sequential < 0) {
+        fprintf(stderr, "usage: ceiling DATABASE COMMANDS [random|sequential]\n");
         return 2;
     }
     long commands = atol(argv[2]);
@@ -63,7 +68,7 @@ int main(int argc, char **argv) {
             long client = n % 8;
             seq++;
             snprintf(payload, sizeof payload, "client %ld command %ld padding-padding-padding", client, n);
-            snprintf(key, sizeof key, "bench-%ld-%ld", client, n);
+            bench_key(key, sizeof key, client, n, sequential);
             snprintf(json, sizeof json, "{\"client\":%ld,\"n\":%ld,\"payload\":\"%s\"}", client, n, payload);
             snprintf(request, sizeof request, "%ld", n);
             snprintf(changes, sizeof changes, "{\"tables\":{\"bench\":[%ld]}}", seq);

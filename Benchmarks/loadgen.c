@@ -9,10 +9,11 @@
  * (the CPU this process used from start to finish, all its threads; seconds since 1970;
  * microseconds from send to ACK).
  *
- *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS]
+ *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS [KEYS]]
  *
  * PAUSE_MS (default 0): with one command in flight, how long to wait after each ACK before the
- * next command — a plugin that writes now and then.
+ * next command — a plugin that writes now and then. KEYS: `random` (default) or `sequential`,
+ * the commands' idempotency keys (Benchmarks/benchkey.h).
  *
  * Build: cc -O2 -o loadgen Benchmarks/loadgen.c $(pkg-config --cflags --libs libzmq)
  */
@@ -24,6 +25,9 @@
 #include <zmq.h>
 
 #include "benchclock.h"
+#include "benchkey.h"
+
+static int sequential_keys = 0;
 
 static void fail(const char *what) {
     fprintf(stderr, "loadgen: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -32,10 +36,12 @@ static void fail(const char *what) {
 
 /* Sends COMMAND n: [empty, SLU1, COMMAND, header, body]. */
 static void send_command(void *socket, long client, long n) {
-    char header[160];
+    char header[192];
     char body[160];
+    char key[64];
+    bench_key(key, sizeof key, client, n, sequential_keys);
     int header_length = snprintf(header, sizeof header,
-        "{\"request_id\":\"%ld\",\"contract\":\"bench.insert@v1\",\"idempotency_key\":\"bench-%ld-%ld\"}", n, client, n);
+        "{\"request_id\":\"%ld\",\"contract\":\"bench.insert@v1\",\"idempotency_key\":\"%s\"}", n, key);
     int body_length = snprintf(body, sizeof body,
         "{\"client\":%ld,\"n\":%ld,\"payload\":\"client %ld command %ld padding-padding-padding\"}", client, n, client, n);
     if (zmq_send(socket, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(socket, "SLU1", 4, ZMQ_SNDMORE) < 0
@@ -75,8 +81,9 @@ static long receive_reply(void *socket) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6 && argc != 7) {
-        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS]\n");
+    sequential_keys = bench_sequential_keys(argc > 7 ? argv[7] : NULL);
+    if (argc < 6 || argc > 8 || sequential_keys < 0) {
+        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS [random|sequential]]\n");
         return 2;
     }
     const char *endpoint = argv[1];

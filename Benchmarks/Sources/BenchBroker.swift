@@ -122,7 +122,7 @@ struct BenchBroker {
     /// slowest worker's commands per second over the fastest's.
     func drive(
         clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false,
-        pauseMs: Int = 0
+        pauseMs: Int = 0, keys: BenchKeys = .random
     ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double, fairness: Double) {
         let endpoint = configuration.commandEndpoint
         let token = token
@@ -136,14 +136,14 @@ struct BenchBroker {
         let (samples, seconds, clientCPU, fairness) =
             if generator == "c" {
                 try spawnBenchWorkers(clients, executable: URL(fileURLWithPath: loadgenPath)) { index in
-                    [endpoint, token, "\(index)", "\(commands)", "\(window)", "\(pauseMs)"]
+                    [endpoint, token, "\(index)", "\(commands)", "\(window)", "\(pauseMs)", keys.rawValue]
                 }
             } else {
                 try spawnBenchWorkers(clients) { index in
                     [
                         "worker", "--mode", generator == "swift-blocking" ? "broker-blocking" : "broker", "--target",
                         endpoint, "--id", "\(index)", "--commands", "\(commands)", "--window", "\(window)", "--token",
-                        token, "--pause-ms", "\(pauseMs)",
+                        token, "--pause-ms", "\(pauseMs)", "--keys", keys.rawValue,
                     ]
                 }
             }

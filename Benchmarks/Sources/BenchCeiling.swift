@@ -11,17 +11,19 @@ import SluiceWire
 enum BenchCeiling {
     /// Runs `Benchmarks/ceiling.c` (built at `executable`) when it exists — SQLite through its C
     /// API, the fair ceiling — else the same work through GRDB in this process.
-    static func run(in directory: URL, commands: Int, executable: String) throws -> BenchResult {
+    static func run(in directory: URL, commands: Int, executable: String, keys: BenchKeys = .random) throws
+        -> BenchResult
+    {
         // The broker makes the file and its schema (then stops): the ceiling writes into the same.
         try BenchBroker(in: directory).stop()
         let path = directory.appendingPathComponent("data/bench.db").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            return try runWithGRDB(path: path, commands: commands)
+            return try runWithGRDB(path: path, commands: commands, keys: keys)
         }
         let process = Process()
         let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [path, "\(commands)"]
+        process.arguments = [path, "\(commands)", keys.rawValue]
         process.standardOutput = pipe
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
@@ -38,7 +40,7 @@ enum BenchCeiling {
             commandsPerCommit: 1000)
     }
 
-    static func runWithGRDB(path: String, commands: Int) throws -> BenchResult {
+    static func runWithGRDB(path: String, commands: Int, keys: BenchKeys) throws -> BenchResult {
         var configuration = Configuration()
         configuration.journalMode = .wal
         let queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -70,7 +72,7 @@ enum BenchCeiling {
                     seq += 1
                     let client = n % 8
                     let payload = BenchWorker.payload(client, n)
-                    let key = "bench-\(client)-\(n)"
+                    let key = keys.key(client, n)
                     let json = #"{"client":\#(client),"n":\#(n),"payload":"\#(payload)"}"#
                     try data.execute(arguments: [client, n, payload])
                     try ledger.execute(arguments: [

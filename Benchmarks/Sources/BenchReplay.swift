@@ -51,7 +51,7 @@ struct BenchReplay: AsyncParsableCommand {
                         try await client.send(
                             "bench.insert@v1",
                             ["client": 0, "n": .int(Int64(n)), "payload": .string(BenchWorker.payload(0, n))],
-                            idempotencyKey: "replay-\(n)"
+                            idempotencyKey: BenchKeys.random.key(0, n)
                         )
                     }
                 }

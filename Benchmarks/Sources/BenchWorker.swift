@@ -21,6 +21,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var contract = "bench.hot@v1"
     /// Think time after each answer before the next command (a plugin that writes now and then).
     @Option var pauseMs = 0
+    @Option var keys = BenchKeys.random
 
     /// The hot query of `sluice-bench query`: a grouped count over the bench table.
     static let hotQuery = "SELECT client, count(*) AS n, max(n) AS last FROM bench GROUP BY client ORDER BY client"
@@ -53,6 +54,9 @@ struct BenchWorker: AsyncParsableCommand {
     }
 
     static func payload(_ client: Int, _ n: Int) -> String { "client \(client) command \(n) padding-padding-padding" }
+
+    /// The idempotency key of command `n` of client `client`.
+    func key(_ client: Int, _ n: Int) -> String { keys.key(client, n) }
 
     static func prepareDirectDatabase(_ path: String) throws {
         var configuration = Configuration()
@@ -175,7 +179,7 @@ struct BenchWorker: AsyncParsableCommand {
             let request = try connection.submit(
                 "bench.insert@v1",
                 ["client": .int(Int64(client)), "n": .int(Int64(next)), "payload": .string(BenchWorker.payload(client, next))],
-                idempotencyKey: "bench-\(client)-\(next)")
+                idempotencyKey: keys.key(client, next))
             sentAt[request] = clock.now
             next += 1
         }
@@ -205,6 +209,7 @@ struct BenchWorker: AsyncParsableCommand {
         let commands = self.commands
         let window = max(1, self.window)
         let pauseMs = self.pauseMs
+        let keys = self.keys
         start.mark()
         return try await withThrowingTaskGroup(of: [Double].self) { group in
             for lane in 0..<window {
@@ -222,7 +227,7 @@ struct BenchWorker: AsyncParsableCommand {
                                     "client": .int(Int64(id)), "n": .int(Int64(n)),
                                     "payload": .string(BenchWorker.payload(id, n)),
                                 ],
-                                idempotencyKey: "bench-\(id)-\(n)"
+                                idempotencyKey: keys.key(id, n)
                             )
                         }
                         latencies.append(microseconds(started.duration(to: clock.now)))
@@ -250,4 +255,32 @@ final class LoadStart: @unchecked Sendable {
 
 private func microseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1_000_000 + Double(duration.components.attoseconds) / 1_000_000_000_000
+}
+
+/// The benchmark commands' idempotency keys, as `Benchmarks/benchkey.h` makes them for the C
+/// programs: `random` — UUID-shaped keys derived from the client and the command number by a fixed
+/// mix, spread over the key space as the clients' default keys (random UUIDs) are — or
+/// `sequential`, `bench-<client>-<n>` (the keys of the rounds before 2026-12-01).
+enum BenchKeys: String, ExpressibleByArgument, Sendable {
+    case random, sequential
+
+    func key(_ client: Int, _ n: Int) -> String {
+        guard self == .random else { return "bench-\(client)-\(n)" }
+        let high = BenchKeys.mix(UInt64(client) << 40 ^ UInt64(n))
+        let low = BenchKeys.mix(high)
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+        return "\(hex(high >> 32, 8))-\(hex((high >> 16) & 0xffff, 4))-\(hex(high & 0xffff, 4))-"
+            + "\(hex(low >> 48, 4))-\(hex(low & 0xffff_ffff_ffff, 12))"
+    }
+
+    /// SplitMix64's finalizer, as `bench_mix` in benchkey.h.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var x = value &+ 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 31)
+    }
 }

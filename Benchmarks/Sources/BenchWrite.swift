@@ -56,6 +56,12 @@ struct BenchWrite: AsyncParsableCommand {
             discussion: "The broker encodes and publishes a command's events only once a subscription can receive them."))
     var events: [String] = ["subscribed", "none"]
 
+    @Option(
+        help: ArgumentHelp(
+            "The commands' idempotency keys: random (UUID-shaped, as the clients make them by default) or sequential (bench-<client>-<n>, the keys of the rounds before 2026-12-01).",
+            discussion: "The ceiling writes the same kind of keys. Where a key falls in the ledger's index decides what each commit writes."))
+    var keys = BenchKeys.random
+
     @Option(help: "The compiled C load generator (make bench builds it).")
     var loadgenPath = ".build/loadgen"
 
@@ -89,7 +95,7 @@ struct BenchWrite: AsyncParsableCommand {
         for name in events where name != "subscribed" && name != "none" {
             throw ValidationError("--events takes subscribed or none, not \(name)")
         }
-        print("sluice-bench write: \(clients) processes × \(commands) commands")
+        print("sluice-bench write: \(clients) processes × \(commands) commands, \(keys.rawValue) idempotency keys")
         if database.contains("postgres") {
             BenchPostgres.print(
                 try await BenchPostgres.run(
@@ -102,7 +108,7 @@ struct BenchWrite: AsyncParsableCommand {
         let direct = try directBaseline(root.appendingPathComponent("direct"))
         Self.announce("ceiling: one process, the same rows")
         let ceiling = try BenchCeiling.run(
-            in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath)
+            in: root.appendingPathComponent("ceiling"), commands: clients * commands, executable: ceilingPath, keys: keys)
         var rows = [direct, ceiling]
         for generator in loadGenerator {
             guard ["swift", "swift-blocking", "c"].contains(generator) else {
@@ -181,7 +187,7 @@ struct BenchWrite: AsyncParsableCommand {
         defer { bench.stop() }
         let (samples, seconds, brokerCPU, clientCPU, fairness) = try bench.drive(
             clients: clients, commands: commands, window: window, generator: generator, loadgenPath: loadgenPath,
-            subscriber: subscriber)
+            subscriber: subscriber, keys: keys)
         // How many commands each commit carried: the broker's own count (STATS), after the load.
         let operatorClient = try bench.client()
         defer { operatorClient.close() }
