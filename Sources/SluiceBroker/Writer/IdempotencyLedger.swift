@@ -8,20 +8,15 @@ import SluiceWire
 /// index on `(actor, idempotency_key)`. Keyed by the pair itself (`WITHOUT ROWID`, as it was
 /// until 2026-12-01), every command's whole row went to a random place in the table when keys
 /// are random — and the clients' default key is a random UUID — so each batch dirtied about one
-/// page per command and the table's pages split as it grew: 2.2–2.6× the SQLite CPU per command
+/// page per command and the table's pages split as it grew: 2–2.7× the SQLite CPU per command
 /// of this layout over 100,000 commands with random keys (benchmarks.md, "Tenth round"). Now only
 /// the index entry, a few dozen bytes, goes to a random place.
 enum IdempotencyLedger {
     /// The table's columns (`CREATE TABLE sluice_ledger(…)`).
     static let columns = """
-        actor TEXT NOT NULL,
-            idempotency_key TEXT NOT NULL,
-            payload_hash TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-            result TEXT NOT NULL,
-            committed_at TEXT NOT NULL,
-            expires_ms INTEGER NOT NULL
+        actor TEXT NOT NULL, idempotency_key TEXT NOT NULL, payload_hash TEXT NOT NULL, seq INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')), result TEXT NOT NULL, committed_at TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
         """
 
     /// Rewrites a ledger made in the `WITHOUT ROWID` layout into the rowid one, entries in seq
