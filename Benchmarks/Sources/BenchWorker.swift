@@ -55,9 +55,6 @@ struct BenchWorker: AsyncParsableCommand {
 
     static func payload(_ client: Int, _ n: Int) -> String { "client \(client) command \(n) padding-padding-padding" }
 
-    /// The idempotency key of command `n` of client `client`.
-    func key(_ client: Int, _ n: Int) -> String { keys.key(client, n) }
-
     static func prepareDirectDatabase(_ path: String) throws {
         var configuration = Configuration()
         configuration.journalMode = .wal
