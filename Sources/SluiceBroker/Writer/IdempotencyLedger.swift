@@ -26,11 +26,10 @@ enum IdempotencyLedger {
         let definition = try String.fetchOne(
             db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sluice_ledger'")
         guard let definition, definition.uppercased().contains("WITHOUT ROWID") else { return }
-        let names = "actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms"
         try db.execute(
             sql: """
                 CREATE TABLE sluice_ledger_moving(\(columns));
-                INSERT INTO sluice_ledger_moving(\(names)) SELECT \(names) FROM sluice_ledger ORDER BY seq;
+                INSERT INTO sluice_ledger_moving(\(columnNames)) SELECT \(columnNames) FROM sluice_ledger ORDER BY seq;
                 DROP TABLE sluice_ledger;
                 ALTER TABLE sluice_ledger_moving RENAME TO sluice_ledger;
                 """)
@@ -109,9 +108,11 @@ enum IdempotencyLedger {
         }
     }
 
+    /// The columns' names, in ``columns``' order.
+    static let columnNames = "actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms"
+
     static let recordSQL = """
-        INSERT OR REPLACE INTO sluice_ledger(
-            actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
+        INSERT OR REPLACE INTO sluice_ledger(\(columnNames))
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
 
