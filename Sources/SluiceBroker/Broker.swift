@@ -112,6 +112,9 @@ public final class Broker: Sendable {
         epoch = UUID().uuidString.lowercased()
     }
 
+    /// Whether ``start()`` was called (the broker may be starting still, serving, or stopped).
+    public var hasStarted: Bool { state.withLock { $0 != .created } }
+
     /// Opens the data directory (created 0700 if missing), takes its lock, runs pending
     /// migrations, starts every thread and binds the endpoints; returns once the broker is
     /// serving. On failure everything it started is stopped again and the lock released.

@@ -12,8 +12,11 @@ public struct BrokerService: Service {
         self.onStarted = onStarted
     }
 
+    /// Starts the broker unless the host already did (``Broker/start()`` before the service group
+    /// runs: in-process clients then never wait for the group's task to be scheduled), and runs
+    /// it until a graceful shutdown or cancellation.
     public func run() async throws {
-        try broker.start()
+        if !broker.hasStarted { try broker.start() }
         onStarted()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {

@@ -30,6 +30,9 @@ import Testing
         var logger = Logger(label: "embedded")
         logger.logLevel = .warning
         let broker = try Broker(configuration: configuration, logger: logger)
+        // Started here, not by the service group's task: under a loaded cooperative pool that task
+        // may run seconds later, and the clients' attempts would time out meanwhile.
+        try broker.start()
         let group = ServiceGroup(services: [BrokerService(broker: broker)], logger: logger)
         let running = Task { try await group.run() }
 
