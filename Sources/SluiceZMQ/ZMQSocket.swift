@@ -27,6 +27,10 @@ public final class ZMQSocket {
 
     private(set) var handle: UnsafeMutableRawPointer?
     public let type: SocketType
+    /// libzmq calls made on the socket so far. Any of them may take in the signals its
+    /// ``signalDescriptor`` would show, so ``ZMQPoller`` asks again only a socket called since it
+    /// last asked.
+    var calls: UInt64 = 0
 
     init(handle: UnsafeMutableRawPointer, type: SocketType) {
         self.handle = handle
@@ -44,6 +48,7 @@ public final class ZMQSocket {
     }
 
     func live(_ what: @autoclosure () -> String) throws(ZMQError) -> UnsafeMutableRawPointer {
+        calls &+= 1
         guard let handle else { throw ZMQError(errno: ENOTSOCK, message: "socket is closed", context: what()) }
         return handle
     }
@@ -81,11 +86,14 @@ public final class ZMQSocket {
 
     /// Whether a message can be received now (`ZMQ_EVENTS` has `ZMQ_POLLIN`); asking also
     /// processes the socket's pending signals.
-    public var hasIncoming: Bool {
-        guard let handle else { return false }
+    public var hasIncoming: Bool { (try? incoming()) ?? false }
+
+    /// ``hasIncoming``, or why the socket cannot say: closed, or its context terminating (`ETERM`).
+    func incoming() throws(ZMQError) -> Bool {
+        let socket = try live("ZMQ_EVENTS")
         var events: Int32 = 0
         var size = MemoryLayout<Int32>.size
-        guard zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        guard zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) == 0 else { throw ZMQError.last("get ZMQ_EVENTS") }
         return events & Int32(ZMQ_POLLIN) != 0
     }
 

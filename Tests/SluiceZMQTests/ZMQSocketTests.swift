@@ -67,6 +67,64 @@ import Testing
         context.terminate()
     }
 
+    /// The poller asks a socket whether a message waits only where the answer may have changed:
+    /// a message is reported at once (not after the timeout) whether its signal is still on the
+    /// socket's descriptor, was taken in by a call on the socket, or was left unreceived after
+    /// the last report. A paused socket is not reported.
+    @Test func messagesAreReportedHoweverTheirSignalArrived() throws {
+        let context = ZMQContext()
+        let router = try context.socket(.router)
+        try router.setLinger(0)
+        try router.bind("inproc://edges")
+        let dealer = try context.socket(.dealer)
+        try dealer.setLinger(0)
+        try dealer.connect("inproc://edges")
+        var poller = ZMQPoller()
+        let routerIndex = poller.add(router)
+        // (A poller that missed a message would wait out the 10 s and report nothing.)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [false])
+        for round in 0..<3 {
+            // The signal on the descriptor: nothing called the router since the last answer.
+            try dealer.send([Array("d\(round)".utf8)])
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == [true])
+            // Not received: reported again.
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == [true])
+            #expect(try router.receive(dontWait: true)?.last == Array("d\(round)".utf8))
+            #expect(try router.receive(dontWait: true) == nil)
+            // The signal taken in by a call on the socket, outside the poller.
+            try dealer.send([Array("c\(round)".utf8)])
+            #expect(router.hasIncoming)
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == [true])
+            #expect(try router.receive(dontWait: true)?.last == Array("c\(round)".utf8))
+        }
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [false])
+        try dealer.send([Array("paused".utf8)])
+        poller.watch(routerIndex, false)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [false])
+        poller.watch(routerIndex, true)
+        #expect(try poller.poll(timeoutMilliseconds: 10_000) == [true])
+        router.close()
+        dealer.close()
+        context.terminate()
+    }
+
+    /// A thread waiting in the poller learns that its context is terminating (and can close its
+    /// sockets so the termination ends) instead of waiting on.
+    @Test func aPollerWaitingOnATerminatingContextThrows() throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.bind("inproc://terminating")
+        var poller = ZMQPoller()
+        poller.add(pull)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [false])
+        let terminated = Thread { [context] in context.terminate() }
+        terminated.start()
+        // (A poller that swallowed the error would wait out the 60 s and report nothing.)
+        #expect { _ = try poller.poll(timeoutMilliseconds: 60_000) } throws: { ($0 as? ZMQError)?.isTerminated == true }
+        pull.close()
+    }
+
     /// Frames equal to a shared one come back as that array; every other frame as sent.
     @Test func framesEqualToASharedOneAreThatArray() throws {
         let context = ZMQContext()
