@@ -40,7 +40,9 @@ public struct ZMQPoller {
         return append(socket, fd)
     }
 
-    /// Adds a plain file descriptor (an eventfd, a pipe); returns its index.
+    /// Adds a plain file descriptor (an eventfd, a pipe); returns its index. It is reported on any
+    /// event poll(2) returns for it — readable, an error or a hang-up — so its owner reads it and
+    /// learns which.
     @discardableResult
     public mutating func add(fileDescriptor: Int32) -> Int { append(nil, fileDescriptor) }
 
@@ -62,7 +64,8 @@ public struct ZMQPoller {
     }
 
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which items are readable.
-    /// A signal interrupting the wait returns all-false rather than throwing.
+    /// A signal interrupting the wait returns what was known before it rather than throwing; a
+    /// socket whose context is terminating throws (`ETERM`), so its thread can close up.
     public mutating func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
         let count = sockets.count
         var readable = Array(repeating: false, count: count)
