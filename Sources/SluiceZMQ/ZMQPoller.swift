@@ -23,9 +23,8 @@ public struct ZMQPoller {
     /// Per item: the socket (nil for a plain descriptor), kept alive while it is polled.
     private var sockets: [ZMQSocket?] = []
     /// Per item: what poll(2) watches — the socket's `ZMQ_FD`, or the plain descriptor; a paused
-    /// item's descriptor is negative (poll(2) skips it).
+    /// item's descriptor is stored complemented, negative, so poll(2) skips it.
     private var descriptors: [pollfd] = []
-    private var watching: [Bool] = []
     /// Per socket: its ``ZMQSocket/calls`` right after the poller last asked it, and whether the
     /// answer was a message.
     private var askedAt: [UInt64] = []
@@ -49,7 +48,6 @@ public struct ZMQPoller {
     private mutating func append(_ socket: ZMQSocket?, _ fd: Int32) -> Int {
         sockets.append(socket)
         descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
-        watching.append(true)
         askedAt.append(UInt64.max)  // never asked
         hadMessage.append(false)
         return sockets.count - 1
@@ -57,11 +55,10 @@ public struct ZMQPoller {
 
     /// Stops or resumes watching the item at `index` (a paused item is never reported readable).
     public mutating func watch(_ index: Int, _ watching: Bool) {
-        self.watching[index] = watching
-        let fd = descriptors[index].fd
-        // poll(2) ignores a negative descriptor; ~fd keeps the real one to restore.
-        if (fd >= 0) != watching { descriptors[index].fd = ~fd }
+        if isWatched(index) != watching { descriptors[index].fd = ~descriptors[index].fd }
     }
+
+    private func isWatched(_ index: Int) -> Bool { descriptors[index].fd >= 0 }
 
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which items are readable.
     /// A signal interrupting the wait returns what was known before it rather than throwing; a
@@ -70,7 +67,7 @@ public struct ZMQPoller {
         let count = sockets.count
         var readable = Array(repeating: false, count: count)
         var ready = false
-        for index in 0..<count where watching[index] {
+        for index in 0..<count where isWatched(index) {
             guard let socket = sockets[index], hadMessage[index] || socket.calls != askedAt[index] else { continue }
             readable[index] = try ask(index, socket)
             ready = ready || readable[index]
@@ -85,7 +82,7 @@ public struct ZMQPoller {
             throw error
         }
         guard rc > 0 else { return readable }
-        for index in 0..<count where watching[index] && descriptors[index].revents != 0 {
+        for index in 0..<count where isWatched(index) && descriptors[index].revents != 0 {
             descriptors[index].revents = 0
             if let socket = sockets[index] {
                 if !readable[index] { readable[index] = try ask(index, socket) }

@@ -120,8 +120,7 @@ extension ZMQSocket {
     }
 
     private func set(_ option: Int32, _ value: UnsafeRawPointer?, _ size: Int, _ name: String) throws(ZMQError) {
-        calls &+= 1
-        guard let handle else { throw ZMQError(errno: ENOTSOCK, message: "socket is closed", context: "set \(name)") }
+        let handle = try live("set \(name)")
         guard zmq_setsockopt(handle, option, value, size) == 0 else { throw ZMQError.last("set \(name)") }
     }
 }
