@@ -186,12 +186,15 @@ struct ReceivedSyncPage: Sendable {
 
     /// The event a `REPLAY` carries.
     static func event(_ received: ReceivedMessage) throws -> Event {
-        // The body alone: the header was read when the reply arrived.
-        guard received.kind == .replay, let envelope = try? JSONValue(parsing: received.bodyFrame),
+        // The body alone: the header was read when the reply arrived. The event inside it is
+        // checked, and built only when the consumer asks for it.
+        guard received.kind == .replay,
+            let (envelope, text) = try? JSONValue.parsingObject(received.bodyFrame, keepingTextOf: "event"),
             let topic = envelope["topic"]?.stringValue, let stream = envelope["stream"]?.stringValue,
             let seq = envelope["seq"]?.intValue, let epoch = envelope["epoch"]?.stringValue,
             let body = envelope["event"]
         else { throw SluiceClientError(code: .protocolViolation, message: "malformed REPLAY") }
+        if let text { return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: text) }
         return Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: body)
     }
 }

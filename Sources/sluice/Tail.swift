@@ -40,7 +40,7 @@ struct Tail: AsyncParsableCommand {
                 throw ValidationError("--from needs a stored topic: audit.<db>, inval.<db> or audit.rejected")
             }
             for try await event in client.subscribe(topic: topic, fromSeq: from) {
-                print("\(event.topic) \(event.stream)#\(event.seq) \(event.body.canonicalString)")
+                print("\(event.topic) \(event.stream)#\(event.seq) \(String(decoding: event.bodyBytes, as: UTF8.self))")
                 fflush(nil)
                 printed += 1
                 if let count, printed >= count { break }
@@ -49,7 +49,7 @@ struct Tail: AsyncParsableCommand {
         }
         for try await event in client.events(topic: topic) {
             if topic.isEmpty && event.topic == Topic.heartbeat && !heartbeats { continue }
-            print("\(event.topic) \(event.stream)#\(event.seq) \(event.body.canonicalString)")
+            print("\(event.topic) \(event.stream)#\(event.seq) \(String(decoding: event.bodyBytes, as: UTF8.self))")
             fflush(nil)
             printed += 1
             if let count, printed >= count { break }

@@ -48,6 +48,42 @@ extension JSONValue {
     public init(parsing text: String) throws(JSONParseError) {
         try self.init(parsing: Array(text.utf8))
     }
+
+    /// Parses an object document like ``init(parsing:)``, except for the value of its member
+    /// `name`, which is checked but not built: it comes back as `text` and stands as `null` in
+    /// `object`. When that value cannot be checked without building it (see
+    /// ``JSONText/init(checking:)``), it is built like the rest and `text` is nil; so is `text`
+    /// when there is no such member. A document that is not an object is parsed whole.
+    public static func parsingObject(_ bytes: [UInt8], keepingTextOf name: String) throws(JSONParseError) -> (
+        object: JSONValue, text: JSONText?
+    ) {
+        let parsed = bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            parser.textMember = Array(name.utf8)
+            return Result { () throws(JSONParseError) in
+                (try parser.parseDocument(), parser.textRange, parser.textCanonical)
+            }
+        }
+        let (object, range, canonical) = try parsed.get()
+        guard let range else { return (object, nil) }
+        return (object, JSONText(checked: Array(bytes[range]), isCanonical: canonical))
+    }
+}
+
+extension JSONText {
+    /// The document `bytes` hold, checked as ``JSONValue/init(parsing:)`` would (the same errors
+    /// are thrown) without building it. Nil when it cannot be checked without building it: an
+    /// object whose member names are not plain ASCII or not in strictly increasing byte order
+    /// (telling a duplicate name from a look-alike needs them decoded) — parse those instead.
+    /// Canonical JSON, as the broker writes events, always can be.
+    public init?(checking bytes: [UInt8]) throws(JSONParseError) {
+        let checked = bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            return Result { () throws(JSONParseError) in try parser.skimDocument() ? parser.canonical : nil }
+        }
+        guard let canonical = try checked.get() else { return nil }
+        self.init(checked: bytes, isCanonical: canonical)
+    }
 }
 
 private struct JSONParser {
@@ -59,6 +95,12 @@ private struct JSONParser {
     var canonical = true
     /// Strings read so far that had an escape.
     var escapes = 0
+    /// The name of the top-level member whose value is to be checked but not built
+    /// (``JSONValue/parsingObject(_:keepingTextOf:)``), and where that value's text is when it was.
+    var textMember: [UInt8]? = nil
+    var textRange: Range<Int>? = nil
+    /// Whether the text at `textRange` is canonical.
+    var textCanonical = false
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -145,7 +187,7 @@ private struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            members.append(JSONObject.Member(name: key, value: try parseValue()))
+            members.append(JSONObject.Member(name: key, value: try parseMemberValue(name: name)))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -164,6 +206,27 @@ private struct JSONParser {
             }
             throw fail("expected ',' or '}'")
         }
+    }
+
+    /// A member's value; for the member named ``textMember`` of the top-level object (the first
+    /// one, should the name come twice), `null`, its text checked and kept in ``textRange`` when
+    /// it can be (``skimValue()``).
+    mutating func parseMemberValue(name: Range<Int>) throws(JSONParseError) -> JSONValue {
+        guard depth == 1, textRange == nil, let textMember, textMember.elementsEqual(bytes[name]) else {
+            return try parseValue()
+        }
+        let start = index
+        let canonicalBefore = canonical
+        canonical = true
+        defer { canonical = canonicalBefore && canonical }
+        if try skimValue() {
+            textRange = start..<index
+            textCanonical = canonical
+            return .null
+        }
+        index = start
+        canonical = true
+        return try parseValue()
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
@@ -193,6 +256,135 @@ private struct JSONParser {
             }
             throw fail("expected ',' or ']'")
         }
+    }
+
+    // MARK: Checking without building
+
+    /// Checks the document the way ``parseDocument()`` reads it, building nothing; false when it
+    /// cannot tell without building (see ``skimValue()``).
+    mutating func skimDocument() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard try skimValue() else { return false }
+        skipWhitespace()
+        if index != bytes.count { throw fail("unexpected bytes after the document") }
+        return true
+    }
+
+    /// Moves past the value at `index`, throwing where ``parseValue()`` would, building nothing.
+    /// False (and `index` anywhere) for an object with a member name that is not plain ASCII
+    /// (an escape, other UTF-8) or does not come strictly after the one before it in byte order:
+    /// telling a duplicate name from two names that only look alike needs the names decoded, so
+    /// the caller parses such a value instead. Canonical senders write every object's names in
+    /// that order.
+    mutating func skimValue() throws(JSONParseError) -> Bool {
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try skimObject()
+        case UInt8(ascii: "["): return try skimArray()
+        case UInt8(ascii: "\""): _ = try skimString()
+        case UInt8(ascii: "t"): try expectLiteral("true")
+        case UInt8(ascii: "f"): try expectLiteral("false")
+        case UInt8(ascii: "n"): try expectLiteral("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let start = index
+            let isInteger = try scanNumber()
+            // What ``parseNumber()`` counts as not canonical: fractions, exponents, -0, and (more
+            // cautious than it) integers too long to be sure they fit an Int64.
+            let digits = index - start - (bytes[start] == UInt8(ascii: "-") ? 1 : 0)
+            if !isInteger || digits > 18 || (bytes[start] == UInt8(ascii: "-") && bytes[start + 1] == UInt8(ascii: "0")) {
+                canonical = false
+            }
+        default: throw fail("unexpected character")
+        }
+        return true
+    }
+
+    mutating func skimObject() throws(JSONParseError) -> Bool {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return true
+        }
+        var previousName: Range<Int>? = nil
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let nameStart = index + 1
+            guard try skimString() else { return false }
+            let name = nameStart..<index - 1
+            if let previousName, !precedes(previousName, name) { return false }
+            previousName = name
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            guard try skimValue() else { return false }
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return true
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    mutating func skimArray() throws(JSONParseError) -> Bool {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return true
+        }
+        while true {
+            skipWhitespace()
+            guard try skimValue() else { return false }
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return true
+            }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    /// Moves past the string at `index`; true when it is plain ASCII without an escape (its bytes
+    /// are its code points). Any other string is read by ``parseString()``, which checks its
+    /// escapes and its UTF-8.
+    mutating func skimString() throws(JSONParseError) -> Bool {
+        let quote = index
+        var cursor = index + 1
+        let end = bytes.count
+        while cursor < end {
+            let byte = bytes[cursor]
+            if byte == UInt8(ascii: "\"") {
+                index = cursor + 1
+                return true
+            }
+            if byte == UInt8(ascii: "\\") || byte >= 0x80 { break }
+            if byte < 0x20 {
+                index = cursor
+                throw fail("control character in string")
+            }
+            cursor += 1
+        }
+        index = quote
+        _ = try parseString()
+        return false
     }
 
     mutating func parseString() throws(JSONParseError) -> String {
@@ -305,6 +497,32 @@ private struct JSONParser {
 
     mutating func parseNumber() throws(JSONParseError) -> JSONValue {
         let start = index
+        let isInteger = try scanNumber()
+        // Integers of up to 18 digits fit an Int64 whatever they are: read them without a String.
+        if isInteger, let value = smallInteger(start..<index) {
+            if value == 0 && bytes[start] == UInt8(ascii: "-") { canonical = false }  // -0 is written 0
+            return .int(value)
+        }
+        if !isInteger, let value = shortDecimal(start..<index) {
+            canonical = false
+            return .double(value)
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if isInteger, let value = Int64(text) { return .int(value) }
+        canonical = false
+        // A fraction or exponent whose double is finite and not zero is that double (the bytes
+        // were checked to be a JSON number above).
+        if !isInteger, let value = Double(text), value.isFinite, value != 0 { return .double(value) }
+        // Beyond 64-bit integers, and where a double would overflow or underflow to zero, keep
+        // the exact value: it is valid JSON, and comparisons must not see a rounded one.
+        guard let exact = ExactNumber(text: text) else { throw JSONParseError(offset: start, reason: "invalid number") }
+        if !isInteger, exact.isZero { return .double(Double(text) ?? 0) }
+        return .decimal(exact.canonicalText)
+    }
+
+    /// Moves past the number at `index` (RFC 8259's grammar) and says whether it is an integer
+    /// (no fraction, no exponent).
+    mutating func scanNumber() throws(JSONParseError) -> Bool {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
         if bytes[index] == UInt8(ascii: "0") {
@@ -328,26 +546,7 @@ private struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        // Integers of up to 18 digits fit an Int64 whatever they are: read them without a String.
-        if isInteger, let value = smallInteger(start..<index) {
-            if value == 0 && bytes[start] == UInt8(ascii: "-") { canonical = false }  // -0 is written 0
-            return .int(value)
-        }
-        if !isInteger, let value = shortDecimal(start..<index) {
-            canonical = false
-            return .double(value)
-        }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if isInteger, let value = Int64(text) { return .int(value) }
-        canonical = false
-        // A fraction or exponent whose double is finite and not zero is that double (the bytes
-        // were checked to be a JSON number above).
-        if !isInteger, let value = Double(text), value.isFinite, value != 0 { return .double(value) }
-        // Beyond 64-bit integers, and where a double would overflow or underflow to zero, keep
-        // the exact value: it is valid JSON, and comparisons must not see a rounded one.
-        guard let exact = ExactNumber(text: text) else { throw JSONParseError(offset: start, reason: "invalid number") }
-        if !isInteger, exact.isZero { return .double(Double(text) ?? 0) }
-        return .decimal(exact.canonicalText)
+        return isInteger
     }
 
     /// The value of an integer's bytes (an optional minus, then digits) when it has at most 18
