@@ -41,7 +41,9 @@ fuzz: deps
 # The quick benchmark (under two minutes): what a FULL commit costs; one client's latency against
 # a ZeroMQ round trip plus a commit; direct writers vs. the broker driven by Swift (async and
 # blocking) and by C clients, one and 64 commands in flight, ratios to the direct writers of the
-# same run (random idempotency keys, as the clients make them; then C clients with sequential keys); replay and catch-up against plain SQLite and the C ceiling; the wire's JSON parser
+# same run (time-ordered idempotency keys, as the clients make them; then C clients with random
+# keys, as a plugin choosing its own might); replay and catch-up against plain SQLite and the C
+# ceiling; the wire's JSON parser
 # against Foundation's; then pgbench vs. the broker's exclusive-postgres path on a throwaway
 # PostgreSQL cluster.
 bench: deps
@@ -54,7 +56,7 @@ bench: deps
 	.build/commitcost
 	.build/release/sluice-bench latency --commands 1000
 	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift swift-blocking c
-	.build/release/sluice-bench write --clients 8 --commands 2000 --window 64 --load-generator c --events none --keys sequential
+	.build/release/sluice-bench write --clients 8 --commands 2000 --window 64 --load-generator c --events none --keys random
 	.build/release/sluice-bench replay --commands 20000
 	.build/release/sluice-bench json
 	.build/release/sluice-bench write --database postgres --clients 8 --commands 2000 --window 1 64 --load-generator c

@@ -7,7 +7,7 @@
  *
  *   ceiling DATABASE COMMANDS [KEYS]        prints {"seconds": s, "cpu_seconds": s}
  *
- * KEYS: `random` (default) or `sequential`, the idempotency keys of the ledger and log rows, as
+ * KEYS: `time-ordered` (default), `random` or `sequential`, the idempotency keys of the ledger and log rows, as
  * the load generators make them (Benchmarks/benchkey.h).
  *
  * Build: cc -O2 -o ceiling Benchmarks/ceiling.c $(pkg-config --cflags --libs sqlite3)
@@ -36,9 +36,9 @@ static void text(sqlite3_stmt *statement, int index, const char *value) {
 }
 
 int main(int argc, char **argv) {
-    int sequential = bench_sequential_keys(argc > 3 ? argv[3] : NULL);
-    if (argc < 3 || argc > 4 || sequential < 0) {
-        fprintf(stderr, "usage: ceiling DATABASE COMMANDS [random|sequential]\n");
+    int keys = bench_key_mode(argc > 3 ? argv[3] : NULL);
+    if (argc < 3 || argc > 4 || keys < 0) {
+        fprintf(stderr, "usage: ceiling DATABASE COMMANDS [time-ordered|random|sequential]\n");
         return 2;
     }
     long commands = atol(argv[2]);
@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
             long client = n % 8;
             seq++;
             snprintf(payload, sizeof payload, "client %ld command %ld padding-padding-padding", client, n);
-            bench_key(key, sizeof key, client, n, sequential);
+            bench_key(key, sizeof key, client, n, keys);
             snprintf(json, sizeof json, "{\"client\":%ld,\"n\":%ld,\"payload\":\"%s\"}", client, n, payload);
             snprintf(request, sizeof request, "%ld", n);
             snprintf(changes, sizeof changes, "{\"tables\":{\"bench\":[%ld]}}", seq);

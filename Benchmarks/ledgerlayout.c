@@ -9,9 +9,10 @@
  *      on the log's (actor, idempotency_key) (a layout considered, not built)
  *   2  the ledger as a rowid table with a unique index on (actor, idempotency_key) (the broker now)
  *
- *   ledgerlayout DATABASE LAYOUT PER_TX COMMANDS [RANDOM_KEYS]
+ *   ledgerlayout DATABASE LAYOUT PER_TX COMMANDS [KEYS]
  *
- * RANDOM_KEYS 1: random keys (as the clients' default UUIDs fall); 0 or absent: "bench-<c>-<n>".
+ * KEYS 1: random keys (as random UUIDs fall); 2: time-ordered (UUIDv7-shaped, as the clients'
+ * default keys since 2026-12-01, Benchmarks/benchkey.h); 0 or absent: "bench-<c>-<n>".
  * Prints the CPU per command, commands per second and the p50 of a transaction.
  *
  * Build: cc -O2 -o ledgerlayout Benchmarks/ledgerlayout.c $(pkg-config --cflags --libs sqlite3)
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include "benchclock.h"
+#include "benchkey.h"
 
 enum { WITHOUT_ROWID = 0, IN_THE_LOG = 1, ROWID_AND_INDEX = 2 };
 
@@ -64,13 +66,13 @@ static const char *ledger_columns =
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: ledgerlayout DATABASE LAYOUT PER_TX COMMANDS [RANDOM_KEYS]\n");
+        fprintf(stderr, "usage: ledgerlayout DATABASE LAYOUT PER_TX COMMANDS [KEYS]\n");
         return 2;
     }
     int layout = atoi(argv[2]);
     long per_transaction = atol(argv[3]);
     long commands = atol(argv[4]);
-    int random_keys = argc > 5 && atoi(argv[5]) != 0;
+    int random_keys = argc > 5 ? atoi(argv[5]) : 0;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) return 1;
     run("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     run("CREATE TABLE bench(id INTEGER PRIMARY KEY, client INTEGER NOT NULL, n INTEGER NOT NULL, payload TEXT NOT NULL)");
@@ -122,7 +124,9 @@ int main(int argc, char **argv) {
         for (long n = first; n < first + per_transaction && n < commands; n++) {
             long client = n % 8;
             seq++;
-            if (random_keys) {
+            if (random_keys == 2) {
+                bench_key(key, sizeof key, client, n, BENCH_KEYS_TIME_ORDERED);
+            } else if (random_keys) {
                 snprintf(key, sizeof key, "%08x-%04x-%04x", rand(), rand() & 0xffff, rand() & 0xffff);
             } else {
                 snprintf(key, sizeof key, "bench-%ld-%ld", client, n);

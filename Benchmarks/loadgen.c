@@ -12,8 +12,8 @@
  *   loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS [KEYS]]
  *
  * PAUSE_MS (default 0): with one command in flight, how long to wait after each ACK before the
- * next command — a plugin that writes now and then. KEYS: `random` (default) or `sequential`,
- * the commands' idempotency keys (Benchmarks/benchkey.h).
+ * next command — a plugin that writes now and then. KEYS: `time-ordered` (default), `random` or
+ * `sequential`, the commands' idempotency keys (Benchmarks/benchkey.h).
  *
  * Build: cc -O2 -o loadgen Benchmarks/loadgen.c $(pkg-config --cflags --libs libzmq)
  */
@@ -27,7 +27,7 @@
 #include "benchclock.h"
 #include "benchkey.h"
 
-static int sequential_keys = 0;
+static int key_mode = BENCH_KEYS_TIME_ORDERED;
 
 static void fail(const char *what) {
     fprintf(stderr, "loadgen: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -39,7 +39,7 @@ static void send_command(void *socket, long client, long n) {
     char header[192];
     char body[160];
     char key[64];
-    bench_key(key, sizeof key, client, n, sequential_keys);
+    bench_key(key, sizeof key, client, n, key_mode);
     int header_length = snprintf(header, sizeof header,
         "{\"request_id\":\"%ld\",\"contract\":\"bench.insert@v1\",\"idempotency_key\":\"%s\"}", n, key);
     int body_length = snprintf(body, sizeof body,
@@ -81,9 +81,9 @@ static long receive_reply(void *socket) {
 }
 
 int main(int argc, char **argv) {
-    sequential_keys = bench_sequential_keys(argc > 7 ? argv[7] : NULL);
-    if (argc < 6 || argc > 8 || sequential_keys < 0) {
-        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS [random|sequential]]\n");
+    key_mode = bench_key_mode(argc > 7 ? argv[7] : NULL);
+    if (argc < 6 || argc > 8 || key_mode < 0) {
+        fprintf(stderr, "usage: loadgen ENDPOINT TOKEN CLIENT_ID COMMANDS WINDOW [PAUSE_MS [time-ordered|random|sequential]]\n");
         return 2;
     }
     const char *endpoint = argv[1];

@@ -122,7 +122,7 @@ struct BenchBroker {
     /// slowest worker's commands per second over the fastest's.
     func drive(
         clients: Int, commands: Int, window: Int, generator: String, loadgenPath: String, subscriber: Bool = false,
-        pauseMs: Int = 0, keys: BenchKeys = .random
+        pauseMs: Int = 0, keys: BenchKeys = .timeOrdered
     ) throws -> (samples: [Double], seconds: Double, brokerCPU: Double, clientCPU: Double, fairness: Double) {
         let endpoint = configuration.commandEndpoint
         let token = token

@@ -11,7 +11,7 @@ import SluiceWire
 enum BenchCeiling {
     /// Runs `Benchmarks/ceiling.c` (built at `executable`) when it exists — SQLite through its C
     /// API, the fair ceiling — else the same work through GRDB in this process.
-    static func run(in directory: URL, commands: Int, executable: String, keys: BenchKeys = .random) throws
+    static func run(in directory: URL, commands: Int, executable: String, keys: BenchKeys = .timeOrdered) throws
         -> BenchResult
     {
         // The broker makes the file and its schema (then stops): the ceiling writes into the same.

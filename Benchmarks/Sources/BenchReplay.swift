@@ -51,7 +51,7 @@ struct BenchReplay: AsyncParsableCommand {
                         try await client.send(
                             "bench.insert@v1",
                             ["client": 0, "n": .int(Int64(n)), "payload": .string(BenchWorker.payload(0, n))],
-                            idempotencyKey: BenchKeys.random.key(0, n)
+                            idempotencyKey: BenchKeys.timeOrdered.key(0, n)
                         )
                     }
                 }
@@ -66,8 +66,13 @@ struct BenchReplay: AsyncParsableCommand {
         var syncRounds: [Double] = []
         var delivered = 0
         var subscribeRounds: [Double] = []
+        // The CPU of this process (the broker and the client both) per round: steadier than the
+        // seconds on a shared machine.
+        var syncCPU: [Double] = []
+        var subscribeCPU: [Double] = []
         for _ in 0..<rounds {
             let syncStarted = Date()
+            let syncCPUStarted = CPUTime.now().selfSeconds
             var from: Int64 = 1
             received = 0
             while true {
@@ -78,17 +83,20 @@ struct BenchReplay: AsyncParsableCommand {
                 from = end.lastSeq + 1
             }
             syncRounds.append(Date().timeIntervalSince(syncStarted))
+            syncCPU.append(CPUTime.now().selfSeconds - syncCPUStarted)
 
             // The same stream through a gap-free subscription (pages of the default 1,000), which
             // asks for the next three pages while it parses and delivers the current one.
             let subscriber = try bench.client(events: true)
             let subscribeStarted = Date()
+            let subscribeCPUStarted = CPUTime.now().selfSeconds
             delivered = 0
             for try await _ in subscriber.subscribe(topic: "audit.bench") {
                 delivered += 1
                 if delivered == received { break }
             }
             subscribeRounds.append(Date().timeIntervalSince(subscribeStarted))
+            subscribeCPU.append(CPUTime.now().selfSeconds - subscribeCPUStarted)
             subscriber.close()
         }
         client.close()
@@ -99,12 +107,15 @@ struct BenchReplay: AsyncParsableCommand {
         readOnly.readonly = true
         var rows = 0
         var readRounds: [Double] = []
+        var readCPU: [Double] = []
         for _ in 0..<rounds {
             let readStarted = Date()
+            let readCPUStarted = CPUTime.now().selfSeconds
             rows = try await DatabaseQueue(path: live.path, configuration: readOnly).read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM sluice_log ORDER BY seq").count
             }
             readRounds.append(Date().timeIntervalSince(readStarted))
+            readCPU.append(CPUTime.now().selfSeconds - readCPUStarted)
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let (syncSeconds, subscribeSeconds, readSeconds) = (
@@ -160,5 +171,11 @@ struct BenchReplay: AsyncParsableCommand {
         line(
             "catch-up (subscribe: pages of 1,000, three asked for ahead; median of \(rounds))", delivered,
             subscribeSeconds, "SELECT of the same log rows (median of \(rounds))", rows, readSeconds)
+        func perEvent(_ cpu: [Double], _ count: Int) -> String { String(format: "%.1f", median(cpu) * 1e6 / Double(count)) }
+        print("")
+        print(
+            "CPU per event, this process (broker and client), medians of \(rounds): catch-up through SYNC pages "
+                + "\(perEvent(syncCPU, received)) µs, through subscribe \(perEvent(subscribeCPU, delivered)) µs; "
+                + "the SELECT \(perEvent(readCPU, rows)) µs per row")
     }
 }

@@ -21,7 +21,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option var contract = "bench.hot@v1"
     /// Think time after each answer before the next command (a plugin that writes now and then).
     @Option var pauseMs = 0
-    @Option var keys = BenchKeys.random
+    @Option var keys = BenchKeys.timeOrdered
 
     /// The hot query of `sluice-bench query`: a grouped count over the bench table.
     static let hotQuery = "SELECT client, count(*) AS n, max(n) AS last FROM bench GROUP BY client ORDER BY client"
@@ -255,16 +255,25 @@ private func microseconds(_ duration: Duration) -> Double {
 }
 
 /// The benchmark commands' idempotency keys, as `Benchmarks/benchkey.h` makes them for the C
-/// programs: `random` — UUID-shaped keys derived from the client and the command number by a fixed
-/// mix, spread over the key space as the clients' default keys (random UUIDs) are — or
-/// `sequential`, `bench-<client>-<n>` (the keys of the rounds before 2026-12-01).
+/// programs: `time-ordered` — UUIDv7-shaped, as the clients make them by default: the first 48
+/// bits count up with the command number as a UUIDv7's do with the clock, the rest a fixed mix of
+/// the client and the command number; `random` — UUID-shaped keys made wholly of that mix, spread
+/// over the key space as random (version 4) UUIDs are; or `sequential`, `bench-<client>-<n>` (the
+/// keys of the rounds before 2026-12-01).
 enum BenchKeys: String, ExpressibleByArgument, Sendable {
-    case random, sequential
+    case timeOrdered = "time-ordered", random, sequential
+
+    /// `BENCH_KEY_EPOCH_MS` of benchkey.h: the "milliseconds" of command 0's time-ordered key.
+    static let epochMilliseconds: UInt64 = 1_700_000_000_000
 
     func key(_ client: Int, _ n: Int) -> String {
-        guard self == .random else { return "bench-\(client)-\(n)" }
-        let high = BenchKeys.mix(UInt64(client) << 40 ^ UInt64(n))
-        let low = BenchKeys.mix(high)
+        guard self != .sequential else { return "bench-\(client)-\(n)" }
+        var high = BenchKeys.mix(UInt64(client) << 40 ^ UInt64(n))
+        var low = BenchKeys.mix(high)
+        if self == .timeOrdered {
+            high = (BenchKeys.epochMilliseconds + UInt64(n)) << 16 | 0x7000 | (high & 0x0fff)
+            low = (low & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
+        }
         func hex(_ value: UInt64, _ digits: Int) -> String {
             let text = String(value, radix: 16)
             return String(repeating: "0", count: max(0, digits - text.count)) + text

@@ -58,9 +58,9 @@ struct BenchWrite: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The commands' idempotency keys: random (UUID-shaped, as the clients make them by default) or sequential (bench-<client>-<n>, the keys of the rounds before 2026-12-01).",
+            "The commands' idempotency keys: time-ordered (UUIDv7-shaped, as the clients make them by default), random (UUID-shaped, spread over the key space as random UUIDs are) or sequential (bench-<client>-<n>, the keys of the rounds before 2026-12-01).",
             discussion: "The ceiling writes the same kind of keys. Where a key falls in the ledger's index decides what each commit writes."))
-    var keys = BenchKeys.random
+    var keys = BenchKeys.timeOrdered
 
     @Option(help: "The compiled C load generator (make bench builds it).")
     var loadgenPath = ".build/loadgen"

@@ -201,7 +201,7 @@ public final class SluiceConnection {
         }
         let requestID = nextRequestID()
         let request = CommandRequest(
-            requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.uuid(),
+            requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.timeOrderedUUID(),
             deadlineMs: deadlineMs, context: context, payload: payload)
         return (requestID, request.frames(delimited: true))
     }

@@ -21,7 +21,7 @@ struct Send: AsyncParsableCommand {
     @Argument(help: "The command's input as a JSON object.")
     var input: String
 
-    @Option(name: .long, help: "Idempotency key (default: a fresh UUID, printed on stderr).")
+    @Option(name: .long, help: "Idempotency key (default: a fresh time-ordered UUID, version 7, printed on stderr).")
     var key: String?
 
     @Option(name: .long, help: "Milliseconds after which the broker must not start the command.")
@@ -42,7 +42,7 @@ struct Send: AsyncParsableCommand {
         } catch {
             throw ValidationError("input is not JSON: \(error)")
         }
-        let key = self.key ?? UUID().uuidString.lowercased()
+        let key = self.key ?? RandomIdentifier.timeOrderedUUID()
         if self.key == nil { FileHandle.standardError.write(Data("idempotency key: \(key)\n".utf8)) }
         let client = try connection.makeClient()
         defer { client.close() }

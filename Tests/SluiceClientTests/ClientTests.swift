@@ -37,6 +37,33 @@ import Testing
         #expect(try await client.status(idempotencyKey: "nobody") == .unknown)
     }
 
+    /// Without a key of their own, both clients send time-ordered ones (UUIDv7), which the broker's
+    /// ledger index takes at its right edge: the audit records show them, in the order sent.
+    @Test func defaultIdempotencyKeysAreTimeOrderedUUIDs() async throws {
+        let broker = try RunningBroker()
+        let client = try broker.client()
+        defer { client.close() }
+        let before = Date()
+        try await client.send("task.create@v1", ["title": "first"])
+        let blocking = try SluiceConnection(endpoint: broker.commandEndpoint, credentials: broker.operatorCredentials())
+        defer { blocking.close() }
+        try blocking.send("task.create@v1", ["title": "second"])
+        let after = Date()
+        let (events, _) = try await client.sync(topic: "audit.tasks", fromSeq: 1)
+        let keys = events.compactMap { $0.body["idempotency_key"]?.stringValue }
+        #expect(keys.count == 2)
+        var stamps: [Double] = []
+        for key in keys {
+            let characters = Array(key)
+            #expect(characters.count == 36 && characters[14] == "7" && "89ab".contains(characters[19]), "\(key)")
+            let milliseconds = Double(UInt64(String(characters[0..<8]) + String(characters[9..<13]), radix: 16) ?? 0)
+            #expect(milliseconds >= (before.timeIntervalSince1970 * 1000).rounded(.down), "\(key)")
+            #expect(milliseconds <= (after.timeIntervalSince1970 * 1000).rounded(.up), "\(key)")
+            stamps.append(milliseconds)
+        }
+        #expect(stamps == stamps.sorted(), "the second key's millisecond is not before the first's")
+    }
+
     @Test func brokerErrorsArriveAsWireErrors() async throws {
         let broker = try RunningBroker()
         let client = try broker.client()

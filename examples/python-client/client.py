@@ -14,11 +14,23 @@ query. Every step asserts what the protocol promises; the exit status is 0 only 
 import json
 import os
 import sys
+import time
 import uuid
 
 import zmq
 
 TAG = b"SLU1"
+
+
+def time_ordered_key():
+    """A version 7 UUID (RFC 9562): milliseconds since the Unix epoch, then random bits. Keys that
+    sort in the order they are made are the cheapest for the broker's ledger (protocol.md,
+    "Choosing keys"); Python's uuid module makes version 7 only from 3.14 on."""
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds & (2**48 - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant 10
+    return str(uuid.UUID(int=value))
 
 
 def read_key_file(path):
@@ -95,7 +107,7 @@ def main():
     assert kind == "WELCOME" and welcome["protocol"] == 1 and welcome["actor"] == "local", welcome
     checks += 1
 
-    key = "python-" + str(uuid.uuid4())
+    key = time_ordered_key()
     kind, ack = broker.command("task.create@v1", {"title": "from python", "priority": 2}, key)
     assert kind == "ACK" and ack["duplicate"] is False, (kind, ack)
     checks += 1
@@ -114,7 +126,7 @@ def main():
     assert kind == "STATUS_REPLY" and status["state"] == "committed" and status["seq"] == ack["seq"], status
     checks += 1
 
-    kind, invalid = broker.command("task.create@v1", {"title": 42}, "python-bad-" + str(uuid.uuid4()))
+    kind, invalid = broker.command("task.create@v1", {"title": 42}, time_ordered_key())
     assert kind == "ERROR" and invalid["code"] == "validation_failed"
     assert invalid["details"]["violations"][0]["pointer"] == "/title"
     checks += 1
@@ -123,7 +135,7 @@ def main():
     broker.events.setsockopt(zmq.SUBSCRIBE, b"inval.tasks")
     broker.events.setsockopt(zmq.SUBSCRIBE, b"hb")
     broker.next_event("hb")
-    kind, second = broker.command("task.create@v1", {"title": "watched"}, "python-" + str(uuid.uuid4()))
+    kind, second = broker.command("task.create@v1", {"title": "watched"}, time_ordered_key())
     header, event = broker.next_event("inval.tasks")
     assert header["seq"] == second["seq"] and header["stream"] == "tasks", (header, second)
     assert event["tables"]["tasks"], event

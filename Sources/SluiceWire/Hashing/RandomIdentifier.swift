@@ -1,9 +1,12 @@
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
-/// Random RFC 4122 version 4 UUIDs in lowercase text, without going through Foundation's NSUUID
-/// (which costs several allocations per id on Linux; the broker makes one per command).
+/// UUIDs in lowercase text — random ones (RFC 4122 version 4) and time-ordered ones (RFC 9562
+/// version 7) — without going through Foundation's NSUUID (which costs several allocations per id
+/// on Linux; the broker makes one per command).
 public enum RandomIdentifier {
     public static func uuid() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -13,10 +16,41 @@ public enum RandomIdentifier {
     /// A UUID from `generator` (the broker's I/O thread passes a ``BufferedRandom``: one system
     /// call per 256 ids instead of one or two per id).
     public static func uuid(using generator: inout some RandomNumberGenerator) -> String {
-        var high = generator.next() as UInt64
-        var low = generator.next() as UInt64
-        high = (high & ~0xF000) | 0x4000  // version 4: the 13th hex digit
-        low = (low & ~(0xC << 60)) | (0x8 << 60)  // variant 10: the top bits of the 17th
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return text(high: (high & ~0xF000) | 0x4000, low: variant10(low))  // version 4: the 13th hex digit
+    }
+
+    /// A version 7 UUID: the Unix time in milliseconds in its first 48 bits, then 74 random bits.
+    /// One made later sorts after one made earlier (to the millisecond, as text too), so a B-tree
+    /// over such ids grows at its right edge instead of at a random page. The clients' default
+    /// idempotency keys: where a key lands in the broker's ledger index decides how many pages a
+    /// commit writes (docs/benchmarks.md, "Twelfth round").
+    public static func timeOrderedUUID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return timeOrderedUUID(milliseconds: unixMilliseconds(), using: &generator)
+    }
+
+    /// A version 7 UUID for `milliseconds` since the Unix epoch (the low 48 bits are kept).
+    public static func timeOrderedUUID(milliseconds: UInt64, using generator: inout some RandomNumberGenerator)
+        -> String
+    {
+        let random = generator.next() as UInt64
+        let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (random & 0x0FFF)  // version 7
+        return text(high: high, low: variant10(generator.next()))
+    }
+
+    /// The wall clock, in milliseconds since the Unix epoch.
+    static func unixMilliseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)
+    }
+
+    /// Variant 10: the top bits of the 17th hex digit.
+    private static func variant10(_ low: UInt64) -> UInt64 { (low & ~(0xC << 60)) | (0x8 << 60) }
+
+    private static func text(high: UInt64, low: UInt64) -> String {
         // 32 hex digits, most significant first, with dashes after the 8th, 12th, 16th and 20th:
         // written straight into the string's storage (no byte array, no digit table).
         return String(unsafeUninitializedCapacity: 36) { buffer in
