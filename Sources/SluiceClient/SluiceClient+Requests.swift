@@ -27,7 +27,7 @@ extension SluiceClient {
             throw WireError(.invalidMessage, "'\(contract)' is not of the form name@version")
         }
         let request = CommandRequest(
-            requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.timeOrderedUUID(),
+            requestID: makeRequestID(), contract: id, idempotencyKey: idempotencyKey ?? makeIdempotencyKey(),
             deadlineMs: deadlineMs, context: context, payload: payload
         )
         let reply = try await exchange(

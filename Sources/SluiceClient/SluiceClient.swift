@@ -27,6 +27,8 @@ public final class SluiceClient: Sendable {
     /// Per database, the highest seq this client has seen acknowledged: sent with queries so
     /// they reflect the client's own writes.
     let acknowledgedSeqs = Mutex<[String: Int64]>([:])
+    /// Random bits for the default idempotency keys, read from the kernel 4 KiB at a time.
+    let keyRandomness = Mutex(BufferedRandom())
     /// Receives replies and events; callers send through it (``ClientSocketThread/submit(_:)``).
     let socketThread: ClientSocketThread
 
@@ -82,6 +84,11 @@ public final class SluiceClient: Sendable {
 
     func enqueue(_ item: ClientOutgoing) {
         if outbox.push(item) { doorbell.ring() }
+    }
+
+    /// A fresh time-ordered idempotency key (UUID version 7), for a command sent without one.
+    func makeIdempotencyKey() -> String {
+        keyRandomness.withLock { RandomIdentifier.timeOrderedUUID(using: &$0) }
     }
 
     func makeRequestID() -> String {

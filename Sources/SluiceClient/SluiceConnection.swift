@@ -34,6 +34,8 @@ public final class SluiceConnection {
     private let handshakesIndex: Int
     private let requestPrefix = String(UInt32.random(in: .min ... .max), radix: 16)
     private var requestCounter: UInt64 = 0
+    /// Random bits for the default idempotency keys, read from the kernel 4 KiB at a time.
+    private var keyRandomness = BufferedRandom()
     /// The request ids of submitted commands not answered yet.
     private var submitted: Set<String> = []
     /// Answers to submitted commands that arrived while ``send(_:_:idempotencyKey:deadlineMs:context:)``
@@ -200,9 +202,10 @@ public final class SluiceConnection {
             lastContract = (contract, parsed)
         }
         let requestID = nextRequestID()
+        let key = idempotencyKey ?? RandomIdentifier.timeOrderedUUID(using: &keyRandomness)
         let request = CommandRequest(
-            requestID: requestID, contract: id, idempotencyKey: idempotencyKey ?? RandomIdentifier.timeOrderedUUID(),
-            deadlineMs: deadlineMs, context: context, payload: payload)
+            requestID: requestID, contract: id, idempotencyKey: key, deadlineMs: deadlineMs, context: context,
+            payload: payload)
         return (requestID, request.frames(delimited: true))
     }
 

@@ -28,7 +28,13 @@ public enum RandomIdentifier {
     /// commit writes (docs/benchmarks.md, "Twelfth round").
     public static func timeOrderedUUID() -> String {
         var generator = SystemRandomNumberGenerator()
-        return timeOrderedUUID(milliseconds: unixMilliseconds(), using: &generator)
+        return timeOrderedUUID(using: &generator)
+    }
+
+    /// A version 7 UUID for now, its random bits from `generator` (a client passes its
+    /// ``BufferedRandom``: no system call per key).
+    public static func timeOrderedUUID(using generator: inout some RandomNumberGenerator) -> String {
+        timeOrderedUUID(milliseconds: unixMilliseconds(), using: &generator)
     }
 
     /// A version 7 UUID for `milliseconds` since the Unix epoch (the low 48 bits are kept).
