@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SluiceBroker
 import SluiceTestSupport
 import SluiceWire
@@ -51,6 +52,46 @@ import Testing
         #expect(invalidation.epoch == audit.epoch)
         #expect(invalidation.body["tables"]?["tasks"]?.arrayValue?.count == 1)
         #expect(invalidation.body["keys"] == ["tasks:list"])
+    }
+
+    /// `SYNC` rebuilds an event from its log row's columns, read where SQLite holds them: the same
+    /// bytes as the live event whatever its text says (quotes, backslashes, a tab, non-ASCII), on
+    /// both streams. A row whose text is not valid UTF-8 (a log changed outside the broker) is
+    /// replayed repaired, as valid JSON.
+    @Test func replayedEventsAreTheLiveOnesByteForByteWhateverTheirText() throws {
+        let broker = try RunningBroker()
+        let events = try subscriber(broker, ["audit.", "inval."])
+        let socket = try broker.socket(.req)
+        let key = "cl\u{E9} \"quoted\" \\ back\ttab e\u{301}"
+        let request = CommandRequest(
+            requestID: "r-\u{FC}\"", contract: ContractID("task.create@v1")!, idempotencyKey: key, payload: ["title": "e"])
+        let reply = try #require(try socket.request(request.message()))
+        let ack = try #require(Acknowledgement(json: reply.body))
+        let audit = try #require(try next(events, topic: "audit.tasks"))
+        let invalidation = try #require(try next(events, topic: "inval.tasks"))
+        #expect(audit.body["idempotency_key"] == .string(key))
+
+        func replayed(_ topic: String) throws -> [UInt8] {
+            let dealer = try broker.socket(.dealer)
+            try dealer.send(
+                [[]] + WireMessage(kind: .sync, header: ["request_id": "s"], body: ["topic": .string(topic), "from_seq": .int(ack.seq)])
+                    .frames())
+            // ["", SLU1, REPLAY, header, body]: the body as the broker wrote it.
+            let frames = try #require(try dealer.receive())
+            #expect(frames.count == 5 && frames[2] == Array("REPLAY".utf8))
+            let envelope = try JSONValue.parsingObject(frames[frames.count - 1], keepingTextOf: "event")
+            return try #require(envelope.text).bytes
+        }
+        #expect(try replayed("audit.tasks") == audit.frames()[2])
+        #expect(try replayed("inval.tasks") == invalidation.frames()[2])
+
+        let file = broker.broker.configuration.dataDirectory.appendingPathComponent("tasks.db")
+        try DatabaseQueue(path: file.path).write { db in
+            try db.execute(
+                sql: "UPDATE sluice_log SET idempotency_key = CAST(x'41ff42' AS TEXT) WHERE seq = ?", arguments: [ack.seq])
+        }
+        let repaired = try JSONValue(parsing: try replayed("audit.tasks"))
+        #expect(repaired["idempotency_key"] == "A\u{FFFD}B")
     }
 
     @Test func rejectionsArePublishedOnAuditRejected() throws {

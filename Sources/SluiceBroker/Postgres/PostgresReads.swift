@@ -202,7 +202,7 @@ extension StoreReader {
                 let logRow = try CommandLog.Row(postgres: row)
                 let policy = registry.auditPolicy(
                     for: ContractID(logRow.contract).flatMap { registry[$0] }, actor: logRow.actor)
-                let logged = try LoggedCommandEvents(
+                let logged = try CommandEvents(
                     logRow: logRow, database: database, epoch: epoch, policy: policy, key: auditKey,
                     invalidation: invalidation)
                 let body = invalidation ? logged.invalidationBody : logged.auditBody

@@ -197,7 +197,7 @@ final class StoreReader: BrokerWorker {
                 sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
             rows.bind(request.fromSeq, at: 1)
             rows.bind(Int64(request.limit), at: 2)
-            let events = try LoggedCommandEvents.bodies(
+            let events = try LogRowEvents.bodies(
                 of: rows, in: db, database: database, registry: registry, key: auditKey,
                 invalidation: request.topic == Topic.invalidation(database.name), maxBytes: maxPageBytes)
             return (database.epoch, head, events)

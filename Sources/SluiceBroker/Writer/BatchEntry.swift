@@ -27,7 +27,7 @@ struct BatchEntry {
         guard let logged else { return [] }
         var errorCode: String?
         if case .failed(let error) = result { errorCode = error.code.rawValue }
-        return LoggedCommandEvents(
+        return CommandEvents(
             database: database, epoch: epoch, seq: logged.seq, command: command, status: logged.status,
             errorCode: errorCode, changes: logged.changes, changesBytes: logged.changes.canonicalBytes,
             latencyMicros: logged.latencyMicros, result: logged.stored,

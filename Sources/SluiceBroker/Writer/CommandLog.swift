@@ -23,8 +23,9 @@ enum CommandLog {
         var context: [UInt8]? = nil
     }
 
-    /// A log row read by column position through SQLite's C API (``Row/columns``), for the code
-    /// that reads many rows: `SYNC` pages, the audit archive, replay.
+    /// A log row read by column position through SQLite's C API (``Row/columns``), for replay.
+    /// (`SYNC` pages and the audit archive read the columns their events need where SQLite
+    /// holds them: ``LogRowEvents``.)
     struct Row {
         /// The SELECT list, in the order ``init(_:)`` reads. `hasContext` false: a log made before
         /// the `context` column existed, read as NULL.
@@ -41,37 +42,26 @@ enum CommandLog {
         var context: [UInt8]?
 
         init(_ statement: OpaquePointer) {
-            self.init(eventColumnsOf: statement)
-            generatedID = Statement.text(statement, 6)
-            readPayloadAndResult(statement)
-        }
-
-        /// Only the columns every event body needs: `generated_id` is left empty, `payload` and
-        /// `result` too until ``readPayloadAndResult(_:)`` (a `metadata` audit of a command that
-        /// did not fail, the usual case, needs neither, and a catch-up reads thousands of rows).
-        init(eventColumnsOf statement: OpaquePointer) {
             seq = sqlite3_column_int64(statement, 0)
             timestamp = Statement.text(statement, 1)
             actor = Statement.text(statement, 2)
             contract = Statement.text(statement, 3)
             idempotencyKey = Statement.text(statement, 4)
             requestID = Statement.text(statement, 5)
-            generatedID = ""
-            payload = []
+            generatedID = Statement.text(statement, 6)
+            payload = Statement.bytes(statement, 7)
             status = Statement.text(statement, 8)
-            result = []
+            result = Statement.bytes(statement, 9)
             changes = Statement.bytes(statement, 10)
             latencyMicros = sqlite3_column_int64(statement, 11)
             context = sqlite3_column_type(statement, 12) == SQLITE_NULL ? nil : Statement.bytes(statement, 12)
         }
 
-        mutating func readPayloadAndResult(_ statement: OpaquePointer) {
-            payload = Statement.bytes(statement, 7)
-            result = Statement.bytes(statement, 9)
-        }
+        var callerContext: CallerContext? { context.flatMap(Row.callerContext(_:)) }
 
-        var callerContext: CallerContext? {
-            context.flatMap { try? JSONValue(parsing: $0) }.flatMap(CallerContext.init(json:))
+        /// The caller's context a `context` column holds; nil when it says nothing readable.
+        static func callerContext(_ column: [UInt8]) -> CallerContext? {
+            (try? JSONValue(parsing: column)).flatMap(CallerContext.init(json:))
         }
     }
 

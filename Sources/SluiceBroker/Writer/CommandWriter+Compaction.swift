@@ -101,7 +101,7 @@ extension CommandWriter {
                     sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? AND seq <= ? ORDER BY seq")
                 rows.bind(from, at: 1)
                 rows.bind(through, at: 2)
-                return try LoggedCommandEvents.bodies(
+                return try LogRowEvents.bodies(
                     of: rows, in: db, database: database, registry: registry, key: auditKey, invalidation: false)
             }
             guard !events.isEmpty else { break }

@@ -61,6 +61,12 @@ public struct CanonicalObjectWriter {
         JSONValue.appendString(value, to: &bytes)
     }
 
+    /// A string member whose value's UTF-8 encoding is `utf8` (which must be valid UTF-8).
+    public mutating func string(_ name: StaticString, utf8: UnsafeBufferPointer<UInt8>) {
+        key(name)
+        JSONValue.appendString(utf8: utf8, to: &bytes)
+    }
+
     public mutating func int(_ name: StaticString, _ value: Int64) {
         key(name)
         JSONValue.appendInteger(value, to: &bytes)
@@ -110,6 +116,12 @@ public struct CanonicalObjectWriter {
 
     /// A member whose value is already canonical JSON.
     public mutating func raw(_ name: StaticString, _ encoded: [UInt8]) {
+        key(name)
+        bytes.append(contentsOf: encoded)
+    }
+
+    /// A member whose value is already canonical JSON, from bytes someone else holds.
+    public mutating func raw(_ name: StaticString, _ encoded: UnsafeBufferPointer<UInt8>) {
         key(name)
         bytes.append(contentsOf: encoded)
     }
