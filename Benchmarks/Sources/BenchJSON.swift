@@ -13,7 +13,9 @@ struct BenchJSON: ParsableCommand {
             --rounds times, and prints the CPU \
             (user + system) per parse and the ratio to Foundation of the same round. The documents: a REPLAY body \
             (an audit event in its envelope, ~400 bytes), a command input (~90 bytes) and an input holding an \
-            array of 40 objects (~2.5 KiB).
+            array of 40 objects (~2.5 KiB). Then a COMMAND's frames read into a request (in general and in one \
+            pass), and a REPLAY body read into an event as a catching-up client reads it (the event built whole, \
+            or checked and kept as text).
             """
     )
 
@@ -67,6 +69,43 @@ struct BenchJSON: ParsableCommand {
             }
         }
         try readCommands()
+        try readReplays()
+    }
+
+    /// CPU per `REPLAY` body read into an event as a catching-up client reads it: the envelope and
+    /// the event built whole, against the envelope built and the event checked but kept as text
+    /// (built when a consumer first asks for it).
+    func readReplays() throws {
+        print("")
+        print("| REPLAY body → Event | round | built whole µs/read | event kept as text µs/read | × built whole |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        let body = Self.documents[0].bytes
+        for round in 1...rounds {
+            var seqs: Int64 = 0
+            var started = CPUTime.now().selfSeconds
+            for _ in 0..<parses {
+                let envelope = try JSONValue(parsing: body)
+                guard let topic = envelope["topic"]?.stringValue, let stream = envelope["stream"]?.stringValue,
+                    let seq = envelope["seq"]?.intValue, let epoch = envelope["epoch"]?.stringValue,
+                    let value = envelope["event"]
+                else { throw ValidationError("malformed") }
+                seqs &+= Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: value).seq
+            }
+            let whole = (CPUTime.now().selfSeconds - started) / Double(parses) * 1e6
+            started = CPUTime.now().selfSeconds
+            for _ in 0..<parses {
+                let (envelope, text) = try JSONValue.parsingObject(body, keepingTextOf: "event")
+                guard let topic = envelope["topic"]?.stringValue, let stream = envelope["stream"]?.stringValue,
+                    let seq = envelope["seq"]?.intValue, let epoch = envelope["epoch"]?.stringValue, let text
+                else { throw ValidationError("malformed") }
+                seqs &+= Event(topic: topic, stream: stream, seq: seq, epoch: epoch, body: text).seq
+            }
+            let kept = (CPUTime.now().selfSeconds - started) / Double(parses) * 1e6
+            guard seqs > 0 else { throw ValidationError("nothing read") }
+            print(
+                "| \(Self.documents[0].name) | \(round) | \(String(format: "%.3f", whole)) | \(String(format: "%.3f", kept)) | "
+                    + "\(String(format: "%.2f×", kept / whole)) |")
+        }
     }
 
     /// A COMMAND's frames as the C and the Swift load generators send them (the C one writes its

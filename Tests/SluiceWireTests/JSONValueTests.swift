@@ -90,9 +90,9 @@ import Testing
         #expect(canonical && prefixes["ab"] == .int(2))
     }
 
-    /// Strings are scanned eight bytes at a time until a quote, a backslash or a control
-    /// character: whatever the position of such a byte (or of a non-ASCII one), the string reads
-    /// the same as byte by byte.
+    /// Whatever the position of a quote, an escape, a control character or a non-ASCII byte in a
+    /// string, it reads the same (written for a scan eight bytes at a time, which was measured no
+    /// faster and not kept; it holds any faster scan to the same answers).
     @Test func stringsReadTheSameWhereverTheirSpecialBytesAre() throws {
         for length in 0..<40 {
             let plain = (0..<length).map { String(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) }.joined()
