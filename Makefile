@@ -58,7 +58,7 @@ bench: deps
 	.build/release/sluice-bench write --clients 8 --commands 2000 --window 1 64 --load-generator swift swift-blocking c
 	.build/release/sluice-bench write --clients 8 --commands 2000 --window 64 --load-generator c --events none --keys random
 	.build/release/sluice-bench replay --commands 20000
-	.build/release/sluice-bench json
+	.build/release/sluice-bench json --parses 30000
 	.build/release/sluice-bench write --database postgres --clients 8 --commands 2000 --window 1 64 --load-generator c
 
 clean:
