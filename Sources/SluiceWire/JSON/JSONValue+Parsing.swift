@@ -158,16 +158,11 @@ private struct JSONParser {
         try enter()
         defer { depth -= 1 }
         let start = index
-        index += 1
+        if opensEmpty(closedBy: UInt8(ascii: "}")) { return .object(JSONObject()) }
         var members: [JSONObject.Member] = []
         // Objects on the wire (headers, inputs, events) mostly have a handful of members: room
         // for eight at once instead of regrowing at 1, 2, 4 and 8.
         members.reserveCapacity(8)
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(JSONObject())
-        }
         // Whether the names so far came in order, each strictly after the last: checked on
         // their bytes in the input (while no name has an escape, those are the names' bytes).
         var namesInOrder = true
@@ -188,24 +183,41 @@ private struct JSONParser {
             index += 1
             skipWhitespace()
             members.append(JSONObject.Member(name: key, value: try parseMemberValue(name: name)))
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                // In order, each after the last: no two are the same, nothing to sort or check.
-                if namesInOrder { return .object(JSONObject(sortedMembers: members)) }
-                // Names are the same member only when their code points are the same.
-                let (object, duplicate, inOrder) = JSONObject.sorting(members)
-                if let duplicate { throw JSONParseError(offset: start, reason: "duplicate member \"\(duplicate)\"") }
-                if !inOrder { canonical = false }
-                return .object(object)
-            }
-            throw fail("expected ',' or '}'")
+            if try continues(closedBy: UInt8(ascii: "}")) { continue }
+            // In order, each after the last: no two are the same, nothing to sort or check.
+            if namesInOrder { return .object(JSONObject(sortedMembers: members)) }
+            // Names are the same member only when their code points are the same.
+            let (object, duplicate, inOrder) = JSONObject.sorting(members)
+            if let duplicate { throw JSONParseError(offset: start, reason: "duplicate member \"\(duplicate)\"") }
+            if !inOrder { canonical = false }
+            return .object(object)
         }
+    }
+
+    /// Past an object's `{` or an array's `[`: true when `closer` follows at once (an empty one,
+    /// read to its end).
+    mutating func opensEmpty(closedBy closer: UInt8) -> Bool {
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == closer else { return false }
+        index += 1
+        return true
+    }
+
+    /// After an object's member or an array's item: true past a `,` (another follows), false
+    /// past `closer` (`}` or `]`); anything else is an error.
+    mutating func continues(closedBy closer: UInt8) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        if bytes[index] == UInt8(ascii: ",") {
+            index += 1
+            return true
+        }
+        if bytes[index] == closer {
+            index += 1
+            return false
+        }
+        throw fail(closer == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
     }
 
     /// A member's value; for the member named ``textMember`` of the top-level object (the first
@@ -232,29 +244,15 @@ private struct JSONParser {
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
-        index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array([])
-        }
+        if opensEmpty(closedBy: UInt8(ascii: "]")) { return .array([]) }
         // Room for a few items at once instead of regrowing at 1, 2 and 4.
         var items: [JSONValue] = []
         items.reserveCapacity(4)
         while true {
             skipWhitespace()
             items.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            }
-            throw fail("expected ',' or ']'")
+            if try continues(closedBy: UInt8(ascii: "]")) { continue }
+            return .array(items)
         }
     }
 
@@ -302,12 +300,7 @@ private struct JSONParser {
     mutating func skimObject() throws(JSONParseError) -> Bool {
         try enter()
         defer { depth -= 1 }
-        index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return true
-        }
+        if opensEmpty(closedBy: UInt8(ascii: "}")) { return true }
         var previousName: Range<Int>? = nil
         while true {
             skipWhitespace()
@@ -322,43 +315,20 @@ private struct JSONParser {
             index += 1
             skipWhitespace()
             guard try skimValue() else { return false }
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return true
-            }
-            throw fail("expected ',' or '}'")
+            if try continues(closedBy: UInt8(ascii: "}")) { continue }
+            return true
         }
     }
 
     mutating func skimArray() throws(JSONParseError) -> Bool {
         try enter()
         defer { depth -= 1 }
-        index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return true
-        }
+        if opensEmpty(closedBy: UInt8(ascii: "]")) { return true }
         while true {
             skipWhitespace()
             guard try skimValue() else { return false }
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return true
-            }
-            throw fail("expected ',' or ']'")
+            if try continues(closedBy: UInt8(ascii: "]")) { continue }
+            return true
         }
     }
 
