@@ -75,7 +75,8 @@ extension JSONText {
     /// are thrown) without building it. Nil when it cannot be checked without building it: an
     /// object whose member names are not plain ASCII or not in strictly increasing byte order
     /// (telling a duplicate name from a look-alike needs them decoded) — parse those instead.
-    /// Canonical JSON, as the broker writes events, always can be.
+    /// Canonical JSON whose member names are ASCII — every member the broker itself names in an
+    /// event — always can be.
     public init?(checking bytes: [UInt8]) throws(JSONParseError) {
         let checked = bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
