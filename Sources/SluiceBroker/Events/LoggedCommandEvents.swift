@@ -80,12 +80,6 @@ struct LoggedCommandEvents<Text: EventText, Bytes: EventText> {
         apply(policy, payload: (try? JSONValue(parsing: payload())) ?? .null, result: result, key: key)
     }
 
-    /// Whether a log row's body needs its `payload` and `result` columns: an audit of a failed
-    /// command (its code) or at a level that shows the input (or result).
-    static func needsPayloadOrResult(status: some EventText, policy: AuditPolicy, invalidation: Bool) -> Bool {
-        !invalidation && (status.isSame(as: "failed") || policy.level == .request || policy.level == .requestResponse)
-    }
-
     var auditBody: [UInt8] {
         var audit = CanonicalObjectWriter(capacity: 384)
         guard level != .none else {
