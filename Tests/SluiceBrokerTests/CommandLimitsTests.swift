@@ -44,23 +44,34 @@ import Testing
             }
         }
 
-        let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
-            for index in 0..<3 {
-                group.addTask {
-                    do {
-                        _ = try await reader.send("reader.item.create@v1", ["title": .string("item \(index)")])
-                        return "ok"
-                    } catch let error as WireError where error.code == .rateLimited {
-                        #expect(error.details["limit"] == "max_in_flight")
-                        return "rate_limited"
-                    }
+        // The three commands go out back to back from a thread of its own (a blocking connection,
+        // not tasks on the cooperative pool, which other tests keep busy): the refusal comes back
+        // within the writer's busy timeout, however loaded the machine.
+        let token = try #require(TokenStore(dataDirectory: broker.broker.configuration.dataDirectory).token(for: "reader"))
+        var configuration = ClientConfiguration(
+            endpoint: broker.commandEndpoint, credentials: ClientCredentials(name: "reader", token: token))
+        configuration.maxAttempts = 1
+        let outcomes = try await onDedicatedThread { [configuration] () -> [String] in
+            let connection = try SluiceConnection(configuration: configuration)
+            defer { connection.close() }
+            let ids = try (0..<3).map { index in
+                try connection.submit("reader.item.create@v1", ["title": .string("item \(index)")])
+            }
+            func outcome(_ reply: SluiceConnection.Reply?) -> String {
+                switch reply?.outcome {
+                case .success: "ok"
+                case .failure(let error) where error.code == .rateLimited && error.details["limit"] == "max_in_flight":
+                    "rate_limited"
+                case .failure(let error): "\(error.code)"
+                case nil: "no reply"
                 }
             }
             // Nothing can commit yet: the first answer is the refusal of the third command.
-            var outcomes = [try await group.next()!]
+            let first = try connection.nextReply(timeout: .seconds(60))
+            let refusedThird = first?.requestID == ids[2]
             release.signal()
-            while let outcome = try await group.next() { outcomes.append(outcome) }
-            return outcomes
+            let rest = try (0..<2).map { _ in outcome(try connection.nextReply(timeout: .seconds(60))) }
+            return [outcome(first) + (refusedThird ? "" : " (not the third)")] + rest
         }
         released.wait()
         #expect(outcomes == ["rate_limited", "ok", "ok"])
