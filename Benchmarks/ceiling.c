@@ -1,13 +1,14 @@
 /*
  * ceiling: the ceiling baseline of `sluice bench write`, in C. One process writes exactly the
- * rows the broker writes per command — the data row, the idempotency-ledger row, the
- * command-log row — into a database the broker created (same schema, same indexes), 1,000
+ * rows the broker writes per command — the data row and the command-log row, which is the
+ * command's idempotency entry too — into a database the broker created (same schema, same
+ * indexes), 1,000
  * commands per transaction, WAL, synchronous=FULL. No sockets, no JSON parsing, no threads: what
  * SQLite alone costs for the same durable work.
  *
  *   ceiling DATABASE COMMANDS [KEYS]        prints {"seconds": s, "cpu_seconds": s}
  *
- * KEYS: `time-ordered` (default), `random` or `sequential`, the idempotency keys of the ledger and log rows, as
+ * KEYS: `time-ordered` (default), `random` or `sequential`, the idempotency keys of the log rows, as
  * the load generators make them (Benchmarks/benchkey.h).
  *
  * Build: cc -O2 -o ceiling Benchmarks/ceiling.c $(pkg-config --cflags --libs sqlite3)
@@ -44,16 +45,12 @@ int main(int argc, char **argv) {
     long commands = atol(argv[2]);
     check(sqlite3_open(argv[1], &db), "open");
     check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL), "pragmas");
-    sqlite3_stmt *data, *ledger, *log;
+    sqlite3_stmt *data, *log;
     check(sqlite3_prepare_v2(db, "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)", -1, &data, NULL), "prepare");
     check(sqlite3_prepare_v2(db,
-              "INSERT OR REPLACE INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, "
-              "committed_at, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-              -1, &ledger, NULL),
-        "prepare");
-    check(sqlite3_prepare_v2(db,
               "INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload, "
-              "status, result, changes, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              "status, result, changes, latency_us, payload_hash, expires_ms) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
               -1, &log, NULL),
         "prepare");
     const char *stamp = "2026-11-30T12:00:00.000Z";
@@ -79,17 +76,6 @@ int main(int argc, char **argv) {
             check(sqlite3_step(data), "insert data");
             sqlite3_reset(data);
 
-            text(ledger, 1, "local");
-            text(ledger, 2, key);
-            text(ledger, 3, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-            sqlite3_bind_int64(ledger, 4, seq);
-            text(ledger, 5, "ok");
-            text(ledger, 6, result);
-            text(ledger, 7, stamp);
-            sqlite3_bind_int64(ledger, 8, 1800000000000LL);
-            check(sqlite3_step(ledger), "insert ledger");
-            sqlite3_reset(ledger);
-
             sqlite3_bind_int64(log, 1, seq);
             text(log, 2, stamp);
             text(log, 3, "local");
@@ -102,6 +88,8 @@ int main(int argc, char **argv) {
             text(log, 10, result);
             text(log, 11, changes);
             sqlite3_bind_int64(log, 12, 100);
+            text(log, 13, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            sqlite3_bind_int64(log, 14, 1800000000000LL);
             check(sqlite3_step(log), "insert log");
             sqlite3_reset(log);
         }
@@ -110,7 +98,6 @@ int main(int argc, char **argv) {
     printf("{\"cpu_seconds\":%.6f,\"seconds\":%.6f}\n", cpu_seconds() - cpu_started,
         clock_seconds(CLOCK_MONOTONIC) - started);
     sqlite3_finalize(data);
-    sqlite3_finalize(ledger);
     sqlite3_finalize(log);
     sqlite3_close(db);
     return 0;

@@ -5,9 +5,12 @@
  * three layouts:
  *
  *   0  the ledger keyed by (actor, idempotency_key) itself, WITHOUT ROWID (the broker until 2026-12-01)
- *   1  no ledger table: the log row carries payload_hash and expires_ms, found through an index
- *      on the log's (actor, idempotency_key) (a layout considered, not built)
- *   2  the ledger as a rowid table with a unique index on (actor, idempotency_key) (the broker now)
+ *   1  the log row is the entry: it carries payload_hash and expires_ms, found through an index
+ *      on the log's (actor, idempotency_key); a ledger table holds only compacted rows' entries
+ *      (empty here), and the lookup asks the log, then that table (the broker since 2026-12-01,
+ *      sixth session)
+ *   2  the ledger as a rowid table with a unique index on (actor, idempotency_key) (the broker from
+ *      the morning of 2026-12-01 until then)
  *
  *   ledgerlayout DATABASE LAYOUT PER_TX COMMANDS [KEYS]
  *
@@ -84,6 +87,10 @@ int main(int argc, char **argv) {
         snprintf(sql, sizeof sql, "CREATE TABLE sluice_log(%s, payload_hash TEXT, expires_ms INTEGER)", log_columns);
         run(sql);
         run("CREATE INDEX sluice_log_key ON sluice_log(actor, idempotency_key)");
+        snprintf(sql, sizeof sql, "CREATE TABLE sluice_ledger(%s)", ledger_columns);
+        run(sql);
+        run("CREATE UNIQUE INDEX sluice_ledger_key ON sluice_ledger(actor, idempotency_key)");
+        run("CREATE INDEX sluice_ledger_expiry ON sluice_ledger(expires_ms)");
     } else {
         snprintf(sql, sizeof sql, "CREATE TABLE sluice_log(%s)", log_columns);
         run(sql);
@@ -102,8 +109,10 @@ int main(int argc, char **argv) {
     sqlite3_stmt *ledger = NULL, *log, *lookup;
     if (layout == IN_THE_LOG) {
         log = prepare("INSERT INTO sluice_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)");
-        lookup = prepare("SELECT payload_hash, seq, status, result FROM sluice_log WHERE actor = ? AND "
-                         "idempotency_key = ? AND expires_ms > ? ORDER BY seq DESC LIMIT 1");
+        lookup = prepare("SELECT payload_hash, seq, status, result FROM sluice_log WHERE actor = ?1 AND "
+                         "idempotency_key = ?2 AND expires_ms > ?3 UNION ALL "
+                         "SELECT payload_hash, seq, status, result FROM sluice_ledger WHERE actor = ?1 AND "
+                         "idempotency_key = ?2 AND expires_ms > ?3 LIMIT 1");
     } else {
         ledger = prepare("INSERT OR REPLACE INTO sluice_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         log = prepare("INSERT INTO sluice_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)");

@@ -5,8 +5,8 @@ import SluiceBroker
 import SluiceWire
 
 /// The ceiling for `sluice-bench write`: one process writing exactly the rows the broker writes
-/// per command — the data row, the idempotency-ledger row and the command-log row, in the broker's
-/// own schema and indexes — in transactions of 1,000 commands with `synchronous=FULL`. No
+/// per command — the data row and the command-log row (which is the command's idempotency entry
+/// too), in the broker's own schema and indexes — in transactions of 1,000 commands with `synchronous=FULL`. No
 /// sockets, no JSON, no threads: what SQLite alone costs for the same durable work.
 enum BenchCeiling {
     /// Runs `Benchmarks/ceiling.c` (built at `executable`) when it exists — SQLite through its C
@@ -56,17 +56,11 @@ enum BenchCeiling {
             let count = min(1000, commands - batchStart)
             try queue.write { db in
                 let data = try db.cachedStatement(sql: "INSERT INTO bench(client, n, payload) VALUES (?, ?, ?)")
-                let ledger = try db.cachedStatement(
-                    sql: """
-                        INSERT OR REPLACE INTO sluice_ledger(
-                            actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
                 let log = try db.cachedStatement(
                     sql: """
                         INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id,
-                            payload, status, result, changes, latency_us)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            payload, status, result, changes, latency_us, payload_hash, expires_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
                 for n in batchStart..<(batchStart + count) {
                     seq += 1
@@ -75,13 +69,10 @@ enum BenchCeiling {
                     let key = keys.key(client, n)
                     let json = #"{"client":\#(client),"n":\#(n),"payload":"\#(payload)"}"#
                     try data.execute(arguments: [client, n, payload])
-                    try ledger.execute(arguments: [
-                        "local", key, String(repeating: "a", count: 64), seq, "ok", #"{"changes":1,"rows":[]}"#,
-                        timestamp, Int64(1_800_000_000_000),
-                    ])
                     try log.execute(arguments: [
                         seq, timestamp, "local", "bench.insert@v1", key, "\(n)", "6f1c0000-0000-4000-8000-000000000000",
                         json, "ok", #"{"changes":1,"rows":[]}"#, #"{"tables":{"bench":[\#(seq)]}}"#, 100,
+                        String(repeating: "a", count: 64), Int64(1_800_000_000_000),
                     ])
                 }
             }

@@ -79,7 +79,7 @@ import Testing
 
     @Test func aHandlersSQLIsHeldToTheContractSetsRules() async throws {
         let hostile: CommandHandler = { command in
-            try command.database.execute("DELETE FROM sluice_ledger")
+            try command.database.execute("UPDATE sluice_log SET payload_hash = 'forged'")
             return .null
         }
         let broker = try Self.broker(handlers: ["stock.reserve@v1": hostile])
@@ -93,7 +93,7 @@ import Testing
         } catch let error as WireError {
             #expect(error.code == .internal)
         }
-        #expect(try Self.count(broker, "SELECT count(*) FROM sluice_ledger") == 1)
+        #expect(try Self.count(broker, "SELECT count(*) FROM sluice_log WHERE payload_hash = 'forged'") == 0)
         #expect(try TasksDatabase.logSeqs(broker.open("inventory")) == [1])
     }
 

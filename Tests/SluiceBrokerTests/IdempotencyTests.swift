@@ -34,11 +34,13 @@ import Testing
         #expect(try TasksDatabase.logSeqs(db) == [1])
     }
 
-    /// A ledger made before 2026-12-01 is keyed by `(actor, idempotency_key)` itself (`WITHOUT
-    /// ROWID`). The next start moves it into the rowid layout with its unique index, every entry
-    /// kept: a retry of a key stored before the move is still a duplicate with its seq, and a
-    /// different payload under it still a mismatch.
-    @Test func aLedgerInTheOldLayoutIsMovedAndKeepsAnsweringForItsKeys() throws {
+    /// Until 2026-12-01 the entries were a table of their own and the log had no idempotency
+    /// columns: first keyed by `(actor, idempotency_key)` itself (`WITHOUT ROWID`), then as a rowid
+    /// table with a unique index. The next start of such a database adds the log's columns and
+    /// index (its older rows answer for nothing) and keeps the old entries in `sluice_ledger`, in
+    /// the rowid layout: a retry of a key stored before is still a duplicate with its seq, a
+    /// different payload under it still a mismatch; new commands' entries are their log rows.
+    @Test(arguments: [true, false]) func entriesOfAnEarlierLayoutKeepAnsweringForTheirKeys(withoutRowid: Bool) throws {
         let directory = TemporaryDirectory()
         var seqs: [String: Int64] = [:]
         do {
@@ -50,35 +52,47 @@ import Testing
             }
             broker.stop()
         }
+        // Turn the file into the earlier layout: the entries into a table of their own, the log
+        // without its idempotency columns and index.
         let file = directory.path("data").appendingPathComponent("tasks.db")
         try DatabaseQueue(path: file.path).write { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE old_ledger(
+                    DROP TABLE sluice_ledger;
+                    CREATE TABLE sluice_ledger(
                         actor TEXT NOT NULL, idempotency_key TEXT NOT NULL, payload_hash TEXT NOT NULL,
                         seq INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-                        result TEXT NOT NULL, committed_at TEXT NOT NULL, expires_ms INTEGER NOT NULL,
-                        PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID;
-                    INSERT INTO old_ledger SELECT actor, idempotency_key, payload_hash, seq, status, result,
-                        committed_at, expires_ms FROM sluice_ledger;
-                    DROP TABLE sluice_ledger;
-                    ALTER TABLE old_ledger RENAME TO sluice_ledger;
+                        result TEXT NOT NULL, committed_at TEXT NOT NULL, expires_ms INTEGER NOT NULL
+                        \(withoutRowid ? ", PRIMARY KEY (actor, idempotency_key)) WITHOUT ROWID" : ")");
+                    INSERT INTO sluice_ledger SELECT actor, idempotency_key, payload_hash, seq, status, result,
+                        ts, expires_ms FROM sluice_log;
+                    \(withoutRowid ? "" : "CREATE UNIQUE INDEX sluice_ledger_key ON sluice_ledger(actor, idempotency_key);")
                     CREATE INDEX sluice_ledger_expiry ON sluice_ledger(expires_ms);
+                    DROP INDEX sluice_log_key;
+                    ALTER TABLE sluice_log DROP COLUMN payload_hash;
+                    ALTER TABLE sluice_log DROP COLUMN expires_ms;
                     """)
         }
 
         let broker = try RunningBroker(directory: directory)
         let db = try broker.open()
-        let (definition, indexes) = try db.read { db in
+        let (definition, indexes, logColumns) = try db.read { db in
             (
                 try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'sluice_ledger'") ?? "",
                 try String.fetchAll(
-                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sluice_ledger' ORDER BY 1")
+                    db,
+                    sql: """
+                        SELECT name FROM sqlite_master WHERE type = 'index'
+                        AND tbl_name IN ('sluice_ledger', 'sluice_log') AND sql IS NOT NULL ORDER BY 1
+                        """),
+                try db.columns(in: "sluice_log").map(\.name).suffix(2)
             )
         }
         #expect(!definition.uppercased().contains("WITHOUT ROWID"), "\(definition)")
-        #expect(indexes == ["sluice_ledger_expiry", "sluice_ledger_key"])
+        #expect(indexes == ["sluice_ledger_expiry", "sluice_ledger_key", "sluice_log_key"])
+        #expect(Array(logColumns) == ["payload_hash", "expires_ms"])
         #expect(try TasksDatabase.count(db, "SELECT count(*) FROM sluice_ledger") == 3)
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM sluice_log WHERE payload_hash IS NULL") == 3)
 
         let socket = try broker.socket(.req)
         let retry = try #require(try socket.request(command("b", ["title": "t-b"], requestID: "again")))
@@ -89,6 +103,9 @@ import Testing
         let fresh = try #require(try socket.request(command("d", ["title": "t-d"])))
         #expect(Acknowledgement(json: fresh.body)?.seq == 4)
         #expect(try TasksDatabase.logSeqs(db) == [1, 2, 3, 4])
+        #expect(try TasksDatabase.count(db, "SELECT count(*) FROM sluice_ledger") == 3, "d's entry is its log row")
+        let again = try #require(try socket.request(command("d", ["title": "t-d"], requestID: "d-again")))
+        #expect(Acknowledgement(json: again.body).map { $0.duplicate && $0.seq == 4 } == true)
     }
 
     @Test func sameKeyDifferentPayloadIsAMismatch() throws {

@@ -133,6 +133,6 @@ import Testing
         #expect(WireError(json: reply.body).code == .deadlineExceeded)
         #expect(WireError(json: reply.body).retryable, "not run: sending it again with a later deadline is safe")
         #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM tasks WHERE title = 'late'") == 0)
-        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM sluice_ledger WHERE idempotency_key = 'late'") == 0)
+        #expect(try TasksDatabase.count(broker.open(), "SELECT count(*) FROM sluice_log WHERE idempotency_key = 'late'") == 0)
     }
 }

@@ -35,8 +35,14 @@ import Testing
         #expect(try await client.sync(topic: "audit.tasks", fromSeq: 201).events.count == 100)
 
         // Compact everything away, restart: seqs continue, retries are still recognized.
+        // Each log row is its command's idempotency entry: the entries of the rows that go, all
+        // still in force, move into sluice_ledger, in the database and in its snapshot.
         _ = try await client.compact(db: "tasks", keep: 0)
         #expect(try TasksDatabase.logSeqs(try broker!.open()).isEmpty)
+        let moved = "SELECT count(*) FROM sluice_ledger WHERE idempotency_key = 'c' || (seq - 1) AND status = 'ok'"
+        #expect(try TasksDatabase.count(try broker!.open(), moved) == 300)
+        let snapshot = broker!.broker.configuration.dataDirectory.appendingPathComponent("snapshots/tasks.db")
+        #expect(try TasksDatabase.count(try TasksDatabase.open(snapshot), moved) == 300)
         client.close()
         broker!.stop()
         broker = nil
@@ -45,6 +51,17 @@ import Testing
         defer { client.close() }
         let retry = try await client.send("task.create@v1", ["title": "c5"], idempotencyKey: "c5")
         #expect(retry.duplicate && retry.seq == 6, "the ledger survives compaction")
+        do {
+            _ = try await client.send("task.create@v1", ["title": "not c5"], idempotencyKey: "c5")
+            Issue.record("a compacted key took another payload")
+        } catch let error as WireError {
+            #expect(error.code == .idempotencyMismatch && error.details["seq"] == 6)
+        }
+        guard case .committed(let stored) = try await client.status(idempotencyKey: "c250") else {
+            Issue.record("STATUS lost a compacted key")
+            return
+        }
+        #expect(stored.seq == 251 && stored.db == "tasks")
         try await create(client, 300..<350)
         #expect(try TasksDatabase.logSeqs(try broker!.open()) == Array(301...350))
 

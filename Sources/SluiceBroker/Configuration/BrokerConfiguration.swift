@@ -70,7 +70,9 @@ public struct BrokerConfiguration: Sendable {
     public var walSizeLimitBytes: Int64 = DatabaseFile.defaultWALSizeLimitBytes
     /// How long an idempotency key answers for its command. Default 7 days. A retry within it
     /// returns the stored result; after it the key is forgotten and the same key runs the command
-    /// again. Longer costs ledger space (one row per command); shorter shrinks the window in which
+    /// again. A key's entry is its command's log row; once a compaction removes that row, an
+    /// entry still in force moves to `sluice_ledger` until it expires, so longer costs space there
+    /// (one row per command compacted within the retention); shorter shrinks the window in which
     /// retries are safe. Expiry is judged against admission times, so replays reproduce it.
     public var ledgerRetention: Duration = .seconds(7 * 24 * 3600)
 

@@ -89,6 +89,7 @@ public final class DatabaseFile: Sendable {
             try IdempotencyLedger.moveToRowidLayout(in: db)
             try db.execute(sql: DatabaseFile.internalSchema)
             try CommandLog.addContextColumn(in: db)
+            try CommandLog.addLedgerColumns(in: db)
             if let isolation { try ProjectionTable.prepare(isolation.projections, in: db) }
             try MigrationRunner.run(migrations, in: db, isolation: isolation, authorizer: authorizer)
             try isolation?.checkContracts(in: db, authorizer: authorizer)
@@ -165,6 +166,9 @@ public final class DatabaseFile: Sendable {
             result TEXT NOT NULL,
             changes TEXT NOT NULL,
             latency_us INTEGER NOT NULL,
-            context TEXT);
+            context TEXT,
+            payload_hash TEXT,
+            expires_ms INTEGER);
+        CREATE INDEX IF NOT EXISTS sluice_log_key ON sluice_log(actor, idempotency_key);
         """
 }

@@ -5,8 +5,8 @@ import SluiceWire
 /// Where the writer's text values live while their statement runs, so SQLite reads them in
 /// place (`SQLITE_STATIC`). Bound as `SQLITE_TRANSIENT`, every text value cost SQLite a fresh
 /// allocation and the release of the previous one (`vdbeUnbind` frees a parameter's buffer
-/// before each bind): about fifteen of each per command between the ledger, the log and the
-/// contract's statement.
+/// before each bind): about fifteen of each per command between the ledger lookup, the log and
+/// the contract's statement.
 ///
 /// One statement at a time, on the writer's thread: ``begin()`` starts a statement's values,
 /// each is copied in and bound, the statement runs and is reset. Bytes never move while bound

@@ -4,6 +4,11 @@ import SluiceWire
 
 /// The per-database command log: every command that committed (or failed deterministically), in
 /// seq order with no gaps, with the values fixed at admission so it can be replayed.
+///
+/// Each row is also its command's idempotency entry: it carries the payload hash and the instant
+/// its key stops answering (`expires_ms`), and the index `sluice_log_key` on `(actor,
+/// idempotency_key)` finds it (``IdempotencyLedger``). Writing the outcome once, here, instead of
+/// again in a ledger table of its own, spares every command a table row and two index entries.
 enum CommandLog {
     struct Entry {
         var seq: Int64
@@ -20,7 +25,12 @@ enum CommandLog {
         var changes: [UInt8]
         var latencyMicros: Int64
         /// The caller's `traceparent` and `tenant`, as canonical JSON; nil when none was given.
-        var context: [UInt8]? = nil
+        var context: [UInt8]?
+        /// The idempotency hash of the contract and the canonical payload
+        /// (``AdmittedCommand/payloadHash``).
+        var payloadHash: String
+        /// When the command's key stops answering for it: admission plus the ledger's retention.
+        var expiresMs: Int64
     }
 
     /// A log row read by column position through SQLite's C API (``Row/columns``), for replay.
@@ -71,10 +81,19 @@ enum CommandLog {
         if !columns.contains("context") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN context TEXT") }
     }
 
+    /// Adds the idempotency columns (`payload_hash`, `expires_ms`) to a log made before the
+    /// ledger's entries moved into it (2026-12-01). Its older rows keep them NULL and answer for no
+    /// key: their entries are still in `sluice_ledger`, which answers for them until they expire.
+    static func addLedgerColumns(in db: Database) throws {
+        let columns = try db.columns(in: "sluice_log").map(\.name)
+        if !columns.contains("payload_hash") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN payload_hash TEXT") }
+        if !columns.contains("expires_ms") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN expires_ms INTEGER") }
+    }
+
     static let appendSQL = """
         INSERT INTO sluice_log(seq, ts, actor, contract, idempotency_key, request_id, generated_id, payload,
-            status, result, changes, latency_us, context)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            status, result, changes, latency_us, context, payload_hash, expires_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Appends `entry` with `statement` (``appendSQL``, prepared by the caller).
@@ -93,6 +112,8 @@ enum CommandLog {
         statement.bind(entry.changes, asTextAt: 11, in: arena)
         statement.bind(entry.latencyMicros, at: 12)
         if let context = entry.context { statement.bind(context, asTextAt: 13, in: arena) } else { statement.bindNull(at: 13) }
+        statement.bind(entry.payloadHash, at: 14, in: arena)
+        statement.bind(entry.expiresMs, at: 15)
         try statement.runDirect(in: db)
     }
 }

@@ -18,9 +18,9 @@ extension CommandWriter {
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
                     for command in batch { pending.append(try run(command, in: db)) }
-                    // Under sustained load the writer is never idle: expired ledger entries are
-                    // removed here too, twice as many as the batch adds at most, so the ledger
-                    // stays within its retention without an idle moment.
+                    // Under sustained load the writer is never idle: expired entries of compacted
+                    // log rows are removed here too, twice as many as the batch has commands at
+                    // most, so `sluice_ledger` shrinks within its retention without an idle moment.
                     if publishes {
                         _ = try IdempotencyLedger.sweep(
                             nowMs: Clock.now().milliseconds, limit: 2 * batch.count, using: bookkeeping(db).ledgerSweep,
@@ -152,21 +152,16 @@ extension CommandWriter {
         case .committed(let ack): stored = ack.result
         case .failed(let error): stored = error.json
         }
-        let storedBytes = stored.canonicalBytes()  // once, for the ledger and the log
-        try IdempotencyLedger.record(
-            actor: command.actor, key: command.request.idempotencyKey, payloadHash: payloadHash, seq: seq,
-            status: status,
-            result: storedBytes, committedAt: command.timestamp,
-            expiresMs: command.admittedMs + database.ledgerRetentionMs, using: bookkeeping(db).ledgerRecord, in: db,
-            arena: bindingArena
-        )
+        let storedBytes = stored.canonicalBytes()
+        // The log row is the command's idempotency entry too (``IdempotencyLedger``).
         try CommandLog.append(
             CommandLog.Entry(
                 seq: seq, timestamp: command.timestamp, actor: command.actor, contract: command.contract.id.description,
                 idempotencyKey: command.request.idempotencyKey, requestID: command.request.requestID,
                 generatedID: command.generatedID, payload: payloadBytes, status: status, result: storedBytes,
                 changes: changes.canonicalBytes, latencyMicros: latency,
-                context: command.request.context.map { $0.json.canonicalBytes() }
+                context: command.request.context.map { $0.json.canonicalBytes() }, payloadHash: payloadHash,
+                expiresMs: command.admittedMs + database.ledgerRetentionMs
             ),
             using: bookkeeping(db).logAppend, in: db, arena: bindingArena
         )
@@ -183,7 +178,6 @@ extension CommandWriter {
         if let statements = bookkeepingStatements { return statements }
         let statements = BookkeepingStatements(
             ledgerLookup: try db.makeStatement(sql: IdempotencyLedger.lookupSQL),
-            ledgerRecord: try db.makeStatement(sql: IdempotencyLedger.recordSQL),
             logAppend: try db.makeStatement(sql: CommandLog.appendSQL),
             ledgerSweep: try db.makeStatement(sql: IdempotencyLedger.sweepSQL))
         bookkeepingStatements = statements

@@ -13,6 +13,10 @@ extension CommandWriter {
     /// older than the newest `keep`. Replay then starts from the snapshot and runs the log rows
     /// after S; `SYNC` below the oldest kept seq answers `compacted`.
     ///
+    /// A log row is its command's idempotency entry too: the entries of the rows that go whose keys
+    /// are still in force move into `sluice_ledger` first, in the same transaction (and in the
+    /// snapshot, before its log goes), so a retry after a compaction is answered as before.
+    ///
     /// Runs on the writer thread between batches, so the snapshot is exactly the state at S.
     func compact(keep: Int64) -> Result<JSONValue, WireError> {
         let head = nextSeq - 1
@@ -26,7 +30,9 @@ extension CommandWriter {
             // and make it a plain, self-contained file.
             let copy = try DatabaseQueue(path: staging.path)
             try database.pool.backup(to: copy)
+            let nowMs = Clock.now().milliseconds
             try copy.writeWithoutTransaction { db in
+                try IdempotencyLedger.keepEntries(ofLogRowsThrough: head, nowMs: nowMs, in: db)
                 try db.execute(sql: "DELETE FROM sluice_log")
                 for (key, value) in [("snapshot_seq", head), ("log_first_seq", head + 1)] {
                     try db.execute(
@@ -52,6 +58,7 @@ extension CommandWriter {
             // leaves a segment whose rows are still in the log, never rows gone unarchived.
             let anchor = try archiveAuditEvents(through: cutoff)
             let deleted = try database.pool.write { db in
+                try IdempotencyLedger.keepEntries(ofLogRowsThrough: cutoff, nowMs: Clock.now().milliseconds, in: db)
                 try db.execute(sql: "DELETE FROM sluice_log WHERE seq <= ?", arguments: [cutoff])
                 let deleted = db.changesCount
                 var meta = [("snapshot_seq", String(head)), ("log_first_seq", String(cutoff + 1))]

@@ -10,7 +10,6 @@ import SluiceZMQ
 /// expired ledger entries.
 struct BookkeepingStatements {
     let ledgerLookup: Statement
-    let ledgerRecord: Statement
     let logAppend: Statement
     let ledgerSweep: Statement
 }

@@ -3,7 +3,7 @@ import CSQLite
 import GRDB
 import SluiceWire
 
-/// Binding and stepping the broker's own statements (ledger lookup and insert, log append)
+/// Binding and stepping the broker's own statements (ledger lookup, log append)
 /// straight through SQLite's C API, by position. They run once or twice per command on the
 /// writer: this way a command costs no argument array of boxed values and no name lookups.
 ///

@@ -2,17 +2,24 @@ import CSQLite
 import GRDB
 import SluiceWire
 
-/// The `(actor, idempotency_key)` → outcome table, in the same file and transaction as the data.
+/// The `(actor, idempotency_key)` → outcome entries, in the same file and transaction as the data.
 ///
-/// Its rows are stored in the order they are written (a rowid table) and found through a unique
-/// index on `(actor, idempotency_key)`. Keyed by the pair itself (`WITHOUT ROWID`, as it was
-/// until 2026-12-01), every command's whole row went to a random place in the table when keys
-/// are random — and the clients' default key is a random UUID — so each batch dirtied about one
-/// page per command and the table's pages split as it grew: 2–2.7× the SQLite CPU per command
-/// of this layout over 100,000 commands with random keys (benchmarks.md, "Tenth round"). Now only
-/// the index entry, a few dozen bytes, goes to a random place.
+/// A command's entry is its command-log row (``CommandLog``): the row carries the payload hash and
+/// `expires_ms`, and the index `sluice_log_key` finds it by key. The table `sluice_ledger` holds
+/// only the entries whose log rows a compaction removed while their keys were still in force
+/// (and, in a database made before 2026-12-01, the entries written before the move), so a
+/// lookup asks the log first and that table second.
+///
+/// The entries were a table of their own until 2026-12-01 (this morning as a rowid table with a
+/// unique index, before that keyed by the pair itself, `WITHOUT ROWID`): every command wrote its
+/// outcome twice, and SQLite a table row and two index entries more. In the log, SQLite's CPU per
+/// command is 0.76× that (benchmarks.md, "Thirteenth round").
+///
+/// At most one entry is in force per key at any time, across both places: a command whose key has
+/// an entry in force is answered from it and writes nothing, and a compaction moves only entries
+/// in force.
 enum IdempotencyLedger {
-    /// The table's columns (`CREATE TABLE sluice_ledger(…)`).
+    /// The table's columns (`CREATE TABLE sluice_ledger(…)`): the entries of compacted log rows.
     static let columns = """
         actor TEXT NOT NULL, idempotency_key TEXT NOT NULL, payload_hash TEXT NOT NULL, seq INTEGER NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('ok', 'failed')), result TEXT NOT NULL, committed_at TEXT NOT NULL,
@@ -80,9 +87,15 @@ enum IdempotencyLedger {
         try lookup(actor: actor, key: key, nowMs: nowMs, using: db.cachedStatement(sql: lookupSQL), in: db)
     }
 
+    /// The log first (where every entry since the move is), then the compacted entries; one step.
+    /// A log row made before the move has no `expires_ms` and answers for nothing.
     static let lookupSQL = """
+        SELECT payload_hash, seq, status, result FROM sluice_log
+        WHERE actor = ?1 AND idempotency_key = ?2 AND expires_ms > ?3
+        UNION ALL
         SELECT payload_hash, seq, status, result FROM sluice_ledger
-        WHERE actor = ? AND idempotency_key = ? AND expires_ms > ?
+        WHERE actor = ?1 AND idempotency_key = ?2 AND expires_ms > ?3
+        LIMIT 1
         """
 
     /// ``lookup(actor:key:nowMs:in:)`` with `statement` (``lookupSQL``, prepared by the caller).
@@ -111,30 +124,25 @@ enum IdempotencyLedger {
     /// The columns' names, in ``columns``' order.
     static let columnNames = "actor, idempotency_key, payload_hash, seq, status, result, committed_at, expires_ms"
 
-    static let recordSQL = """
-        INSERT OR REPLACE INTO sluice_ledger(\(columnNames))
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """
-
-    /// Stores a command's outcome with `statement` (``recordSQL``, prepared by the caller).
-    static func record(
-        actor: String, key: String, payloadHash: String, seq: Int64, status: String, result: [UInt8],
-        committedAt: String, expiresMs: Int64, using statement: Statement, in db: Database, arena: BindingArena
-    ) throws {
-        arena.begin()
-        statement.bind(actor, at: 1, in: arena)
-        statement.bind(key, at: 2, in: arena)
-        statement.bind(payloadHash, at: 3, in: arena)
-        statement.bind(seq, at: 4)
-        statement.bind(status, at: 5, in: arena)
-        statement.bind(result, asTextAt: 6, in: arena)
-        statement.bind(committedAt, at: 7, in: arena)
-        statement.bind(expiresMs, at: 8)
-        try statement.runDirect(in: db)
+    /// Copies the entries of the log rows up to `seq` whose keys are still in force at `nowMs` into
+    /// `sluice_ledger`, before a compaction deletes those rows (in the same transaction, or in a
+    /// snapshot's copy before its log goes). Returns how many.
+    @discardableResult
+    static func keepEntries(ofLogRowsThrough seq: Int64, nowMs: Int64, in db: Database) throws -> Int {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO sluice_ledger(\(columnNames))
+                SELECT actor, idempotency_key, payload_hash, seq, status, result, ts, expires_ms FROM sluice_log
+                WHERE seq <= ? AND expires_ms > ?
+                """,
+            arguments: [seq, nowMs])
+        return db.changesCount
     }
 
-    /// Deletes up to `limit` entries expired at `nowMs`; returns how many. Garbage collection
-    /// only: expired entries are already ignored by ``lookup(actor:key:nowMs:in:)``.
+    /// Deletes up to `limit` entries of `sluice_ledger` expired at `nowMs`; returns how many.
+    /// Garbage collection only: expired entries are already ignored by
+    /// ``lookup(actor:key:nowMs:in:)``. (Expired log rows stay until a compaction removes them, as
+    /// every log row does.)
     static func sweep(nowMs: Int64, limit: Int, in db: Database) throws -> Int {
         try sweep(nowMs: nowMs, limit: limit, using: db.cachedStatement(sql: sweepSQL), in: db)
     }
