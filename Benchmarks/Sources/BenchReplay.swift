@@ -15,8 +15,8 @@ struct BenchReplay: AsyncParsableCommand {
         discussion: """
             Writes --commands simple inserts through a broker, then measures: rebuilding the database from its log \
             (`sluice replay`'s code) against plain SQLite in transactions of 1,000 through prepared statements — \
-            the data rows alone, and the three rows per command the rebuild writes (data, ledger, log: the C \
-            ceiling of `sluice-bench write`); and reading the audit stream back through SYNC pages against \
+            the data rows alone, and the rows per command the rebuild writes (data and log, the log row being the \
+            idempotency entry too: the C ceiling of `sluice-bench write`); and reading the audit stream back through SYNC pages against \
             reading the same log rows straight from SQLite.
             """
     )
@@ -164,7 +164,7 @@ struct BenchReplay: AsyncParsableCommand {
             "plain INSERTs of the data rows, 1,000 per transaction", commands, plainSeconds)
         line(
             "replay (sluice replay)", report.replayed, replaySeconds,
-            "\(ceilingName): data, ledger and log rows, 1,000 per transaction", commands, ceiling.seconds)
+            "\(ceilingName): data and log rows, 1,000 per transaction", commands, ceiling.seconds)
         line(
             "catch-up (SYNC pages of 5,000, one at a time; median of \(rounds))", received, syncSeconds,
             "SELECT of the same log rows (median of \(rounds))", rows, readSeconds)
