@@ -54,9 +54,9 @@ final class AdmittedCommand: Sendable {
 
 extension AdmittedCommand {
     /// The answer of a command whose deadline passed before its writer reached it; nil while
-    /// there is time.
-    func deadlineError(now: UInt64 = Clock.monotonicNanoseconds()) -> WireError? {
-        guard let deadline, now > deadline else { return nil }
+    /// there is time. (The clock is read only for a command that has a deadline.)
+    func deadlineError() -> WireError? {
+        guard let deadline, Clock.monotonicNanoseconds() > deadline else { return nil }
         return WireError(.deadlineExceeded, "the command waited past its deadline_ms and was not run")
     }
 }

@@ -17,13 +17,14 @@ extension CommandWriter {
                 // a batch of a few commands must not pay for compiling them.
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
-                    for command in batch { pending.append(try run(command, in: db)) }
+                    let statements = try bookkeeping(db)
+                    for command in batch { pending.append(try run(command, using: statements, in: db)) }
                     // Under sustained load the writer is never idle: expired entries of compacted
                     // log rows are removed here too, twice as many as the batch has commands at
                     // most, so `sluice_ledger` shrinks within its retention without an idle moment.
                     if publishes {
                         _ = try IdempotencyLedger.sweep(
-                            nowMs: Clock.now().milliseconds, limit: 2 * batch.count, using: bookkeeping(db).ledgerSweep,
+                            nowMs: Clock.now().milliseconds, limit: 2 * batch.count, using: statements.ledgerSweep,
                             in: db)
                     }
                     try db.cachedStatement(sql: "COMMIT").execute()
@@ -71,7 +72,9 @@ extension CommandWriter {
         }
     }
 
-    private func run(_ command: AdmittedCommand, in db: Database) throws -> BatchEntry {
+    private func run(_ command: AdmittedCommand, using statements: BookkeepingStatements, in db: Database) throws
+        -> BatchEntry
+    {
         if let expired = command.deadlineError() {
             return BatchEntry(command: command, result: .failed(expired), logged: nil)
         }
@@ -82,7 +85,7 @@ extension CommandWriter {
         if publishes,
             let previous = try IdempotencyLedger.lookup(
                 actor: command.actor, key: command.request.idempotencyKey, nowMs: command.admittedMs,
-                using: bookkeeping(db).ledgerLookup, in: db, arena: bindingArena)
+                using: statements.ledgerLookup, in: db, arena: bindingArena)
         {
             return BatchEntry(
                 command: command, result: previous.answer(toPayloadHash: payloadHash, db: database.name), logged: nil)
@@ -163,7 +166,7 @@ extension CommandWriter {
                 context: command.request.context.map { $0.json.canonicalBytes() }, payloadHash: payloadHash,
                 expiresMs: command.admittedMs + database.ledgerRetentionMs
             ),
-            using: bookkeeping(db).logAppend, in: db, arena: bindingArena
+            using: statements.logAppend, in: db, arena: bindingArena
         )
         nextSeq += 1
         return BatchEntry(
