@@ -6,8 +6,8 @@ import SluiceWire
 import SluiceZMQ
 
 /// The statements every command runs besides its contract's, prepared once per writer: looking
-/// a key up in the ledger, recording its outcome, appending to the log, and each batch's sweep of
-/// expired ledger entries.
+/// a key up in the ledger, appending to the log (whose row is the key's entry from then on), and
+/// each batch's sweep of expired entries of compacted log rows.
 struct BookkeepingStatements {
     let ledgerLookup: Statement
     let logAppend: Statement
@@ -170,10 +170,11 @@ final class CommandWriter: BrokerWorker {
         _ = idleMaintenance()
     }
 
-    /// Once the writer goes idle: removes expired ledger entries (a bounded number, so a backlog
-    /// never holds the write lock for long) and checkpoints the WAL so it does not grow without
-    /// bound. Returns how long to wait before the next round: until the next entry expires (at
-    /// most a minute), or forever when the ledger is empty.
+    /// Once the writer goes idle: removes expired entries of compacted log rows from
+    /// `sluice_ledger` (a bounded number, so a backlog never holds the write lock for long) and
+    /// checkpoints the WAL so it does not grow without bound. Returns how long to wait before the
+    /// next round: until the next such entry expires (at most a minute), or forever when there is
+    /// none.
     private func idleMaintenance() -> Int32 {
         var next: Int32 = -1
         do {

@@ -10,10 +10,10 @@ import SluiceWire
 /// (and, in a database made before 2026-12-01, the entries written before the move), so a
 /// lookup asks the log first and that table second.
 ///
-/// The entries were a table of their own until 2026-12-01 (this morning as a rowid table with a
+/// The entries were a table of their own until 2026-12-01 (from that morning a rowid table with a
 /// unique index, before that keyed by the pair itself, `WITHOUT ROWID`): every command wrote its
 /// outcome twice, and SQLite a table row and two index entries more. In the log, SQLite's CPU per
-/// command is 0.76× that (benchmarks.md, "Thirteenth round").
+/// command is 0.71–0.81× that (benchmarks.md, "Thirteenth round").
 ///
 /// At most one entry is in force per key at any time, across both places: a command whose key has
 /// an entry in force is answered from it and writes nothing, and a compaction moves only entries
