@@ -125,7 +125,8 @@ final class CommandWriter: BrokerWorker {
             }
         }
         // How long to wait for work before doing idle maintenance: -1 (forever) when there is
-        // none to do, the checkpoint delay after a batch, or until the next ledger entry expires.
+        // none to do, the checkpoint delay after a batch or a compaction, or until the next entry of
+        // sluice_ledger expires.
         var idleTimeout: Int32 = idleMaintenance()
         while !stopping || !queue.isEmpty || compaction != nil || !refreshes.isEmpty {
             if queue.isEmpty && compaction == nil && refreshes.isEmpty {
@@ -158,6 +159,9 @@ final class CommandWriter: BrokerWorker {
             if let pending = compaction, queue.isEmpty {
                 compaction = nil
                 try notices.sendObject(BrokerNotice.compacted(token: pending.token, compact(keep: pending.keep)))
+                // The entries it moved into sluice_ledger expire some day: the next idle round
+                // looks when.
+                idleTimeout = idleCheckpointMs
             }
             if !refreshes.isEmpty {
                 let names = refreshes.sorted()
