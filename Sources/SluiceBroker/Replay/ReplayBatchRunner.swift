@@ -37,41 +37,39 @@ final class ReplayBatchRunner<Batch>: @unchecked Sendable {
     }
 
     /// Queues `batch`, waiting while `depth` batches wait; throws the runner's failure, if any.
-    /// Lets go of the batches that ran since the last call, outside the lock.
+    /// Lets go of the batches that ran since the last call (``locked(_:)``'s result, dropped
+    /// after the lock is released).
     func submit(_ batch: Batch) throws {
-        let finished = try locked { () throws -> [Batch] in
+        _ = try locked { () throws -> [Batch] in
             while waiting.count >= depth, failure == nil { condition.wait() }
             if let failure { throw failure }
             waiting.append(batch)
             condition.broadcast()
             return takeRan()
         }
-        withExtendedLifetime(finished) {}
     }
 
     /// Waits until every queued batch has run; throws the first failure.
     func finish() throws {
-        let finished = try locked { () throws -> [Batch] in
+        _ = try locked { () throws -> [Batch] in
             closed = true
             condition.broadcast()
             while !stopped { condition.wait() }
             if let failure { throw failure }
             return takeRan()
         }
-        withExtendedLifetime(finished) {}
     }
 
     /// Drops the batches still waiting and waits for the one running: once it returns, nothing
     /// runs on the writer any more.
     func cancel() {
-        let finished = locked { () -> [Batch] in
+        _ = locked { () -> [Batch] in
             closed = true
             waiting.removeAll()
             condition.broadcast()
             while !stopped { condition.wait() }
             return takeRan()
         }
-        withExtendedLifetime(finished) {}
     }
 
     private func locked<Result>(_ body: () throws -> Result) rethrows -> Result {

@@ -88,8 +88,7 @@ public final class DatabaseFile: Sendable {
         (epoch, self.ledgerRetentionMs) = try setup.write { db in
             try IdempotencyLedger.moveToRowidLayout(in: db)
             try db.execute(sql: DatabaseFile.internalSchema)
-            try CommandLog.addContextColumn(in: db)
-            try CommandLog.addLedgerColumns(in: db)
+            try CommandLog.addMissingColumns(in: db)
             if let isolation { try ProjectionTable.prepare(isolation.projections, in: db) }
             try MigrationRunner.run(migrations, in: db, isolation: isolation, authorizer: authorizer)
             try isolation?.checkContracts(in: db, authorizer: authorizer)

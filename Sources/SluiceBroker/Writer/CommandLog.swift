@@ -75,19 +75,17 @@ enum CommandLog {
         }
     }
 
-    /// Adds the `context` column to a log made before it existed.
-    static func addContextColumn(in db: Database) throws {
+    /// Adds the columns a log made before them lacks, at the end, in the order a new log has them:
+    /// `context` (the caller's context), then the idempotency entry's `payload_hash` and
+    /// `expires_ms` (2026-12-01: before, the entries were a table of their own). Older rows keep
+    /// them NULL; such a row answers for no key, and its entry is still in `sluice_ledger`, which
+    /// answers for it until it expires.
+    static func addMissingColumns(in db: Database) throws {
         let columns = try db.columns(in: "sluice_log").map(\.name)
-        if !columns.contains("context") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN context TEXT") }
-    }
-
-    /// Adds the idempotency columns (`payload_hash`, `expires_ms`) to a log made before the
-    /// ledger's entries moved into it (2026-12-01). Its older rows keep them NULL and answer for no
-    /// key: their entries are still in `sluice_ledger`, which answers for them until they expire.
-    static func addLedgerColumns(in db: Database) throws {
-        let columns = try db.columns(in: "sluice_log").map(\.name)
-        if !columns.contains("payload_hash") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN payload_hash TEXT") }
-        if !columns.contains("expires_ms") { try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN expires_ms INTEGER") }
+        for (name, type) in [("context", "TEXT"), ("payload_hash", "TEXT"), ("expires_ms", "INTEGER")]
+        where !columns.contains(name) {
+            try db.execute(sql: "ALTER TABLE sluice_log ADD COLUMN \(name) \(type)")
+        }
     }
 
     static let appendSQL = """
