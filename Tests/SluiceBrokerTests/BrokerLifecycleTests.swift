@@ -8,7 +8,7 @@ import Testing
 
 /// Making a broker touches nothing; starting it does the work, and a start that fails undoes
 /// itself: its threads stop, its lock is released, the next broker starts on the same directory.
-@Suite(.timeLimit(.minutes(1))) struct BrokerLifecycleTests {
+@Suite(.timeLimit(.minutes(2))) struct BrokerLifecycleTests {
     static func configuration(_ directory: TemporaryDirectory) -> BrokerConfiguration {
         var configuration = BrokerConfiguration(dataDirectory: directory.path("data"))
         configuration.contractDirectories = [Fixtures.tasksContracts]

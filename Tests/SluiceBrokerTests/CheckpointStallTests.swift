@@ -9,7 +9,7 @@ import Testing
 
 /// The writer's idle WAL checkpoint never waits for a reader: a command that arrives while a
 /// long read holds the WAL is answered while that read is still open.
-@Suite(.timeLimit(.minutes(1))) struct CheckpointStallTests {
+@Suite(.timeLimit(.minutes(2))) struct CheckpointStallTests {
     @Test func aReaderHoldingTheWALDoesNotStallTheWriter() throws {
         // Idle maintenance (sweep + checkpoint) right after every batch.
         let broker = try RunningBroker { $0.idleCheckpointMs = 0 }
@@ -41,7 +41,7 @@ import Testing
 /// An idle checkpoint leaves the WAL file for the next commits to write over (a commit that grows
 /// the file costs about twice one that does not), and the file comes back to its limit once it
 /// starts over.
-@Suite(.timeLimit(.minutes(1))) struct WALSizeTests {
+@Suite(.timeLimit(.minutes(2))) struct WALSizeTests {
     @Test func aWALThatGrewPastItsLimitComesBackToItAndIsNotEmptied() throws {
         let limit: Int64 = 64 << 10
         let broker = try RunningBroker {

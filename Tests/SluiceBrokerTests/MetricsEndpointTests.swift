@@ -6,7 +6,7 @@ import SluiceZMQ
 import Testing
 
 /// `/metrics` and `/health` over real HTTP from a running broker.
-@Suite(.timeLimit(.minutes(1))) struct MetricsEndpointTests {
+@Suite(.timeLimit(.minutes(2))) struct MetricsEndpointTests {
     /// One HTTP/1.1 GET on a fresh connection (`Connection: close`): status and body.
     static func get(port: UInt16, _ path: String) throws -> (status: Int, body: String) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -6,7 +6,7 @@ import Testing
 
 /// Install checks a plugin before copying anything: its files' permissions, the broker versions
 /// its manifest accepts, and, once the operator trusts signing keys, an Ed25519 signature.
-@Suite(.timeLimit(.minutes(1))) struct PluginVerificationTests {
+@Suite(.timeLimit(.minutes(2))) struct PluginVerificationTests {
     static func installed(_ data: URL) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("installed").path))?
             .filter { !$0.hasPrefix(".") } ?? []

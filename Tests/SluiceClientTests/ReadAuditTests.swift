@@ -7,7 +7,7 @@ import Testing
 
 /// Every answered query leaves a record (who, what, a hash of the parameters, status, latency,
 /// where the answer came from), never the rows; a contract can opt out.
-@Suite(.timeLimit(.minutes(1))) struct ReadAuditTests {
+@Suite(.timeLimit(.minutes(2))) struct ReadAuditTests {
     @Test func everyAnsweredQueryIsRecordedWithoutItsRows() async throws {
         let directory = TemporaryDirectory()
         let set = directory.path("reads-set")

@@ -8,7 +8,7 @@ import Testing
 /// A retried `SYNC` goes out under a new request id, so a late page of the first attempt cannot
 /// mix with the retry's. The broker is played by hand: a ROUTER behind a PLAIN handshake that
 /// lets anyone in, and that answers only the second attempt.
-@Suite(.timeLimit(.minutes(1))) struct SyncRetryTests {
+@Suite(.timeLimit(.minutes(2))) struct SyncRetryTests {
     @Test func aRetriedSyncUsesANewRequestIDAndIgnoresTheFirstAttemptsPages() async throws {
         let directory = TemporaryDirectory()
         let endpoint = "ipc://" + directory.path("fake.sock").path

@@ -267,7 +267,7 @@ final class OneCommandPlugin: Plugin {
 
 /// A host embedding the broker runs its plugins over `inproc://`, through the broker's context:
 /// no token, no socket file, the same identity, capabilities and events.
-@Suite(.timeLimit(.minutes(1))) struct InprocPluginHostTests {
+@Suite(.timeLimit(.minutes(2))) struct InprocPluginHostTests {
     @Test func inProcessPluginsAndSubscribersUseInproc() async throws {
         let directory = TemporaryDirectory()
         let data = directory.path("data")
