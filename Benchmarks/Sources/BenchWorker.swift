@@ -274,34 +274,8 @@ enum BenchKeys: String, ExpressibleByArgument, Sendable {
             high = (BenchKeys.epochMilliseconds + UInt64(n)) << 16 | 0x7000 | (high & 0x0fff)
             low = (low & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
         }
-        // Written digit by digit into the string's storage: the worker makes one per command, and
-        // its cost counts in the client's CPU column (formatting five numbers took ~1.7 µs).
-        return String(unsafeUninitializedCapacity: 36) { text in
-            var at = 0
-            func hex(_ value: UInt64, _ digits: Int) {
-                for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-                    text[at] = BenchKeys.hexDigits[Int((value >> UInt64(shift)) & 0xf)]
-                    at += 1
-                }
-            }
-            func dash() {
-                text[at] = UInt8(ascii: "-")
-                at += 1
-            }
-            hex(high >> 32, 8)
-            dash()
-            hex((high >> 16) & 0xffff, 4)
-            dash()
-            hex(high & 0xffff, 4)
-            dash()
-            hex(low >> 48, 4)
-            dash()
-            hex(low & 0xffff_ffff_ffff, 12)
-            return at
-        }
+        return RandomIdentifier.text(high: high, low: low)
     }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// SplitMix64's finalizer, as `bench_mix` in benchkey.h.
     static func mix(_ value: UInt64) -> UInt64 {

@@ -56,7 +56,9 @@ public enum RandomIdentifier {
     /// Variant 10: the top bits of the 17th hex digit.
     private static func variant10(_ low: UInt64) -> UInt64 { (low & ~(0xC << 60)) | (0x8 << 60) }
 
-    private static func text(high: UInt64, low: UInt64) -> String {
+    /// The UUID whose 128 bits are `high` then `low`, as 36 characters of lowercase text (8-4-4-4-12
+    /// hex digits). (The benchmarks shape their deterministic keys with it too.)
+    public static func text(high: UInt64, low: UInt64) -> String {
         // 32 hex digits, most significant first, with dashes after the 8th, 12th, 16th and 20th:
         // written straight into the string's storage (no byte array, no digit table).
         return String(unsafeUninitializedCapacity: 36) { buffer in
