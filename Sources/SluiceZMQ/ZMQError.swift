@@ -3,9 +3,25 @@ internal import CZeroMQ
 /// A failed ZeroMQ call: the errno it left and libzmq's text for it.
 public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
     public var errno: Int32
-    public var message: String
+    /// Our own words, for a failure that is not libzmq's; nil: libzmq's text for `errno`.
+    private var detail: String?
     /// What we were doing ("bind ipc:///tmp/x.sock").
     public var context: String
+
+    public init(errno: Int32, message: String, context: String) {
+        self.errno = errno
+        detail = message
+        self.context = context
+    }
+
+    private init(errno: Int32, context: String) {
+        self.errno = errno
+        self.context = context
+    }
+
+    /// libzmq's text for `errno` (looked up when asked: a receive that finds nothing queued fails
+    /// with `EAGAIN` many times a second, and `strerror` goes through gettext every time).
+    public var message: String { detail ?? String(cString: zmq_strerror(errno)) }
 
     public var description: String { "\(context): \(message) (errno \(errno))" }
 
@@ -19,7 +35,10 @@ public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isUnroutable: Bool { errno == EHOSTUNREACH }
 
     static func last(_ context: @autoclosure () -> String) -> ZMQError {
-        let code = zmq_errno()
-        return ZMQError(errno: code, message: String(cString: zmq_strerror(code)), context: context())
+        ZMQError(errno: zmq_errno(), context: context())
     }
+
+    /// The last call's errno, when it is one a caller retries or expects (`EINTR`, `EAGAIN`):
+    /// those are answered without building an error (its context's text is made per call).
+    static var lastErrno: Int32 { zmq_errno() }
 }

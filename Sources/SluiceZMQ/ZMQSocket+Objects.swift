@@ -19,12 +19,12 @@ extension ZMQSocket {
     /// connected peer always queues at once, and a send to a peer that has gone (its thread
     /// stopped) fails at once with `EAGAIN` instead of waiting forever for it.
     public func sendObject<Value: Sendable>(_ value: Value, dontWait: Bool = true) throws(ZMQError) {
+        let socket = try live("send")
         let pointer = Unmanaged.passRetained(ObjectBox(value)).toOpaque()
         var address = UInt(bitPattern: pointer)
-        let frame = withUnsafeBytes(of: &address) { Array($0) }
-        do {
-            try send([frame], dontWait: dontWait)
-        } catch {
+        // The address's 8 bytes sent from where they are: no frame array per hand-over.
+        let error = withUnsafeBytes(of: &address) { send($0, on: socket, flags: dontWait ? ZMQ_DONTWAIT : 0) }
+        if let error {
             Unmanaged<ObjectBox<Value>>.fromOpaque(pointer).release()
             throw error
         }
@@ -33,12 +33,40 @@ extension ZMQSocket {
     /// Receives a value sent with ``sendObject(_:dontWait:)``; nil when nothing is queued and
     /// `dontWait` is set. The sender and receiver must agree on `Value`.
     public func receiveObject<Value: Sendable>(_: Value.Type, dontWait: Bool = false) throws(ZMQError) -> Value? {
-        guard let frames = try receive(dontWait: dontWait) else { return nil }
-        guard frames.count == 1, frames[0].count == MemoryLayout<UInt>.size else {
-            throw ZMQError(errno: EPROTO, message: "not an object hand-over frame", context: "receiveObject")
+        let socket = try live("receive")
+        var address: UInt = 0
+        while true {
+            // Straight into `address`: no frame arrays for an 8-byte message.
+            let size = withUnsafeMutableBytes(of: &address) {
+                zmq_recv(socket, $0.baseAddress, $0.count, dontWait ? ZMQ_DONTWAIT : 0)
+            }
+            if size >= 0 {
+                guard size == MemoryLayout<UInt>.size, !discardRemainingFrames(of: socket) else {
+                    throw ZMQError(errno: EPROTO, message: "not an object hand-over frame", context: "receiveObject")
+                }
+                break
+            }
+            let code = ZMQError.lastErrno
+            if code == EINTR { continue }
+            if code == EAGAIN { return nil }
+            throw ZMQError.last("receive on \(type)")
         }
-        let address = frames[0].withUnsafeBytes { $0.load(as: UInt.self) }
         let pointer = UnsafeRawPointer(bitPattern: address)!
         return Unmanaged<ObjectBox<Value>>.fromOpaque(pointer).takeRetainedValue().value
+    }
+
+    /// Receives and drops what is left of a multipart message; true when there was anything.
+    private func discardRemainingFrames(of socket: UnsafeMutableRawPointer) -> Bool {
+        var discarded = false
+        var more: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        while zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &size) == 0, more != 0 {
+            discarded = true
+            var message = zmq_msg_t()
+            zmq_msg_init(&message)
+            defer { zmq_msg_close(&message) }
+            guard zmq_msg_recv(&message, socket, 0) >= 0 else { break }
+        }
+        return discarded
     }
 }

@@ -123,10 +123,9 @@ public final class ZMQSocket {
     }
 
     /// Sends one frame; the error, if it could not.
-    private func send(_ frame: UnsafeRawBufferPointer, on socket: UnsafeMutableRawPointer, flags: Int32) -> ZMQError? {
+    func send(_ frame: UnsafeRawBufferPointer, on socket: UnsafeMutableRawPointer, flags: Int32) -> ZMQError? {
         while zmq_send(socket, frame.baseAddress, frame.count, flags) < 0 {
-            let error = ZMQError.last("send on \(type)")
-            if !error.isInterrupted { return error }
+            if ZMQError.lastErrno != EINTR { return ZMQError.last("send on \(type)") }
         }
         return nil
     }
@@ -181,10 +180,10 @@ public final class ZMQSocket {
         while true {
             let rc = zmq_msg_recv(&message, socket, dontWait && received.frames.isEmpty ? ZMQ_DONTWAIT : 0)
             if rc < 0 {
-                let error = ZMQError.last("receive on \(type)")
-                if error.isInterrupted { continue }
-                if error.isWouldBlock && received.frames.isEmpty { return nil }
-                throw error
+                let code = ZMQError.lastErrno
+                if code == EINTR { continue }
+                if code == EAGAIN && received.frames.isEmpty { return nil }
+                throw ZMQError.last("receive on \(type)")
             }
             // A ROUTER makes the routing-id frame itself, without the connection's metadata or
             // descriptor: take both from the first frame that carries them.
