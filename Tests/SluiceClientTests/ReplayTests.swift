@@ -228,4 +228,39 @@ import Testing
         let reused = try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "old-7")
         #expect(!reused.duplicate)
     }
+
+    /// A batch sweeps only once the earliest entry of `sluice_ledger` is due (the writer remembers
+    /// when that is): entries still in force when the broker starts are removed after they expire,
+    /// by the batches alone (the idle round is put out of reach). (On a machine so slow that they
+    /// expired before the first batch, that batch removes them: the test cannot fail by timing.)
+    @Test func entriesThatExpireWhileCommandsFlowAreRemovedOnceDue() async throws {
+        let directory = TemporaryDirectory()
+        try RunningBroker(directory: directory).stop()
+        let file = directory.path("data").appendingPathComponent("tasks.db")
+        let expiresMs = Int64(Date().timeIntervalSince1970 * 1000) + 2000
+        try await DatabaseQueue(path: file.path).write { db in
+            for index in 0..<300 {
+                try db.execute(
+                    sql: """
+                        INSERT INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, committed_at,
+                            expires_ms) VALUES ('local', ?, 'hash', ?, 'ok', '{}', '2026-01-01T00:00:00.000Z', ?)
+                        """, arguments: ["soon-\(index)", index + 1, expiresMs])
+            }
+        }
+        let broker = try RunningBroker(directory: directory) { $0.idleCheckpointMs = 600_000 }
+        let client = try broker.client()
+        defer { client.close() }
+        var sent = 0
+        while try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger") > 0 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in sent..<(sent + 64) {
+                    group.addTask { _ = try await client.send("task.create@v1", ["title": .string("d\(index)")]) }
+                }
+                try await group.waitForAll()
+            }
+            sent += 64
+        }
+        let reused = try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "soon-7")
+        #expect(!reused.duplicate)
+    }
 }

@@ -21,11 +21,13 @@ extension CommandWriter {
                     for command in batch { pending.append(try run(command, using: statements, in: db)) }
                     // Under sustained load the writer is never idle: expired entries of compacted
                     // log rows are removed here too, twice as many as the batch has commands at
-                    // most, so `sluice_ledger` shrinks within its retention without an idle moment.
-                    if publishes {
+                    // most, so `sluice_ledger` shrinks within its retention without an idle moment
+                    // — once one is due: most batches find that table empty or unexpired, and
+                    // skip the statement (at 8 clients × 1 in flight it was 4% of the writer).
+                    if publishes, case let now = Clock.now().milliseconds, now >= ledgerSweepDueMs {
                         _ = try IdempotencyLedger.sweep(
-                            nowMs: Clock.now().milliseconds, limit: 2 * batch.count, using: statements.ledgerSweep,
-                            in: db)
+                            nowMs: now, limit: 2 * batch.count, using: statements.ledgerSweep, in: db)
+                        ledgerSweepDueMs = try IdempotencyLedger.earliestExpiry(in: db) ?? Int64.max
                     }
                     try db.cachedStatement(sql: "COMMIT").execute()
                 } catch {
@@ -35,6 +37,8 @@ extension CommandWriter {
             }
         } catch {
             nextSeq = firstSeq
+            // A sweep rolled back with the batch: its entries are back, so look again.
+            ledgerSweepDueMs = Int64.min
             _ = recorder.take()
             logger.error(
                 "batch rolled back",

@@ -57,6 +57,8 @@ extension CommandWriter {
             // The audit events of the rows about to go, archived (durably) first: a crash after this
             // leaves a segment whose rows are still in the log, never rows gone unarchived.
             let anchor = try archiveAuditEvents(through: cutoff)
+            // Entries move into sluice_ledger: the next batch looks when the earliest expires.
+            ledgerSweepDueMs = Int64.min
             let deleted = try database.pool.write { db in
                 try IdempotencyLedger.keepEntries(ofLogRowsThrough: cutoff, nowMs: Clock.now().milliseconds, in: db)
                 try db.execute(sql: "DELETE FROM sluice_log WHERE seq <= ?", arguments: [cutoff])

@@ -49,6 +49,11 @@ final class CommandWriter: BrokerWorker {
     let bindingArena = BindingArena()
     /// The ledger's and the log's statements, prepared on first use; writer's thread only.
     var bookkeepingStatements: BookkeepingStatements?
+    /// When the earliest entry of `sluice_ledger` expires, as this writer last looked (`Int64.max`:
+    /// the table is empty; `Int64.min`: not known, so the next batch sweeps and looks). Only this
+    /// writer adds entries there (a compaction, which resets it), so a batch sweeps only once one
+    /// is due instead of running a `DELETE` per batch that finds nothing.
+    var ledgerSweepDueMs = Int64.min
     /// The topics and event header of this database's events.
     let eventFraming: EventFraming
     /// Whether any subscription asks for events; until one does, they are not encoded.
@@ -185,12 +190,13 @@ final class CommandWriter: BrokerWorker {
             let now = Clock.now().milliseconds
             let (removed, earliest) = try database.pool.write { db in
                 let removed = try IdempotencyLedger.sweep(nowMs: now, limit: 10_000, in: db)
-                return (removed, try Int64.fetchOne(db, sql: "SELECT min(expires_ms) FROM sluice_ledger"))
+                return (removed, try IdempotencyLedger.earliestExpiry(in: db))
             }
             if removed > 0 {
                 logger.debug(
                     "expired ledger entries removed", metadata: ["db": "\(database.name)", "count": "\(removed)"])
             }
+            ledgerSweepDueMs = earliest ?? Int64.max
             if let earliest { next = Int32(max(10, min(60_000, earliest - now + 1))) }
         } catch {
             logger.warning("ledger sweep failed", metadata: ["db": "\(database.name)", "error": "\(error)"])

@@ -147,6 +147,12 @@ enum IdempotencyLedger {
         try sweep(nowMs: nowMs, limit: limit, using: db.cachedStatement(sql: sweepSQL), in: db)
     }
 
+    /// When the earliest entry of `sluice_ledger` expires (through its `expires_ms` index); nil
+    /// when it has none.
+    static func earliestExpiry(in db: Database) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT min(expires_ms) FROM sluice_ledger"))
+    }
+
     static let sweepSQL = """
         DELETE FROM sluice_ledger WHERE rowid IN (
             SELECT rowid FROM sluice_ledger WHERE expires_ms <= ? LIMIT ?)
