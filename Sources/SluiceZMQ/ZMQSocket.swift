@@ -1,5 +1,11 @@
 internal import CZeroMQ
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One ZeroMQ socket, confined to the thread that made it.
 ///
 /// Deliberately not Sendable: libzmq sockets must not be used from two threads, and the compiler
@@ -31,6 +37,9 @@ public final class ZMQSocket {
     /// ``signalDescriptor`` would show, so ``ZMQPoller`` asks again only a socket called since it
     /// last asked.
     var calls: UInt64 = 0
+    /// The connection properties of the last message received with properties asked for; the
+    /// next message from a connection with the same values gets this array (``receive(dontWait:properties:shared:)``).
+    private var lastProperties: [String?] = []
 
     init(handle: UnsafeMutableRawPointer, type: SocketType) {
         self.handle = handle
@@ -168,8 +177,7 @@ public final class ZMQSocket {
         -> Received?
     {
         let socket = try live("receive")
-        var received = Received(
-            frames: [], properties: Array(repeating: nil, count: properties.count), sourceDescriptor: -1)
+        var received = Received(frames: [], properties: [], sourceDescriptor: -1)
         // Room for a whole Sluice message as a ROUTER receives it (routing id, delimiter, tag,
         // kind, header, body): one allocation instead of regrowing at 1, 2, 4.
         received.frames.reserveCapacity(6)
@@ -191,11 +199,7 @@ public final class ZMQSocket {
             // a new array at every call, several per message.)
             if !found, let first = properties.first, first.withCString({ zmq_msg_gets(&message, $0) }) != nil {
                 found = true
-                for (index, name) in properties.enumerated() {
-                    received.properties[index] = name.withCString { zmq_msg_gets(&message, $0) }.map {
-                        String(cString: $0)
-                    }
-                }
+                received.properties = self.properties(properties, of: &message)
             }
             if received.sourceDescriptor < 0 { received.sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
             let size = zmq_msg_size(&message)
@@ -209,7 +213,31 @@ public final class ZMQSocket {
                     received.frames.append(Array(data))
                 }
             }
-            if zmq_msg_more(&message) == 0 { return received }
+            if zmq_msg_more(&message) == 0 {
+                if !found && !properties.isEmpty { received.properties = Array(repeating: nil, count: properties.count) }
+                return received
+            }
         }
+    }
+
+    /// The values of the metadata properties `names` of `message`'s connection. A connection's
+    /// properties do not change and messages come in runs from one connection, so when they are
+    /// the values of the last message, that message's array is returned: no array and no strings
+    /// made per message (a run of 8 clients' commands made both for each).
+    private func properties(_ names: [String], of message: inout zmq_msg_t) -> [String?] {
+        if lastProperties.count == names.count {
+            var same = true
+            for (index, name) in names.enumerated() where same {
+                let value = name.withCString { zmq_msg_gets(&message, $0) }
+                same = switch (lastProperties[index], value) {
+                case (nil, nil): true
+                case (let known?, let value?): known.withCString { strcmp($0, value) == 0 }
+                default: false
+                }
+            }
+            if same { return lastProperties }
+        }
+        lastProperties = names.map { name in name.withCString { zmq_msg_gets(&message, $0) }.map { String(cString: $0) } }
+        return lastProperties
     }
 }

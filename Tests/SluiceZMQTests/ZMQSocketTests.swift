@@ -152,6 +152,57 @@ import Testing
         context.terminate()
     }
 
+    /// Each message carries its own connection's properties, however messages of connections with
+    /// the same, partly the same and other values interleave (the socket hands out the last
+    /// message's array again when the values are the same).
+    @Test func propertiesAreEachMessagesOwnConnections() throws {
+        let context = ZMQContext()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zmq-properties-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A ZAP handler that names each PLAIN peer by its username and tags it with its password.
+        let handler = Thread { [context] in
+            let zap = try! context.socket(.rep)
+            try! zap.setLinger(0)
+            try! zap.bind("inproc://zeromq.zap.01")
+            for _ in 0..<3 {
+                guard let request = try? zap.receive(), request.count >= 8 else { break }
+                var metadata: [UInt8] = [5] + Array("X-Tag".utf8)
+                metadata += [0, 0, 0, UInt8(request[7].count)] + request[7]
+                try! zap.send([Array("1.0".utf8), request[1], Array("200".utf8), Array("OK".utf8), request[6], metadata])
+            }
+            zap.close()
+        }
+        handler.start()
+        let router = try context.socket(.router)
+        try router.setLinger(0)
+        try router.setReceiveTimeout(5000)
+        try router.setPlainServer(domain: "test")
+        let endpoint = "ipc://\(directory.path)/router.sock"
+        try router.bind(endpoint)
+        let peers = [("alice", "one"), ("bob", "two"), ("alice", "three")]
+        let dealers = try peers.map { user, tag in
+            let dealer = try context.socket(.dealer)
+            try dealer.setLinger(0)
+            try dealer.setPlainCredentials(username: user, password: tag)
+            try dealer.connect(endpoint)
+            return dealer
+        }
+        let order = [0, 0, 1, 2, 2, 0, 1, 1, 0, 2]
+        for peer in order { try dealers[peer].send([Array("\(peer)".utf8)]) }
+        for _ in order {
+            let received = try #require(try router.receive(properties: ["User-Id", "X-Tag"]))
+            let peer = try #require(Int(String(decoding: received.frames[1], as: UTF8.self)))
+            #expect(received.properties == [peers[peer].0, peers[peer].1])
+        }
+        // A property the connection does not have is nil.
+        try dealers[1].send([Array("1".utf8)])
+        #expect(try #require(try router.receive(properties: ["User-Id", "X-Missing"])).properties == ["bob", nil])
+        for dealer in dealers { dealer.close() }
+        router.close()
+        context.terminate()
+    }
+
     @Test func receiveWithDontWaitReturnsNilWhenEmpty() throws {
         let context = ZMQContext()
         let pull = try context.socket(.pull)
