@@ -16,7 +16,9 @@ internal import CZeroMQ
 /// a call on it takes that in — and asks a socket's `ZMQ_EVENTS` only where its answer may have
 /// changed: before blocking, for a socket the caller called since the last answer (a send or a
 /// receive may take in what its descriptor would have shown) or whose last answer was a message;
-/// after the wake, for a socket whose descriptor fired.
+/// after the wake, for a socket whose descriptor fired. A socket whose last call was a receive
+/// that found nothing queued is not asked: that receive was the same question (benchmarks.md,
+/// "Fourteenth round").
 ///
 /// Built on the owning thread from sockets that thread owns; not Sendable for the same reason.
 public struct ZMQPoller {
@@ -68,7 +70,16 @@ public struct ZMQPoller {
         var readable = Array(repeating: false, count: count)
         var ready = false
         for index in 0..<count where isWatched(index) {
-            guard let socket = sockets[index], hadMessage[index] || socket.calls != askedAt[index] else { continue }
+            guard let socket = sockets[index] else { continue }
+            if socket.foundEmptyAt == socket.calls {
+                // Its last call was a receive that found nothing queued: the answer asking would
+                // give (libzmq takes in the socket's signals before it says EAGAIN, as it does
+                // for ZMQ_EVENTS), without another call.
+                askedAt[index] = socket.calls
+                hadMessage[index] = false
+                continue
+            }
+            guard hadMessage[index] || socket.calls != askedAt[index] else { continue }
             readable[index] = try ask(index, socket)
             ready = ready || readable[index]
         }

@@ -48,7 +48,10 @@ extension ZMQSocket {
             }
             let code = ZMQError.lastErrno
             if code == EINTR { continue }
-            if code == EAGAIN { return nil }
+            if code == EAGAIN {
+                if dontWait { foundEmptyAt = calls }
+                return nil
+            }
             throw ZMQError.last("receive on \(type)")
         }
         let pointer = UnsafeRawPointer(bitPattern: address)!

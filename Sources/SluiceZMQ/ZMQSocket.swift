@@ -40,6 +40,9 @@ public final class ZMQSocket {
     /// The connection properties of the last message received with properties asked for; the
     /// next message from a connection with the same values gets this array (``receive(dontWait:properties:shared:)``).
     private var lastProperties: [String?] = []
+    /// ``calls`` as of the last receive without waiting that found nothing queued (`EAGAIN`):
+    /// while no call follows, that is what `ZMQ_EVENTS` would say (``ZMQPoller``).
+    var foundEmptyAt = UInt64.max
 
     init(handle: UnsafeMutableRawPointer, type: SocketType) {
         self.handle = handle
@@ -190,7 +193,10 @@ public final class ZMQSocket {
             if rc < 0 {
                 let code = ZMQError.lastErrno
                 if code == EINTR { continue }
-                if code == EAGAIN && received.frames.isEmpty { return nil }
+                if code == EAGAIN && received.frames.isEmpty {
+                    if dontWait { foundEmptyAt = calls }
+                    return nil
+                }
                 throw ZMQError.last("receive on \(type)")
             }
             // A ROUTER makes the routing-id frame itself, without the connection's metadata or
