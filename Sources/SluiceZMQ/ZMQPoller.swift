@@ -31,6 +31,8 @@ public struct ZMQPoller {
     /// answer was a message.
     private var askedAt: [UInt64] = []
     private var hadMessage: [Bool] = []
+    /// The array of the last answer, reused by the next (``poll(timeoutMilliseconds:)``).
+    private var answer: [Bool] = []
 
     public init() {}
 
@@ -67,7 +69,16 @@ public struct ZMQPoller {
     /// socket whose context is terminating throws (`ETERM`), so its thread can close up.
     public mutating func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
         let count = sockets.count
-        var readable = Array(repeating: false, count: count)
+        // The last answer's array, refilled: the caller has let go of it by the next call, so
+        // this allocates nothing (a new [Bool] per wake-up cost a runtime metadata lookup too).
+        var readable = answer
+        answer = []
+        if readable.count == count {
+            for index in readable.indices { readable[index] = false }
+        } else {
+            readable = Array(repeating: false, count: count)
+        }
+        defer { answer = readable }
         var ready = false
         for index in 0..<count where isWatched(index) {
             guard let socket = sockets[index] else { continue }
