@@ -5,9 +5,8 @@ import SluiceZMQ
 
 /// Admission of `COMMAND`s and their hand-over to the writers.
 extension BrokerIOLoop {
-    func admitCommand(_ request: CommandRequest, target: ReplyTarget, size: Int) {
+    func admitCommand(_ request: consuming CommandRequest, target: ReplyTarget, size: Int) {
         let receivedAt = Clock.monotonicNanoseconds()
-        var request = request
         guard let contract = registry[request.contract] else {
             reject(target, unknownContract(request.contract), kind: .command, request: request)
             return
@@ -55,7 +54,7 @@ extension BrokerIOLoop {
         }
         let actor = actor(for: target)
         let key = InFlightKey(actor: actor, database: contract.database, key: request.idempotencyKey)
-        if let token = inFlight[key], var pending = pendingCommands[token] {
+        if let token = inFlight[key], let pending = pendingCommands[token] {
             // Same key still queued: share the first command's outcome instead of running twice.
             guard pending.payload == request.payload, pending.contract == request.contract else {
                 reject(
@@ -67,8 +66,7 @@ extension BrokerIOLoop {
                 return
             }
             counters.coalesced += 1
-            pending.waiters.append(target)
-            pendingCommands[token] = pending
+            pendingCommands[token]?.waiters.append(target)
             return
         }
         let lane = lane(contract.database)
@@ -111,10 +109,7 @@ extension BrokerIOLoop {
         counters.admitted += 1
         BrokerIOLoop.admitted(&actorCounters[actor, default: ActorCounters()])
         inFlight[key] = token
-        pendingCommands[token] = PendingCommand(
-            primary: target, key: key, receivedAt: receivedAt, contract: request.contract, payload: request.payload,
-            database: contract.database, bytes: size
-        )
+        pendingCommands[token] = PendingCommand(primary: target, command: command, bytes: size)
         lane.queued = queued + 1
         lane.queuedBytes = queuedBytes + size
     }

@@ -34,13 +34,19 @@ final class BrokerIOLoop {
     struct PendingCommand {
         var primary: ReplyTarget
         var waiters: [ReplyTarget] = []
-        var key: InFlightKey
-        var receivedAt: UInt64
-        var contract: ContractID
-        var payload: JSONValue
-        var database: String
+        /// The command as it went to its writer: one reference for its key, contract, payload,
+        /// database and arrival, instead of a copy of each (a retain and a release apiece).
+        let command: AdmittedCommand
         /// Its request frames' size, counted against `maxQueuedBytesPerDatabase`.
         var bytes: Int
+
+        var key: InFlightKey {
+            InFlightKey(actor: command.actor, database: command.contract.database, key: command.request.idempotencyKey)
+        }
+        var receivedAt: UInt64 { command.receivedAt }
+        var contract: ContractID { command.request.contract }
+        var payload: JSONValue { command.request.payload }
+        var database: String { command.contract.database }
     }
 
     let configuration: BrokerConfiguration
@@ -607,7 +613,7 @@ final class BrokerIOLoop {
             inFlight.removeValue(forKey: pending.key)
             let failed = if case .failed = outcome.result { true } else { false }
             BrokerIOLoop.count(
-                &actorCounters[pending.key.actor, default: ActorCounters()],
+                &actorCounters[pending.command.actor, default: ActorCounters()],
                 latencyMs: Double(now - pending.receivedAt) / 1e6, failed: failed)
             if current >= databases.count || databases[current].name != pending.database {
                 if let known = databases.firstIndex(where: { $0.name == pending.database }) {
@@ -648,7 +654,7 @@ final class BrokerIOLoop {
                     // Refused by the writer without running (not in the log, so not on audit.<db>).
                     auditRejection(
                         error, target: pending.primary, kind: .command, contract: pending.contract.description,
-                        idempotencyKey: pending.key.key, database: pending.database)
+                        idempotencyKey: pending.command.request.idempotencyKey, database: pending.database)
                 }
             }
             for event in outcome.events { send(event) }
