@@ -15,10 +15,10 @@ internal import CZeroMQ
 /// `ZMQ_FD`, which stays readable from the moment something may have changed for the socket until
 /// a call on it takes that in — and asks a socket's `ZMQ_EVENTS` only where its answer may have
 /// changed: before blocking, for a socket the caller called since the last answer (a send or a
-/// receive may take in what its descriptor would have shown) or whose last answer was a message;
-/// after the wake, for a socket whose descriptor fired. A socket whose last call was a receive
-/// that found nothing queued is not asked: that receive was the same question (benchmarks.md,
-/// "Fourteenth round").
+/// receive may take in what its descriptor would have shown) or whose last answer was a message.
+/// A socket whose last call was a receive that found nothing queued is not asked: that receive
+/// was the same question. After the wake, a socket whose descriptor fired is reported as it is,
+/// unasked: the caller's receive asks (benchmarks.md, "Fourteenth round").
 ///
 /// Built on the owning thread from sockets that thread owns; not Sendable for the same reason.
 public struct ZMQPoller {
@@ -64,7 +64,11 @@ public struct ZMQPoller {
 
     private func isWatched(_ index: Int) -> Bool { descriptors[index].fd >= 0 }
 
-    /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which items are readable.
+    /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which items may be read: a
+    /// plain descriptor that poll(2) reported, a socket known to have a message, or a socket whose
+    /// descriptor fired — its receive without waiting may then find nothing (the descriptor says
+    /// only that something changed), so callers read every reported socket with `dontWait` until
+    /// it says nothing is queued.
     /// A signal interrupting the wait returns what was known before it rather than throwing; a
     /// socket whose context is terminating throws (`ETERM`), so its thread can close up.
     public mutating func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [Bool] {
@@ -106,11 +110,12 @@ public struct ZMQPoller {
         guard rc > 0 else { return readable }
         for index in 0..<count where isWatched(index) && descriptors[index].revents != 0 {
             descriptors[index].revents = 0
-            if let socket = sockets[index] {
-                if !readable[index] { readable[index] = try ask(index, socket) }
-            } else {
-                readable[index] = true
-            }
+            // A socket whose descriptor fired is reported without asking: the caller's receive
+            // without waiting asks the same question (and, finding nothing, spares the next poll
+            // its ask). Not known until then: asked before the next wait unless that receive
+            // answered.
+            readable[index] = true
+            if sockets[index] != nil { askedAt[index] = UInt64.max }
         }
         return readable
     }
