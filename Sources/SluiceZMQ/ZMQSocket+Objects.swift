@@ -41,7 +41,9 @@ extension ZMQSocket {
                 zmq_recv(socket, $0.baseAddress, $0.count, dontWait ? ZMQ_DONTWAIT : 0)
             }
             if size >= 0 {
-                guard size == MemoryLayout<UInt>.size, !discardRemainingFrames(of: socket) else {
+                // A message that is not one 8-byte frame is taken in whole and refused.
+                let moreFrames = discardRemainingFrames(of: socket)
+                guard size == MemoryLayout<UInt>.size, !moreFrames else {
                     throw ZMQError(errno: EPROTO, message: "not an object hand-over frame", context: "receiveObject")
                 }
                 break

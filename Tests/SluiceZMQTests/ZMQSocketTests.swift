@@ -28,6 +28,29 @@ import Testing
         context.terminate()
     }
 
+    /// A message on a hand-over socket that is not one 8-byte frame is taken in whole and refused
+    /// (`EPROTO`); the hand-over after it arrives intact.
+    @Test func aMalformedHandOverIsRefusedWhole() throws {
+        let context = ZMQContext()
+        let pull = try context.socket(.pull)
+        try pull.setLinger(0)
+        try pull.setReceiveTimeout(5000)
+        try pull.bind("inproc://malformed")
+        let push = try context.socket(.push)
+        try push.setLinger(0)
+        try push.connect("inproc://malformed")
+        try push.send([[1, 2, 3], [4]])
+        try push.send([Array(repeating: 0, count: 8), [5]])
+        try push.sendObject(7)
+        for _ in 0..<2 {
+            #expect { _ = try pull.receiveObject(Int.self) } throws: { ($0 as? ZMQError)?.errno == EPROTO }
+        }
+        #expect(try pull.receiveObject(Int.self) == 7)
+        push.close()
+        pull.close()
+        context.terminate()
+    }
+
     @Test func routerAndDealerRoundTripWithPoller() throws {
         let context = ZMQContext()
         let router = try context.socket(.router)

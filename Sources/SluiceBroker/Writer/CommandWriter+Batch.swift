@@ -24,9 +24,10 @@ extension CommandWriter {
                     // most, so `sluice_ledger` shrinks within its retention without an idle moment
                     // — once one is due: most batches find that table empty or unexpired, and
                     // skip the statement (at 8 clients × 1 in flight it was 4% of the writer).
-                    if publishes, case let now = Clock.now().milliseconds, now >= ledgerSweepDueMs {
+                    let nowMs = Clock.now().milliseconds
+                    if publishes, nowMs >= ledgerSweepDueMs {
                         _ = try IdempotencyLedger.sweep(
-                            nowMs: now, limit: 2 * batch.count, using: statements.ledgerSweep, in: db)
+                            nowMs: nowMs, limit: 2 * batch.count, using: statements.ledgerSweep, in: db)
                         ledgerSweepDueMs = try IdempotencyLedger.earliestExpiry(in: db) ?? Int64.max
                     }
                     try db.cachedStatement(sql: "COMMIT").execute()
