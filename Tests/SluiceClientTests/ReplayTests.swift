@@ -199,31 +199,10 @@ import Testing
     /// already expired: whether a compaction's entries are still in force when it runs depends on
     /// how fast the machine is, which a test must not.
     @Test func expiredEntriesOfCompactedRowsAreRemoved() async throws {
-        let directory = TemporaryDirectory()
-        try RunningBroker(directory: directory).stop()
-        let file = directory.path("data").appendingPathComponent("tasks.db")
-        try await DatabaseQueue(path: file.path).write { db in
-            for index in 0..<500 {
-                try db.execute(
-                    sql: """
-                        INSERT INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, committed_at,
-                            expires_ms) VALUES ('local', ?, 'hash', ?, 'ok', '{}', '2026-01-01T00:00:00.000Z', 1)
-                        """, arguments: ["old-\(index)", index + 1])
-            }
-        }
-        let broker = try RunningBroker(directory: directory)
+        let broker = try brokerWithLedgerEntries(500, keyPrefix: "old", expiresMs: 1)
         let client = try broker.client()
         defer { client.close() }
-        var sent = 0
-        while try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger") > 0 {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in sent..<(sent + 64) {
-                    group.addTask { _ = try await client.send("task.create@v1", ["title": .string("s\(index)")]) }
-                }
-                try await group.waitForAll()
-            }
-            sent += 64
-        }
+        try await sendUntilTheLedgerIsEmpty(broker, client)
         // The key of an entry that expired runs its command again.
         let reused = try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "old-7")
         #expect(!reused.duplicate)
@@ -234,33 +213,48 @@ import Testing
     /// by the batches alone (the idle round is put out of reach). (On a machine so slow that they
     /// expired before the first batch, that batch removes them: the test cannot fail by timing.)
     @Test func entriesThatExpireWhileCommandsFlowAreRemovedOnceDue() async throws {
+        let broker = try brokerWithLedgerEntries(
+            300, keyPrefix: "soon", expiresMs: Int64(Date().timeIntervalSince1970 * 1000) + 2000
+        ) { $0.idleCheckpointMs = 600_000 }
+        let client = try broker.client()
+        defer { client.close() }
+        try await sendUntilTheLedgerIsEmpty(broker, client)
+        let reused = try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "soon-7")
+        #expect(!reused.duplicate)
+    }
+
+    /// A broker whose `tasks` database starts with `count` entries in `sluice_ledger` (keys
+    /// `<keyPrefix>-<n>` of `local`, expiring at `expiresMs`), written into the file before it starts.
+    private func brokerWithLedgerEntries(
+        _ count: Int, keyPrefix: String, expiresMs: Int64, configure: (inout BrokerConfiguration) -> Void = { _ in }
+    ) throws -> RunningBroker {
         let directory = TemporaryDirectory()
         try RunningBroker(directory: directory).stop()
         let file = directory.path("data").appendingPathComponent("tasks.db")
-        let expiresMs = Int64(Date().timeIntervalSince1970 * 1000) + 2000
-        try await DatabaseQueue(path: file.path).write { db in
-            for index in 0..<300 {
+        try DatabaseQueue(path: file.path).write { db in
+            for index in 0..<count {
                 try db.execute(
                     sql: """
                         INSERT INTO sluice_ledger(actor, idempotency_key, payload_hash, seq, status, result, committed_at,
                             expires_ms) VALUES ('local', ?, 'hash', ?, 'ok', '{}', '2026-01-01T00:00:00.000Z', ?)
-                        """, arguments: ["soon-\(index)", index + 1, expiresMs])
+                        """, arguments: ["\(keyPrefix)-\(index)", index + 1, expiresMs])
             }
         }
-        let broker = try RunningBroker(directory: directory) { $0.idleCheckpointMs = 600_000 }
-        let client = try broker.client()
-        defer { client.close() }
+        return try RunningBroker(directory: directory, configure: configure)
+    }
+
+    /// Sends commands, 64 at a time, until `sluice_ledger` is empty (the suite's time limit ends a
+    /// broker that never empties it).
+    private func sendUntilTheLedgerIsEmpty(_ broker: RunningBroker, _ client: SluiceClient) async throws {
         var sent = 0
         while try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_ledger") > 0 {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in sent..<(sent + 64) {
-                    group.addTask { _ = try await client.send("task.create@v1", ["title": .string("d\(index)")]) }
+                    group.addTask { _ = try await client.send("task.create@v1", ["title": .string("s\(index)")]) }
                 }
                 try await group.waitForAll()
             }
             sent += 64
         }
-        let reused = try await client.send("task.create@v1", ["title": "x"], idempotencyKey: "soon-7")
-        #expect(!reused.duplicate)
     }
 }
