@@ -37,8 +37,4 @@ public struct ZMQError: Error, Sendable, Equatable, CustomStringConvertible {
     static func last(_ context: @autoclosure () -> String) -> ZMQError {
         ZMQError(errno: zmq_errno(), context: context())
     }
-
-    /// The last call's errno, when it is one a caller retries or expects (`EINTR`, `EAGAIN`):
-    /// those are answered without building an error (its context's text is made per call).
-    static var lastErrno: Int32 { zmq_errno() }
 }

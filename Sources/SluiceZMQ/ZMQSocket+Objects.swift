@@ -48,7 +48,7 @@ extension ZMQSocket {
                 }
                 break
             }
-            let code = ZMQError.lastErrno
+            let code = zmq_errno()
             if code == EINTR { continue }
             if code == EAGAIN {
                 if dontWait { foundEmptyAt = calls }

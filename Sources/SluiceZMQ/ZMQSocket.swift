@@ -137,7 +137,7 @@ public final class ZMQSocket {
     /// Sends one frame; the error, if it could not.
     func send(_ frame: UnsafeRawBufferPointer, on socket: UnsafeMutableRawPointer, flags: Int32) -> ZMQError? {
         while zmq_send(socket, frame.baseAddress, frame.count, flags) < 0 {
-            if ZMQError.lastErrno != EINTR { return ZMQError.last("send on \(type)") }
+            if zmq_errno() != EINTR { return ZMQError.last("send on \(type)") }
         }
         return nil
     }
@@ -191,7 +191,7 @@ public final class ZMQSocket {
         while true {
             let rc = zmq_msg_recv(&message, socket, dontWait && received.frames.isEmpty ? ZMQ_DONTWAIT : 0)
             if rc < 0 {
-                let code = ZMQError.lastErrno
+                let code = zmq_errno()
                 if code == EINTR { continue }
                 if code == EAGAIN && received.frames.isEmpty {
                     if dontWait { foundEmptyAt = calls }
