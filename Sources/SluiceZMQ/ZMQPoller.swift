@@ -31,8 +31,8 @@ public struct ZMQPoller {
     /// answer was a message.
     private var askedAt: [UInt64] = []
     private var hadMessage: [Bool] = []
-    /// The array of the last answer, reused by the next (``poll(timeoutMilliseconds:)``).
-    private var answer: [Bool] = []
+    /// The array ``poll(timeoutMilliseconds:)`` returned last, refilled by the next call.
+    private var lastReadable: [Bool] = []
 
     public init() {}
 
@@ -75,14 +75,14 @@ public struct ZMQPoller {
         let count = sockets.count
         // The last answer's array, refilled: the caller has let go of it by the next call, so
         // this allocates nothing (a new [Bool] per wake-up cost a runtime metadata lookup too).
-        var readable = answer
-        answer = []
+        var readable = lastReadable
+        lastReadable = []
         if readable.count == count {
             for index in readable.indices { readable[index] = false }
         } else {
             readable = Array(repeating: false, count: count)
         }
-        defer { answer = readable }
+        defer { lastReadable = readable }
         var ready = false
         for index in 0..<count where isWatched(index) {
             guard let socket = sockets[index] else { continue }
