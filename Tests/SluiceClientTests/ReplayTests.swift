@@ -64,6 +64,26 @@ import Testing
         #expect(
             try TasksDatabase.count(try broker.open(), "SELECT count(*) FROM sluice_log WHERE status = 'failed'") > 100)
 
+        // `:_id` is drawn only for contracts that name it: each created task's id is its log row's
+        // `generated_id`; completions and deletions (no `:_id`) log an empty one.
+        let generated = try await broker.open().read { db in
+            try Row.fetchAll(db, sql: "SELECT contract, status, generated_id, result FROM sluice_log")
+        }
+        for row in generated {
+            let contract: String = row["contract"]
+            let generatedID: String = row["generated_id"]
+            if contract == "task.create@v1" {
+                #expect(UUID(uuidString: generatedID) != nil, "\(generatedID)")
+                if row["status"] as String == "ok" {
+                    let result = try JSONValue(parsing: row["result"] as String)
+                    #expect(result["rows"]?.arrayValue?.first?["id"]?.stringValue == generatedID)
+                }
+            } else {
+                #expect(generatedID == "", "\(contract): \(generatedID)")
+            }
+        }
+        #expect(Set(generated.map { $0["contract"] as String }).count == 3)
+
         let target = directory.path("rebuilt/tasks.db")
         let registry = try ContractRegistry(directories: [Fixtures.tasksContracts])
         let report = try LogReplayer(registry: registry).replay(database: live, into: target, verify: true)

@@ -30,6 +30,11 @@ public final class Contract: Sendable {
     public let handler: Bool
     /// Extra invalidation keys announced with every commit of this contract.
     public let invalidates: [String]
+    /// Its commands need a UUID fixed at admission: a statement names `:_id`, or a Swift handler
+    /// (``CommandHandlerContext/generatedID``) may read it. Other commands log an empty `generated_id`:
+    /// nothing of theirs can depend on it, and a UUID drawn per command cost 4% of the I/O
+    /// thread (benchmarks.md, "Fifteenth round").
+    public let usesGeneratedID: Bool
     /// What its audit events carry, and what they hide.
     public let audit: AuditPolicy
     /// The plugin that provides it; nil for the operator's contract sets.
@@ -172,6 +177,7 @@ public final class Contract: Sendable {
         self.capability = members["capability"]?.stringValue
         self.statements = statements
         self.handler = handler
+        usesGeneratedID = handler || statements.contains { $0.parameters.contains("_id") }
         self.invalidates = members["invalidates"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.audit = try AuditPolicy(json: members["audit"], file: file)
         self.plugin = plugin

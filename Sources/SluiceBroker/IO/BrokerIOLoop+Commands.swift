@@ -95,10 +95,10 @@ extension BrokerIOLoop {
         let deadlineMs = request.deadlineMs ?? contract.timeoutMs ?? plugin?.limits.timeoutMs
         let deadline = deadlineMs.map { receivedAt + UInt64($0) * 1_000_000 }
         let now = Clock.now(reusing: &lastAdmission)
+        let generatedID = contract.usesGeneratedID ? RandomIdentifier.uuid(using: &randomSource) : ""
         let command = AdmittedCommand(
             token: token, actor: actor, request: request, contract: contract, timestamp: now.text,
-            admittedMs: now.milliseconds, generatedID: RandomIdentifier.uuid(using: &randomSource), receivedAt: receivedAt,
-            deadline: deadline
+            admittedMs: now.milliseconds, generatedID: generatedID, receivedAt: receivedAt, deadline: deadline
         )
         // Handed to the writer with the others admitted in this pass (`flushHandoffs`).
         if lane.handoffs.isEmpty {
