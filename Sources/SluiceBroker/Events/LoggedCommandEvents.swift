@@ -23,7 +23,7 @@ struct LoggedCommandEvents<Text: EventText, Bytes: EventText> {
     /// The log row's `changes` column: `{"keys":[...],"tables":{...}}`, canonical.
     var changesBytes: Bytes
     var keys: JSONValue
-    var tablesBytes: [UInt8]
+    var tablesBytes: ArraySlice<UInt8>
     var latencyMicros: Int64
     var level: AuditPolicy.Level
     /// The input, redacted, at levels `request` and `requestResponse`.
@@ -66,7 +66,7 @@ struct LoggedCommandEvents<Text: EventText, Bytes: EventText> {
         if invalidation {
             let changes = try changes.withUTF8Bytes { bytes throws(JSONParseError) in try JSONValue(parsing: bytes) }
             keys = changes["keys"] ?? .array([])
-            tablesBytes = (changes["tables"] ?? .object([:])).canonicalBytes()
+            tablesBytes = ArraySlice((changes["tables"] ?? .object([:])).canonicalBytes())
         } else {
             keys = .array([])
             tablesBytes = []

@@ -66,9 +66,13 @@ final class ChangeRecorder {
         if counts { changes.append(Change(table: name, rowID: rowID)) }
     }
 
-    /// Returns and forgets what was recorded since the last call.
-    func take() -> [Change] {
+    /// What was recorded since the last call, as one command's summary; then forgotten. The
+    /// buffer stays for the next command: handing it out whole made a new one per command.
+    func takeSummary(keys: [String]) -> ChangeSummary {
         defer { changes.removeAll(keepingCapacity: true) }
-        return changes
+        return ChangeSummary(changes, keys: keys)
     }
+
+    /// Forgets what was recorded since the last call (the command or the batch was undone).
+    func drop() { changes.removeAll(keepingCapacity: true) }
 }

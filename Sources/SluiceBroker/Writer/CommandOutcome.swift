@@ -22,10 +22,15 @@ struct CommandOutcome: Sendable {
     /// True when the command changed rows SQLite could not attribute to a table (WITHOUT ROWID).
     var changedUnnamedRows = false
 
-    /// An outcome nobody will be sent (a replay checks `result` only).
-    init(unpublished token: UInt64, result: Result) {
+    /// What the log stored of a committed result (its canonical bytes), on the outcomes nobody
+    /// is sent: a replay compares them with the log's instead of encoding the result again.
+    var storedResult: [UInt8]?
+
+    /// An outcome nobody will be sent (a replay checks `result`, and `storedResult` when given).
+    init(unpublished token: UInt64, result: Result, storedResult: [UInt8]? = nil) {
         self.token = token
         self.result = result
+        self.storedResult = storedResult
         reply = []
         events = []
     }

@@ -40,7 +40,7 @@ extension CommandWriter {
             nextSeq = firstSeq
             // A sweep rolled back with the batch: its entries are back, so look again.
             ledgerSweepDueMs = Int64.min
-            _ = recorder.take()
+            recorder.drop()
             logger.error(
                 "batch rolled back",
                 metadata: ["db": "\(database.name)", "size": "\(batch.count)", "error": "\(error)"])
@@ -55,7 +55,11 @@ extension CommandWriter {
                 CommandOutcome(token: $0.token, requestID: $0.request.requestID, result: .failed(failure), events: [])
             }
         }
-        guard publishes else { return pending.map { CommandOutcome(unpublished: $0.command.token, result: $0.result) } }
+        guard publishes else {
+            return pending.map {
+                CommandOutcome(unpublished: $0.command.token, result: $0.result, storedResult: $0.logged?.storedBytes)
+            }
+        }
         // Read once per batch: a subscription granted before these commands were admitted is seen.
         let eventsWanted = eventDemand.isWanted
         return pending.map { entry in
@@ -121,7 +125,7 @@ extension CommandWriter {
                 try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
                 try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
             }
-            _ = recorder.take()
+            recorder.drop()
             let wire = ContractRunner.wireError(for: error)
             guard wire.code == .constraintViolation else {
                 // Not deterministic: answer without storing, so a retry can succeed.
@@ -133,7 +137,7 @@ extension CommandWriter {
             // A handler's refusal is deterministic like a constraint: undone, stored, logged.
             try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
             try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
-            _ = recorder.take()
+            recorder.drop()
             var details = violation.details
             details["rule"] = .string(violation.rule)
             result = .failed(WireError(.ruleViolation, violation.message, details: details))
@@ -145,14 +149,14 @@ extension CommandWriter {
                 try db.execute(sql: "ROLLBACK TO SAVEPOINT sluice_command")
                 try db.execute(sql: "RELEASE SAVEPOINT sluice_command")
             }
-            _ = recorder.take()
+            recorder.drop()
             logger.error(
                 "command handler failed", metadata: ["contract": "\(command.contract.id)", "error": "\(error)"])
             return BatchEntry(
                 command: command,
                 result: .failed(WireError(.internal, "the command's handler failed; nothing was written")), logged: nil)
         }
-        let changes = ChangeSummary(recorder.take(), keys: command.contract.invalidates)
+        let changes = recorder.takeSummary(keys: command.contract.invalidates)
         let seq = nextSeq
         let latency = Int64((Clock.monotonicNanoseconds() - command.receivedAt) / 1000)
         let stored: JSONValue

@@ -228,10 +228,10 @@ final class CommandWriter: BrokerWorker {
                         try ProjectionTable.refresh(projection, from: source, in: db)
                     }
                 }
-                _ = recorder.take()
+                recorder.drop()
                 return .success(state)
             } catch {
-                _ = recorder.take()
+                recorder.drop()
                 logger.error("projection refresh failed", metadata: ["projection": "\(name)", "error": "\(error)"])
                 return .failure(ProjectionFailure(name: name, reason: "\(error)"))
             }

@@ -120,6 +120,12 @@ public struct CanonicalObjectWriter {
         bytes.append(contentsOf: encoded)
     }
 
+    /// A member whose value is already canonical JSON, part of a larger buffer.
+    public mutating func raw(_ name: StaticString, _ encoded: ArraySlice<UInt8>) {
+        key(name)
+        bytes.append(contentsOf: encoded)
+    }
+
     /// A member whose value is already canonical JSON, from bytes someone else holds.
     public mutating func raw(_ name: StaticString, _ encoded: UnsafeBufferPointer<UInt8>) {
         key(name)
