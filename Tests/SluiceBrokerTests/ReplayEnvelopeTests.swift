@@ -18,8 +18,19 @@ struct ReplayEnvelopeTests {
         expected.int("seq", seq)
         expected.string("stream", stream)
         expected.string("topic", topic)
-        let body = ReplayEnvelope(epoch: epoch, stream: stream, topic: topic).body(seq: seq, event: event)
+        let envelope = ReplayEnvelope(epoch: epoch, stream: stream, topic: topic)
+        let body = envelope.body(seq: seq, event: event)
         #expect(body == expected.finish())
+        // The event written in place, after the envelope's start: the same bytes, and its size.
+        let written = envelope.body(seq: seq) { start in
+            var writer = CanonicalObjectWriter(after: start, capacity: 0)
+            writer.string("actor", "a")
+            writer.int("seq", 7)
+            writer.string("text", "\"x\"")
+            return writer.finish()
+        }
+        #expect(written.body == body)
+        #expect(written.eventBytes == event.count)
         let parsed = try JSONValue(parsing: body)
         #expect(parsed["epoch"]?.stringValue == epoch && parsed["topic"]?.stringValue == topic)
         let parsedEvent = try JSONValue(parsing: event)

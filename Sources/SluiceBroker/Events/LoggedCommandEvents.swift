@@ -80,8 +80,18 @@ struct LoggedCommandEvents<Text: EventText, Bytes: EventText> {
         apply(policy, payload: (try? JSONValue(parsing: payload())) ?? .null, result: result, key: key)
     }
 
-    var auditBody: [UInt8] {
-        var audit = CanonicalObjectWriter(capacity: 384)
+    var auditBody: [UInt8] { auditBody(after: [], reserving: 0) }
+
+    var invalidationBody: [UInt8] { invalidationBody(after: [], reserving: 0) }
+
+    /// The body of the event on `audit.<db>` (`invalidation` false) or `inval.<db>`, written after
+    /// `start` in one buffer with room for `reserving` more bytes after it (a `REPLAY`'s envelope).
+    func body(invalidation: Bool, after start: [UInt8], reserving extra: Int) -> [UInt8] {
+        invalidation ? invalidationBody(after: start, reserving: extra) : auditBody(after: start, reserving: extra)
+    }
+
+    private func auditBody(after start: [UInt8], reserving extra: Int) -> [UInt8] {
+        var audit = CanonicalObjectWriter(after: start, capacity: start.count + 384 + extra)
         guard level != .none else {
             audit.string("db", database)
             audit.string("level", level.rawValue)
@@ -109,8 +119,8 @@ struct LoggedCommandEvents<Text: EventText, Bytes: EventText> {
         return audit.finish()
     }
 
-    var invalidationBody: [UInt8] {
-        var invalidation = CanonicalObjectWriter(capacity: 160)
+    private func invalidationBody(after start: [UInt8], reserving extra: Int) -> [UInt8] {
+        var invalidation = CanonicalObjectWriter(after: start, capacity: start.count + 160 + extra)
         invalidation.string("contract", contract)
         invalidation.string("db", database)
         invalidation.value("keys", keys)
@@ -198,8 +208,43 @@ extension LoggedCommandEvents where Text == ColumnText, Bytes == ColumnText {
         of rows: Statement, in db: Database, database: DatabaseFile, registry: ContractRegistry, key: [UInt8],
         invalidation: Bool, maxBytes: Int = .max
     ) throws -> [(seq: Int64, body: [UInt8])] {
-        var events: [(seq: Int64, body: [UInt8])] = []
+        var bodies: [(seq: Int64, body: [UInt8])] = []
         var bytes = 0
+        try forEach(of: rows, in: db, database: database, registry: registry, key: key, invalidation: invalidation) {
+            let body = $0.body(invalidation: invalidation, after: [], reserving: 0)
+            bodies.append(($0.seq, body))
+            bytes += body.count
+            return bytes < maxBytes
+        }
+        return bodies
+    }
+
+    /// Like ``bodies(of:in:database:registry:key:invalidation:maxBytes:)``, each event written
+    /// inside its `REPLAY` body (``ReplayEnvelope``); `maxBytes` counts the events' bytes.
+    static func replayBodies(
+        of rows: Statement, in db: Database, database: DatabaseFile, registry: ContractRegistry, key: [UInt8],
+        invalidation: Bool, envelope: ReplayEnvelope, maxBytes: Int = .max
+    ) throws -> [(seq: Int64, body: [UInt8])] {
+        var bodies: [(seq: Int64, body: [UInt8])] = []
+        var bytes = 0
+        let after = ReplayEnvelope.seqBytes + envelope.suffixCount
+        try forEach(of: rows, in: db, database: database, registry: registry, key: key, invalidation: invalidation) {
+            logged in
+            let (body, eventBytes) = envelope.body(seq: logged.seq) { start in
+                logged.body(invalidation: invalidation, after: start, reserving: after)
+            }
+            bodies.append((logged.seq, body))
+            bytes += eventBytes
+            return bytes < maxBytes
+        }
+        return bodies
+    }
+
+    /// Steps `rows` while `body` returns true, with each row's events.
+    private static func forEach(
+        of rows: Statement, in db: Database, database: DatabaseFile, registry: ContractRegistry, key: [UInt8],
+        invalidation: Bool, _ body: (LogRowEvents) throws -> Bool
+    ) throws {
         // Neighbouring rows are mostly the same contract from the same actor: its policy is
         // looked up again only when either changes.
         var last: (contract: String, actor: String, policy: AuditPolicy)?
@@ -214,14 +259,10 @@ extension LoggedCommandEvents where Text == ColumnText, Bytes == ColumnText {
                 policy = registry.auditPolicy(for: ContractID(contract).flatMap { registry[$0] }, actor: actor)
                 last = (contract, actor, policy)
             }
-            let logged = try LogRowEvents(
-                columnsOf: statement, database: database.name, epoch: database.epoch, policy: policy, key: key,
-                invalidation: invalidation)
-            let body = invalidation ? logged.invalidationBody : logged.auditBody
-            events.append((logged.seq, body))
-            bytes += body.count
-            return bytes < maxBytes
+            return try body(
+                LogRowEvents(
+                    columnsOf: statement, database: database.name, epoch: database.epoch, policy: policy, key: key,
+                    invalidation: invalidation))
         }
-        return events
     }
 }

@@ -184,17 +184,19 @@ extension StoreReader {
 
     /// A `SYNC` page of an `exclusive-postgres` database's log, as ``commandEvents`` reads a
     /// SQLite one (its log is never compacted by the broker: every seq from 1 is there).
-    func postgresCommandEvents(_ database: String, _ request: SyncRequest, _ reads: PostgresReads) throws -> (
+    func postgresCommandEvents(_ page: SyncPage, _ reads: PostgresReads) throws -> (
         String, Int64, [(seq: Int64, body: [UInt8])]
     ) {
-        try reads.read(database, timeoutMs: 30_000) { session, books in
+        let (database, request) = (page.stream, page.request)
+        return try reads.read(database, timeoutMs: 30_000) { session, books in
             let head = try PostgresReads.lastSeq(session, books: books)
             let epoch = try PostgresReads.epoch(session, books: books)
             var page = PostgresBindings()
             page.append(request.fromSeq)
             page.append(Int64(request.limit))
             let invalidation = request.topic == Topic.invalidation(database)
-            var events: [(seq: Int64, body: [UInt8])] = []
+            let envelope = ReplayEnvelope(epoch: epoch, stream: database, topic: request.topic)
+            var bodies: [(seq: Int64, body: [UInt8])] = []
             var bytes = 0
             for row in try session.execute(
                 "SELECT \(CommandLog.Row.columns()) FROM \(books).log WHERE seq >= $1 ORDER BY seq LIMIT $2", page)
@@ -205,13 +207,17 @@ extension StoreReader {
                 let logged = try CommandEvents(
                     logRow: logRow, database: database, epoch: epoch, policy: policy, key: auditKey,
                     invalidation: invalidation)
-                let body = invalidation ? logged.invalidationBody : logged.auditBody
-                events.append((logged.seq, body))
+                let (body, eventBytes) = envelope.body(seq: logged.seq) { start in
+                    logged.body(
+                        invalidation: invalidation, after: start,
+                        reserving: ReplayEnvelope.seqBytes + envelope.suffixCount)
+                }
+                bodies.append((logged.seq, body))
                 // The page ends at its byte budget (one event at least): no body built past it.
-                bytes += body.count
+                bytes += eventBytes
                 if bytes >= maxPageBytes { break }
             }
-            return (epoch, head, events)
+            return (epoch, head, bodies)
         }
     }
 }

@@ -143,26 +143,24 @@ final class StoreReader: BrokerWorker {
     func replay(_ page: SyncPage) -> [[[UInt8]]] {
         let request = page.request
         do {
-            let (epoch, head, events) =
+            // Each source writes its events' `REPLAY` bodies, envelope and all (``ReplayEnvelope``).
+            let (epoch, head, bodies) =
                 if let database = databases[page.stream] {
-                    try commandEvents(database, request)
+                    try commandEvents(database, page)
                 } else if let postgres, postgres.serves(page.stream) {
-                    try postgresCommandEvents(page.stream, request, postgres)
+                    try postgresCommandEvents(page, postgres)
                 } else if page.stream == RejectionAuditor.lifecycleStream {
-                    try auditorEvents(request, table: "lifecycle", onlyActor: nil)
+                    try auditorEvents(page, table: "lifecycle", onlyActor: nil)
                 } else {
-                    try auditorEvents(request, table: "rejections", onlyActor: page.onlyActor)
+                    try auditorEvents(page, table: "rejections", onlyActor: page.onlyActor)
                 }
             // Every REPLAY of the page shares one kind frame and one header frame.
             let kind = Array(MessageKind.replay.rawValue.utf8)
             let header = WireMessage.replyHeader(requestID: page.requestID)
-            let envelope = ReplayEnvelope(epoch: epoch, stream: page.stream, topic: request.topic)
-            var messages = events.map { seq, body in
-                [WireMessage.protocolTag, kind, header, envelope.body(seq: seq, event: body)]
-            }
+            var messages = bodies.map { _, body in [WireMessage.protocolTag, kind, header, body] }
             let end = SyncEnd(
                 topic: request.topic, stream: page.stream, epoch: epoch,
-                lastSeq: events.last?.seq ?? request.fromSeq - 1,
+                lastSeq: bodies.last?.seq ?? request.fromSeq - 1,
                 headSeq: head
             )
             messages.append(WireMessage.replyFrames(.syncEnd, requestID: page.requestID, body: end.json))
@@ -176,10 +174,11 @@ final class StoreReader: BrokerWorker {
         }
     }
 
-    private func commandEvents(_ database: DatabaseFile, _ request: SyncRequest) throws -> (
+    private func commandEvents(_ database: DatabaseFile, _ page: SyncPage) throws -> (
         String, Int64, [(seq: Int64, body: [UInt8])]
     ) {
-        try database.pool.read { db in
+        let request = page.request
+        return try database.pool.read { db in
             let head = try DatabaseFile.lastSeq(in: db)
             let first = try DatabaseFile.firstLoggedSeq(in: db)
             guard request.fromSeq >= first || request.fromSeq > head else {
@@ -197,10 +196,12 @@ final class StoreReader: BrokerWorker {
                 sql: "SELECT \(CommandLog.Row.columns()) FROM sluice_log WHERE seq >= ? ORDER BY seq LIMIT ?")
             rows.bind(request.fromSeq, at: 1)
             rows.bind(Int64(request.limit), at: 2)
-            let events = try LogRowEvents.bodies(
+            let bodies = try LogRowEvents.replayBodies(
                 of: rows, in: db, database: database, registry: registry, key: auditKey,
-                invalidation: request.topic == Topic.invalidation(database.name), maxBytes: maxPageBytes)
-            return (database.epoch, head, events)
+                invalidation: request.topic == Topic.invalidation(database.name),
+                envelope: ReplayEnvelope(epoch: database.epoch, stream: page.stream, topic: request.topic),
+                maxBytes: maxPageBytes)
+            return (database.epoch, head, bodies)
         }
     }
 
@@ -208,9 +209,10 @@ final class StoreReader: BrokerWorker {
     /// (`rejections`) or `audit.lifecycle` (`lifecycle`). With `onlyActor` (a plugin reading its
     /// refusals), only that identity's records, and the head is its latest record: seqs skip the
     /// other identities' refusals.
-    private func auditorEvents(_ request: SyncRequest, table: String, onlyActor: String?) throws -> (
+    private func auditorEvents(_ page: SyncPage, table: String, onlyActor: String?) throws -> (
         String, Int64, [(seq: Int64, body: [UInt8])]
     ) {
+        let request = page.request
         guard let audit else { return (auditEpoch, 0, []) }
         return try audit.read { db in
             let filter = onlyActor == nil ? "" : "json_extract(record, '$.actor') = ? AND"
@@ -232,7 +234,11 @@ final class StoreReader: BrokerWorker {
                 arguments: StatementArguments(actor + [request.fromSeq, request.limit])
             )
             let records = rows.map { row in (seq: row[0] as Int64, body: Array((row[1] as String).utf8)) }
-            return (auditEpoch, head, StoreReader.cut(records, at: maxPageBytes))
+            let envelope = ReplayEnvelope(epoch: auditEpoch, stream: page.stream, topic: request.topic)
+            return (
+                auditEpoch, head,
+                StoreReader.cut(records, at: maxPageBytes).map { ($0.seq, envelope.body(seq: $0.seq, event: $0.body)) }
+            )
         }
     }
 }

@@ -21,6 +21,15 @@ public struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: "{"))
     }
 
+    /// The object written after `start` in one buffer (``finish()`` returns both): for an object
+    /// that goes inside another, whose beginning is already encoded. `capacity` counts `start`.
+    public init(after start: [UInt8], capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(max(capacity, start.count + 2))
+        bytes.append(contentsOf: start)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
     private mutating func key(_ key: StaticString) {
         #if DEBUG
             let name = key.description
