@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
-@testable import SluiceBroker
 import SluiceTestSupport
 import SluiceWire
 import Testing
+
+@testable import SluiceBroker
 
 /// What a command changed, as the log row and the `inval.<db>` event carry it: written in one
 /// pass, it must be the canonical object — tables in UTF-8 order, each one's row ids sorted and
@@ -19,9 +20,10 @@ struct ChangeSummaryTests {
             Change(table: "audit", rowID: 2),
         ]
         let summary = ChangeSummary(changes, keys: ["tasks:open", "quote\"d"])
-        let expected = #"{"keys":["tasks:open","quote\"d"],"tables":{"audit":[2],"tasks":[1,3],"z":[-4],"é":[9]}}"#
+        let tables = #"{"audit":[2],"tasks":[1,3],"z":[-4],"é":[9]}"#
+        let expected = #"{"keys":["tasks:open","quote\"d"],"tables":"# + tables + "}"
         #expect(String(decoding: summary.canonicalBytes, as: UTF8.self) == expected)
-        #expect(String(decoding: summary.tablesBytes, as: UTF8.self) == #"{"audit":[2],"tasks":[1,3],"z":[-4],"é":[9]}"#)
+        #expect(String(decoding: summary.tablesBytes, as: UTF8.self) == tables)
         #expect(summary.tableNames == ["audit", "tasks", "z", "é"])
         // The same object a JSON value encodes canonically.
         #expect(try JSONValue(parsing: summary.canonicalBytes).canonicalBytes() == summary.canonicalBytes)
