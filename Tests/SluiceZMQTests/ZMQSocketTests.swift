@@ -4,12 +4,26 @@ import Testing
 @testable import SluiceZMQ
 
 @Suite struct ZMQSocketTests {
-    @Test func objectsCrossThreadsOverInproc() throws {
-        let context = ZMQContext()
+    /// A PULL socket bound at `endpoint` (no linger; a blocking receive gives up after 5 s).
+    func boundPull(_ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
         let pull = try context.socket(.pull)
         try pull.setLinger(0)
         try pull.setReceiveTimeout(5000)
-        try pull.bind("inproc://objects")
+        try pull.bind(endpoint)
+        return pull
+    }
+
+    /// A PUSH socket connected to `endpoint` (no linger).
+    func connectedPush(_ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
+        let push = try context.socket(.push)
+        try push.setLinger(0)
+        try push.connect(endpoint)
+        return push
+    }
+
+    @Test func objectsCrossThreadsOverInproc() throws {
+        let context = ZMQContext()
+        let pull = try boundPull(context, "inproc://objects")
         let sent = Thread { [context] in
             let push = try! context.socket(.push)
             try! push.setLinger(1000)
@@ -32,13 +46,8 @@ import Testing
     /// (`EPROTO`); the hand-over after it arrives intact.
     @Test func aMalformedHandOverIsRefusedWhole() throws {
         let context = ZMQContext()
-        let pull = try context.socket(.pull)
-        try pull.setLinger(0)
-        try pull.setReceiveTimeout(5000)
-        try pull.bind("inproc://malformed")
-        let push = try context.socket(.push)
-        try push.setLinger(0)
-        try push.connect("inproc://malformed")
+        let pull = try boundPull(context, "inproc://malformed")
+        let push = try connectedPush(context, "inproc://malformed")
         try push.send([[1, 2, 3], [4]])
         try push.send([Array(repeating: 0, count: 8), [5]])
         try push.sendObject(7)
@@ -142,9 +151,7 @@ import Testing
     /// hand-over, from another thread, wakes the poller.
     @Test func aHandOverAfterAnEmptyReceiveIsReported() throws {
         let context = ZMQContext()
-        let pull = try context.socket(.pull)
-        try pull.setLinger(0)
-        try pull.bind("inproc://hand-overs")
+        let pull = try boundPull(context, "inproc://hand-overs")
         var poller = ZMQPoller()
         poller.add(pull)
         for round in 0..<3 {
@@ -178,9 +185,7 @@ import Testing
     /// receive the poller's report leads to.
     @Test func aPollerWaitingOnATerminatingContextThrows() throws {
         let context = ZMQContext()
-        let pull = try context.socket(.pull)
-        try pull.setLinger(0)
-        try pull.bind("inproc://terminating")
+        let pull = try boundPull(context, "inproc://terminating")
         var poller = ZMQPoller()
         poller.add(pull)
         #expect(try poller.poll(timeoutMilliseconds: 0) == [false])
@@ -200,13 +205,8 @@ import Testing
     /// Frames equal to a shared one come back as that array; every other frame as sent.
     @Test func framesEqualToASharedOneAreThatArray() throws {
         let context = ZMQContext()
-        let pull = try context.socket(.pull)
-        try pull.setLinger(0)
-        try pull.setReceiveTimeout(5000)
-        try pull.bind("inproc://shared")
-        let push = try context.socket(.push)
-        try push.setLinger(0)
-        try push.connect("inproc://shared")
+        let pull = try boundPull(context, "inproc://shared")
+        let push = try connectedPush(context, "inproc://shared")
         let tag = Array("SLU1".utf8)
         let kind = Array("COMMAND".utf8)
         let sent: [[UInt8]] = [[], Array("SLU1".utf8), Array("COMMAND".utf8), Array("SLU2".utf8), Array("COMMANDS".utf8)]
@@ -277,9 +277,7 @@ import Testing
 
     @Test func receiveWithDontWaitReturnsNilWhenEmpty() throws {
         let context = ZMQContext()
-        let pull = try context.socket(.pull)
-        try pull.setLinger(0)
-        try pull.bind("inproc://empty")
+        let pull = try boundPull(context, "inproc://empty")
         #expect(try pull.receive(dontWait: true) == nil)
         pull.close()
         context.terminate()
